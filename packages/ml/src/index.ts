@@ -2,3 +2,4 @@
 export { Frame } from './frame.js';
 export type { Column, NumericColumn, CategoricalColumn, ColumnInput } from './frame.js';
 export { MlError } from './errors.js';
+export * from './metrics/index.js';

@@ -1,0 +1,104 @@
+// Runs the ObjectStore contract against the filesystem adapter, plus checks of its on-disk layout and
+// durability habits that only make sense for files.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { objectStoreContract } from './contract.js';
+import { FsObjectStore } from './fs.js';
+import { digestHex, type Digest } from './port.js';
+
+async function* bodyOf(bytes: Buffer): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+function objectFile(root: string, digest: Digest): string {
+  const hex = digestHex(digest);
+  return join(root, 'objects', 'sha256', hex.slice(0, 2), hex.slice(2));
+}
+
+objectStoreContract(
+  'fs',
+  async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ichigen-fs-store-'));
+    const blocker = join(root, 'not-a-directory');
+    await writeFile(blocker, 'x');
+    return {
+      store: new FsObjectStore(join(root, 'store')),
+      // A root below a regular file: every filesystem call fails with ENOTDIR.
+      unreachableStore: new FsObjectStore(join(blocker, 'store')),
+      async tamper(digest, change) {
+        const file = objectFile(join(root, 'store'), digest);
+        const original = await readFile(file);
+        await chmod(file, 0o644);
+        await writeFile(file, change(original));
+        await chmod(file, 0o444);
+      },
+      async leaveTemporary() {
+        const tmp = join(root, 'store', 'tmp');
+        await writeFile(join(tmp, `${randomBytes(16).toString('hex')}.part`), randomBytes(100));
+      },
+      async countTemporary() {
+        return (await readdir(join(root, 'store', 'tmp')).catch(() => [])).length;
+      },
+      async dispose() {
+        await rm(root, { recursive: true, force: true });
+      },
+    };
+  },
+  { exclusivePublish: true },
+);
+
+describe('FsObjectStore on disk', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'ichigen-fs-layout-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('objects live at objects/sha256/ab/<rest>, read-only, and temporaries under tmp/', async () => {
+    const store = new FsObjectStore(root);
+    const { digest } = await store.put(bodyOf(Buffer.from('hello hospital')));
+    const file = objectFile(root, digest);
+    const info = await stat(file);
+    expect(info.mode & 0o777).toBe(0o444);
+    expect(await readFile(file, 'utf8')).toBe('hello hospital');
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  test('a stored object of the wrong size is replaced by a verified put of the same content', async () => {
+    const store = new FsObjectStore(root);
+    const bytes = randomBytes(5000);
+    const { digest } = await store.put(bodyOf(bytes));
+    const file = objectFile(root, digest);
+    await chmod(file, 0o644);
+    await writeFile(file, bytes.subarray(0, 10));
+    const again = await store.put(bodyOf(bytes));
+    expect(again.existed).toBe(false);
+    expect((await store.getBytes(digest)).equals(bytes)).toBe(true);
+  });
+
+  test('sweep judges age by modification time', async () => {
+    const store = new FsObjectStore(root);
+    await store.put(bodyOf(Buffer.from('x'))); // creates the directories
+    const old = join(root, 'tmp', 'old.part');
+    const fresh = join(root, 'tmp', 'fresh.part');
+    await writeFile(old, 'a');
+    await writeFile(fresh, 'b');
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    await utimes(old, twoHoursAgo, twoHoursAgo);
+    expect(await store.sweepTemporary()).toBe(1);
+    expect(await readdir(join(root, 'tmp'))).toEqual(['fresh.part']);
+  });
+
+  test('reads on a store that was never written find nothing instead of failing', async () => {
+    const store = new FsObjectStore(join(root, 'empty'));
+    const list = [];
+    for await (const d of store.list()) list.push(d);
+    expect(list).toEqual([]);
+    expect(await store.sweepTemporary(0)).toBe(0);
+  });
+});
