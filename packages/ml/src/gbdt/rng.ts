@@ -1,0 +1,53 @@
+// Small seeded pseudo-random generator: every random choice in training (bagging, feature sampling, quantile
+// sampling) draws from it, so the same seed always yields the same model.
+
+/** Mulberry32: fast, 32-bit state, good enough statistical quality for sampling rows and features. */
+export class Rng {
+  private state: number;
+  constructor(seed: number) {
+    this.state = (seed ^ 0x9e3779b9) >>> 0;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  /** `k` distinct indices from [0, n), in increasing order (partial Fisher–Yates, then sorted). */
+  sample(n: number, k: number): Int32Array {
+    if (k >= n) {
+      const all = new Int32Array(n);
+      for (let i = 0; i < n; i++) all[i] = i;
+      return all;
+    }
+    const out = new Int32Array(k);
+    if (k * 4 < n) {
+      // Sparse sample: rejection on a set is cheaper than materialising all n indices.
+      const seen = new Set<number>();
+      let m = 0;
+      while (m < k) {
+        const r = this.int(n);
+        if (!seen.has(r)) {
+          seen.add(r);
+          out[m++] = r;
+        }
+      }
+    } else {
+      const perm = new Int32Array(n);
+      for (let i = 0; i < n; i++) perm[i] = i;
+      for (let i = 0; i < k; i++) {
+        const j = i + this.int(n - i);
+        const t = perm[i]!;
+        perm[i] = perm[j]!;
+        perm[j] = t;
+        out[i] = perm[i]!;
+      }
+    }
+    return out.sort();
+  }
+}

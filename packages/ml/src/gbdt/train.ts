@@ -1,0 +1,679 @@
+// Training of gradient-boosted decision trees: leaf-wise growth on binned features with histogram subtraction,
+// bagging, feature sampling, early stopping, and optional worker threads for histogram construction.
+import { binFrame, fitBinMappers, numericToCategorical, MISSING_BIN } from '../binning.js';
+import type { BinMapper, BinnedData } from '../binning.js';
+import { MlError } from '../errors.js';
+import { Frame } from '../frame.js';
+import type { Column } from '../frame.js';
+import { BIN_STRIDE, HistogramBuilder, resolveThreads } from './histogram.js';
+import { GbdtModel } from './model.js';
+import type { GbdtFeatureJson, GbdtObjective, GbdtTreeJson } from './model.js';
+import { Rng } from './rng.js';
+import { SplitInfo, findBestSplit } from './split.js';
+import type { SplitParams } from './split.js';
+
+export interface IterationMetrics {
+  /** Loss on the training rows: log loss (binary) or RMSE (regression). */
+  trainLoss: number;
+  /** The same loss on the validation set, when one is given. */
+  validLoss?: number;
+}
+
+export interface GbdtOptions {
+  objective: GbdtObjective;
+  /** Boosting rounds. Default 100. */
+  numTrees?: number;
+  /** Most leaves per tree (leaf-wise growth). Default 31. */
+  numLeaves?: number;
+  /** Deepest a leaf may be; 0 or negative = no limit. Default 0. */
+  maxDepth?: number;
+  learningRate?: number;
+  /** Value bins per numeric feature (plus one bin for missing), 2..255. Default 255. */
+  maxBins?: number;
+  minDataInLeaf?: number;
+  minSumHessianInLeaf?: number;
+  lambdaL2?: number;
+  minGainToSplit?: number;
+  /** Fraction of rows drawn (without replacement) for each tree. Default 1. */
+  baggingFraction?: number;
+  /** Fraction of features drawn for each tree. Default 1. */
+  featureFraction?: number;
+  /** Weight of positive rows (binary). Default 1. */
+  scalePosWeight?: number;
+  /** Numeric columns to treat as categories (string columns always are). */
+  categoricalFeatures?: string[];
+  /** Most categories sent left by one categorical split. Default 32. */
+  maxCatThreshold?: number;
+  /** Added to the hessian when ordering categories, to damp rare ones. Default 10. */
+  catSmooth?: number;
+  /** Extra L2 regularisation for categorical splits. Default 10. */
+  catL2?: number;
+  /** Categories below this count are not separated from the rest. Default 10. */
+  minDataPerGroup?: number;
+  /** Histogram threads: 1 = none (default), 0 = every core. */
+  numThreads?: number;
+  seed?: number;
+  validation?: { frame: Frame; labels: ArrayLike<number> };
+  /** Stop when the validation loss has not improved for this many rounds (needs `validation`). */
+  earlyStoppingRounds?: number;
+  /** Called after every round; return false to stop training (the model keeps the rounds so far). */
+  onIteration?: (iteration: number, metrics: IterationMetrics) => void | boolean;
+}
+
+interface Resolved {
+  objective: GbdtObjective;
+  numTrees: number;
+  numLeaves: number;
+  maxDepth: number;
+  learningRate: number;
+  maxBins: number;
+  baggingFraction: number;
+  featureFraction: number;
+  scalePosWeight: number;
+  numThreads: number;
+  seed: number;
+  earlyStoppingRounds: number;
+  split: SplitParams;
+}
+
+function num(v: number | undefined, def: number, name: string, min: number, max: number, integer = false): number {
+  const x = v ?? def;
+  if (typeof x !== 'number' || Number.isNaN(x) || x < min || x > max || (integer && !Number.isInteger(x))) {
+    throw new MlError(
+      'INVALID_PARAM',
+      `${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${String(v)}`,
+    );
+  }
+  return x;
+}
+
+function resolveOptions(o: GbdtOptions): Resolved {
+  if (o.objective !== 'binary' && o.objective !== 'regression') {
+    throw new MlError('INVALID_PARAM', `objective must be 'binary' or 'regression', got ${String(o.objective)}`);
+  }
+  const inf = Number.POSITIVE_INFINITY;
+  return {
+    objective: o.objective,
+    numTrees: num(o.numTrees, 100, 'numTrees', 1, 1e6, true),
+    numLeaves: num(o.numLeaves, 31, 'numLeaves', 2, 131072, true),
+    maxDepth: num(o.maxDepth, 0, 'maxDepth', -1, 1000, true),
+    learningRate: num(o.learningRate, 0.1, 'learningRate', 1e-12, 1e6),
+    maxBins: num(o.maxBins, 255, 'maxBins', 2, 255, true),
+    baggingFraction: num(o.baggingFraction, 1, 'baggingFraction', 1e-9, 1),
+    featureFraction: num(o.featureFraction, 1, 'featureFraction', 1e-9, 1),
+    scalePosWeight: num(o.scalePosWeight, 1, 'scalePosWeight', 1e-12, inf),
+    numThreads: resolveThreads(num(o.numThreads, 1, 'numThreads', 0, 1024, true)),
+    seed: num(o.seed, 0, 'seed', -(2 ** 31), 2 ** 32, true),
+    earlyStoppingRounds: num(o.earlyStoppingRounds, 0, 'earlyStoppingRounds', 0, 1e6, true),
+    split: {
+      lambdaL2: num(o.lambdaL2, 0, 'lambdaL2', 0, inf),
+      minDataInLeaf: num(o.minDataInLeaf, 20, 'minDataInLeaf', 1, inf, true),
+      minSumHessianInLeaf: num(o.minSumHessianInLeaf, 1e-3, 'minSumHessianInLeaf', 0, inf),
+      minGainToSplit: num(o.minGainToSplit, 0, 'minGainToSplit', 0, inf),
+      maxCatThreshold: num(o.maxCatThreshold, 32, 'maxCatThreshold', 1, 256, true),
+      catSmooth: num(o.catSmooth, 10, 'catSmooth', 0, inf),
+      catL2: num(o.catL2, 10, 'catL2', 0, inf),
+      maxCatToOnehot: 4,
+      minDataPerGroup: num(o.minDataPerGroup, 10, 'minDataPerGroup', 1, inf, true),
+    },
+  };
+}
+
+function checkLabels(labels: ArrayLike<number>, n: number, objective: GbdtObjective, what: string): Float64Array {
+  if (labels.length !== n) {
+    throw new MlError('LABEL_LENGTH', `${what} has ${labels.length} labels for ${n} rows`);
+  }
+  const y = new Float64Array(n);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    const v = labels[i]!;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new MlError(
+        'LABEL_NOT_FINITE',
+        `${what}: label at row ${i} is ${String(v)}; labels must be finite numbers`,
+      );
+    }
+    if (objective === 'binary') {
+      if (v !== 0 && v !== 1) {
+        throw new MlError('LABEL_NOT_BINARY', `${what}: label at row ${i} is ${v}; binary labels must be 0 or 1`);
+      }
+      pos += v;
+    }
+    y[i] = v;
+  }
+  if (objective === 'binary' && what === 'training data' && (pos === 0 || pos === n)) {
+    throw new MlError(
+      'SINGLE_CLASS',
+      `training labels are all ${pos === 0 ? 0 : 1}; binary training needs both classes`,
+    );
+  }
+  return y;
+}
+
+/** String columns, plus the numeric ones named in categoricalFeatures (converted to categories). */
+function prepareFrame(frame: Frame, categorical: readonly string[] | undefined): Frame {
+  if (!categorical || categorical.length === 0) return frame;
+  for (const name of categorical) {
+    if (!frame.has(name))
+      throw new MlError('FEATURE_MISSING', `categoricalFeatures names "${name}", which is not a column`);
+  }
+  return new Frame(
+    frame.columns.map((c): Column =>
+      c.kind === 'numeric' && categorical.includes(c.name) ? numericToCategorical(c.name, c.values) : c,
+    ),
+  );
+}
+
+/** Per-tree growth state, allocated once per training and reused by every tree. */
+class TreeGrower {
+  readonly leafStart: Int32Array;
+  readonly leafCount: Int32Array;
+  readonly leafSlot: Int32Array;
+  readonly leafDepth: Int32Array;
+  readonly leafNode: Int32Array;
+  readonly leafG: Float64Array;
+  readonly leafH: Float64Array;
+  readonly leafC: Float64Array;
+  readonly best: SplitInfo[];
+  readonly cand = new SplitInfo();
+  readonly lut = new Uint8Array(256);
+  readonly tmpRows: Int32Array;
+  readonly slotLen: number;
+
+  constructor(
+    readonly data: BinnedData,
+    readonly rows: Int32Array,
+    readonly grad: Float64Array,
+    readonly ordGrad: Float64Array,
+    readonly hist: Float64Array,
+    readonly feats: Int32Array,
+    readonly builder: HistogramBuilder,
+    readonly p: Resolved,
+  ) {
+    const L = p.numLeaves;
+    this.leafStart = new Int32Array(L);
+    this.leafCount = new Int32Array(L);
+    this.leafSlot = new Int32Array(L);
+    this.leafDepth = new Int32Array(L);
+    this.leafNode = new Int32Array(L);
+    this.leafG = new Float64Array(L);
+    this.leafH = new Float64Array(L);
+    this.leafC = new Float64Array(L);
+    this.best = Array.from({ length: L }, () => new SplitInfo());
+    this.tmpRows = new Int32Array(data.numRows);
+    this.slotLen = data.binOffsets[data.numFeatures]! * BIN_STRIDE;
+  }
+
+  /** Copies the gradients of positions [start, start+count) into leaf order, so the kernel reads them sequentially. */
+  private gather(start: number, count: number): void {
+    const { rows, grad, ordGrad } = this;
+    for (let p = start, end = start + count; p < end; p++) {
+      const r = rows[p]! << 1;
+      ordGrad[p << 1] = grad[r]!;
+      ordGrad[(p << 1) + 1] = grad[r + 1]!;
+    }
+  }
+
+  private findSplit(leaf: number): void {
+    const p = this.p;
+    const best = this.best[leaf]!;
+    best.reset();
+    if (p.maxDepth > 0 && this.leafDepth[leaf]! >= p.maxDepth) return;
+    if (this.leafCount[leaf]! < 2 * p.split.minDataInLeaf) return;
+    findBestSplit(
+      this.hist,
+      this.leafSlot[leaf]! * this.slotLen,
+      this.data.binOffsets,
+      this.data.mappers,
+      this.feats,
+      this.builder.nFeats,
+      this.leafG[leaf]!,
+      this.leafH[leaf]!,
+      this.leafC[leaf]!,
+      p.split,
+      best,
+      this.cand,
+    );
+  }
+
+  /**
+   * Grows one tree over rows[0..m) (identity = rows are 0..m-1 in order). Returns the tree (without the learning
+   * rate applied to internal values yet) and leaves row ranges in leafStart/leafCount for the score update.
+   */
+  grow(m: number, identity: boolean, tree: TreeBuild): number {
+    const { rows, data, hist, slotLen, leafStart, leafCount, leafSlot, leafDepth, leafNode, leafG, leafH, leafC } =
+      this;
+    const n = data.numRows;
+    const lambda = this.p.split.lambdaL2;
+    this.gather(0, m);
+    this.builder.build(0, m, 0, slotLen, identity);
+    // Totals from the first active feature's histogram (every row is in exactly one of its bins).
+    let G = 0;
+    let H = 0;
+    {
+      const f0 = this.feats[0]!;
+      const a = data.binOffsets[f0]! * BIN_STRIDE;
+      const b = data.binOffsets[f0 + 1]! * BIN_STRIDE;
+      for (let i = a; i < b; i += BIN_STRIDE) {
+        G += hist[i]!;
+        H += hist[i + 1]!;
+      }
+    }
+    tree.reset();
+    const root = tree.addLeaf(-G / (H + lambda), H);
+    leafStart[0] = 0;
+    leafCount[0] = m;
+    leafSlot[0] = 0;
+    leafDepth[0] = 0;
+    leafNode[0] = root;
+    leafG[0] = G;
+    leafH[0] = H;
+    leafC[0] = m;
+    this.findSplit(0);
+    let numLeaves = 1;
+    const maxLeaves = this.p.numLeaves;
+    while (numLeaves < maxLeaves) {
+      let bestLeaf = -1;
+      let bestGain = 0;
+      for (let l = 0; l < numLeaves; l++) {
+        const s = this.best[l]!;
+        if (s.feature >= 0 && s.gain > bestGain) {
+          bestGain = s.gain;
+          bestLeaf = l;
+        }
+      }
+      if (bestLeaf < 0) break;
+      const s = this.best[bestLeaf]!;
+      const f = s.feature;
+      // Partition the leaf's rows in place: left rows keep their order at the front, right rows follow.
+      s.fillLookup(this.lut);
+      const lut = this.lut;
+      const start = leafStart[bestLeaf]!;
+      const count = leafCount[bestLeaf]!;
+      const col = f * n;
+      const bins = data.bins;
+      const tmp = this.tmpRows;
+      let nl = 0;
+      let nr = 0;
+      for (let p = start, end = start + count; p < end; p++) {
+        const r = rows[p]!;
+        if (lut[bins[col + r]!] === 1) rows[start + nl++] = r;
+        else tmp[nr++] = r;
+      }
+      rows.set(tmp.subarray(0, nr), start + nl);
+      const node = leafNode[bestLeaf]!;
+      const newLeaf = numLeaves++;
+      const lNode = tree.addLeaf(-s.gl / (s.hl + lambda), s.hl);
+      const rNode = tree.addLeaf(-s.gr / (s.hr + lambda), s.hr);
+      tree.setSplit(node, s, lNode, rNode, data.mappers[f]!);
+      const depth = leafDepth[bestLeaf]! + 1;
+      const parentSlot = leafSlot[bestLeaf]!;
+      // Left child keeps the parent's leaf index; the right child takes the new one.
+      leafStart[newLeaf] = start + nl;
+      leafCount[newLeaf] = nr;
+      leafDepth[newLeaf] = depth;
+      leafNode[newLeaf] = rNode;
+      leafG[newLeaf] = s.gr;
+      leafH[newLeaf] = s.hr;
+      leafC[newLeaf] = nr;
+      leafCount[bestLeaf] = nl;
+      leafDepth[bestLeaf] = depth;
+      leafNode[bestLeaf] = lNode;
+      leafG[bestLeaf] = s.gl;
+      leafH[bestLeaf] = s.hl;
+      leafC[bestLeaf] = nl;
+      // Histogram subtraction: build the smaller child, derive the larger as parent − smaller in the parent's slot.
+      const smallIsLeft = nl <= nr;
+      const small = smallIsLeft ? bestLeaf : newLeaf;
+      const large = smallIsLeft ? newLeaf : bestLeaf;
+      const freshSlot = newLeaf;
+      const childrenSplittable = this.p.maxDepth <= 0 || depth < this.p.maxDepth;
+      leafSlot[small] = freshSlot;
+      leafSlot[large] = parentSlot;
+      const minData = this.p.split.minDataInLeaf;
+      // The larger child is the only one that can be split when the smaller is too small; if neither can, skip.
+      if (numLeaves < maxLeaves && childrenSplittable && leafCount[large]! >= 2 * minData) {
+        const sStart = leafStart[small]!;
+        const sCount = leafCount[small]!;
+        this.gather(sStart, sCount);
+        this.builder.build(sStart, sCount, freshSlot * slotLen, slotLen, false);
+        this.subtract(parentSlot * slotLen, freshSlot * slotLen);
+        this.findSplit(small);
+        this.findSplit(large);
+      } else {
+        this.best[small]!.reset();
+        this.best[large]!.reset();
+      }
+    }
+    return numLeaves;
+  }
+
+  private subtract(parentBase: number, childBase: number): void {
+    const { hist, feats, data } = this;
+    const nf = this.builder.nFeats;
+    for (let k = 0; k < nf; k++) {
+      const f = feats[k]!;
+      const a = data.binOffsets[f]! * BIN_STRIDE;
+      const b = data.binOffsets[f + 1]! * BIN_STRIDE;
+      for (let i = a; i < b; i++) hist[parentBase + i] = hist[parentBase + i]! - hist[childBase + i]!;
+    }
+  }
+}
+
+/** A tree under construction, kept in the JSON layout plus a bin-level router for training-time scoring. */
+class TreeBuild {
+  splitFeature: number[] = [];
+  threshold: number[] = [];
+  categories: (number[] | null)[] = [];
+  defaultLeft: boolean[] = [];
+  left: number[] = [];
+  right: number[] = [];
+  value: number[] = [];
+  cover: number[] = [];
+  gain: number[] = [];
+  /** Per node: 256-entry lookup "bin goes left", for routing binned rows. */
+  luts: Uint8Array[] = [];
+
+  reset(): void {
+    this.splitFeature = [];
+    this.threshold = [];
+    this.categories = [];
+    this.defaultLeft = [];
+    this.left = [];
+    this.right = [];
+    this.value = [];
+    this.cover = [];
+    this.gain = [];
+    this.luts = [];
+  }
+
+  addLeaf(value: number, cover: number): number {
+    this.splitFeature.push(-1);
+    this.threshold.push(0);
+    this.categories.push(null);
+    this.defaultLeft.push(false);
+    this.left.push(-1);
+    this.right.push(-1);
+    this.value.push(value);
+    this.cover.push(cover);
+    this.gain.push(0);
+    this.luts.push(EMPTY_LUT);
+    return this.value.length - 1;
+  }
+
+  setSplit(node: number, s: SplitInfo, l: number, r: number, mapper: BinMapper): void {
+    this.splitFeature[node] = s.feature;
+    this.left[node] = l;
+    this.right[node] = r;
+    this.gain[node] = s.gain;
+    this.defaultLeft[node] = s.defaultLeft;
+    const lut = new Uint8Array(256);
+    s.fillLookup(lut);
+    this.luts[node] = lut;
+    if (mapper.kind === 'numeric') {
+      // The last value bin has no upper edge: "every non-missing value" is expressed with the largest double.
+      this.threshold[node] =
+        s.thresholdBin - 1 < mapper.binEdges.length ? mapper.binEdges[s.thresholdBin - 1]! : Number.MAX_VALUE;
+    } else {
+      const codes: number[] = [];
+      for (let code = 0; code < mapper.codeToBin.length; code++) {
+        const b = mapper.codeToBin[code]!;
+        if (b !== MISSING_BIN && s.leftBins[b] === 1) codes.push(code);
+      }
+      this.categories[node] = codes;
+      this.threshold[node] = 0;
+    }
+  }
+
+  /** Leaf index reached by row i of binned data `d`. */
+  route(d: BinnedData, i: number): number {
+    let node = 0;
+    const n = d.numRows;
+    while (this.left[node] !== -1) {
+      const f = this.splitFeature[node]!;
+      node = this.luts[node]![d.bins[f * n + i]!] === 1 ? this.left[node]! : this.right[node]!;
+    }
+    return node;
+  }
+
+  /** Applies the learning rate to leaves, makes covers additive and internal values cover-weighted means. */
+  finish(lr: number): GbdtTreeJson {
+    const m = this.value.length;
+    for (let j = 0; j < m; j++) if (this.left[j] === -1) this.value[j] = this.value[j]! * lr;
+    // Children always have larger indices than their parent, so a reverse sweep sees children first.
+    for (let j = m - 1; j >= 0; j--) {
+      const l = this.left[j]!;
+      if (l === -1) continue;
+      const r = this.right[j]!;
+      const cl = this.cover[l]!;
+      const cr = this.cover[r]!;
+      this.cover[j] = cl + cr;
+      this.value[j] = cl + cr > 0 ? (cl * this.value[l]! + cr * this.value[r]!) / (cl + cr) : 0;
+    }
+    return {
+      splitFeature: this.splitFeature,
+      threshold: this.threshold,
+      categories: this.categories,
+      defaultLeft: this.defaultLeft,
+      left: this.left,
+      right: this.right,
+      value: this.value,
+      cover: this.cover,
+      gain: this.gain,
+    };
+  }
+}
+
+const EMPTY_LUT = new Uint8Array(256);
+
+function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+function loss(objective: GbdtObjective, y: Float64Array, f: Float64Array): number {
+  const n = y.length;
+  let s = 0;
+  if (objective === 'binary') {
+    for (let i = 0; i < n; i++) {
+      const z = f[i]!;
+      // log(1 + e^-|z|) + max(z, 0) - y z: the stable form of the log loss on margins.
+      s += Math.log1p(Math.exp(-Math.abs(z))) + Math.max(z, 0) - y[i]! * z;
+    }
+    return s / n;
+  }
+  for (let i = 0; i < n; i++) {
+    const d = f[i]! - y[i]!;
+    s += d * d;
+  }
+  return Math.sqrt(s / n);
+}
+
+/** Trains a gradient-boosted trees model (binary log loss or squared-error regression). */
+export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options: GbdtOptions): Promise<GbdtModel> {
+  const p = resolveOptions(options);
+  if (frame.numRows === 0) throw new MlError('EMPTY_FRAME', 'the training frame has no rows');
+  if (frame.numColumns === 0) throw new MlError('EMPTY_FRAME', 'the training frame has no feature columns');
+  const y = checkLabels(labels, frame.numRows, p.objective, 'training data');
+  if (p.earlyStoppingRounds > 0 && !options.validation) {
+    throw new MlError('INVALID_PARAM', 'earlyStoppingRounds needs a validation set');
+  }
+  const train = prepareFrame(frame, options.categoricalFeatures);
+  const mappers = fitBinMappers(train, { maxBins: p.maxBins, seed: p.seed });
+  const threads = p.numThreads;
+  const shared = threads > 1;
+  const data = binFrame(train, mappers, shared);
+  let valid: { data: BinnedData; y: Float64Array; f: Float64Array } | null = null;
+  if (options.validation) {
+    const vf = options.validation.frame;
+    const vy = checkLabels(options.validation.labels, vf.numRows, p.objective, 'validation data');
+    if (vf.numRows === 0) throw new MlError('EMPTY_FRAME', 'the validation frame has no rows');
+    valid = {
+      data: binFrame(prepareFrame(vf, options.categoricalFeatures), mappers),
+      y: vy,
+      f: new Float64Array(vf.numRows),
+    };
+  }
+  const n = data.numRows;
+  const F = data.numFeatures;
+  const alloc = (bytes: number): ArrayBufferLike => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const rows = new Int32Array(alloc(n * 4));
+  const grad = new Float64Array(alloc(n * 16));
+  const ordGrad = new Float64Array(alloc(n * 16));
+  const slotLen = data.binOffsets[F]! * BIN_STRIDE;
+  const hist = new Float64Array(alloc(p.numLeaves * slotLen * 8));
+  const feats = new Int32Array(alloc(F * 4));
+  const builder = await HistogramBuilder.start(
+    { bins: data.bins, n, rows, grad: ordGrad, hist, binOffsets: data.binOffsets, feats },
+    threads,
+  );
+  try {
+    return await boost(p, options, data, y, valid, rows, grad, ordGrad, hist, feats, builder, train);
+  } finally {
+    await builder.close();
+  }
+}
+
+async function boost(
+  p: Resolved,
+  options: GbdtOptions,
+  data: BinnedData,
+  y: Float64Array,
+  valid: { data: BinnedData; y: Float64Array; f: Float64Array } | null,
+  rows: Int32Array,
+  grad: Float64Array,
+  ordGrad: Float64Array,
+  hist: Float64Array,
+  feats: Int32Array,
+  builder: HistogramBuilder,
+  train: Frame,
+): Promise<GbdtModel> {
+  const n = data.numRows;
+  const F = data.numFeatures;
+  const spw = p.scalePosWeight;
+  // Boost from the (weighted) average: log-odds of the positive rate, or the mean target.
+  let baseScore: number;
+  if (p.objective === 'binary') {
+    let wp = 0;
+    let wn = 0;
+    for (let i = 0; i < n; i++) {
+      if (y[i] === 1) wp += spw;
+      else wn += 1;
+    }
+    baseScore = Math.log(wp / wn);
+  } else {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += y[i]!;
+    baseScore = s / n;
+  }
+  const f = new Float64Array(n).fill(baseScore);
+  if (valid) valid.f.fill(baseScore);
+  const rng = new Rng(p.seed);
+  const grower = new TreeGrower(data, rows, grad, ordGrad, hist, feats, builder, p);
+  const tree = new TreeBuild();
+  const trees: GbdtTreeJson[] = [];
+  const inBag = new Uint8Array(n);
+  let bestLoss = Number.POSITIVE_INFINITY;
+  let bestIter = -1;
+  const allFeats = Int32Array.from({ length: F }, (_, i) => i);
+  for (let iter = 0; iter < p.numTrees; iter++) {
+    // Gradients and hessians, interleaved so one cache line serves both.
+    if (p.objective === 'binary') {
+      for (let i = 0; i < n; i++) {
+        const pr = sigmoid(f[i]!);
+        const w = y[i] === 1 ? spw : 1;
+        grad[i << 1] = (pr - y[i]!) * w;
+        grad[(i << 1) + 1] = Math.max(pr * (1 - pr), 1e-16) * w;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        grad[i << 1] = f[i]! - y[i]!;
+        grad[(i << 1) + 1] = 1;
+      }
+    }
+    let m = n;
+    let identity = true;
+    if (p.baggingFraction < 1) {
+      const bag = rng.sample(n, Math.max(1, Math.round(p.baggingFraction * n)));
+      rows.set(bag);
+      m = bag.length;
+      identity = false;
+    } else {
+      for (let i = 0; i < n; i++) rows[i] = i;
+    }
+    if (p.featureFraction < 1) {
+      const k = Math.max(1, Math.round(p.featureFraction * F));
+      feats.set(rng.sample(F, k));
+      builder.nFeats = k;
+    } else {
+      feats.set(allFeats);
+      builder.nFeats = F;
+    }
+    const numLeaves = grower.grow(m, identity, tree);
+    const json = tree.finish(p.learningRate);
+    // Score update: in-bag rows by their leaf range, out-of-bag rows by routing through the tree.
+    for (let l = 0; l < numLeaves; l++) {
+      const v = json.value[grower.leafNode[l]!]!;
+      for (let q = grower.leafStart[l]!, end = q + grower.leafCount[l]!; q < end; q++) f[rows[q]!] = f[rows[q]!]! + v;
+    }
+    if (m < n) {
+      inBag.fill(0);
+      for (let q = 0; q < m; q++) inBag[rows[q]!] = 1;
+      for (let i = 0; i < n; i++) if (inBag[i] === 0) f[i] = f[i]! + json.value[tree.route(data, i)]!;
+    }
+    const metrics: IterationMetrics = { trainLoss: loss(p.objective, y, f) };
+    if (valid) {
+      const vd = valid.data;
+      for (let i = 0; i < vd.numRows; i++) valid.f[i] = valid.f[i]! + json.value[tree.route(vd, i)]!;
+      metrics.validLoss = loss(p.objective, valid.y, valid.f);
+    }
+    trees.push(json);
+    let stop = false;
+    const current = metrics.validLoss ?? metrics.trainLoss;
+    if (current < bestLoss) {
+      bestLoss = current;
+      bestIter = iter;
+    } else if (valid && p.earlyStoppingRounds > 0 && iter - bestIter >= p.earlyStoppingRounds) {
+      stop = true;
+    }
+    if (options.onIteration && options.onIteration(iter, metrics) === false) stop = true;
+    if (stop) break;
+    // Let timers and I/O of the host process run between rounds (HPO heartbeats, cancellation).
+    if ((iter & 7) === 7) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const kept = valid && p.earlyStoppingRounds > 0 ? trees.slice(0, bestIter + 1) : trees;
+  const features: GbdtFeatureJson[] = data.mappers.map((m) =>
+    m.kind === 'numeric'
+      ? { name: m.name, kind: 'numeric', binEdges: Array.from(m.binEdges) }
+      : { name: m.name, kind: 'categorical', dictionary: [...m.dictionary] },
+  );
+  void train;
+  return new GbdtModel({
+    objective: p.objective,
+    features,
+    baseScore,
+    trees: kept,
+    params: {
+      objective: p.objective,
+      numTrees: p.numTrees,
+      numLeaves: p.numLeaves,
+      maxDepth: p.maxDepth,
+      learningRate: p.learningRate,
+      maxBins: p.maxBins,
+      minDataInLeaf: p.split.minDataInLeaf,
+      minSumHessianInLeaf: p.split.minSumHessianInLeaf,
+      lambdaL2: p.split.lambdaL2,
+      minGainToSplit: p.split.minGainToSplit,
+      baggingFraction: p.baggingFraction,
+      featureFraction: p.featureFraction,
+      scalePosWeight: p.scalePosWeight,
+      maxCatThreshold: p.split.maxCatThreshold,
+      catSmooth: p.split.catSmooth,
+      catL2: p.split.catL2,
+      minDataPerGroup: p.split.minDataPerGroup,
+      seed: p.seed,
+      earlyStoppingRounds: p.earlyStoppingRounds,
+      categoricalFeatures: options.categoricalFeatures ? [...options.categoricalFeatures] : null,
+    },
+    bestIteration: kept.length - 1,
+  });
+}
