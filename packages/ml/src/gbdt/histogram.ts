@@ -2,6 +2,7 @@
 // worker threads; workers split the features between them and write straight into a shared histogram pool.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
 import { MlError } from '../errors.js';
 
 /** Floats per histogram bin: gradient sum, hessian sum, row count. */
@@ -75,7 +76,7 @@ const PARALLEL_MIN_WORK = 64 * 1024;
  */
 function workerMain(): void {
   /* eslint-disable @typescript-eslint/no-require-imports -- eval workers are CommonJS scripts */
-  const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const { parentPort, workerData } = require('node:worker_threads') as typeof WorkerThreads;
   const d = workerData as {
     ctl: SharedArrayBuffer;
     bins: Uint8Array;
