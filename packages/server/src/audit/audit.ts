@@ -1,0 +1,253 @@
+// The tamper-evident audit trail: append-only events in a SHA-256 hash chain, each MACed with a key kept
+// outside the database, plus a head checkpoint file, so that edits, deletions and truncation are all detected.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import { sql } from 'kysely';
+import type { MetadataStore } from '../db/database.js';
+import { GENESIS_HASH } from '../db/migrations.js';
+import type { AuditEventsTable } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { canonicalJson, newId, nowIso, sha256Hex } from '../util.js';
+
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+
+export interface AuditInput {
+  actor: string | null;
+  action: string;
+  target?: string | null;
+  project?: string | null;
+  outcome: AuditOutcome;
+  client?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  seq: number;
+  id: string;
+  at: string;
+  actor: string | null;
+  action: string;
+  target: string | null;
+  project: string | null;
+  outcome: string;
+  client: string | null;
+  details: Record<string, unknown>;
+  hash: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  events: number;
+  headSeq: number;
+  checkpointSeq: number | null;
+  firstBroken?: { seq: number; reason: string };
+}
+
+export interface AuditFilter {
+  project?: string;
+  actor?: string;
+  action?: string;
+  since?: string;
+  until?: string;
+  /** Return events with seq below this (newest first paging). */
+  before?: number;
+  limit?: number;
+}
+
+interface Checkpoint {
+  seq: number;
+  hash: string;
+  mac: string;
+  at: string;
+}
+
+/** The audit key and checkpoint live in `secretsDir`, never in the database. */
+export class AuditSecrets {
+  readonly key: Buffer;
+  readonly checkpointPath: string;
+
+  private constructor(key: Buffer, checkpointPath: string) {
+    this.key = key;
+    this.checkpointPath = checkpointPath;
+  }
+
+  /** Loads the MAC key, creating it (0600) on first use. */
+  static open(secretsDir: string): AuditSecrets {
+    mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+    const keyPath = path.join(secretsDir, 'audit.key');
+    if (!existsSync(keyPath)) {
+      writeFileSync(keyPath, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+    }
+    const hex = readFileSync(keyPath, 'utf8').trim();
+    if (!/^[0-9a-f]{64}$/.test(hex)) {
+      throw new AppError('CONFIG_INVALID', 500, `invalid setting secretsDir: ${keyPath} does not hold a 32-byte hex key`);
+    }
+    return new AuditSecrets(Buffer.from(hex, 'hex'), path.join(secretsDir, 'audit-head.json'));
+  }
+}
+
+export function eventHash(prevHash: string, e: Omit<AuditEventsTable, 'prev_hash' | 'hash' | 'mac'>): string {
+  const body = canonicalJson({
+    seq: e.seq,
+    id: e.id,
+    at: e.at,
+    actor: e.actor,
+    action: e.action,
+    target: e.target,
+    project: e.project,
+    outcome: e.outcome,
+    client: e.client,
+    details: e.details_json,
+  });
+  return sha256Hex(`${prevHash}\n${body}`);
+}
+
+export class AuditLog {
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly secrets: AuditSecrets,
+  ) {}
+
+  private mac(hash: string): string {
+    return createHmac('sha256', this.secrets.key).update(hash).digest('hex');
+  }
+
+  /** Appends one event to the chain. Serialized across processes by the update of the single head row. */
+  async append(input: AuditInput): Promise<void> {
+    const written = await this.store.db.transaction().execute(async (tx) => {
+      // Writing first takes the lock (row lock on PostgreSQL, the write lock on SQLite) before anything is read.
+      const head = await tx
+        .updateTable('audit_head')
+        .set({ seq: sql`seq + 1` })
+        .where('id', '=', 1)
+        .returning(['seq', 'hash'])
+        .executeTakeFirstOrThrow();
+      const row = {
+        seq: Number(head.seq),
+        id: newId(),
+        at: nowIso(),
+        actor: input.actor,
+        action: input.action,
+        target: input.target ?? null,
+        project: input.project ?? null,
+        outcome: input.outcome,
+        client: input.client ?? null,
+        details_json: canonicalJson(input.details ?? {}),
+      };
+      const hash = eventHash(head.hash, row);
+      const mac = this.mac(hash);
+      await tx.insertInto('audit_events').values({ ...row, prev_hash: head.hash, hash, mac }).execute();
+      await tx.updateTable('audit_head').set({ hash }).where('id', '=', 1).execute();
+      return { seq: row.seq, hash, mac, at: row.at };
+    });
+    this.writeCheckpoint(written);
+  }
+
+  private readCheckpoint(): Checkpoint | null {
+    if (!existsSync(this.secrets.checkpointPath)) return null;
+    try {
+      const cp = JSON.parse(readFileSync(this.secrets.checkpointPath, 'utf8')) as Checkpoint;
+      return typeof cp.seq === 'number' && typeof cp.hash === 'string' ? cp : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Keeps the newest head outside the database (atomic replace), so deleting the newest rows is detected. */
+  private writeCheckpoint(cp: Checkpoint): void {
+    const current = this.readCheckpoint();
+    if (current && current.seq >= cp.seq) return;
+    const tmp = `${this.secrets.checkpointPath}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(cp) + '\n', { mode: 0o600 });
+    renameSync(tmp, this.secrets.checkpointPath);
+    chmodSync(this.secrets.checkpointPath, 0o600);
+  }
+
+  /** Walks the whole chain; reports the first broken link (edit, deletion, insertion, truncation). */
+  async verify(): Promise<VerifyReport> {
+    const db = this.store.db;
+    let prevHash = GENESIS_HASH;
+    let expectedSeq = 1;
+    let count = 0;
+    let lastHash = GENESIS_HASH;
+    const cp = this.readCheckpoint();
+    let cpMatched = cp === null;
+    const fail = (seq: number, reason: string, headSeq: number): VerifyReport => ({
+      ok: false,
+      events: count,
+      headSeq,
+      checkpointSeq: cp?.seq ?? null,
+      firstBroken: { seq, reason },
+    });
+    const head = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
+    const headSeq = head ? Number(head.seq) : 0;
+    for (;;) {
+      const rows = await db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '>=', expectedSeq)
+        .orderBy('seq')
+        .limit(1000)
+        .execute();
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const seq = Number(r.seq);
+        if (seq !== expectedSeq) return fail(expectedSeq, `event ${expectedSeq} is missing (next present is ${seq})`, headSeq);
+        if (r.prev_hash !== prevHash) return fail(seq, 'link to the previous event does not match', headSeq);
+        const h = eventHash(prevHash, { ...r, seq });
+        if (h !== r.hash) return fail(seq, 'event content does not match its hash (edited)', headSeq);
+        const mac = this.mac(h);
+        if (mac.length !== r.mac.length || !timingSafeEqual(Buffer.from(mac), Buffer.from(r.mac))) {
+          return fail(seq, 'event MAC is wrong (rewritten without the audit key)', headSeq);
+        }
+        if (cp && seq === cp.seq) {
+          if (cp.hash !== h) return fail(seq, 'event differs from the checkpoint kept outside the database', headSeq);
+          cpMatched = true;
+        }
+        prevHash = h;
+        lastHash = h;
+        expectedSeq = seq + 1;
+        count++;
+      }
+    }
+    if (!head) return fail(0, 'the chain head row is missing', 0);
+    if (headSeq !== count) {
+      return fail(count + 1, `the chain head says ${headSeq} events but ${count} are present (newest deleted)`, headSeq);
+    }
+    if (head.hash !== lastHash) return fail(count, 'the chain head hash does not match the newest event', headSeq);
+    if (!cpMatched && cp) {
+      return fail(count + 1, `the checkpoint outside the database records event ${cp.seq}, but only ${count} exist (newest deleted)`, headSeq);
+    }
+    return { ok: true, events: count, headSeq, checkpointSeq: cp?.seq ?? null };
+  }
+
+  async list(filter: AuditFilter): Promise<{ events: AuditEvent[]; nextBefore: number | null }> {
+    const limit = Math.min(Math.max(filter.limit ?? 100, 1), 1000);
+    let q = this.store.db.selectFrom('audit_events').selectAll();
+    if (filter.project) q = q.where('project', '=', filter.project);
+    if (filter.actor) q = q.where('actor', '=', filter.actor);
+    if (filter.action) q = q.where('action', '=', filter.action);
+    if (filter.since) q = q.where('at', '>=', filter.since);
+    if (filter.until) q = q.where('at', '<', filter.until);
+    if (filter.before) q = q.where('seq', '<', filter.before);
+    const rows = await q.orderBy('seq', 'desc').limit(limit + 1).execute();
+    const page = rows.slice(0, limit);
+    return {
+      events: page.map((r) => ({
+        seq: Number(r.seq),
+        id: r.id,
+        at: r.at,
+        actor: r.actor,
+        action: r.action,
+        target: r.target,
+        project: r.project,
+        outcome: r.outcome,
+        client: r.client,
+        details: JSON.parse(r.details_json) as Record<string, unknown>,
+        hash: r.hash,
+      })),
+      nextBefore: rows.length > limit ? Number(page[page.length - 1]!.seq) : null,
+    };
+  }
+}

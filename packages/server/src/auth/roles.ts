@@ -1,0 +1,34 @@
+// Per-project roles and what each may do: the single source of truth for authorization (docs/security.md mirrors it).
+// Deny by default: an action not listed for any of a member's roles is refused.
+
+export const ROLES = ['owner', 'steward', 'scientist', 'approver', 'clinician', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ACTIONS = [
+  'project.read',
+  'members.read',
+  'members.manage',
+  'dataset.list',
+  'dataset.push',
+  'dataset.metadata',
+  'dataset.download',
+  'audit.read',
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** Who may do what inside a project. Global administrators manage users, projects and membership only. */
+export const PERMISSIONS: Record<Action, readonly Role[]> = {
+  'project.read': ROLES,
+  'members.read': ['owner', 'steward', 'auditor'],
+  'members.manage': ['owner'],
+  'dataset.list': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  'dataset.push': ['owner', 'steward'],
+  'dataset.metadata': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  'dataset.download': ['owner', 'steward', 'scientist'],
+  'audit.read': ['owner', 'auditor'],
+};
+
+export function allows(roles: readonly string[], action: Action): boolean {
+  const allowed = PERMISSIONS[action];
+  return roles.some((r) => (allowed as readonly string[]).includes(r));
+}

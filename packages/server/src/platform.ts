@@ -1,0 +1,58 @@
+// The composition root: builds every adapter and service once from validated config and passes them down.
+// No module-level singletons; tests build as many platforms as they like.
+import { AuditLog, AuditSecrets } from './audit/audit.js';
+import { AuthService } from './auth/service.js';
+import type { Config } from './config/config.js';
+import { migrate, openMetadataStore, type MetadataStore } from './db/database.js';
+import { DatasetService } from './datasets/service.js';
+import { ProjectService } from './projects/service.js';
+import { createObjectStore } from './storage/object-store/index.js';
+import type { ObjectStore } from './storage/object-store/port.js';
+import { parseS3Url } from './storage/object-store/s3.js';
+
+export interface Platform {
+  config: Config;
+  store: MetadataStore;
+  objects: ObjectStore;
+  audit: AuditLog;
+  auth: AuthService;
+  projects: ProjectService;
+  datasets: DatasetService;
+  close(): Promise<void>;
+}
+
+export async function openObjectStore(config: Config): Promise<ObjectStore> {
+  const os = config.objectStore;
+  if (os.kind === 'fs') return createObjectStore({ kind: 'fs', root: os.root });
+  return createObjectStore({ kind: 's3', ...parseS3Url(os.url) });
+}
+
+/** Opens storage, applies migrations, and wires the services. */
+export async function openPlatform(config: Config, opts: { migrate?: boolean } = {}): Promise<Platform> {
+  const store = openMetadataStore(config.databaseUrl);
+  try {
+    if (opts.migrate !== false) await migrate(store);
+    const objects = await openObjectStore(config);
+    const audit = new AuditLog(store, AuditSecrets.open(config.secretsDir));
+    const auth = new AuthService(store, audit, config);
+    const projects = new ProjectService(store, audit);
+    const datasets = new DatasetService(store, objects, audit, config.maxUploadBytes);
+    return {
+      config,
+      store,
+      objects,
+      audit,
+      auth,
+      projects,
+      datasets,
+      async close() {
+        await objects.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+

@@ -1,0 +1,73 @@
+// HTTP routes for projects and their members.
+import { z } from 'zod';
+import { API, requirePrincipal, type TypedApp } from '../http/app.js';
+import type { Platform } from '../platform.js';
+
+const project = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  description: z.string(),
+  createdAt: z.string(),
+  createdBy: z.string(),
+});
+const slugParam = z.object({ project: z.string().max(300) });
+
+export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
+  const { projects } = platform;
+
+  app.post(
+    `${API}/projects`,
+    {
+      schema: {
+        tags: ['projects'],
+        body: z.object({ slug: z.string().max(300), name: z.string().max(200), description: z.string().max(5000).optional() }),
+        response: { 201: project },
+      },
+    },
+    async (req, reply) => {
+      const p = await requirePrincipal(platform, req);
+      const r = await projects.create(p, req.body.slug, req.body.name, req.body.description ?? '', req.ip);
+      return reply.status(201).send(r);
+    },
+  );
+
+  app.get(`${API}/projects`, { schema: { tags: ['projects'], response: { 200: z.object({ projects: z.array(project.extend({ roles: z.array(z.string()) })) }) } } }, async (req) => {
+    const p = await requirePrincipal(platform, req);
+    return { projects: await projects.list(p) };
+  });
+
+  app.get(`${API}/projects/:project`, { schema: { tags: ['projects'], params: slugParam } }, async (req) => {
+    const p = await requirePrincipal(platform, req);
+    const a = await projects.access(p, req.params.project, 'project.read');
+    return { ...a.project, roles: a.roles };
+  });
+
+  app.get(`${API}/projects/:project/members`, { schema: { tags: ['projects'], params: slugParam } }, async (req) => {
+    const p = await requirePrincipal(platform, req);
+    const a = await projects.access(p, req.params.project, 'members.read');
+    return { members: await projects.members(a) };
+  });
+
+  app.post(
+    `${API}/projects/:project/members`,
+    { schema: { tags: ['projects'], params: slugParam, body: z.object({ user: z.string().max(200), role: z.string().max(50) }) } },
+    async (req, reply) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'members.manage');
+      await projects.addMember(p, a, req.body.user, req.body.role, req.ip);
+      return reply.status(201).send({ user: req.body.user, role: req.body.role });
+    },
+  );
+
+  app.delete(
+    `${API}/projects/:project/members/:user`,
+    { schema: { tags: ['projects'], params: slugParam.extend({ user: z.string().max(200) }), querystring: z.object({ role: z.string().max(50).optional() }) } },
+    async (req, reply) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'members.manage');
+      await projects.removeMember(p, a, req.params.user, req.query.role, req.ip);
+      return reply.status(204).send();
+    },
+  );
+}
