@@ -47,7 +47,7 @@ objectStoreContract(
       },
     };
   },
-  { exclusivePublish: true },
+  { exclusivePublish: true, maxRetainedBytes: 24 * 1024 * 1024 },
 );
 
 describe('FsObjectStore on disk', () => {

@@ -20,7 +20,13 @@ export const digestMismatch = (expected: Digest, actual: Digest): AppError =>
   );
 
 function uploadAborted(reason: unknown): AppError {
-  return new AppError('UPLOAD_ABORTED', 400, 'The upload was aborted before it was complete; nothing was stored.', undefined, reason);
+  return new AppError(
+    'UPLOAD_ABORTED',
+    400,
+    'The upload was aborted before it was complete; nothing was stored.',
+    undefined,
+    reason,
+  );
 }
 
 export function checkMaxBytes(maxBytes: number | undefined): void {
