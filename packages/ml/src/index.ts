@@ -14,3 +14,5 @@ export { loadModel } from './model.js';
 export type { LoadedModel } from './model.js';
 export { stratifiedKFold, groupedKFold, groupedStratifiedHoldout, splitsFromFolds } from './cv.js';
 export type { CvSplit } from './cv.js';
+export { trainLogistic, LogisticModel, LOGISTIC_FORMAT, LOGISTIC_FORMAT_VERSION } from './logistic.js';
+export type { LogisticOptions, LogisticModelJson, LogisticFeatureJson, LogisticParamsJson } from './logistic.js';

@@ -2,8 +2,9 @@
 // learner produced a model file.
 import { MlError } from './errors.js';
 import { GBDT_FORMAT, GbdtModel } from './gbdt/model.js';
+import { LOGISTIC_FORMAT, LogisticModel } from './logistic/model.js';
 
-export type LoadedModel = GbdtModel;
+export type LoadedModel = GbdtModel | LogisticModel;
 
 /** Reads a saved model (parsed JSON or JSON text) and returns the matching model class. */
 export function loadModel(json: unknown): LoadedModel {
@@ -22,11 +23,12 @@ export function loadModel(json: unknown): LoadedModel {
   switch (format) {
     case GBDT_FORMAT:
       return GbdtModel.fromJSON(obj);
-    // logistic: case LOGISTIC_FORMAT: return LogisticModel.fromJSON(obj);  (filled in by the logistic helper)
+    case LOGISTIC_FORMAT:
+      return LogisticModel.fromJSON(obj);
     default:
       throw new MlError(
         'MODEL_FORMAT',
-        `unknown model format ${JSON.stringify(format) ?? '(none)'}; this engine reads "${GBDT_FORMAT}"`,
+        `unknown model format ${JSON.stringify(format) ?? '(none)'}; this engine reads "${GBDT_FORMAT}" and "${LOGISTIC_FORMAT}"`,
       );
   }
 }
