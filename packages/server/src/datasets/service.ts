@@ -125,22 +125,13 @@ export class DatasetService {
     return d;
   }
 
-  private async ensureDataset(p: Principal, a: Access, name: string, kind: DatasetKind) {
+  /** The dataset if it exists (checking its kind); it is created only together with its first version. */
+  private async datasetForPush(a: Access, name: string, kind: DatasetKind) {
     const existing = await this.findDataset(a, name);
-    if (existing) {
-      if (existing.kind !== kind) {
-        throw conflict('DATASET_KIND_MISMATCH', `dataset ${name} holds ${existing.kind} data; this push is ${kind}`);
-      }
-      return existing;
+    if (existing && existing.kind !== kind) {
+      throw conflict('DATASET_KIND_MISMATCH', `dataset ${name} holds ${existing.kind} data; this push is ${kind}`);
     }
-    const row = { id: newId(), project_id: a.project.id, name, kind, created_at: nowIso(), created_by: p.name };
-    try {
-      await this.db.insertInto('datasets').values(row).execute();
-      return row;
-    } catch (e) {
-      if (isUniqueViolation(e)) return this.requireDataset(a, name);
-      throw e;
-    }
+    return existing ?? { id: null, name, kind };
   }
 
   /**
@@ -154,7 +145,7 @@ export class DatasetService {
     body: AsyncIterable<Uint8Array>,
     opts: TabularOptions & { message?: string; client: string; signal?: AbortSignal },
   ): Promise<PushResult> {
-    const dataset = await this.ensureDataset(p, a, name, 'tabular');
+    const dataset = await this.datasetForPush(a, name, 'tabular');
     const ctl = new AbortController();
     opts.signal?.addEventListener('abort', () => ctl.abort(opts.signal?.reason), { once: true });
     let raw, profile: TabularProfile;
@@ -178,7 +169,7 @@ export class DatasetService {
       });
       throw e;
     }
-    const existing = await this.versionByContent(dataset.id, raw.digest);
+    const existing = dataset.id ? await this.versionByContent(dataset.id, raw.digest) : undefined;
     if (existing) return { version: this.toInfo(a, dataset, existing), created: false };
 
     const arrow = await this.objects.put(tabularToArrow(await this.readVerified(raw.digest), profile));
@@ -232,10 +223,10 @@ export class DatasetService {
       entries.push({ path, digest, size: st.size });
     }
     entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
-    const dataset = await this.ensureDataset(p, a, name, 'files');
+    const dataset = await this.datasetForPush(a, name, 'files');
     const manifest: VersionManifest = { format: 'ichigen.dataset-version', formatVersion: 1, kind: 'files', files: entries };
     const contentDigest = (await this.objects.put(Readable.from([Buffer.from(JSON.stringify(entries))]))).digest;
-    const existing = await this.versionByContent(dataset.id, contentDigest);
+    const existing = dataset.id ? await this.versionByContent(dataset.id, contentDigest) : undefined;
     if (existing) return { version: this.toInfo(a, dataset, existing), created: false };
     return this.commitVersion(p, a, dataset, {
       contentDigest,
@@ -260,7 +251,7 @@ export class DatasetService {
   private async commitVersion(
     p: Principal,
     a: Access,
-    dataset: { id: string; name: string; kind: string },
+    dataset: { id: string | null; name: string; kind: string },
     v: { contentDigest: string; manifest: VersionManifest; sizeBytes: number; rowCount: number | null; schema: unknown; message: string; client: string },
   ): Promise<PushResult> {
     if (v.message.length > 2000) throw badRequest('MESSAGE_TOO_LONG', 'a version message may have at most 2000 characters');
@@ -268,15 +259,26 @@ export class DatasetService {
     for (let attempt = 0; ; attempt++) {
       try {
         const row = await this.db.transaction().execute(async (tx) => {
+          let datasetId = dataset.id;
+          if (!datasetId) {
+            const found = await tx.selectFrom('datasets').select('id').where('project_id', '=', a.project.id).where('name', '=', dataset.name).executeTakeFirst();
+            datasetId = found?.id ?? newId();
+            if (!found) {
+              await tx
+                .insertInto('datasets')
+                .values({ id: datasetId, project_id: a.project.id, name: dataset.name, kind: dataset.kind, created_at: nowIso(), created_by: p.name })
+                .execute();
+            }
+          }
           const last = await tx
             .selectFrom('dataset_versions')
             .select((eb) => eb.fn.max('version').as('v'))
-            .where('dataset_id', '=', dataset.id)
+            .where('dataset_id', '=', datasetId)
             .executeTakeFirst();
           const lastVersion = last?.v === null || last?.v === undefined ? null : Number(last.v);
           const r: DatasetVersionsTable = {
             id: newId(),
-            dataset_id: dataset.id,
+            dataset_id: datasetId,
             version: (lastVersion ?? 0) + 1,
             content_digest: v.contentDigest,
             manifest_digest: manifestDigest,
@@ -304,7 +306,10 @@ export class DatasetService {
         return { version: this.toInfo(a, dataset, row), created: true };
       } catch (e) {
         if (!isUniqueViolation(e) || attempt >= 5) throw e;
-        const same = await this.versionByContent(dataset.id, v.contentDigest);
+        const current = await this.findDataset(a, dataset.name);
+        if (current && current.kind !== dataset.kind) throw conflict('DATASET_KIND_MISMATCH', `dataset ${dataset.name} holds ${current.kind} data`);
+        dataset = current ?? dataset;
+        const same = current ? await this.versionByContent(current.id, v.contentDigest) : undefined;
         if (same) return { version: this.toInfo(a, dataset, same), created: false };
       }
     }

@@ -1,0 +1,107 @@
+// Walks the whole role table of docs/security.md through the HTTP API: every role × every action, plus non-members.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
+import { ROLES, type Role } from './roles.js';
+
+// The table as documented (docs/security.md), written out independently of the code's PERMISSIONS map.
+const EXPECTED: Record<string, Role[]> = {
+  'project.read': ['owner', 'steward', 'scientist', 'approver', 'clinician', 'auditor'],
+  'members.read': ['owner', 'steward', 'auditor'],
+  'members.manage': ['owner'],
+  'dataset.list': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  'dataset.push': ['owner', 'steward'],
+  'dataset.metadata': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  'dataset.download': ['owner', 'steward', 'scientist'],
+  'audit.read': ['owner', 'auditor'],
+};
+
+describe('role table', () => {
+  let t: TestPlatform;
+  const tokens = new Map<string, string>();
+
+  beforeAll(async () => {
+    t = await makeTestPlatform('sqlite');
+    const res = await t.app.inject({ method: 'POST', url: '/api/v1/projects', headers: bearer(t.admin.token), payload: { slug: 'p', name: 'P' } });
+    expect(res.statusCode).toBe(201);
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/projects/p/datasets/base/versions',
+      headers: { ...bearer(t.admin.token), 'content-type': 'text/csv' },
+      payload: 'id,x\n1,2\n',
+    });
+    for (const role of ROLES) {
+      const u = await t.user(`u-${role}`);
+      tokens.set(role, u.token);
+      const r = await t.app.inject({ method: 'POST', url: '/api/v1/projects/p/members', headers: bearer(t.admin.token), payload: { user: u.name, role } });
+      expect(r.statusCode).toBe(201);
+    }
+    tokens.set('outsider', (await t.user('outsider')).token);
+    await t.user('target');
+  });
+  afterAll(async () => t.close());
+
+  const attempt = async (action: string, token: string, who: string) => {
+    const h = bearer(token);
+    switch (action) {
+      case 'project.read':
+        return t.app.inject({ method: 'GET', url: '/api/v1/projects/p', headers: h });
+      case 'members.read':
+        return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/members', headers: h });
+      case 'members.manage':
+        return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/members', headers: h, payload: { user: 'target', role: 'clinician' } });
+      case 'dataset.list':
+        return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets', headers: h });
+      case 'dataset.push':
+        return t.app.inject({ method: 'POST', url: `/api/v1/projects/p/datasets/by-${who}/versions`, headers: { ...h, 'content-type': 'text/csv' }, payload: `a,b\n1,${who}\n` });
+      case 'dataset.metadata':
+        return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets/base/versions/1', headers: h });
+      case 'dataset.download':
+        return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets/base/versions/1/content', headers: h });
+      case 'audit.read':
+        return t.app.inject({ method: 'GET', url: '/api/v1/audit?project=p', headers: h });
+      default:
+        throw new Error(action);
+    }
+  };
+
+  for (const [action, allowed] of Object.entries(EXPECTED)) {
+    for (const role of ROLES) {
+      const ok = allowed.includes(role);
+      it(`${role} ${ok ? 'may' : 'may not'} ${action}`, async () => {
+        const res = await attempt(action, tokens.get(role)!, role);
+        if (ok) expect([200, 201, 409], res.body).toContain(res.statusCode);
+        else {
+          expect(res.statusCode, res.body).toBe(403);
+          expect(res.json().error.code).toBe('FORBIDDEN');
+        }
+      });
+    }
+    it(`a non-member gets 404 for ${action}`, async () => {
+      const res = await attempt(action, tokens.get('outsider')!, 'outsider');
+      expect(res.statusCode).toBe(404);
+      expect(res.json().error.code).toBe('PROJECT_NOT_FOUND');
+    });
+  }
+
+  it('an unknown project answers exactly like a project you are not in', async () => {
+    const a = await t.app.inject({ method: 'GET', url: '/api/v1/projects/nope/datasets', headers: bearer(tokens.get('outsider')!) });
+    const b = await t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets', headers: bearer(tokens.get('outsider')!) });
+    expect(a.statusCode).toBe(404);
+    expect(b.statusCode).toBe(404);
+    expect(a.json().error.code).toBe(b.json().error.code);
+  });
+
+  it('an administrator who is not a member manages members but cannot read data', async () => {
+    const admin2 = await t.user('admin2', { admin: true });
+    const m = await t.app.inject({ method: 'GET', url: '/api/v1/projects/p/members', headers: bearer(admin2.token) });
+    expect(m.statusCode).toBe(200);
+    const d = await t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets/base/versions/1/content', headers: bearer(admin2.token) });
+    expect(d.statusCode).toBe(404);
+  });
+
+  it('requests without a token are refused', async () => {
+    const r = await t.app.inject({ method: 'GET', url: '/api/v1/projects' });
+    expect(r.statusCode).toBe(401);
+    expect(r.json().error.code).toBe('AUTH_REQUIRED');
+  });
+});
