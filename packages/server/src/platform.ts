@@ -55,4 +55,3 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
     throw e;
   }
 }
-

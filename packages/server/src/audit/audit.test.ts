@@ -8,7 +8,15 @@ describe.each(DIALECTS)('audit chain on %s', (dialect) => {
   let t: TestPlatform;
   const appendN = async (n: number) => {
     for (let i = 0; i < n; i++) {
-      await t.platform.audit.append({ actor: 'alice', action: 'dataset.download', target: `dataset:p/d@${i}`, project: 'p', outcome: 'success', client: '127.0.0.1', details: { i } });
+      await t.platform.audit.append({
+        actor: 'alice',
+        action: 'dataset.download',
+        target: `dataset:p/d@${i}`,
+        project: 'p',
+        outcome: 'success',
+        client: '127.0.0.1',
+        details: { i },
+      });
     }
   };
   const rows = () => t.platform.store.db.selectFrom('audit_events').selectAll().orderBy('seq').execute();
@@ -28,7 +36,11 @@ describe.each(DIALECTS)('audit chain on %s', (dialect) => {
   });
 
   it('keeps order under concurrent appends', async () => {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => t.platform.audit.append({ actor: 'bob', action: 'x', outcome: 'success', details: { i } })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        t.platform.audit.append({ actor: 'bob', action: 'x', outcome: 'success', details: { i } }),
+      ),
+    );
     const r = await t.platform.audit.verify();
     expect(r.ok).toBe(true);
   });
@@ -36,12 +48,20 @@ describe.each(DIALECTS)('audit chain on %s', (dialect) => {
   it('detects an edited row', async () => {
     const all = await rows();
     const victim = all[2]!;
-    await t.platform.store.db.updateTable('audit_events').set({ actor: 'mallory' }).where('seq', '=', victim.seq).execute();
+    await t.platform.store.db
+      .updateTable('audit_events')
+      .set({ actor: 'mallory' })
+      .where('seq', '=', victim.seq)
+      .execute();
     const r = await t.platform.audit.verify();
     expect(r.ok).toBe(false);
     expect(r.firstBroken?.seq).toBe(Number(victim.seq));
     expect(r.firstBroken?.reason).toMatch(/edited/);
-    await t.platform.store.db.updateTable('audit_events').set({ actor: victim.actor }).where('seq', '=', victim.seq).execute();
+    await t.platform.store.db
+      .updateTable('audit_events')
+      .set({ actor: victim.actor })
+      .where('seq', '=', victim.seq)
+      .execute();
     expect((await t.platform.audit.verify()).ok).toBe(true);
   });
 
@@ -50,11 +70,19 @@ describe.each(DIALECTS)('audit chain on %s', (dialect) => {
     const victim = all[3]!;
     const forged = { ...victim, seq: Number(victim.seq), outcome: 'failure' };
     const hash = eventHash(victim.prev_hash, forged);
-    await t.platform.store.db.updateTable('audit_events').set({ outcome: 'failure', hash }).where('seq', '=', victim.seq).execute();
+    await t.platform.store.db
+      .updateTable('audit_events')
+      .set({ outcome: 'failure', hash })
+      .where('seq', '=', victim.seq)
+      .execute();
     const r = await t.platform.audit.verify();
     expect(r.ok).toBe(false);
     expect(r.firstBroken?.seq).toBe(Number(victim.seq));
-    await t.platform.store.db.updateTable('audit_events').set({ outcome: victim.outcome, hash: victim.hash }).where('seq', '=', victim.seq).execute();
+    await t.platform.store.db
+      .updateTable('audit_events')
+      .set({ outcome: victim.outcome, hash: victim.hash })
+      .where('seq', '=', victim.seq)
+      .execute();
     expect((await t.platform.audit.verify()).ok).toBe(true);
   });
 
@@ -78,13 +106,21 @@ describe.each(DIALECTS)('audit chain on %s', (dialect) => {
     let r = await t.platform.audit.verify();
     expect(r.ok).toBe(false);
     // An attacker with database access also rewinds the head row: the checkpoint outside the database still knows.
-    await t.platform.store.db.updateTable('audit_head').set({ seq: prev.seq, hash: prev.hash }).where('id', '=', 1).execute();
+    await t.platform.store.db
+      .updateTable('audit_head')
+      .set({ seq: prev.seq, hash: prev.hash })
+      .where('id', '=', 1)
+      .execute();
     r = await t.platform.audit.verify();
     expect(r.ok).toBe(false);
     expect(r.firstBroken?.reason).toMatch(/checkpoint/);
     expect(r.firstBroken?.seq).toBe(Number(last.seq));
     await t.platform.store.db.insertInto('audit_events').values(last).execute();
-    await t.platform.store.db.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
+    await t.platform.store.db
+      .updateTable('audit_head')
+      .set({ seq: last.seq, hash: last.hash })
+      .where('id', '=', 1)
+      .execute();
     expect((await t.platform.audit.verify()).ok).toBe(true);
   });
 
@@ -112,7 +148,10 @@ describe.each(DIALECTS)('audit chain on %s', (dialect) => {
     expect(none.events).toHaveLength(0);
     const bobs = await t.platform.audit.list({ actor: 'bob' });
     expect(bobs.events.every((e) => e.actor === 'bob')).toBe(true);
-    const n = await t.platform.store.db.selectFrom('audit_events').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+    const n = await t.platform.store.db
+      .selectFrom('audit_events')
+      .select(sql<number>`count(*)`.as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(n.n)).toBeGreaterThan(20);
   });
 });

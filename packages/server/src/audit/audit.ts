@@ -81,7 +81,11 @@ export class AuditSecrets {
     }
     const hex = readFileSync(keyPath, 'utf8').trim();
     if (!/^[0-9a-f]{64}$/.test(hex)) {
-      throw new AppError('CONFIG_INVALID', 500, `invalid setting secretsDir: ${keyPath} does not hold a 32-byte hex key`);
+      throw new AppError(
+        'CONFIG_INVALID',
+        500,
+        `invalid setting secretsDir: ${keyPath} does not hold a 32-byte hex key`,
+      );
     }
     return new AuditSecrets(Buffer.from(hex, 'hex'), path.join(secretsDir, 'audit-head.json'));
   }
@@ -137,7 +141,10 @@ export class AuditLog {
       };
       const hash = eventHash(head.hash, row);
       const mac = this.mac(hash);
-      await tx.insertInto('audit_events').values({ ...row, prev_hash: head.hash, hash, mac }).execute();
+      await tx
+        .insertInto('audit_events')
+        .values({ ...row, prev_hash: head.hash, hash, mac })
+        .execute();
       await tx.updateTable('audit_head').set({ hash }).where('id', '=', 1).execute();
       return { seq: row.seq, hash, mac, at: row.at };
     });
@@ -193,7 +200,8 @@ export class AuditLog {
       if (rows.length === 0) break;
       for (const r of rows) {
         const seq = Number(r.seq);
-        if (seq !== expectedSeq) return fail(expectedSeq, `event ${expectedSeq} is missing (next present is ${seq})`, headSeq);
+        if (seq !== expectedSeq)
+          return fail(expectedSeq, `event ${expectedSeq} is missing (next present is ${seq})`, headSeq);
         if (r.prev_hash !== prevHash) return fail(seq, 'link to the previous event does not match', headSeq);
         const h = eventHash(prevHash, { ...r, seq });
         if (h !== r.hash) return fail(seq, 'event content does not match its hash (edited)', headSeq);
@@ -213,11 +221,19 @@ export class AuditLog {
     }
     if (!head) return fail(0, 'the chain head row is missing', 0);
     if (headSeq !== count) {
-      return fail(count + 1, `the chain head says ${headSeq} events but ${count} are present (newest deleted)`, headSeq);
+      return fail(
+        count + 1,
+        `the chain head says ${headSeq} events but ${count} are present (newest deleted)`,
+        headSeq,
+      );
     }
     if (head.hash !== lastHash) return fail(count, 'the chain head hash does not match the newest event', headSeq);
     if (!cpMatched && cp) {
-      return fail(count + 1, `the checkpoint outside the database records event ${cp.seq}, but only ${count} exist (newest deleted)`, headSeq);
+      return fail(
+        count + 1,
+        `the checkpoint outside the database records event ${cp.seq}, but only ${count} exist (newest deleted)`,
+        headSeq,
+      );
     }
     return { ok: true, events: count, headSeq, checkpointSeq: cp?.seq ?? null };
   }
@@ -231,7 +247,10 @@ export class AuditLog {
     if (filter.since) q = q.where('at', '>=', filter.since);
     if (filter.until) q = q.where('at', '<', filter.until);
     if (filter.before) q = q.where('seq', '<', filter.before);
-    const rows = await q.orderBy('seq', 'desc').limit(limit + 1).execute();
+    const rows = await q
+      .orderBy('seq', 'desc')
+      .limit(limit + 1)
+      .execute();
     const page = rows.slice(0, limit);
     return {
       events: page.map((r) => ({

@@ -26,10 +26,21 @@ export function registerAuditRoutes(app: TypedApp, platform: Platform): void {
       const q = req.query;
       // Project auditors see their project's events; the whole trail needs an administrator.
       if (q.project) await platform.projects.access(p, q.project, 'audit.read');
-      else if (!p.isAdmin) throw forbidden('ADMIN_REQUIRED', 'name a project (--project) you audit; the whole trail is for administrators');
+      else if (!p.isAdmin)
+        throw forbidden(
+          'ADMIN_REQUIRED',
+          'name a project (--project) you audit; the whole trail is for administrators',
+        );
       const norm = (s?: string) => (s === undefined ? undefined : new Date(s).toISOString());
       const page = await platform.audit.list({ ...q, since: norm(q.since), until: norm(q.until) });
-      await platform.audit.append({ actor: p.name, action: 'audit.read', project: q.project ?? null, outcome: 'success', client: req.ip, details: { filter: q } });
+      await platform.audit.append({
+        actor: p.name,
+        action: 'audit.read',
+        project: q.project ?? null,
+        outcome: 'success',
+        client: req.ip,
+        details: { filter: q },
+      });
       return page;
     },
   );
@@ -38,7 +49,8 @@ export function registerAuditRoutes(app: TypedApp, platform: Platform): void {
     const p = await requirePrincipal(platform, req);
     if (!p.isAdmin) {
       const mine = await platform.projects.list(p);
-      if (!mine.some((x) => x.roles.includes('auditor'))) throw forbidden('FORBIDDEN', 'verifying the audit chain needs an administrator or an auditor');
+      if (!mine.some((x) => x.roles.includes('auditor')))
+        throw forbidden('FORBIDDEN', 'verifying the audit chain needs an administrator or an auditor');
     }
     return platform.audit.verify();
   });

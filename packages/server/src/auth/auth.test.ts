@@ -10,10 +10,19 @@ describe.each(DIALECTS)('authentication on %s', (dialect) => {
   afterAll(async () => t.close());
 
   const login = (user: string, password: string, newPassword?: string) =>
-    t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { user, password, ...(newPassword ? { newPassword } : {}) } });
+    t.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { user, password, ...(newPassword ? { newPassword } : {}) },
+    });
 
   it('a one-time password must be replaced at first login, then works no more', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(t.admin.token), payload: { name: 'carol' } });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: bearer(t.admin.token),
+      payload: { name: 'carol' },
+    });
     expect(res.statusCode).toBe(201);
     const otp = res.json().password as string;
     expect(otp.length).toBeGreaterThanOrEqual(20);
@@ -25,13 +34,20 @@ describe.each(DIALECTS)('authentication on %s', (dialect) => {
     const ok = await login('carol', otp, 'correct horse battery staple');
     expect(ok.statusCode).toBe(200);
     const token = ok.json().token as string;
-    expect((await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(token) })).json()).toEqual({ name: 'carol', isAdmin: false });
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(token) })).json()).toEqual({
+      name: 'carol',
+      isAdmin: false,
+    });
     expect((await login('carol', otp)).statusCode).toBe(401);
     expect((await login('carol', 'correct horse battery staple')).statusCode).toBe(200);
   });
 
   it('stores passwords as scrypt hashes and tokens only as SHA-256 digests', async () => {
-    const u = await t.platform.store.db.selectFrom('users').selectAll().where('name', '=', 'carol').executeTakeFirstOrThrow();
+    const u = await t.platform.store.db
+      .selectFrom('users')
+      .selectAll()
+      .where('name', '=', 'carol')
+      .executeTakeFirstOrThrow();
     expect(u.password_hash).toMatch(/^scrypt\$17\$8\$1\$/);
     const tok = await t.platform.store.db.selectFrom('api_tokens').selectAll().execute();
     expect(tok.some((r) => r.token_hash === sha256Hex(t.admin.token))).toBe(true);
@@ -59,19 +75,35 @@ describe.each(DIALECTS)('authentication on %s', (dialect) => {
 
   it('refuses revoked and expired tokens with distinct codes', async () => {
     const u = await t.user('erin');
-    const created = await t.app.inject({ method: 'POST', url: '/api/v1/tokens', headers: bearer(u.token), payload: { name: 'jupyter', days: 30 } });
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: bearer(u.token),
+      payload: { name: 'jupyter', days: 30 },
+    });
     expect(created.statusCode).toBe(201);
     const { id, token } = created.json() as { id: string; token: string };
     expect(token).toMatch(/^igt_[A-Za-z0-9_-]{43}$/);
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(token) })).statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${id}`, headers: bearer(u.token) })).statusCode).toBe(204);
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${id}`, headers: bearer(u.token) })).statusCode,
+    ).toBe(204);
     const revoked = await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(token) });
     expect(revoked.statusCode).toBe(401);
     expect(revoked.json().error.code).toBe('TOKEN_REVOKED');
 
-    const exp = await t.app.inject({ method: 'POST', url: '/api/v1/tokens', headers: bearer(u.token), payload: { name: 'short' } });
+    const exp = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: bearer(u.token),
+      payload: { name: 'short' },
+    });
     const expTok = exp.json() as { id: string; token: string };
-    await t.platform.store.db.updateTable('api_tokens').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', expTok.id).execute();
+    await t.platform.store.db
+      .updateTable('api_tokens')
+      .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+      .where('id', '=', expTok.id)
+      .execute();
     const expired = await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(expTok.token) });
     expect(expired.statusCode).toBe(401);
     expect(expired.json().error.code).toBe('TOKEN_EXPIRED');
@@ -81,21 +113,38 @@ describe.each(DIALECTS)('authentication on %s', (dialect) => {
 
   it('only administrators create users; names are validated', async () => {
     const u = await t.user('frank');
-    const r = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(u.token), payload: { name: 'x' } });
+    const r = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: bearer(u.token),
+      payload: { name: 'x' },
+    });
     expect(r.statusCode).toBe(403);
     for (const bad of ['..', 'a/b', 'a\\b', '%2e%2e', 'a\u0000b', 'x'.repeat(129), '']) {
-      const res = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(t.admin.token), payload: { name: bad } });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/users',
+        headers: bearer(t.admin.token),
+        payload: { name: bad },
+      });
       expect(res.statusCode, bad).toBe(400);
       expect(res.json().error.code).toBe('INVALID_NAME');
     }
-    const dup = await t.app.inject({ method: 'POST', url: '/api/v1/users', headers: bearer(t.admin.token), payload: { name: 'frank' } });
+    const dup = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: bearer(t.admin.token),
+      payload: { name: 'frank' },
+    });
     expect(dup.statusCode).toBe(409);
   });
 
   it('logout revokes the session token', async () => {
     const ok = await login('carol', 'correct horse battery staple');
     const token = ok.json().token as string;
-    expect((await t.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(token) })).statusCode).toBe(204);
+    expect(
+      (await t.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(token) })).statusCode,
+    ).toBe(204);
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(token) })).statusCode).toBe(401);
   });
 });

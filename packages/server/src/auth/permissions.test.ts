@@ -21,7 +21,12 @@ describe('role table', () => {
 
   beforeAll(async () => {
     t = await makeTestPlatform('sqlite');
-    const res = await t.app.inject({ method: 'POST', url: '/api/v1/projects', headers: bearer(t.admin.token), payload: { slug: 'p', name: 'P' } });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/projects',
+      headers: bearer(t.admin.token),
+      payload: { slug: 'p', name: 'P' },
+    });
     expect(res.statusCode).toBe(201);
     await t.app.inject({
       method: 'POST',
@@ -32,7 +37,12 @@ describe('role table', () => {
     for (const role of ROLES) {
       const u = await t.user(`u-${role}`);
       tokens.set(role, u.token);
-      const r = await t.app.inject({ method: 'POST', url: '/api/v1/projects/p/members', headers: bearer(t.admin.token), payload: { user: u.name, role } });
+      const r = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/projects/p/members',
+        headers: bearer(t.admin.token),
+        payload: { user: u.name, role },
+      });
       expect(r.statusCode).toBe(201);
     }
     tokens.set('outsider', (await t.user('outsider')).token);
@@ -48,11 +58,21 @@ describe('role table', () => {
       case 'members.read':
         return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/members', headers: h });
       case 'members.manage':
-        return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/members', headers: h, payload: { user: 'target', role: 'clinician' } });
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/members',
+          headers: h,
+          payload: { user: 'target', role: 'clinician' },
+        });
       case 'dataset.list':
         return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets', headers: h });
       case 'dataset.push':
-        return t.app.inject({ method: 'POST', url: `/api/v1/projects/p/datasets/by-${who}/versions`, headers: { ...h, 'content-type': 'text/csv' }, payload: `a,b\n1,${who}\n` });
+        return t.app.inject({
+          method: 'POST',
+          url: `/api/v1/projects/p/datasets/by-${who}/versions`,
+          headers: { ...h, 'content-type': 'text/csv' },
+          payload: `a,b\n1,${who}\n`,
+        });
       case 'dataset.metadata':
         return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets/base/versions/1', headers: h });
       case 'dataset.download':
@@ -84,8 +104,16 @@ describe('role table', () => {
   }
 
   it('an unknown project answers exactly like a project you are not in', async () => {
-    const a = await t.app.inject({ method: 'GET', url: '/api/v1/projects/nope/datasets', headers: bearer(tokens.get('outsider')!) });
-    const b = await t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets', headers: bearer(tokens.get('outsider')!) });
+    const a = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/projects/nope/datasets',
+      headers: bearer(tokens.get('outsider')!),
+    });
+    const b = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/projects/p/datasets',
+      headers: bearer(tokens.get('outsider')!),
+    });
     expect(a.statusCode).toBe(404);
     expect(b.statusCode).toBe(404);
     expect(a.json().error.code).toBe(b.json().error.code);
@@ -95,7 +123,11 @@ describe('role table', () => {
     const admin2 = await t.user('admin2', { admin: true });
     const m = await t.app.inject({ method: 'GET', url: '/api/v1/projects/p/members', headers: bearer(admin2.token) });
     expect(m.statusCode).toBe(200);
-    const d = await t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets/base/versions/1/content', headers: bearer(admin2.token) });
+    const d = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/projects/p/datasets/base/versions/1/content',
+      headers: bearer(admin2.token),
+    });
     expect(d.statusCode).toBe(404);
   });
 

@@ -4,7 +4,13 @@ import { forbidden } from '../errors.js';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import type { Platform } from '../platform.js';
 
-const userInfo = z.object({ id: z.string(), name: z.string(), isAdmin: z.boolean(), disabled: z.boolean(), createdAt: z.string() });
+const userInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  isAdmin: z.boolean(),
+  disabled: z.boolean(),
+  createdAt: z.string(),
+});
 
 export function registerAuthRoutes(app: TypedApp, platform: Platform): void {
   const { auth } = platform;
@@ -15,7 +21,11 @@ export function registerAuthRoutes(app: TypedApp, platform: Platform): void {
       schema: {
         tags: ['auth'],
         security: [],
-        body: z.object({ user: z.string().min(1).max(128), password: z.string().min(1).max(1024), newPassword: z.string().max(1024).optional() }),
+        body: z.object({
+          user: z.string().min(1).max(128),
+          password: z.string().min(1).max(1024),
+          newPassword: z.string().max(1024).optional(),
+        }),
         response: { 200: z.object({ token: z.string(), tokenId: z.string(), expiresAt: z.string(), user: userInfo }) },
       },
     },
@@ -31,14 +41,23 @@ export function registerAuthRoutes(app: TypedApp, platform: Platform): void {
     return reply.status(204).send();
   });
 
-  app.get(`${API}/me`, { schema: { tags: ['auth'], response: { 200: z.object({ name: z.string(), isAdmin: z.boolean() }) } } }, async (req) => {
-    const p = await requirePrincipal(platform, req);
-    return { name: p.name, isAdmin: p.isAdmin };
-  });
+  app.get(
+    `${API}/me`,
+    { schema: { tags: ['auth'], response: { 200: z.object({ name: z.string(), isAdmin: z.boolean() }) } } },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      return { name: p.name, isAdmin: p.isAdmin };
+    },
+  );
 
   app.post(
     `${API}/me/password`,
-    { schema: { tags: ['auth'], body: z.object({ oldPassword: z.string().max(1024), newPassword: z.string().max(1024) }) } },
+    {
+      schema: {
+        tags: ['auth'],
+        body: z.object({ oldPassword: z.string().max(1024), newPassword: z.string().max(1024) }),
+      },
+    },
     async (req, reply) => {
       const p = await requirePrincipal(platform, req);
       await auth.changePassword(p, req.body.oldPassword, req.body.newPassword, req.ip);
@@ -67,11 +86,15 @@ export function registerAuthRoutes(app: TypedApp, platform: Platform): void {
     return { tokens: await auth.listTokens(p) };
   });
 
-  app.delete(`${API}/tokens/:id`, { schema: { tags: ['auth'], params: z.object({ id: z.string().max(64) }) } }, async (req, reply) => {
-    const p = await requirePrincipal(platform, req);
-    await auth.revokeToken(p, req.params.id, req.ip);
-    return reply.status(204).send();
-  });
+  app.delete(
+    `${API}/tokens/:id`,
+    { schema: { tags: ['auth'], params: z.object({ id: z.string().max(64) }) } },
+    async (req, reply) => {
+      const p = await requirePrincipal(platform, req);
+      await auth.revokeToken(p, req.params.id, req.ip);
+      return reply.status(204).send();
+    },
+  );
 
   app.post(
     `${API}/users`,
@@ -90,9 +113,13 @@ export function registerAuthRoutes(app: TypedApp, platform: Platform): void {
     },
   );
 
-  app.get(`${API}/users`, { schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userInfo) }) } } }, async (req) => {
-    const p = await requirePrincipal(platform, req);
-    if (!p.isAdmin) throw forbidden('ADMIN_REQUIRED', 'only an administrator can list users');
-    return { users: await auth.listUsers() };
-  });
+  app.get(
+    `${API}/users`,
+    { schema: { tags: ['users'], response: { 200: z.object({ users: z.array(userInfo) }) } } },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      if (!p.isAdmin) throw forbidden('ADMIN_REQUIRED', 'only an administrator can list users');
+      return { users: await auth.listUsers() };
+    },
+  );
 }

@@ -6,7 +6,13 @@ import type { MetadataStore } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
 import { AppError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
 import { nameSchema, newId, nowIso, sha256Hex } from '../util.js';
-import { checkPasswordStrength, dummyPasswordHash, generatePassword, hashPassword, verifyPassword } from './passwords.js';
+import {
+  checkPasswordStrength,
+  dummyPasswordHash,
+  generatePassword,
+  hashPassword,
+  verifyPassword,
+} from './passwords.js';
 import { LoginLimiter } from './rate-limit.js';
 
 export interface Principal {
@@ -55,7 +61,10 @@ export class AuthService {
   }
 
   async countUsers(): Promise<number> {
-    const r = await this.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -65,7 +74,8 @@ export class AuthService {
     opts: { admin?: boolean; actor: string | null; client?: string | null },
   ): Promise<{ user: UserInfo; password: string }> {
     const parsed = nameSchema.safeParse(name);
-    if (!parsed.success) throw badRequest('INVALID_NAME', `user name "${printable(name)}" ${parsed.error.issues[0]!.message}`);
+    if (!parsed.success)
+      throw badRequest('INVALID_NAME', `user name "${printable(name)}" ${parsed.error.issues[0]!.message}`);
     const password = generatePassword();
     const row = {
       id: newId(),
@@ -111,25 +121,49 @@ export class AuthService {
   ): Promise<IssuedToken & { user: UserInfo }> {
     const wait = this.limiter.retryAfter(name, client);
     if (wait > 0) {
-      await this.audit.append({ actor: name, action: 'auth.login', outcome: 'denied', client, details: { reason: 'rate-limited' } });
-      throw new AppError('LOGIN_RATE_LIMITED', 429, `too many failed logins; try again in ${wait} s`, { retryAfter: wait });
+      await this.audit.append({
+        actor: name,
+        action: 'auth.login',
+        outcome: 'denied',
+        client,
+        details: { reason: 'rate-limited' },
+      });
+      throw new AppError('LOGIN_RATE_LIMITED', 429, `too many failed logins; try again in ${wait} s`, {
+        retryAfter: wait,
+      });
     }
     const row = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? (await dummyPasswordHash()));
     if (!row || !ok || row.disabled) {
       this.limiter.fail(name, client);
-      await this.audit.append({ actor: name, action: 'auth.login', outcome: 'failure', client, details: { reason: 'bad-credentials' } });
+      await this.audit.append({
+        actor: name,
+        action: 'auth.login',
+        outcome: 'failure',
+        client,
+        details: { reason: 'bad-credentials' },
+      });
       throw unauthorized('BAD_CREDENTIALS', 'wrong user name or password');
     }
     if (row.must_change_password) {
       if (!newPassword) {
-        throw new AppError('PASSWORD_CHANGE_REQUIRED', 403, 'this is a one-time password: choose a new password to log in');
+        throw new AppError(
+          'PASSWORD_CHANGE_REQUIRED',
+          403,
+          'this is a one-time password: choose a new password to log in',
+        );
       }
     }
     if (newPassword !== undefined) await this.setPassword(row.id, newPassword);
     this.limiter.succeed(name);
     const token = await this.issueToken(row.id, 'login session', 'session', this.settings.sessionHours * 3600_000);
-    await this.audit.append({ actor: name, action: 'auth.login', outcome: 'success', client, details: { passwordChanged: newPassword !== undefined } });
+    await this.audit.append({
+      actor: name,
+      action: 'auth.login',
+      outcome: 'success',
+      client,
+      details: { passwordChanged: newPassword !== undefined },
+    });
     return { ...token, user: toUserInfo(row) };
   }
 
@@ -159,7 +193,17 @@ export class AuthService {
     const expiresAt = new Date(Date.now() + lifetimeMs).toISOString();
     await this.db
       .insertInto('api_tokens')
-      .values({ id, user_id: userId, token_hash: sha256Hex(token), name, kind, created_at: nowIso(), expires_at: expiresAt, revoked_at: null, last_used_at: null })
+      .values({
+        id,
+        user_id: userId,
+        token_hash: sha256Hex(token),
+        name,
+        kind,
+        created_at: nowIso(),
+        expires_at: expiresAt,
+        revoked_at: null,
+        last_used_at: null,
+      })
       .execute();
     return { id, token, expiresAt };
   }
@@ -168,7 +212,14 @@ export class AuthService {
     const d = days ?? this.settings.tokenDays;
     if (!(d > 0 && d <= 3650)) throw badRequest('INVALID_EXPIRY', 'token lifetime must be between 1 and 3650 days');
     const t = await this.issueToken(p.userId, name, 'api', d * 86400_000);
-    await this.audit.append({ actor: p.name, action: 'token.create', target: `token:${t.id}`, outcome: 'success', client, details: { name, expiresAt: t.expiresAt } });
+    await this.audit.append({
+      actor: p.name,
+      action: 'token.create',
+      target: `token:${t.id}`,
+      outcome: 'success',
+      client,
+      details: { name, expiresAt: t.expiresAt },
+    });
     return t;
   }
 
@@ -199,31 +250,65 @@ export class AuthService {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) === 0) throw notFound('TOKEN_NOT_FOUND', `no active token ${tokenId}`);
-    await this.audit.append({ actor: p.name, action: 'token.revoke', target: `token:${tokenId}`, outcome: 'success', client });
+    await this.audit.append({
+      actor: p.name,
+      action: 'token.revoke',
+      target: `token:${tokenId}`,
+      outcome: 'success',
+      client,
+    });
   }
 
   /** Resolves a bearer token to its user; expired, revoked and unknown tokens are refused alike but audited apart. */
   async authenticate(token: string, client: string): Promise<Principal> {
-    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) throw unauthorized('INVALID_TOKEN', 'the API token is not valid');
+    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200)
+      throw unauthorized('INVALID_TOKEN', 'the API token is not valid');
     const row = await this.db
       .selectFrom('api_tokens')
       .innerJoin('users', 'users.id', 'api_tokens.user_id')
-      .select(['api_tokens.id as tokenId', 'api_tokens.expires_at', 'api_tokens.revoked_at', 'api_tokens.last_used_at', 'users.id as userId', 'users.name', 'users.is_admin', 'users.disabled'])
+      .select([
+        'api_tokens.id as tokenId',
+        'api_tokens.expires_at',
+        'api_tokens.revoked_at',
+        'api_tokens.last_used_at',
+        'users.id as userId',
+        'users.name',
+        'users.is_admin',
+        'users.disabled',
+      ])
       .where('api_tokens.token_hash', '=', sha256Hex(token))
       .executeTakeFirst();
     if (!row) throw unauthorized('INVALID_TOKEN', 'the API token is not valid');
     const now = new Date();
     if (row.revoked_at) {
-      await this.audit.append({ actor: row.name, action: 'auth.token', outcome: 'denied', client, target: `token:${row.tokenId}`, details: { reason: 'revoked' } });
+      await this.audit.append({
+        actor: row.name,
+        action: 'auth.token',
+        outcome: 'denied',
+        client,
+        target: `token:${row.tokenId}`,
+        details: { reason: 'revoked' },
+      });
       throw unauthorized('TOKEN_REVOKED', 'the API token has been revoked');
     }
     if (new Date(row.expires_at) <= now) {
-      await this.audit.append({ actor: row.name, action: 'auth.token', outcome: 'denied', client, target: `token:${row.tokenId}`, details: { reason: 'expired' } });
+      await this.audit.append({
+        actor: row.name,
+        action: 'auth.token',
+        outcome: 'denied',
+        client,
+        target: `token:${row.tokenId}`,
+        details: { reason: 'expired' },
+      });
       throw unauthorized('TOKEN_EXPIRED', 'the API token has expired; log in again or create a new token');
     }
     if (row.disabled) throw unauthorized('USER_DISABLED', 'this account is disabled');
     if (!row.last_used_at || now.getTime() - new Date(row.last_used_at).getTime() > 60_000) {
-      await this.db.updateTable('api_tokens').set({ last_used_at: now.toISOString() }).where('id', '=', row.tokenId).execute();
+      await this.db
+        .updateTable('api_tokens')
+        .set({ last_used_at: now.toISOString() })
+        .where('id', '=', row.tokenId)
+        .execute();
     }
     return { userId: row.userId, name: row.name, isAdmin: !!row.is_admin, tokenId: row.tokenId };
   }

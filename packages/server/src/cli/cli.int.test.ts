@@ -19,7 +19,11 @@ describe('ichigen CLI against a running server', () => {
   const run = async (...args: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main(['node', 'ichigen', ...args], { out: (s) => out.push(s), err: (s) => err.push(s), env: { ...env } });
+    const code = await main(['node', 'ichigen', ...args], {
+      out: (s) => out.push(s),
+      err: (s) => err.push(s),
+      env: { ...env },
+    });
     return { code, out: out.join('\n'), err: err.join('\n') };
   };
   const json = async (...args: string[]) => {
@@ -31,7 +35,10 @@ describe('ichigen CLI against a running server', () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ichigen-cli-'));
     const lines: string[] = [];
-    srv = await startServer(loadConfig({ env: {}, flags: { dataDir: path.join(dir, 'data'), port: 0 } }), { print: (l) => lines.push(l), logger: false });
+    srv = await startServer(loadConfig({ env: {}, flags: { dataDir: path.join(dir, 'data'), port: 0 } }), {
+      print: (l) => lines.push(l),
+      logger: false,
+    });
     adminPassword = /One-time password: (\S+)/.exec(lines.join('\n'))![1]!;
     env.ICHIGEN_CONFIG_HOME = path.join(dir, 'config');
   });
@@ -62,9 +69,21 @@ describe('ichigen CLI against a running server', () => {
 
     const csv = path.join(dir, 'labs.csv');
     writeFileSync(csv, iconv.encode('患者ID,検査日,HbA1c\nP001,2026-01-05,7.4\nP002,2026-02-11,6.5\n', 'cp932'));
-    const pushed = await json('dataset', 'push', 'diabetes/labs', csv, '--encoding', 'cp932', '-m', 'DWH extract 2026-11');
+    const pushed = await json(
+      'dataset',
+      'push',
+      'diabetes/labs',
+      csv,
+      '--encoding',
+      'cp932',
+      '-m',
+      'DWH extract 2026-11',
+    );
     expect(pushed).toMatchObject({ created: true, version: { version: 1, rowCount: 2 } });
-    writeFileSync(csv, iconv.encode('患者ID,検査日,HbA1c\nP001,2026-01-05,7.4\nP002,2026-02-11,6.5\nP003,2026-03-01,8.0\n', 'cp932'));
+    writeFileSync(
+      csv,
+      iconv.encode('患者ID,検査日,HbA1c\nP001,2026-01-05,7.4\nP002,2026-02-11,6.5\nP003,2026-03-01,8.0\n', 'cp932'),
+    );
     await json('dataset', 'push', 'diabetes/labs', csv, '--encoding', 'cp932');
 
     const log = await run('dataset', 'log', 'diabetes/labs');
@@ -104,16 +123,32 @@ describe('ichigen CLI against a running server', () => {
     const clean = { ICHIGEN_URL: srv.url, ICHIGEN_TOKEN: token, ICHIGEN_CONFIG_HOME: path.join(dir, 'nowhere') };
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main(['node', 'ichigen', 'project', 'list', '--json'], { out: (s) => out.push(s), err: (s) => err.push(s), env: clean });
+    const code = await main(['node', 'ichigen', 'project', 'list', '--json'], {
+      out: (s) => out.push(s),
+      err: (s) => err.push(s),
+      env: clean,
+    });
     expect(code).toBe(0);
     expect(JSON.parse(out.join('\n')).projects[0].slug).toBe('diabetes');
-    const bad = await main(['node', 'ichigen', 'dataset', 'show', 'diabetes/nope@1'], { out: (s) => out.push(s), err: (s) => err.push(s), env: clean });
+    const bad = await main(['node', 'ichigen', 'dataset', 'show', 'diabetes/nope@1'], {
+      out: (s) => out.push(s),
+      err: (s) => err.push(s),
+      env: clean,
+    });
     expect(bad).toBe(1);
     expect(err.at(-1)).toMatch(/^ichigen: no dataset "nope" in project diabetes \(DATASET_NOT_FOUND\)$/);
-    const badJson = await main(['node', 'ichigen', 'dataset', 'show', 'diabetes/labs@99', '--json'], { out: (s) => out.push(s), err: (s) => err.push(s), env: clean });
+    const badJson = await main(['node', 'ichigen', 'dataset', 'show', 'diabetes/labs@99', '--json'], {
+      out: (s) => out.push(s),
+      err: (s) => err.push(s),
+      env: clean,
+    });
     expect(badJson).toBe(1);
     expect(JSON.parse(out.at(-1)!)).toEqual({ error: { code: 'VERSION_NOT_FOUND', message: expect.any(String) } });
-    const unreachable = await main(['node', 'ichigen', 'whoami'], { out: () => undefined, err: (s) => err.push(s), env: { ...clean, ICHIGEN_URL: 'http://127.0.0.1:9' } });
+    const unreachable = await main(['node', 'ichigen', 'whoami'], {
+      out: () => undefined,
+      err: (s) => err.push(s),
+      env: { ...clean, ICHIGEN_URL: 'http://127.0.0.1:9' },
+    });
     expect(unreachable).toBe(1);
     expect(err.at(-1)).toContain('SERVER_UNREACHABLE');
   });
@@ -157,7 +192,11 @@ describe('the ichigen binary', () => {
       const server = await startServerProcess(['--data', data]);
       try {
         expect(server.adminPassword).toMatch(/^[A-Za-z0-9_-]{20,}$/);
-        const r = await fetch(`${server.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'admin', password: server.adminPassword }) });
+        const r = await fetch(`${server.url}/api/v1/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ user: 'admin', password: server.adminPassword }),
+        });
         expect(r.status).toBe(403);
       } finally {
         await server.stop();

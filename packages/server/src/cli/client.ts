@@ -1,12 +1,12 @@
 // The CLI's HTTP client: JSON requests, streamed uploads, and downloads that verify the digest the server
 // announces and leave no file behind when the bytes do not match.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 
 export class CliError extends Error {
   constructor(
@@ -36,7 +36,11 @@ export class ApiClient {
     return { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...extra };
   }
 
-  async request<T>(method: string, p: string, opts: { json?: unknown; query?: Record<string, string | number | undefined> } = {}): Promise<T> {
+  async request<T>(
+    method: string,
+    p: string,
+    opts: { json?: unknown; query?: Record<string, string | number | undefined> } = {},
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.url(p, opts.query), {
@@ -51,7 +55,16 @@ export class ApiClient {
   }
 
   /** Streams a file (or any byte stream) as the request body, reporting progress. */
-  async upload<T>(p: string, body: Readable, opts: { size?: number; contentType: string; query?: Record<string, string | number | undefined>; onProgress?: Progress }): Promise<T> {
+  async upload<T>(
+    p: string,
+    body: Readable,
+    opts: {
+      size?: number;
+      contentType: string;
+      query?: Record<string, string | number | undefined>;
+      onProgress?: Progress;
+    },
+  ): Promise<T> {
     let sent = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
@@ -66,7 +79,10 @@ export class ApiClient {
     try {
       res = await fetch(this.url(p, opts.query), {
         method: 'POST',
-        headers: this.headers({ 'content-type': opts.contentType, ...(opts.size !== undefined ? { 'content-length': String(opts.size) } : {}) }),
+        headers: this.headers({
+          'content-type': opts.contentType,
+          ...(opts.size !== undefined ? { 'content-length': String(opts.size) } : {}),
+        }),
         body: Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>,
         // Node's fetch needs half-duplex for a streamed request body.
         duplex: 'half',
@@ -92,12 +108,15 @@ export class ApiClient {
     const expected = res.headers.get('x-ichigen-digest');
     const total = Number(res.headers.get('content-length') ?? NaN);
     await mkdir(path.dirname(path.resolve(outFile)), { recursive: true });
-    const tmp = path.join(path.dirname(path.resolve(outFile)), `.${path.basename(outFile)}.${randomBytes(6).toString('hex')}.part`);
+    const tmp = path.join(
+      path.dirname(path.resolve(outFile)),
+      `.${path.basename(outFile)}.${randomBytes(6).toString('hex')}.part`,
+    );
     const hash = createHash('sha256');
     let size = 0;
     try {
       await pipeline(
-        Readable.fromWeb(res.body as unknown as import('node:stream/web').ReadableStream<Uint8Array>),
+        Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
         new Transform({
           transform(chunk: Buffer, _enc, cb) {
             hash.update(chunk);
@@ -110,7 +129,10 @@ export class ApiClient {
       );
       const digest = `sha256:${hash.digest('hex')}`;
       if (Number.isFinite(total) && size !== total) {
-        throw new CliError('INTEGRITY_ERROR', `download was cut short (${size} of ${total} bytes): the server found the stored data damaged or the connection broke`);
+        throw new CliError(
+          'INTEGRITY_ERROR',
+          `download was cut short (${size} of ${total} bytes): the server found the stored data damaged or the connection broke`,
+        );
       }
       if (expected && digest !== expected) {
         throw new CliError('INTEGRITY_ERROR', `downloaded bytes hash to ${digest}, not ${expected}; nothing was saved`);
@@ -120,7 +142,10 @@ export class ApiClient {
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       if (e instanceof CliError) throw e;
-      throw new CliError('INTEGRITY_ERROR', `download failed before it was complete and verified (${(e as Error).message}); nothing was saved`);
+      throw new CliError(
+        'INTEGRITY_ERROR',
+        `download failed before it was complete and verified (${(e as Error).message}); nothing was saved`,
+      );
     }
   }
 }
@@ -136,12 +161,19 @@ async function parseResponse<T>(res: Response): Promise<T> {
   }
   if (!res.ok) {
     const err = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new CliError(err?.code ?? `HTTP_${res.status}`, err?.message ?? `the server answered ${res.status}`, res.status);
+    throw new CliError(
+      err?.code ?? `HTTP_${res.status}`,
+      err?.message ?? `the server answered ${res.status}`,
+      res.status,
+    );
   }
   return body as T;
 }
 
 function unreachable(url: string, e: unknown): CliError {
   const cause = (e as { cause?: { code?: string } }).cause?.code;
-  return new CliError('SERVER_UNREACHABLE', `cannot reach the Ichigen server at ${url}${cause ? ` (${cause})` : ''}; is it running?`);
+  return new CliError(
+    'SERVER_UNREACHABLE',
+    `cannot reach the Ichigen server at ${url}${cause ? ` (${cause})` : ''}; is it running?`,
+  );
 }

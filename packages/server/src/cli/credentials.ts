@@ -11,7 +11,9 @@ export interface Credentials {
 }
 
 export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.ICHIGEN_CONFIG_HOME ?? (env.XDG_CONFIG_HOME ? path.join(env.XDG_CONFIG_HOME, 'ichigen') : path.join(os.homedir(), '.config', 'ichigen'));
+  const base =
+    env.ICHIGEN_CONFIG_HOME ??
+    (env.XDG_CONFIG_HOME ? path.join(env.XDG_CONFIG_HOME, 'ichigen') : path.join(os.homedir(), '.config', 'ichigen'));
   return path.join(base, 'credentials.json');
 }
 

@@ -34,10 +34,19 @@ interface DatasetRef {
 
 export function parseDatasetRef(ref: string, needVersion = false): DatasetRef {
   const m = /^([^/@]+)\/([^/@]+)(?:@(\d+|latest))?$/.exec(ref);
-  if (!m) throw new CliError('BAD_REFERENCE', `"${ref}" is not <project>/<dataset>${needVersion ? '@<version>' : '[@<version>]'}`);
+  if (!m)
+    throw new CliError(
+      'BAD_REFERENCE',
+      `"${ref}" is not <project>/<dataset>${needVersion ? '@<version>' : '[@<version>]'}`,
+    );
   const v = m[3];
-  if (needVersion && v === undefined) throw new CliError('BAD_REFERENCE', `"${ref}" needs a version: <project>/<dataset>@<version> (or @latest)`);
-  return { project: m[1]!, dataset: m[2]!, ...(v === undefined ? {} : { version: v === 'latest' ? 'latest' : Number(v) }) };
+  if (needVersion && v === undefined)
+    throw new CliError('BAD_REFERENCE', `"${ref}" needs a version: <project>/<dataset>@<version> (or @latest)`);
+  return {
+    project: m[1]!,
+    dataset: m[2]!,
+    ...(v === undefined ? {} : { version: v === 'latest' ? 'latest' : Number(v) }),
+  };
 }
 
 const enc = encodeURIComponent;
@@ -49,7 +58,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 
   const client = (): ApiClient => {
     const c = readCredentials(io.env);
-    if (!c.url) throw new CliError('NOT_LOGGED_IN', 'no server configured: run `ichigen login --url <url> --user <name>` or set ICHIGEN_URL and ICHIGEN_TOKEN');
+    if (!c.url)
+      throw new CliError(
+        'NOT_LOGGED_IN',
+        'no server configured: run `ichigen login --url <url> --user <name>` or set ICHIGEN_URL and ICHIGEN_TOKEN',
+      );
     if (!c.token) throw new CliError('NOT_LOGGED_IN', 'not logged in: run `ichigen login` or set ICHIGEN_TOKEN');
     return new ApiClient(c.url, c.token);
   };
@@ -61,13 +74,17 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     });
   const resolveVersion = async (api: ApiClient, r: DatasetRef): Promise<number> => {
     if (typeof r.version === 'number') return r.version;
-    const log = await api.request<{ versions: { version: number }[] }>('GET', `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions`, { query: { limit: 1 } });
+    const log = await api.request<{ versions: { version: number }[] }>(
+      'GET',
+      `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions`,
+      { query: { limit: 1 } },
+    );
     if (!log.versions[0]) throw new CliError('VERSION_NOT_FOUND', `${r.project}/${r.dataset} has no versions yet`);
     return log.versions[0].version;
   };
 
   const program = new Command('ichigen')
-    .description('Ichigen: one place for a hospital\'s clinical datasets, models and their outputs')
+    .description("Ichigen: one place for a hospital's clinical datasets, models and their outputs")
     .option('--json', 'print machine-readable JSON')
     .showHelpAfterError()
     .exitOverride()
@@ -106,7 +123,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       }
     });
 
-  const admin = program.command('admin').description('administer a data directory or database directly (no server needed)');
+  const admin = program
+    .command('admin')
+    .description('administer a data directory or database directly (no server needed)');
   admin
     .command('create-user <name>')
     .description('create a user with a one-time password and an API token')
@@ -118,9 +137,18 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       const platform = await openPlatform(config);
       try {
         const { user, password } = await platform.auth.createUser(name, { admin: !!opts.admin, actor: 'cli-admin' });
-        const token = await platform.auth.issueToken(user.id, 'created by admin create-user', 'api', config.tokenDays * 86400_000);
+        const token = await platform.auth.issueToken(
+          user.id,
+          'created by admin create-user',
+          'api',
+          config.tokenDays * 86400_000,
+        );
         print({ user: user.name, password, token: token.token }, () =>
-          [`created ${user.isAdmin ? 'administrator' : 'user'} ${user.name}`, `one-time password: ${password}`, `API token (shown once): ${token.token}`].join('\n'),
+          [
+            `created ${user.isAdmin ? 'administrator' : 'user'} ${user.name}`,
+            `one-time password: ${password}`,
+            `API token (shown once): ${token.token}`,
+          ].join('\n'),
         );
       } finally {
         await platform.close();
@@ -130,7 +158,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   // ---------- session ----------
   program
     .command('login')
-    .description('log in to a server and remember the token (asks for the password; reads it from stdin when not a terminal)')
+    .description(
+      'log in to a server and remember the token (asks for the password; reads it from stdin when not a terminal)',
+    )
     .option('--url <url>', 'server URL', io.env.ICHIGEN_URL)
     .requiredOption('--user <name>', 'user name')
     .action(async (opts: { url?: string; user: string }) => {
@@ -149,14 +179,19 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         r = await api.request<LoginReply>('POST', '/auth/login', { json: { user: opts.user, password, newPassword } });
       }
       const file = writeCredentials({ url, token: r.token, user: r.user.name }, io.env);
-      print({ user: r.user.name, url, expiresAt: r.expiresAt }, () => `logged in to ${url} as ${r.user.name} (until ${r.expiresAt}; token kept in ${file})`);
+      print(
+        { user: r.user.name, url, expiresAt: r.expiresAt },
+        () => `logged in to ${url} as ${r.user.name} (until ${r.expiresAt}; token kept in ${file})`,
+      );
     });
 
   program
     .command('logout')
     .description('revoke the current session token and forget it')
     .action(async () => {
-      await client().request('POST', '/auth/logout').catch(() => undefined);
+      await client()
+        .request('POST', '/auth/logout')
+        .catch(() => undefined);
       clearCredentials(io.env);
       print({ ok: true }, () => 'logged out');
     });
@@ -180,8 +215,22 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       print(t, () => `token ${t.id} (expires ${t.expiresAt}) — shown once:\n${t.token}`);
     });
   token.command('list').action(async () => {
-    const r = await client().request<{ tokens: { id: string; name: string; kind: string; expiresAt: string; revokedAt: string | null; lastUsedAt: string | null }[] }>('GET', '/tokens');
-    print(r, () => table(r.tokens.map((t) => [t.id, t.name, t.kind, t.expiresAt, t.revokedAt ? 'revoked' : 'active', t.lastUsedAt]), ['ID', 'NAME', 'KIND', 'EXPIRES', 'STATE', 'LAST USED']));
+    const r = await client().request<{
+      tokens: {
+        id: string;
+        name: string;
+        kind: string;
+        expiresAt: string;
+        revokedAt: string | null;
+        lastUsedAt: string | null;
+      }[];
+    }>('GET', '/tokens');
+    print(r, () =>
+      table(
+        r.tokens.map((t) => [t.id, t.name, t.kind, t.expiresAt, t.revokedAt ? 'revoked' : 'active', t.lastUsedAt]),
+        ['ID', 'NAME', 'KIND', 'EXPIRES', 'STATE', 'LAST USED'],
+      ),
+    );
   });
   token.command('revoke <id>').action(async (id: string) => {
     await client().request('DELETE', `/tokens/${enc(id)}`);
@@ -194,12 +243,25 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .command('create <name>')
     .option('--admin', 'make the user a platform administrator')
     .action(async (name: string, opts: { admin?: boolean }) => {
-      const r = await client().request<{ user: { name: string }; password: string }>('POST', '/users', { json: { name, admin: !!opts.admin } });
-      print({ user: r.user.name, password: r.password }, () => `created ${r.user.name}\none-time password (give it to them; shown once): ${r.password}`);
+      const r = await client().request<{ user: { name: string }; password: string }>('POST', '/users', {
+        json: { name, admin: !!opts.admin },
+      });
+      print(
+        { user: r.user.name, password: r.password },
+        () => `created ${r.user.name}\none-time password (give it to them; shown once): ${r.password}`,
+      );
     });
   user.command('list').action(async () => {
-    const r = await client().request<{ users: { name: string; isAdmin: boolean; createdAt: string }[] }>('GET', '/users');
-    print(r, () => table(r.users.map((u) => [u.name, u.isAdmin ? 'admin' : '', u.createdAt]), ['NAME', 'ROLE', 'CREATED']));
+    const r = await client().request<{ users: { name: string; isAdmin: boolean; createdAt: string }[] }>(
+      'GET',
+      '/users',
+    );
+    print(r, () =>
+      table(
+        r.users.map((u) => [u.name, u.isAdmin ? 'admin' : '', u.createdAt]),
+        ['NAME', 'ROLE', 'CREATED'],
+      ),
+    );
   });
 
   const project = program.command('project').description('projects (one per disease or study) and their members');
@@ -208,24 +270,57 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .requiredOption('--name <title>', 'human title')
     .option('--description <text>', 'what the project is for', '')
     .action(async (slug: string, opts: { name: string; description: string }) => {
-      const r = await client().request<{ slug: string; name: string }>('POST', '/projects', { json: { slug, name: opts.name, description: opts.description } });
+      const r = await client().request<{ slug: string; name: string }>('POST', '/projects', {
+        json: { slug, name: opts.name, description: opts.description },
+      });
       print(r, () => `created project ${r.slug} (${r.name}); you are its owner`);
     });
   project.command('list').action(async () => {
-    const r = await client().request<{ projects: { slug: string; name: string; roles: string[] }[] }>('GET', '/projects');
-    print(r, () => table(r.projects.map((p) => [p.slug, p.name, p.roles.join(',')]), ['PROJECT', 'NAME', 'YOUR ROLES']));
+    const r = await client().request<{ projects: { slug: string; name: string; roles: string[] }[] }>(
+      'GET',
+      '/projects',
+    );
+    print(r, () =>
+      table(
+        r.projects.map((p) => [p.slug, p.name, p.roles.join(',')]),
+        ['PROJECT', 'NAME', 'YOUR ROLES'],
+      ),
+    );
   });
   project.command('show <slug>').action(async (slug: string) => {
-    const r = await client().request<{ slug: string; name: string; description: string; roles: string[]; createdAt: string; createdBy: string }>('GET', `/projects/${enc(slug)}`);
-    print(r, () => `${r.slug}: ${r.name}\n${r.description ? r.description + '\n' : ''}created ${r.createdAt} by ${r.createdBy}; your roles: ${r.roles.join(', ') || '-'}`);
+    const r = await client().request<{
+      slug: string;
+      name: string;
+      description: string;
+      roles: string[];
+      createdAt: string;
+      createdBy: string;
+    }>('GET', `/projects/${enc(slug)}`);
+    print(
+      r,
+      () =>
+        `${r.slug}: ${r.name}\n${r.description ? r.description + '\n' : ''}created ${r.createdAt} by ${r.createdBy}; your roles: ${r.roles.join(', ') || '-'}`,
+    );
   });
   project.command('members <slug>').action(async (slug: string) => {
-    const r = await client().request<{ members: { user: string; role: string; addedAt: string; addedBy: string }[] }>('GET', `/projects/${enc(slug)}/members`);
-    print(r, () => table(r.members.map((m) => [m.user, m.role, m.addedAt, m.addedBy]), ['USER', 'ROLE', 'ADDED', 'BY']));
+    const r = await client().request<{ members: { user: string; role: string; addedAt: string; addedBy: string }[] }>(
+      'GET',
+      `/projects/${enc(slug)}/members`,
+    );
+    print(r, () =>
+      table(
+        r.members.map((m) => [m.user, m.role, m.addedAt, m.addedBy]),
+        ['USER', 'ROLE', 'ADDED', 'BY'],
+      ),
+    );
   });
   project
     .command('add-member <slug> <user>')
-    .addOption(new Option('--role <role>', 'role in the project').choices(['owner', 'steward', 'scientist', 'approver', 'clinician', 'auditor']).makeOptionMandatory())
+    .addOption(
+      new Option('--role <role>', 'role in the project')
+        .choices(['owner', 'steward', 'scientist', 'approver', 'clinician', 'auditor'])
+        .makeOptionMandatory(),
+    )
     .action(async (slug: string, name: string, opts: { role: string }) => {
       await client().request('POST', `/projects/${enc(slug)}/members`, { json: { user: name, role: opts.role } });
       print({ project: slug, user: name, role: opts.role }, () => `${name} is now ${opts.role} in ${slug}`);
@@ -235,14 +330,24 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--role <role>', 'remove only this role (default: all roles)')
     .action(async (slug: string, name: string, opts: { role?: string }) => {
       await client().request('DELETE', `/projects/${enc(slug)}/members/${enc(name)}`, { query: { role: opts.role } });
-      print({ project: slug, user: name, removed: opts.role ?? 'all' }, () => `removed ${opts.role ?? 'all roles'} of ${name} from ${slug}`);
+      print(
+        { project: slug, user: name, removed: opts.role ?? 'all' },
+        () => `removed ${opts.role ?? 'all roles'} of ${name} from ${slug}`,
+      );
     });
 
   // ---------- datasets ----------
   const dataset = program.command('dataset').description('datasets and their immutable versions');
   dataset.command('list <project>').action(async (slug: string) => {
-    const r = await client().request<{ datasets: { name: string; kind: string; latestVersion: number | null; createdAt: string }[] }>('GET', `/projects/${enc(slug)}/datasets`);
-    print(r, () => table(r.datasets.map((d) => [d.name, d.kind, d.latestVersion, d.createdAt]), ['DATASET', 'KIND', 'LATEST', 'CREATED']));
+    const r = await client().request<{
+      datasets: { name: string; kind: string; latestVersion: number | null; createdAt: string }[];
+    }>('GET', `/projects/${enc(slug)}/datasets`);
+    print(r, () =>
+      table(
+        r.datasets.map((d) => [d.name, d.kind, d.latestVersion, d.createdAt]),
+        ['DATASET', 'KIND', 'LATEST', 'CREATED'],
+      ),
+    );
   });
 
   dataset
@@ -252,56 +357,78 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--delimiter <d>', 'CSV delimiter: auto, comma, tab, semicolon, pipe', 'auto')
     .option('--files', 'store a single file as a files dataset instead of parsing it as CSV')
     .option('-m, --message <text>', 'what this version is', '')
-    .action(async (ref: string, p: string, opts: { encoding: string; delimiter: string; files?: boolean; message: string }) => {
-      const r = parseDatasetRef(ref);
-      if (r.version !== undefined) throw new CliError('BAD_REFERENCE', 'push creates the next version itself: leave out @version');
-      const api = client();
-      const st = await stat(p).catch(() => null);
-      if (!st) throw new CliError('FILE_NOT_FOUND', `no file or directory ${p}`);
-      const base = `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions`;
-      type Push = { created: boolean; version: { version: number; rowCount: number | null; fileCount: number; contentDigest: string; sizeBytes: number } };
-      let res: Push;
-      if (st.isDirectory() || opts.files) {
-        const files = st.isDirectory() ? await walk(p) : [{ abs: p, rel: path.basename(p), size: st.size }];
-        const total = files.reduce((s, f) => s + f.size, 0);
-        const bar = progressBar(`push ${r.project}/${r.dataset}`, !json);
-        let done = 0;
-        const listed: { path: string; digest: string }[] = [];
-        try {
-          for (const f of files) {
-            const before = done;
-            const b = await api.upload<{ digest: string }>(`/projects/${enc(r.project)}/blobs`, createReadStream(f.abs, { highWaterMark: 1 << 20 }), {
-              size: f.size,
-              contentType: 'application/octet-stream',
-              onProgress: (n) => bar.update(before + n, total),
-            });
-            done += f.size;
-            listed.push({ path: f.rel, digest: b.digest });
+    .action(
+      async (
+        ref: string,
+        p: string,
+        opts: { encoding: string; delimiter: string; files?: boolean; message: string },
+      ) => {
+        const r = parseDatasetRef(ref);
+        if (r.version !== undefined)
+          throw new CliError('BAD_REFERENCE', 'push creates the next version itself: leave out @version');
+        const api = client();
+        const st = await stat(p).catch(() => null);
+        if (!st) throw new CliError('FILE_NOT_FOUND', `no file or directory ${p}`);
+        const base = `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions`;
+        type Push = {
+          created: boolean;
+          version: {
+            version: number;
+            rowCount: number | null;
+            fileCount: number;
+            contentDigest: string;
+            sizeBytes: number;
+          };
+        };
+        let res: Push;
+        if (st.isDirectory() || opts.files) {
+          const files = st.isDirectory() ? await walk(p) : [{ abs: p, rel: path.basename(p), size: st.size }];
+          const total = files.reduce((s, f) => s + f.size, 0);
+          const bar = progressBar(`push ${r.project}/${r.dataset}`, !json);
+          let done = 0;
+          const listed: { path: string; digest: string }[] = [];
+          try {
+            for (const f of files) {
+              const before = done;
+              const b = await api.upload<{ digest: string }>(
+                `/projects/${enc(r.project)}/blobs`,
+                createReadStream(f.abs, { highWaterMark: 1 << 20 }),
+                {
+                  size: f.size,
+                  contentType: 'application/octet-stream',
+                  onProgress: (n) => bar.update(before + n, total),
+                },
+              );
+              done += f.size;
+              listed.push({ path: f.rel, digest: b.digest });
+            }
+          } finally {
+            bar.stop();
           }
-        } finally {
-          bar.stop();
-        }
-        res = await api.request<Push>('POST', base, { json: { kind: 'files', files: listed, message: opts.message } });
-      } else {
-        const bar = progressBar(`push ${r.project}/${r.dataset}`, !json);
-        try {
-          res = await api.upload<Push>(base, createReadStream(p, { highWaterMark: 1 << 20 }), {
-            size: st.size,
-            contentType: 'text/csv',
-            query: { encoding: opts.encoding, delimiter: opts.delimiter, message: opts.message },
-            onProgress: bar.update,
+          res = await api.request<Push>('POST', base, {
+            json: { kind: 'files', files: listed, message: opts.message },
           });
-        } finally {
-          bar.stop();
+        } else {
+          const bar = progressBar(`push ${r.project}/${r.dataset}`, !json);
+          try {
+            res = await api.upload<Push>(base, createReadStream(p, { highWaterMark: 1 << 20 }), {
+              size: st.size,
+              contentType: 'text/csv',
+              query: { encoding: opts.encoding, delimiter: opts.delimiter, message: opts.message },
+              onProgress: bar.update,
+            });
+          } finally {
+            bar.stop();
+          }
         }
-      }
-      const v = res.version;
-      print(res, () =>
-        res.created
-          ? `${r.project}/${r.dataset}@${v.version}: ${v.rowCount !== null ? `${v.rowCount} rows, ` : ''}${v.fileCount} file(s), ${bytes(v.sizeBytes)}, ${v.contentDigest}`
-          : `identical content is already ${r.project}/${r.dataset}@${v.version}; nothing new stored`,
-      );
-    });
+        const v = res.version;
+        print(res, () =>
+          res.created
+            ? `${r.project}/${r.dataset}@${v.version}: ${v.rowCount !== null ? `${v.rowCount} rows, ` : ''}${v.fileCount} file(s), ${bytes(v.sizeBytes)}, ${v.contentDigest}`
+            : `identical content is already ${r.project}/${r.dataset}@${v.version}; nothing new stored`,
+        );
+      },
+    );
 
   dataset
     .command('log <ref>')
@@ -310,16 +437,34 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--before <version>', 'show versions older than this')
     .action(async (ref: string, opts: { limit: string; before?: string }) => {
       const r = parseDatasetRef(ref);
-      const res = await client().request<{ versions: { version: number; createdBy: string; createdAt: string; rowCount: number | null; fileCount: number; contentDigest: string; message: string }[]; nextBefore: number | null }>(
-        'GET',
-        `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions`,
-        { query: { limit: opts.limit, before: opts.before } },
-      );
-      print(res, () =>
-        table(
-          res.versions.map((v) => [`@${v.version}`, v.createdBy, v.createdAt, v.rowCount ?? `${v.fileCount} files`, v.contentDigest.slice(0, 19), v.message]),
-          ['VERSION', 'BY', 'WHEN', 'ROWS', 'DIGEST', 'MESSAGE'],
-        ) + (res.nextBefore ? `\n(more: --before ${res.nextBefore})` : ''),
+      const res = await client().request<{
+        versions: {
+          version: number;
+          createdBy: string;
+          createdAt: string;
+          rowCount: number | null;
+          fileCount: number;
+          contentDigest: string;
+          message: string;
+        }[];
+        nextBefore: number | null;
+      }>('GET', `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions`, {
+        query: { limit: opts.limit, before: opts.before },
+      });
+      print(
+        res,
+        () =>
+          table(
+            res.versions.map((v) => [
+              `@${v.version}`,
+              v.createdBy,
+              v.createdAt,
+              v.rowCount ?? `${v.fileCount} files`,
+              v.contentDigest.slice(0, 19),
+              v.message,
+            ]),
+            ['VERSION', 'BY', 'WHEN', 'ROWS', 'DIGEST', 'MESSAGE'],
+          ) + (res.nextBefore ? `\n(more: --before ${res.nextBefore})` : ''),
       );
     });
 
@@ -330,32 +475,77 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       const r = parseDatasetRef(ref);
       const api = client();
       const v = await resolveVersion(api, r);
-      type Col = { name: string; type: string; missing: number; count: number; min?: number | string; max?: number | string; mean?: number; top?: { value: string; count: number }[] };
-      const res = await api.request<{ version: number; rowCount: number | null; contentDigest: string; createdBy: string; createdAt: string; message: string; schema: { encoding: string; delimiter: string; columns: Col[] } | null; files?: { path: string; size: number }[] }>(
-        'GET',
-        `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions/${v}`,
-      );
+      type Col = {
+        name: string;
+        type: string;
+        missing: number;
+        count: number;
+        min?: number | string;
+        max?: number | string;
+        mean?: number;
+        top?: { value: string; count: number }[];
+      };
+      const res = await api.request<{
+        version: number;
+        rowCount: number | null;
+        contentDigest: string;
+        createdBy: string;
+        createdAt: string;
+        message: string;
+        schema: { encoding: string; delimiter: string; columns: Col[] } | null;
+        files?: { path: string; size: number }[];
+      }>('GET', `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions/${v}`);
       print(res, () => {
         const head = `${r.project}/${r.dataset}@${res.version}  ${res.contentDigest}\nby ${res.createdBy} at ${res.createdAt}${res.message ? ` — ${res.message}` : ''}`;
-        if (!res.schema) return `${head}\n${table((res.files ?? []).map((f) => [f.path, bytes(f.size)]), ['FILE', 'SIZE'])}`;
-        const fmt = (x: unknown) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toPrecision(4)) : x === undefined ? '' : String(x));
-        return `${head}\n${res.rowCount} rows, encoding ${res.schema.encoding}, delimiter ${JSON.stringify(res.schema.delimiter)}\n` +
+        if (!res.schema)
+          return `${head}\n${table(
+            (res.files ?? []).map((f) => [f.path, bytes(f.size)]),
+            ['FILE', 'SIZE'],
+          )}`;
+        const fmt = (x: unknown) =>
+          typeof x === 'number'
+            ? Number.isInteger(x)
+              ? String(x)
+              : x.toPrecision(4)
+            : x === undefined
+              ? ''
+              : String(x);
+        return (
+          `${head}\n${res.rowCount} rows, encoding ${res.schema.encoding}, delimiter ${JSON.stringify(res.schema.delimiter)}\n` +
           table(
-            res.schema.columns.map((c) => [c.name, c.type, c.missing, fmt(c.min), fmt(c.max), fmt(c.mean), (c.top ?? []).slice(0, 3).map((t) => `${t.value}(${t.count})`).join(' ')]),
+            res.schema.columns.map((c) => [
+              c.name,
+              c.type,
+              c.missing,
+              fmt(c.min),
+              fmt(c.max),
+              fmt(c.mean),
+              (c.top ?? [])
+                .slice(0, 3)
+                .map((t) => `${t.value}(${t.count})`)
+                .join(' '),
+            ]),
             ['COLUMN', 'TYPE', 'MISSING', 'MIN', 'MAX', 'MEAN', 'TOP'],
-          );
+          )
+        );
       });
     });
 
   dataset
     .command('pull <ref> <out>')
-    .description('download <project>/<dataset>@<version> (a CSV file, or a directory for files datasets); the digest is verified')
+    .description(
+      'download <project>/<dataset>@<version> (a CSV file, or a directory for files datasets); the digest is verified',
+    )
     .action(async (ref: string, out: string) => {
       const r = parseDatasetRef(ref, true);
       const api = client();
       const v = await resolveVersion(api, r);
       const base = `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/versions/${v}`;
-      const info = await api.request<{ kind: string; sizeBytes: number; files?: { path: string; digest: string; size: number }[] }>('GET', base);
+      const info = await api.request<{
+        kind: string;
+        sizeBytes: number;
+        files?: { path: string; digest: string; size: number }[];
+      }>('GET', base);
       const bar = progressBar(`pull ${r.project}/${r.dataset}@${v}`, !json);
       try {
         if (info.kind === 'tabular') {
@@ -367,13 +557,17 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           const outRoot = path.resolve(out);
           for (const f of info.files ?? []) {
             const target = path.resolve(outRoot, f.path);
-            if (!target.startsWith(outRoot + path.sep)) throw new CliError('INVALID_PATH', `refusing to write ${f.path} outside ${out}`);
+            if (!target.startsWith(outRoot + path.sep))
+              throw new CliError('INVALID_PATH', `refusing to write ${f.path} outside ${out}`);
             const before = done;
             await api.download(`${base}/files/${f.digest}`, target, (n) => bar.update(before + n, info.sizeBytes));
             done += f.size;
           }
           bar.stop();
-          print({ directory: out, files: info.files?.length ?? 0 }, () => `saved ${info.files?.length ?? 0} file(s) under ${out} (each verified)`);
+          print(
+            { directory: out, files: info.files?.length ?? 0 },
+            () => `saved ${info.files?.length ?? 0} file(s) under ${out} (each verified)`,
+          );
         }
       } finally {
         bar.stop();
@@ -386,8 +580,15 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .command('verify')
     .description('check the hash chain end to end; exits 1 at the first broken link')
     .action(async () => {
-      const r = await client().request<{ ok: boolean; events: number; firstBroken?: { seq: number; reason: string } }>('GET', '/audit/verify');
-      print(r, () => (r.ok ? `audit chain intact: ${r.events} events verified` : `AUDIT CHAIN BROKEN at event ${r.firstBroken!.seq}: ${r.firstBroken!.reason}`));
+      const r = await client().request<{ ok: boolean; events: number; firstBroken?: { seq: number; reason: string } }>(
+        'GET',
+        '/audit/verify',
+      );
+      print(r, () =>
+        r.ok
+          ? `audit chain intact: ${r.events} events verified`
+          : `AUDIT CHAIN BROKEN at event ${r.firstBroken!.seq}: ${r.firstBroken!.reason}`,
+      );
       if (!r.ok) exitCode = 1;
     });
   audit
@@ -401,12 +602,35 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--limit <n>', 'events per page', '50')
     .option('--before <seq>', 'events older than this sequence number')
     .action(async (opts: Record<string, string | undefined>) => {
-      const r = await client().request<{ events: { seq: number; at: string; actor: string | null; action: string; target: string | null; outcome: string; client: string | null }[]; nextBefore: number | null }>('GET', '/audit', {
-        query: { project: opts.project, since: opts.since, until: opts.until, actor: opts.actor, action: opts.action, limit: opts.limit, before: opts.before },
+      const r = await client().request<{
+        events: {
+          seq: number;
+          at: string;
+          actor: string | null;
+          action: string;
+          target: string | null;
+          outcome: string;
+          client: string | null;
+        }[];
+        nextBefore: number | null;
+      }>('GET', '/audit', {
+        query: {
+          project: opts.project,
+          since: opts.since,
+          until: opts.until,
+          actor: opts.actor,
+          action: opts.action,
+          limit: opts.limit,
+          before: opts.before,
+        },
       });
-      print(r, () =>
-        table(r.events.map((e) => [e.seq, e.at, e.actor, e.action, e.target, e.outcome, e.client]), ['SEQ', 'AT', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME', 'CLIENT']) +
-          (r.nextBefore ? `\n(more: --before ${r.nextBefore})` : ''),
+      print(
+        r,
+        () =>
+          table(
+            r.events.map((e) => [e.seq, e.at, e.actor, e.action, e.target, e.outcome, e.client]),
+            ['SEQ', 'AT', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME', 'CLIENT'],
+          ) + (r.nextBefore ? `\n(more: --before ${r.nextBefore})` : ''),
       );
     });
 

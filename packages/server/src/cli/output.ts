@@ -5,7 +5,14 @@ import type { Progress } from './client.js';
 export function table(rows: (string | number | null | undefined)[][], header: string[]): string {
   const all = [header, ...rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))))];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  return all
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function bytes(n: number): string {
@@ -23,7 +30,11 @@ export function bytes(n: number): string {
 export function progressBar(label: string, enabled: boolean): { update: Progress; stop: () => void } {
   if (!enabled || !process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
   const bar = new SingleBar(
-    { format: `${label} [{bar}] {percentage}% | {doneH} / {totalH} | {speed}`, stream: process.stderr, hideCursor: true },
+    {
+      format: `${label} [{bar}] {percentage}% | {doneH} / {totalH} | {speed}`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
     Presets.shades_classic,
   );
   const started = Date.now();
@@ -31,7 +42,11 @@ export function progressBar(label: string, enabled: boolean): { update: Progress
   return {
     update(done, total) {
       const t = total ?? done;
-      const payload = { doneH: bytes(done), totalH: total ? bytes(total) : '?', speed: `${bytes(done / Math.max((Date.now() - started) / 1000, 0.001))}/s` };
+      const payload = {
+        doneH: bytes(done),
+        totalH: total ? bytes(total) : '?',
+        speed: `${bytes(done / Math.max((Date.now() - started) / 1000, 0.001))}/s`,
+      };
       if (!begun) {
         bar.start(t, done, payload);
         begun = true;

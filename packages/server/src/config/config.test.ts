@@ -20,7 +20,10 @@ describe('loadConfig', () => {
 
   it('layers file < environment < flags', () => {
     const cwd = tmp();
-    writeFileSync(path.join(cwd, 'ichigen.config.json'), JSON.stringify({ port: 9000, logLevel: 'warn', maxUploadBytes: 1000 }));
+    writeFileSync(
+      path.join(cwd, 'ichigen.config.json'),
+      JSON.stringify({ port: 9000, logLevel: 'warn', maxUploadBytes: 1000 }),
+    );
     const c = loadConfig({ env: { ICHIGEN_PORT: '9100', ICHIGEN_LOG_LEVEL: 'debug' }, cwd, flags: { port: '9200' } });
     expect(c.port).toBe(9200);
     expect(c.logLevel).toBe('debug');
@@ -29,7 +32,10 @@ describe('loadConfig', () => {
 
   it('switches to scale-out storage from the environment', () => {
     const c = loadConfig({
-      env: { ICHIGEN_DATABASE_URL: 'postgres://u@db:5432/ichigen', ICHIGEN_OBJECT_STORE: 's3://ichigen-data?endpoint=http://minio:9000&region=us-east-1' },
+      env: {
+        ICHIGEN_DATABASE_URL: 'postgres://u@db:5432/ichigen',
+        ICHIGEN_OBJECT_STORE: 's3://ichigen-data?endpoint=http://minio:9000&region=us-east-1',
+      },
       cwd: tmp(),
     });
     expect(c.databaseUrl).toBe('postgres://u@db:5432/ichigen');

@@ -9,7 +9,12 @@ const objectStoreSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('fs'), root: z.string().min(1) }),
   z.object({
     kind: z.literal('s3'),
-    url: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?(\?.*)?$/, 'must look like s3://bucket?endpoint=…&region=…'),
+    url: z
+      .string()
+      .regex(
+        /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?(\?.*)?$/,
+        'must look like s3://bucket?endpoint=…&region=…',
+      ),
   }),
 ]);
 
@@ -24,7 +29,10 @@ export const configSchema = z
     maxUploadBytes: z.coerce.number().int().positive(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     /** Lifetime of tokens handed out by `login`. */
-    sessionHours: z.coerce.number().positive().max(24 * 30),
+    sessionHours: z.coerce
+      .number()
+      .positive()
+      .max(24 * 30),
     /** Default lifetime of API tokens created explicitly. */
     tokenDays: z.coerce.number().positive().max(3650),
     /** Where the audit MAC key and chain checkpoints live: outside the database on purpose. */
@@ -68,7 +76,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const cwd = sources.cwd ?? process.cwd();
   const raw: Record<string, unknown> = {};
 
-  const filePath = sources.file ?? env.ICHIGEN_CONFIG ?? (existsSync(path.join(cwd, 'ichigen.config.json')) ? 'ichigen.config.json' : undefined);
+  const filePath =
+    sources.file ??
+    env.ICHIGEN_CONFIG ??
+    (existsSync(path.join(cwd, 'ichigen.config.json')) ? 'ichigen.config.json' : undefined);
   if (filePath) {
     const abs = path.resolve(cwd, filePath);
     let text: string;
@@ -101,7 +112,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   raw.databaseUrl ??= `sqlite:${path.join(dataDir, 'ichigen.sqlite')}`;
   if (typeof raw.objectStore === 'string') {
     const s = raw.objectStore;
-    raw.objectStore = s.startsWith('s3://') ? { kind: 's3', url: s } : { kind: 'fs', root: path.resolve(cwd, s.replace(/^file:\/\//, '')) };
+    raw.objectStore = s.startsWith('s3://')
+      ? { kind: 's3', url: s }
+      : { kind: 'fs', root: path.resolve(cwd, s.replace(/^file:\/\//, '')) };
   }
   raw.objectStore ??= { kind: 'fs', root: path.join(dataDir, 'objects') };
   raw.maxUploadBytes ??= 20 * 1024 ** 3;

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, bearer, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const LABS = 'patient_id,date,test,value,unit\nP001,2026-01-05,HbA1c,7.4,%\nP001,2026-04-02,HbA1c,6.8,%\nP002,2026-02-11,HbA1c,8.1,%\n';
+const LABS =
+  'patient_id,date,test,value,unit\nP001,2026-01-05,HbA1c,7.4,%\nP001,2026-04-02,HbA1c,6.8,%\nP002,2026-02-11,HbA1c,8.1,%\n';
 
 describe.each(DIALECTS)('datasets on %s', (dialect) => {
   let t: TestPlatform;
@@ -14,13 +15,30 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
     t.app.inject({ method: 'POST', url, headers: { ...bearer(token), 'content-type': 'text/csv' }, payload: body });
   const get = (url: string, token = steward.token) => t.app.inject({ method: 'GET', url, headers: bearer(token) });
   const versionCount = async () =>
-    Number((await t.platform.store.db.selectFrom('dataset_versions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await t.platform.store.db
+          .selectFrom('dataset_versions')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
 
   beforeAll(async () => {
     t = await makeTestPlatform(dialect, { maxUploadBytes: 64 * 1024 });
-    await t.app.inject({ method: 'POST', url: '/api/v1/projects', headers: bearer(t.admin.token), payload: { slug: 'diabetes', name: 'Diabetes' } });
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/projects',
+      headers: bearer(t.admin.token),
+      payload: { slug: 'diabetes', name: 'Diabetes' },
+    });
     steward = await t.user('sato');
-    await t.app.inject({ method: 'POST', url: '/api/v1/projects/diabetes/members', headers: bearer(t.admin.token), payload: { user: 'sato', role: 'steward' } });
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/projects/diabetes/members',
+      headers: bearer(t.admin.token),
+      payload: { user: 'sato', role: 'steward' },
+    });
   });
   afterAll(async () => t.close());
 
@@ -29,7 +47,15 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
     expect(res.statusCode, res.body).toBe(201);
     const { version, created } = res.json();
     expect(created).toBe(true);
-    expect(version).toMatchObject({ version: 1, rowCount: 3, fileCount: 1, contentDigest: sha(LABS), message: 'first', createdBy: 'sato', parentVersion: null });
+    expect(version).toMatchObject({
+      version: 1,
+      rowCount: 3,
+      fileCount: 1,
+      contentDigest: sha(LABS),
+      message: 'first',
+      createdBy: 'sato',
+      parentVersion: null,
+    });
 
     const show = await get('/api/v1/projects/diabetes/datasets/labs/versions/1');
     expect(show.statusCode).toBe(200);
@@ -56,7 +82,10 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
 
   it('numbers versions, links parents and pages the log newest first', async () => {
     for (let i = 2; i <= 5; i++) {
-      const r = await csv('/api/v1/projects/diabetes/datasets/labs/versions', `${LABS}P00${i},2026-05-01,HbA1c,6.${i},%\n`);
+      const r = await csv(
+        '/api/v1/projects/diabetes/datasets/labs/versions',
+        `${LABS}P00${i},2026-05-01,HbA1c,6.${i},%\n`,
+      );
       expect(r.json().version).toMatchObject({ version: i, parentVersion: i - 1, rowCount: 4 });
     }
     const page = await get('/api/v1/projects/diabetes/datasets/labs/versions?limit=2');
@@ -96,7 +125,12 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
     const a = Buffer.from('DICM fake image 1');
     const b = Buffer.from('second file');
     const up = async (buf: Buffer) =>
-      t.app.inject({ method: 'POST', url: '/api/v1/projects/diabetes/blobs', headers: { ...bearer(steward.token), 'content-type': 'application/octet-stream' }, payload: buf });
+      t.app.inject({
+        method: 'POST',
+        url: '/api/v1/projects/diabetes/blobs',
+        headers: { ...bearer(steward.token), 'content-type': 'application/octet-stream' },
+        payload: buf,
+      });
     const ra = await up(a);
     const rb = await up(b);
     expect(ra.statusCode).toBe(201);
@@ -104,10 +138,22 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
       method: 'POST',
       url: '/api/v1/projects/diabetes/datasets/cxr/versions',
       headers: bearer(steward.token),
-      payload: { kind: 'files', message: 'PACS export', files: [{ path: 'p1/img.dcm', digest: ra.json().digest }, { path: 'notes.txt', digest: rb.json().digest }] },
+      payload: {
+        kind: 'files',
+        message: 'PACS export',
+        files: [
+          { path: 'p1/img.dcm', digest: ra.json().digest },
+          { path: 'notes.txt', digest: rb.json().digest },
+        ],
+      },
     });
     expect(push.statusCode, push.body).toBe(201);
-    expect(push.json().version).toMatchObject({ kind: 'files', fileCount: 2, sizeBytes: a.length + b.length, rowCount: null });
+    expect(push.json().version).toMatchObject({
+      kind: 'files',
+      fileCount: 2,
+      sizeBytes: a.length + b.length,
+      rowCount: null,
+    });
     const show = await get('/api/v1/projects/diabetes/datasets/cxr/versions/1');
     expect(show.json().files.map((f: { path: string }) => f.path)).toEqual(['notes.txt', 'p1/img.dcm']);
     const file = await get(`/api/v1/projects/diabetes/datasets/cxr/versions/1/files/${sha(a)}`);
@@ -136,7 +182,11 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
   describe('bad input: a clear 4xx with a stable code, and nothing written', () => {
     const cases: [string, string | Buffer, string, string?][] = [
       ['ragged row', 'a,b,c\n1,2,3\n4,5\n', 'CSV_RAGGED_ROW', 'line 3'],
-      ['undecodable bytes for UTF-8', Buffer.concat([Buffer.from('a,b\n1,'), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('\n')]), 'CSV_BAD_ENCODING'],
+      [
+        'undecodable bytes for UTF-8',
+        Buffer.concat([Buffer.from('a,b\n1,'), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('\n')]),
+        'CSV_BAD_ENCODING',
+      ],
       ['empty file', '', 'CSV_EMPTY'],
       ['header only', 'a,b,c\n', 'CSV_NO_ROWS'],
       ['duplicate column names', 'a,b,a\n1,2,3\n', 'CSV_DUPLICATE_COLUMN', '"a"'],
@@ -166,7 +216,9 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
 
     it('unknown project, dataset and version', async () => {
       expect((await get('/api/v1/projects/nope/datasets/labs/versions/1')).json().error.code).toBe('PROJECT_NOT_FOUND');
-      expect((await get('/api/v1/projects/diabetes/datasets/nope/versions/1')).json().error.code).toBe('DATASET_NOT_FOUND');
+      expect((await get('/api/v1/projects/diabetes/datasets/nope/versions/1')).json().error.code).toBe(
+        'DATASET_NOT_FOUND',
+      );
       const v = await get('/api/v1/projects/diabetes/datasets/labs/versions/999');
       expect(v.statusCode).toBe(404);
       expect(v.json().error.code).toBe('VERSION_NOT_FOUND');

@@ -118,7 +118,11 @@ describe('faults', () => {
       const tok = (await srv.platform.auth.issueToken(admin.user.id, 't', 'api', 3600_000)).token;
       await apiJson(srv.url, tok, 'POST', '/projects', { slug: 'p', name: 'P' });
       const csv = 'a,b\n' + Array.from({ length: 5000 }, (_, i) => `${i},${i * 2}`).join('\n') + '\n';
-      const push = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'text/csv' }, body: csv });
+      const push = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tok}`, 'content-type': 'text/csv' },
+        body: csv,
+      });
       const digest = ((await push.json()) as { version: { contentDigest: string } }).version.contentDigest;
       const hex = digest.slice(7);
       const file = path.join(data, 'objects', 'objects', 'sha256', hex.slice(0, 2), hex.slice(2));

@@ -9,7 +9,13 @@ import type { Digest } from '../storage/object-store/port.js';
 import { parseDigest } from '../storage/object-store/port.js';
 
 const params = z.object({ project: z.string().max(300), dataset: z.string().max(300) });
-const versionParams = params.extend({ version: z.coerce.number().int().positive().max(2 ** 31) });
+const versionParams = params.extend({
+  version: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 31),
+});
 const encodings = ['auto', 'utf-8', 'utf8', 'cp932', 'shift_jis', 'sjis', 'windows-31j'] as const;
 const delimiters = ['auto', ',', '\t', ';', '|', 'comma', 'tab', 'semicolon', 'pipe'] as const;
 const DELIM: Record<string, ',' | '\t' | ';' | '|' | 'auto'> = { comma: ',', tab: '\t', semicolon: ';', pipe: '|' };
@@ -23,15 +29,25 @@ const filesBody = z.object({
 export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
   const { projects, datasets } = platform;
 
-  app.get(`${API}/projects/:project/datasets`, { schema: { tags: ['datasets'], params: params.pick({ project: true }) } }, async (req) => {
-    const p = await requirePrincipal(platform, req);
-    const a = await projects.access(p, req.params.project, 'dataset.list');
-    return { datasets: await datasets.list(a) };
-  });
+  app.get(
+    `${API}/projects/:project/datasets`,
+    { schema: { tags: ['datasets'], params: params.pick({ project: true }) } },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'dataset.list');
+      return { datasets: await datasets.list(a) };
+    },
+  );
 
   app.post(
     `${API}/projects/:project/blobs`,
-    { schema: { tags: ['datasets'], params: params.pick({ project: true }), querystring: z.object({ digest: z.string().max(100).optional() }) } },
+    {
+      schema: {
+        tags: ['datasets'],
+        params: params.pick({ project: true }),
+        querystring: z.object({ digest: z.string().max(100).optional() }),
+      },
+    },
     async (req, reply) => {
       const p = await requirePrincipal(platform, req);
       await projects.access(p, req.params.project, 'dataset.push');
@@ -46,7 +62,8 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
     {
       schema: {
         tags: ['datasets'],
-        description: 'Push a new version. Body: a CSV (text/csv or application/octet-stream) for tabular data, or JSON {kind:"files", files:[{path,digest}]} after uploading each file to /blobs.',
+        description:
+          'Push a new version. Body: a CSV (text/csv or application/octet-stream) for tabular data, or JSON {kind:"files", files:[{path,digest}]} after uploading each file to /blobs.',
         params,
         querystring: z.object({
           encoding: z.enum(encodings).optional(),
@@ -62,12 +79,20 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
       if (isStream(req.body)) {
         const ctl = new AbortController();
         req.raw.on('close', () => {
-          if (!req.raw.complete) ctl.abort(new AppError('UPLOAD_INTERRUPTED', 400, 'the upload was cut off before it was complete; nothing was stored'));
+          if (!req.raw.complete)
+            ctl.abort(
+              new AppError(
+                'UPLOAD_INTERRUPTED',
+                400,
+                'the upload was cut off before it was complete; nothing was stored',
+              ),
+            );
         });
         const enc = req.query.encoding;
         const delim = req.query.delimiter;
         result = await datasets.pushTabular(p, a, req.params.dataset, req.body, {
-          encoding: enc === undefined || enc === 'auto' ? 'auto' : enc === 'utf8' || enc === 'utf-8' ? 'utf-8' : 'cp932',
+          encoding:
+            enc === undefined || enc === 'auto' ? 'auto' : enc === 'utf8' || enc === 'utf-8' ? 'utf-8' : 'cp932',
           delimiter: delim === undefined ? 'auto' : (DELIM[delim] ?? (delim as ',' | '\t' | ';' | '|' | 'auto')),
           message: req.query.message ?? '',
           client: req.ip,
@@ -76,7 +101,10 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
       } else {
         const parsed = filesBody.safeParse(req.body);
         if (!parsed.success) {
-          throw badRequest('VALIDATION_ERROR', `a files push needs {kind:"files", files:[{path, digest}]}: ${parsed.error.issues[0]!.message}`);
+          throw badRequest(
+            'VALIDATION_ERROR',
+            `a files push needs {kind:"files", files:[{path, digest}]}: ${parsed.error.issues[0]!.message}`,
+          );
         }
         result = await datasets.pushFiles(p, a, req.params.dataset, parsed.data.files, {
           message: parsed.data.message ?? req.query.message ?? '',
@@ -93,7 +121,10 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
       schema: {
         tags: ['datasets'],
         params,
-        querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).optional(), before: z.coerce.number().int().positive().optional() }),
+        querystring: z.object({
+          limit: z.coerce.number().int().min(1).max(500).optional(),
+          before: z.coerce.number().int().positive().optional(),
+        }),
       },
     },
     async (req) => {
@@ -103,25 +134,40 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
     },
   );
 
-  app.get(`${API}/projects/:project/datasets/:dataset/versions/:version`, { schema: { tags: ['datasets'], params: versionParams } }, async (req) => {
-    const p = await requirePrincipal(platform, req);
-    const a = await projects.access(p, req.params.project, 'dataset.metadata');
-    const v = await datasets.version(a, req.params.dataset, req.params.version);
-    const manifest = await datasets.manifest(v.row.manifest_digest);
-    await datasets.recordRead(p, a, `dataset:${a.project.slug}/${req.params.dataset}@${req.params.version}`, 'dataset.metadata', req.ip);
-    return {
-      ...v.info,
-      schema: manifest.tabular ?? null,
-      arrow: manifest.arrow ?? null,
-      files: manifest.files.length <= 10_000 ? manifest.files : undefined,
-    };
-  });
+  app.get(
+    `${API}/projects/:project/datasets/:dataset/versions/:version`,
+    { schema: { tags: ['datasets'], params: versionParams } },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'dataset.metadata');
+      const v = await datasets.version(a, req.params.dataset, req.params.version);
+      const manifest = await datasets.manifest(v.row.manifest_digest);
+      await datasets.recordRead(
+        p,
+        a,
+        `dataset:${a.project.slug}/${req.params.dataset}@${req.params.version}`,
+        'dataset.metadata',
+        req.ip,
+      );
+      return {
+        ...v.info,
+        schema: manifest.tabular ?? null,
+        arrow: manifest.arrow ?? null,
+        files: manifest.files.length <= 10_000 ? manifest.files : undefined,
+      };
+    },
+  );
 
   /** Streams one stored object of a version, verified, with its digest in a header; audits the read and any corruption. */
   const sendObject = async (
     req: FastifyRequest,
     reply: FastifyReply,
-    which: (manifest: Awaited<ReturnType<typeof datasets.manifest>>) => { digest: Digest; size: number; name: string; type: string },
+    which: (manifest: Awaited<ReturnType<typeof datasets.manifest>>) => {
+      digest: Digest;
+      size: number;
+      name: string;
+      type: string;
+    },
   ) => {
     const prm = versionParams.parse(req.params);
     const p = await requirePrincipal(platform, req);
@@ -131,7 +177,15 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
     const target = `dataset:${a.project.slug}/${prm.dataset}@${prm.version}`;
     const stream = (await datasets.readVerified(obj.digest)) as unknown as Readable;
     stream.on('error', (err: unknown) => {
-      void datasets.recordRead(p, a, target, 'dataset.download', req.ip, { digest: obj.digest, code: err instanceof AppError ? err.code : 'READ_ERROR' }, 'failure');
+      void datasets.recordRead(
+        p,
+        a,
+        target,
+        'dataset.download',
+        req.ip,
+        { digest: obj.digest, code: err instanceof AppError ? err.code : 'READ_ERROR' },
+        'failure',
+      );
     });
     await datasets.recordRead(p, a, target, 'dataset.download', req.ip, { digest: obj.digest, path: obj.name });
     return reply
@@ -142,19 +196,31 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
       .send(stream);
   };
 
-  app.get(`${API}/projects/:project/datasets/:dataset/versions/:version/content`, { schema: { tags: ['datasets'], params: versionParams } }, (req, reply) =>
-    sendObject(req, reply, (m) => {
-      if (m.kind !== 'tabular') throw badRequest('NOT_TABULAR', 'this is a files dataset: download its files one by one (/files/{digest})');
-      const f = m.files[0]!;
-      return { digest: f.digest, size: f.size, name: f.path.split('/').pop()!, type: 'text/csv' };
-    }),
+  app.get(
+    `${API}/projects/:project/datasets/:dataset/versions/:version/content`,
+    { schema: { tags: ['datasets'], params: versionParams } },
+    (req, reply) =>
+      sendObject(req, reply, (m) => {
+        if (m.kind !== 'tabular')
+          throw badRequest('NOT_TABULAR', 'this is a files dataset: download its files one by one (/files/{digest})');
+        const f = m.files[0]!;
+        return { digest: f.digest, size: f.size, name: f.path.split('/').pop()!, type: 'text/csv' };
+      }),
   );
 
-  app.get(`${API}/projects/:project/datasets/:dataset/versions/:version/arrow`, { schema: { tags: ['datasets'], params: versionParams } }, (req, reply) =>
-    sendObject(req, reply, (m) => {
-      if (!m.arrow) throw badRequest('NOT_TABULAR', 'only tabular versions have a columnar (Arrow) copy');
-      return { digest: m.arrow.digest, size: m.arrow.size, name: 'data.arrows', type: 'application/vnd.apache.arrow.stream' };
-    }),
+  app.get(
+    `${API}/projects/:project/datasets/:dataset/versions/:version/arrow`,
+    { schema: { tags: ['datasets'], params: versionParams } },
+    (req, reply) =>
+      sendObject(req, reply, (m) => {
+        if (!m.arrow) throw badRequest('NOT_TABULAR', 'only tabular versions have a columnar (Arrow) copy');
+        return {
+          digest: m.arrow.digest,
+          size: m.arrow.size,
+          name: 'data.arrows',
+          type: 'application/vnd.apache.arrow.stream',
+        };
+      }),
   );
 
   app.get(

@@ -100,7 +100,13 @@ export class DatasetService {
     const rows = await this.db
       .selectFrom('datasets')
       .leftJoin('dataset_versions', 'dataset_versions.dataset_id', 'datasets.id')
-      .select((eb) => ['datasets.name', 'datasets.kind', 'datasets.created_at', 'datasets.created_by', eb.fn.max('dataset_versions.version').as('latest')])
+      .select((eb) => [
+        'datasets.name',
+        'datasets.kind',
+        'datasets.created_at',
+        'datasets.created_by',
+        eb.fn.max('dataset_versions.version').as('latest'),
+      ])
       .where('datasets.project_id', '=', a.project.id)
       .groupBy(['datasets.id', 'datasets.name', 'datasets.kind', 'datasets.created_at', 'datasets.created_by'])
       .orderBy('datasets.name')
@@ -116,7 +122,12 @@ export class DatasetService {
 
   private async findDataset(a: Access, name: string) {
     validateName('dataset', name);
-    return this.db.selectFrom('datasets').selectAll().where('project_id', '=', a.project.id).where('name', '=', name).executeTakeFirst();
+    return this.db
+      .selectFrom('datasets')
+      .selectAll()
+      .where('project_id', '=', a.project.id)
+      .where('name', '=', name)
+      .executeTakeFirst();
   }
 
   private async requireDataset(a: Access, name: string) {
@@ -152,10 +163,11 @@ export class DatasetService {
     try {
       [raw, profile] = await fanOut<[Awaited<ReturnType<ObjectStore['put']>>, TabularProfile]>(body, [
         (branch) => this.objects.put(branch, { maxBytes: this.maxUploadBytes, signal: ctl.signal }),
-        (branch) => profileTabular(branch, opts).catch((e: unknown) => {
-          ctl.abort(e);
-          throw e;
-        }),
+        (branch) =>
+          profileTabular(branch, opts).catch((e: unknown) => {
+            ctl.abort(e);
+            throw e;
+          }),
       ]);
     } catch (e) {
       await this.audit.append({
@@ -210,7 +222,8 @@ export class DatasetService {
     opts: { message?: string; client: string },
   ): Promise<PushResult> {
     if (files.length === 0) throw badRequest('EMPTY_DATASET', 'a files version needs at least one file');
-    if (files.length > 1_000_000) throw badRequest('TOO_MANY_FILES', 'a files version may list at most 1,000,000 files');
+    if (files.length > 1_000_000)
+      throw badRequest('TOO_MANY_FILES', 'a files version may list at most 1,000,000 files');
     const seen = new Set<string>();
     const entries: ManifestFile[] = [];
     for (const f of files) {
@@ -219,12 +232,21 @@ export class DatasetService {
       seen.add(path);
       const digest = parseDigest(f.digest);
       const st = await this.objects.stat(digest);
-      if (!st) throw badRequest('BLOB_MISSING', `file ${printable(path)}: no uploaded content with digest ${digest}; upload it first`);
+      if (!st)
+        throw badRequest(
+          'BLOB_MISSING',
+          `file ${printable(path)}: no uploaded content with digest ${digest}; upload it first`,
+        );
       entries.push({ path, digest, size: st.size });
     }
     entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
     const dataset = await this.datasetForPush(a, name, 'files');
-    const manifest: VersionManifest = { format: 'ichigen.dataset-version', formatVersion: 1, kind: 'files', files: entries };
+    const manifest: VersionManifest = {
+      format: 'ichigen.dataset-version',
+      formatVersion: 1,
+      kind: 'files',
+      files: entries,
+    };
     const contentDigest = (await this.objects.put(Readable.from([Buffer.from(JSON.stringify(entries))]))).digest;
     const existing = dataset.id ? await this.versionByContent(dataset.id, contentDigest) : undefined;
     if (existing) return { version: this.toInfo(a, dataset, existing), created: false };
@@ -252,21 +274,42 @@ export class DatasetService {
     p: Principal,
     a: Access,
     dataset: { id: string | null; name: string; kind: string },
-    v: { contentDigest: string; manifest: VersionManifest; sizeBytes: number; rowCount: number | null; schema: unknown; message: string; client: string },
+    v: {
+      contentDigest: string;
+      manifest: VersionManifest;
+      sizeBytes: number;
+      rowCount: number | null;
+      schema: unknown;
+      message: string;
+      client: string;
+    },
   ): Promise<PushResult> {
-    if (v.message.length > 2000) throw badRequest('MESSAGE_TOO_LONG', 'a version message may have at most 2000 characters');
+    if (v.message.length > 2000)
+      throw badRequest('MESSAGE_TOO_LONG', 'a version message may have at most 2000 characters');
     const manifestDigest = (await this.objects.put(Readable.from([Buffer.from(JSON.stringify(v.manifest))]))).digest;
     for (let attempt = 0; ; attempt++) {
       try {
         const row = await this.db.transaction().execute(async (tx) => {
           let datasetId = dataset.id;
           if (!datasetId) {
-            const found = await tx.selectFrom('datasets').select('id').where('project_id', '=', a.project.id).where('name', '=', dataset.name).executeTakeFirst();
+            const found = await tx
+              .selectFrom('datasets')
+              .select('id')
+              .where('project_id', '=', a.project.id)
+              .where('name', '=', dataset.name)
+              .executeTakeFirst();
             datasetId = found?.id ?? newId();
             if (!found) {
               await tx
                 .insertInto('datasets')
-                .values({ id: datasetId, project_id: a.project.id, name: dataset.name, kind: dataset.kind, created_at: nowIso(), created_by: p.name })
+                .values({
+                  id: datasetId,
+                  project_id: a.project.id,
+                  name: dataset.name,
+                  kind: dataset.kind,
+                  created_at: nowIso(),
+                  created_by: p.name,
+                })
                 .execute();
             }
           }
@@ -307,7 +350,8 @@ export class DatasetService {
       } catch (e) {
         if (!isUniqueViolation(e) || attempt >= 5) throw e;
         const current = await this.findDataset(a, dataset.name);
-        if (current && current.kind !== dataset.kind) throw conflict('DATASET_KIND_MISMATCH', `dataset ${dataset.name} holds ${current.kind} data`);
+        if (current && current.kind !== dataset.kind)
+          throw conflict('DATASET_KIND_MISMATCH', `dataset ${dataset.name} holds ${current.kind} data`);
         dataset = current ?? dataset;
         const same = current ? await this.versionByContent(current.id, v.contentDigest) : undefined;
         if (same) return { version: this.toInfo(a, dataset, same), created: false };
@@ -321,7 +365,10 @@ export class DatasetService {
     const limit = Math.min(Math.max(page.limit ?? 100, 1), 500);
     let q = this.db.selectFrom('dataset_versions').selectAll().where('dataset_id', '=', dataset.id);
     if (page.before !== undefined) q = q.where('version', '<', page.before);
-    const rows = await q.orderBy('version', 'desc').limit(limit + 1).execute();
+    const rows = await q
+      .orderBy('version', 'desc')
+      .limit(limit + 1)
+      .execute();
     const items = rows.slice(0, limit).map((r) => this.toInfo(a, dataset, r));
     return { versions: items, nextBefore: rows.length > limit ? items[items.length - 1]!.version : null };
   }
@@ -348,7 +395,15 @@ export class DatasetService {
     return (await this.objects.get(digest)) as unknown as AsyncIterable<Uint8Array>;
   }
 
-  async recordRead(p: Principal, a: Access, target: string, action: string, client: string, details: Record<string, unknown> = {}, outcome: 'success' | 'failure' = 'success') {
+  async recordRead(
+    p: Principal,
+    a: Access,
+    target: string,
+    action: string,
+    client: string,
+    details: Record<string, unknown> = {},
+    outcome: 'success' | 'failure' = 'success',
+  ) {
     await this.audit.append({ actor: p.name, action, target, project: a.project.slug, outcome, client, details });
   }
 

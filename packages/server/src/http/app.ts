@@ -9,7 +9,12 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import { registerAuditRoutes } from '../audit/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
 import type { Principal } from '../auth/service.js';
@@ -45,7 +50,9 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   app.setSerializerCompiler(serializerCompiler);
 
   // Raw uploads (CSV, files) reach the route as a stream; the object store enforces the size limit.
-  app.addContentTypeParser(['text/csv', 'application/octet-stream', 'text/plain'], (_req, payload, done) => done(null, payload));
+  app.addContentTypeParser(['text/csv', 'application/octet-stream', 'text/plain'], (_req, payload, done) =>
+    done(null, payload),
+  );
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -60,11 +67,16 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     const e = toAppError(err);
     if (e.status >= 500) req.log.error({ err, code: e.code }, e.message);
     else req.log.info({ code: e.code }, e.message);
-    if (e.status === 429 && typeof e.details?.retryAfter === 'number') reply.header('retry-after', String(e.details.retryAfter));
-    void reply.status(e.status).send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
+    if (e.status === 429 && typeof e.details?.retryAfter === 'number')
+      reply.header('retry-after', String(e.details.retryAfter));
+    void reply
+      .status(e.status)
+      .send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
+    void reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -78,13 +90,20 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   return app;
 }
 
-export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+export type TypedApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
 
 /** Resolves the caller from `Authorization: Bearer <token>`; every API route except login requires it. */
 export async function requirePrincipal(platform: Platform, req: FastifyRequest): Promise<Principal> {
   if (req.principal) return req.principal;
   const h = req.headers.authorization;
-  if (!h || !/^Bearer\s+/i.test(h)) throw unauthorized('AUTH_REQUIRED', 'log in first: send Authorization: Bearer <token>');
+  if (!h || !/^Bearer\s+/i.test(h))
+    throw unauthorized('AUTH_REQUIRED', 'log in first: send Authorization: Bearer <token>');
   req.principal = await platform.auth.authenticate(h.replace(/^Bearer\s+/i, '').trim(), req.ip);
   return req.principal;
 }
@@ -95,11 +114,20 @@ function toAppError(err: unknown): AppError {
   if (e.validation || e.code === 'FST_ERR_VALIDATION') {
     return new AppError('VALIDATION_ERROR', 400, e.message ?? 'the request is not valid');
   }
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('UPLOAD_TOO_LARGE', 413, 'the request body is too large');
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return new AppError('UPLOAD_TOO_LARGE', 413, 'the request body is too large');
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return new AppError('UNSUPPORTED_MEDIA_TYPE', 415, 'unsupported Content-Type: send JSON, text/csv or application/octet-stream');
+    return new AppError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      415,
+      'unsupported Content-Type: send JSON, text/csv or application/octet-stream',
+    );
   }
-  if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || (e.statusCode === 400 && e.code?.startsWith('FST_'))) {
+  if (
+    e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+    e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' ||
+    (e.statusCode === 400 && e.code?.startsWith('FST_'))
+  ) {
     return new AppError('BAD_REQUEST', 400, e.message ?? 'bad request');
   }
   if (e.code === 'ECONNRESET' || e.code === 'ERR_STREAM_PREMATURE_CLOSE' || e.message === 'aborted') {

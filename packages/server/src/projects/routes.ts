@@ -21,7 +21,11 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
     {
       schema: {
         tags: ['projects'],
-        body: z.object({ slug: z.string().max(300), name: z.string().max(200), description: z.string().max(5000).optional() }),
+        body: z.object({
+          slug: z.string().max(300),
+          name: z.string().max(200),
+          description: z.string().max(5000).optional(),
+        }),
         response: { 201: project },
       },
     },
@@ -32,10 +36,19 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
     },
   );
 
-  app.get(`${API}/projects`, { schema: { tags: ['projects'], response: { 200: z.object({ projects: z.array(project.extend({ roles: z.array(z.string()) })) }) } } }, async (req) => {
-    const p = await requirePrincipal(platform, req);
-    return { projects: await projects.list(p) };
-  });
+  app.get(
+    `${API}/projects`,
+    {
+      schema: {
+        tags: ['projects'],
+        response: { 200: z.object({ projects: z.array(project.extend({ roles: z.array(z.string()) })) }) },
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      return { projects: await projects.list(p) };
+    },
+  );
 
   app.get(`${API}/projects/:project`, { schema: { tags: ['projects'], params: slugParam } }, async (req) => {
     const p = await requirePrincipal(platform, req);
@@ -51,7 +64,13 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
 
   app.post(
     `${API}/projects/:project/members`,
-    { schema: { tags: ['projects'], params: slugParam, body: z.object({ user: z.string().max(200), role: z.string().max(50) }) } },
+    {
+      schema: {
+        tags: ['projects'],
+        params: slugParam,
+        body: z.object({ user: z.string().max(200), role: z.string().max(50) }),
+      },
+    },
     async (req, reply) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'members.manage');
@@ -62,7 +81,13 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
 
   app.delete(
     `${API}/projects/:project/members/:user`,
-    { schema: { tags: ['projects'], params: slugParam.extend({ user: z.string().max(200) }), querystring: z.object({ role: z.string().max(50).optional() }) } },
+    {
+      schema: {
+        tags: ['projects'],
+        params: slugParam.extend({ user: z.string().max(200) }),
+        querystring: z.object({ role: z.string().max(50).optional() }),
+      },
+    },
     async (req, reply) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'members.manage');

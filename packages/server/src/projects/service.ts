@@ -40,29 +40,55 @@ export class ProjectService {
   async create(p: Principal, slug: string, name: string, description: string, client: string): Promise<Project> {
     if (!p.isAdmin) throw forbidden('ADMIN_REQUIRED', 'only an administrator can create projects');
     validateName('project', slug);
-    if (!name.trim() || name.length > 200) throw badRequest('INVALID_PROJECT_NAME', 'a project title must have 1 to 200 characters');
+    if (!name.trim() || name.length > 200)
+      throw badRequest('INVALID_PROJECT_NAME', 'a project title must have 1 to 200 characters');
     const row = { id: newId(), slug, name, description, created_at: nowIso(), created_by: p.name };
     try {
       await this.db.transaction().execute(async (tx) => {
         await tx.insertInto('projects').values(row).execute();
         await tx
           .insertInto('members')
-          .values({ project_id: row.id, user_id: p.userId, role: 'owner', created_at: row.created_at, created_by: p.name })
+          .values({
+            project_id: row.id,
+            user_id: p.userId,
+            role: 'owner',
+            created_at: row.created_at,
+            created_by: p.name,
+          })
           .execute();
       });
     } catch (e) {
       if (isUniqueViolation(e)) throw conflict('PROJECT_EXISTS', `a project named "${slug}" already exists`);
       throw e;
     }
-    await this.audit.append({ actor: p.name, action: 'project.create', target: `project:${slug}`, project: slug, outcome: 'success', client });
-    await this.audit.append({ actor: p.name, action: 'member.add', target: `user:${p.name}`, project: slug, outcome: 'success', client, details: { role: 'owner' } });
+    await this.audit.append({
+      actor: p.name,
+      action: 'project.create',
+      target: `project:${slug}`,
+      project: slug,
+      outcome: 'success',
+      client,
+    });
+    await this.audit.append({
+      actor: p.name,
+      action: 'member.add',
+      target: `user:${p.name}`,
+      project: slug,
+      outcome: 'success',
+      client,
+      details: { role: 'owner' },
+    });
     return toProject(row);
   }
 
   /** Projects the caller is a member of (administrators see every project). */
   async list(p: Principal): Promise<(Project & { roles: Role[] })[]> {
     const projects = await this.db.selectFrom('projects').selectAll().orderBy('slug').execute();
-    const mine = await this.db.selectFrom('members').select(['project_id', 'role']).where('user_id', '=', p.userId).execute();
+    const mine = await this.db
+      .selectFrom('members')
+      .select(['project_id', 'role'])
+      .where('user_id', '=', p.userId)
+      .execute();
     const roles = new Map<string, Role[]>();
     for (const m of mine) roles.set(m.project_id, [...(roles.get(m.project_id) ?? []), m.role as Role]);
     return projects
@@ -80,7 +106,12 @@ export class ProjectService {
     const row = await this.db.selectFrom('projects').selectAll().where('slug', '=', slug).executeTakeFirst();
     if (!row) throw nf;
     const roles = (
-      await this.db.selectFrom('members').select('role').where('project_id', '=', row.id).where('user_id', '=', p.userId).execute()
+      await this.db
+        .selectFrom('members')
+        .select('role')
+        .where('project_id', '=', row.id)
+        .where('user_id', '=', p.userId)
+        .execute()
     ).map((r) => r.role as Role);
     if (roles.length === 0 && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) throw nf;
     if (!allows(roles, action) && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) {
@@ -103,7 +134,11 @@ export class ProjectService {
 
   async addMember(p: Principal, a: Access, userName: string, role: string, client: string): Promise<void> {
     const r = parseRole(role);
-    const user = await this.db.selectFrom('users').select(['id', 'name']).where('name', '=', userName).executeTakeFirst();
+    const user = await this.db
+      .selectFrom('users')
+      .select(['id', 'name'])
+      .where('name', '=', userName)
+      .executeTakeFirst();
     if (!user) throw notFound('USER_NOT_FOUND', `no user "${printable(userName)}"`);
     try {
       await this.db
@@ -111,21 +146,45 @@ export class ProjectService {
         .values({ project_id: a.project.id, user_id: user.id, role: r, created_at: nowIso(), created_by: p.name })
         .execute();
     } catch (e) {
-      if (isUniqueViolation(e)) throw conflict('MEMBER_EXISTS', `${userName} already has the role ${r} in ${a.project.slug}`);
+      if (isUniqueViolation(e))
+        throw conflict('MEMBER_EXISTS', `${userName} already has the role ${r} in ${a.project.slug}`);
       throw e;
     }
-    await this.audit.append({ actor: p.name, action: 'member.add', target: `user:${userName}`, project: a.project.slug, outcome: 'success', client, details: { role: r } });
+    await this.audit.append({
+      actor: p.name,
+      action: 'member.add',
+      target: `user:${userName}`,
+      project: a.project.slug,
+      outcome: 'success',
+      client,
+      details: { role: r },
+    });
   }
 
-  async removeMember(p: Principal, a: Access, userName: string, role: string | undefined, client: string): Promise<number> {
+  async removeMember(
+    p: Principal,
+    a: Access,
+    userName: string,
+    role: string | undefined,
+    client: string,
+  ): Promise<number> {
     const user = await this.db.selectFrom('users').select(['id']).where('name', '=', userName).executeTakeFirst();
     if (!user) throw notFound('USER_NOT_FOUND', `no user "${printable(userName)}"`);
     let q = this.db.deleteFrom('members').where('project_id', '=', a.project.id).where('user_id', '=', user.id);
     if (role !== undefined) q = q.where('role', '=', parseRole(role));
     const res = await q.executeTakeFirst();
     const n = Number(res.numDeletedRows);
-    if (n === 0) throw notFound('MEMBER_NOT_FOUND', `${userName} has no ${role ? `role ${role}` : 'role'} in ${a.project.slug}`);
-    await this.audit.append({ actor: p.name, action: 'member.remove', target: `user:${userName}`, project: a.project.slug, outcome: 'success', client, details: { role: role ?? 'all' } });
+    if (n === 0)
+      throw notFound('MEMBER_NOT_FOUND', `${userName} has no ${role ? `role ${role}` : 'role'} in ${a.project.slug}`);
+    await this.audit.append({
+      actor: p.name,
+      action: 'member.remove',
+      target: `user:${userName}`,
+      project: a.project.slug,
+      outcome: 'success',
+      client,
+      details: { role: role ?? 'all' },
+    });
     return n;
   }
 }
@@ -139,9 +198,24 @@ export function parseRole(role: string): Role {
 
 export function validateName(what: string, name: string): void {
   const r = nameSchema.safeParse(name);
-  if (!r.success) throw new AppError('INVALID_NAME', 400, `${what} name "${printable(name)}" ${r.error.issues[0]!.message}`);
+  if (!r.success)
+    throw new AppError('INVALID_NAME', 400, `${what} name "${printable(name)}" ${r.error.issues[0]!.message}`);
 }
 
-function toProject(r: { id: string; slug: string; name: string; description: string; created_at: string; created_by: string }): Project {
-  return { id: r.id, slug: r.slug, name: r.name, description: r.description, createdAt: r.created_at, createdBy: r.created_by };
+function toProject(r: {
+  id: string;
+  slug: string;
+  name: string;
+  description: string;
+  created_at: string;
+  created_by: string;
+}): Project {
+  return {
+    id: r.id,
+    slug: r.slug,
+    name: r.name,
+    description: r.description,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+  };
 }

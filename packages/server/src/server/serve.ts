@@ -60,6 +60,8 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
   }
-  print(`Ichigen is listening on ${url} (data: ${config.dataDir}, database: ${config.databaseUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL'}, objects: ${config.objectStore.kind})`);
+  print(
+    `Ichigen is listening on ${url} (data: ${config.dataDir}, database: ${config.databaseUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL'}, objects: ${config.objectStore.kind})`,
+  );
   return { app, platform, url, close };
 }
