@@ -1,0 +1,333 @@
+// Byte → text decoding for tabular ingest: UTF-8 (with or without BOM) and CP932 (Windows Shift_JIS), strict:
+// undecodable bytes are an error naming their byte offset, never a silent U+FFFD. 'auto' defers the choice.
+//
+// 'auto': a BOM means UTF-8. Otherwise the text is ASCII (identical in both encodings) until the first
+// non-ASCII byte; at that byte we look at the next 64 KB: valid UTF-8 → UTF-8, else CP932. So a file whose
+// first megabytes are ASCII and whose Japanese text starts later is still detected correctly. If the chosen
+// encoding fails later in the file, ingest stops with CSV_BAD_ENCODING (offset and line) — a file mixing both
+// encodings cannot be decoded right, and the steward should re-export it or declare the encoding.
+//
+// CP932: the mapping is iconv-lite's `cp932` table, read once into a lookup table. We do not call iconv-lite's
+// streaming decoder on the data because it substitutes U+FFFD for unmapped pairs and silently DROPS some bytes
+// (0x80 decodes to nothing), and it ran at ~40 MB/s here; a table lookup rejects every byte it cannot map.
+
+import { isAscii, isUtf8 } from 'node:buffer';
+import iconv from 'iconv-lite';
+import { badRequest } from '../../errors.js';
+
+export type RequestedEncoding = 'auto' | 'utf-8' | 'cp932';
+export type FileEncoding = 'utf-8' | 'utf-8-bom' | 'cp932';
+
+const ENCODING_ALIASES: Record<string, RequestedEncoding> = {
+  auto: 'auto',
+  'utf-8': 'utf-8',
+  utf8: 'utf-8',
+  cp932: 'cp932',
+  shift_jis: 'cp932',
+  'shift-jis': 'cp932',
+  sjis: 'cp932',
+  'windows-31j': 'cp932',
+  ms932: 'cp932',
+};
+
+export function normalizeEncoding(name: string | undefined): RequestedEncoding {
+  if (name === undefined) return 'auto';
+  const e = ENCODING_ALIASES[name.toLowerCase()];
+  if (e === undefined) {
+    throw badRequest(
+      'CSV_UNSUPPORTED_ENCODING',
+      `Encoding "${name}" is not supported. Use utf-8, cp932 (Shift_JIS, Windows-31J) or auto.`,
+      { encoding: name },
+    );
+  }
+  return e;
+}
+
+/** How many bytes after the first non-ASCII byte 'auto' inspects before choosing UTF-8 or CP932. */
+export const DETECT_WINDOW = 64 * 1024;
+
+/** An undecodable byte at an absolute byte offset; the reader adds the line and turns it into an AppError. */
+export interface DecodeFailure {
+  offset: number;
+  encoding: FileEncoding;
+}
+
+type Mode = 'start' | 'ascii' | 'detect' | 'utf8' | 'cp932';
+
+const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+function concatBytes(parts: Uint8Array[]): Buffer {
+  return parts.length === 1 ? asBuffer(parts[0] as Uint8Array) : Buffer.concat(parts);
+}
+
+/** Length of the UTF-8 sequence a lead byte starts (0 = not a valid lead byte). */
+function utf8SeqLen(b: number): number {
+  if (b < 0x80) return 1;
+  if (b >= 0xc2 && b <= 0xdf) return 2;
+  if (b >= 0xe0 && b <= 0xef) return 3;
+  if (b >= 0xf0 && b <= 0xf4) return 4;
+  return 0;
+}
+
+/**
+ * Index of the first byte that is not part of valid UTF-8 (no overlongs, surrogates or > U+10FFFF), or -1.
+ * With `allowTruncatedEnd`, a sequence cut off by the end of the bytes is fine (more bytes follow).
+ */
+export function firstInvalidUtf8(b: Uint8Array, allowTruncatedEnd: boolean): number {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = b[i] as number;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const len = utf8SeqLen(c);
+    if (len === 0) return i;
+    // Second-byte ranges that exclude overlongs, surrogates and code points above U+10FFFF.
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c === 0xe0) lo = 0xa0;
+    else if (c === 0xed) hi = 0x9f;
+    else if (c === 0xf0) lo = 0x90;
+    else if (c === 0xf4) hi = 0x8f;
+    for (let k = 1; k < len; k++) {
+      if (i + k >= n) return allowTruncatedEnd ? -1 : i;
+      const d = b[i + k] as number;
+      if (k === 1 ? d < lo || d > hi : d < 0x80 || d > 0xbf) return i;
+    }
+    i += len;
+  }
+  return -1;
+}
+
+let cp932Table: Uint16Array | undefined;
+
+/** (lead << 8 | trail) → UTF-16 code unit, and single bytes at their own index; 0 = undecodable. */
+function cp932Lookup(): Uint16Array {
+  if (cp932Table !== undefined) return cp932Table;
+  const table = new Uint16Array(65536);
+  const one = (bytes: number[]): number => {
+    const s = iconv.decode(Buffer.from(bytes), 'cp932');
+    return s.length === 1 && s !== '\uFFFD' ? s.charCodeAt(0) : 0;
+  };
+  for (let b = 0; b < 256; b++) table[b] = b < 0x80 ? b : one([b]);
+  for (let lead = 0x81; lead <= 0xfc; lead++) {
+    if (lead > 0x9f && lead < 0xe0) continue;
+    for (let trail = 0x40; trail <= 0xfc; trail++) {
+      if (trail === 0x7f) continue;
+      table[(lead << 8) | trail] = one([lead, trail]);
+    }
+  }
+  cp932Table = table;
+  return table;
+}
+
+const isCp932Lead = (b: number): boolean => (b >= 0x81 && b <= 0x9f) || (b >= 0xe0 && b <= 0xfc);
+const utf16 = new TextDecoder('utf-16le');
+
+/**
+ * Incremental strict decoder. `write` returns the text decoded so far; after an undecodable byte it returns
+ * the valid text before it and sets `failure` (the caller processes that text, then reports the failure).
+ */
+export class ByteDecoder {
+  encoding: FileEncoding | undefined;
+  failure: DecodeFailure | undefined;
+  /** Absolute offset of the next byte `write` will see. */
+  private offset = 0;
+  private mode: Mode = 'start';
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  /** Bytes of a UTF-8 sequence or CP932 pair split across chunks. */
+  private tail: Uint8Array = new Uint8Array(0);
+  private out = new Uint16Array(0);
+
+  constructor(private readonly requested: RequestedEncoding) {}
+
+  get bytesRead(): number {
+    return this.offset + this.pendingBytes + this.tail.length;
+  }
+
+  write(chunk: Uint8Array): string {
+    if (this.failure !== undefined || chunk.length === 0) return '';
+    switch (this.mode) {
+      case 'start':
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        return this.pendingBytes < 3 ? '' : this.begin();
+      case 'ascii':
+        return this.writeAscii(chunk);
+      case 'detect':
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        return this.pendingBytes >= DETECT_WINDOW ? this.decide(false) : '';
+      case 'utf8':
+        return this.writeUtf8(chunk);
+      case 'cp932':
+        return this.writeCp932(chunk);
+    }
+  }
+
+  end(): string {
+    let text = '';
+    if (this.mode === 'start') text = this.begin();
+    if (this.failure === undefined && this.mode === 'detect') text += this.decide(true);
+    if (this.failure === undefined && this.tail.length > 0) {
+      // The file ends inside a multi-byte character.
+      this.fail(this.offset);
+    }
+    if (this.encoding === undefined) this.encoding = this.requested === 'cp932' ? 'cp932' : 'utf-8';
+    return text;
+  }
+
+  private fail(offset: number): void {
+    this.failure = { offset, encoding: this.encoding ?? 'utf-8' };
+  }
+
+  private takePending(): Buffer {
+    const buf = concatBytes(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return buf;
+  }
+
+  private begin(): string {
+    const buf = this.takePending();
+    const bom = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
+    if (this.requested === 'cp932') {
+      this.encoding = 'cp932';
+      this.mode = 'cp932';
+      return this.writeCp932(buf);
+    }
+    if (bom) {
+      this.encoding = 'utf-8-bom';
+      this.mode = 'utf8';
+      this.offset = 3;
+      return this.writeUtf8(buf.subarray(3));
+    }
+    if (this.requested === 'utf-8') {
+      this.encoding = 'utf-8';
+      this.mode = 'utf8';
+      return this.writeUtf8(buf);
+    }
+    this.mode = 'ascii';
+    return this.writeAscii(buf);
+  }
+
+  private writeAscii(chunk: Uint8Array): string {
+    const buf = asBuffer(chunk);
+    if (isAscii(buf)) {
+      this.offset += buf.length;
+      return buf.toString('latin1');
+    }
+    let p = 0;
+    while ((buf[p] as number) < 0x80) p++;
+    const text = buf.toString('latin1', 0, p);
+    this.offset += p;
+    this.mode = 'detect';
+    this.pending = [buf.subarray(p)];
+    this.pendingBytes = buf.length - p;
+    return this.pendingBytes >= DETECT_WINDOW ? text + this.decide(false) : text;
+  }
+
+  private decide(final: boolean): string {
+    const buf = this.takePending();
+    const window = buf.subarray(0, Math.min(buf.length, DETECT_WINDOW));
+    const truncated = !final || window.length < buf.length;
+    if (firstInvalidUtf8(window, truncated) === -1) {
+      this.encoding = 'utf-8';
+      this.mode = 'utf8';
+      return this.writeUtf8(buf);
+    }
+    this.encoding = 'cp932';
+    this.mode = 'cp932';
+    return this.writeCp932(buf);
+  }
+
+  private writeUtf8(chunk: Uint8Array): string {
+    let buf = asBuffer(chunk);
+    if (this.tail.length > 0) {
+      // Finish the character split across chunks on its own, so the big chunk is never copied.
+      const need = utf8SeqLen(this.tail[0] as number) - this.tail.length;
+      const k = Math.min(need, buf.length);
+      const joined = Buffer.concat([this.tail, buf.subarray(0, k)]);
+      const start = this.offset;
+      if (k < need) {
+        this.tail = joined;
+        return '';
+      }
+      this.tail = new Uint8Array(0);
+      if (firstInvalidUtf8(joined, false) !== -1) {
+        this.fail(start);
+        return '';
+      }
+      this.offset += joined.length;
+      return joined.toString('utf8') + this.writeUtf8(buf.subarray(k));
+    }
+    // Hold back a sequence cut off by the end of this chunk.
+    let cut = buf.length;
+    for (let i = buf.length - 1; i >= 0 && i >= buf.length - 3; i--) {
+      const b = buf[i] as number;
+      if (b < 0x80) break;
+      if (b >= 0xc0) {
+        if (utf8SeqLen(b) > buf.length - i) cut = i;
+        break;
+      }
+    }
+    if (cut < buf.length) {
+      this.tail = Uint8Array.from(buf.subarray(cut));
+      buf = buf.subarray(0, cut);
+    }
+    if (isUtf8(buf)) {
+      this.offset += buf.length;
+      return buf.toString('utf8');
+    }
+    const bad = firstInvalidUtf8(buf, false);
+    this.tail = new Uint8Array(0);
+    this.fail(this.offset + bad);
+    return buf.toString('utf8', 0, bad);
+  }
+
+  private writeCp932(chunk: Uint8Array): string {
+    const table = cp932Lookup();
+    let buf: Uint8Array = chunk;
+    let base = this.offset;
+    if (this.tail.length > 0) {
+      buf = Buffer.concat([this.tail, chunk]);
+      base -= this.tail.length;
+      this.tail = new Uint8Array(0);
+    }
+    const n = buf.length;
+    if (this.out.length < n) this.out = new Uint16Array(Math.max(n, 1 << 16));
+    const out = this.out;
+    let j = 0;
+    let i = 0;
+    while (i < n) {
+      const b = buf[i] as number;
+      if (b < 0x80) {
+        out[j++] = b;
+        i++;
+        continue;
+      }
+      let u: number;
+      if (isCp932Lead(b)) {
+        if (i + 1 === n) {
+          this.tail = Uint8Array.from([b]);
+          break;
+        }
+        u = table[(b << 8) | (buf[i + 1] as number)] as number;
+        i += 2;
+      } else {
+        u = table[b] as number;
+        i++;
+      }
+      if (u === 0) {
+        this.fail(base + (isCp932Lead(b) ? i - 2 : i - 1));
+        break;
+      }
+      out[j++] = u;
+    }
+    this.offset = base + (this.failure === undefined ? n - this.tail.length : 0);
+    return utf16.decode(out.subarray(0, j));
+  }
+}

@@ -1,0 +1,361 @@
+// Pass 1 of tabular ingest: one streaming pass that infers each column's type and computes its statistics
+// in bounded memory (Welford moments, capped distinct maps, a deterministic reservoir for quantiles/histograms).
+
+import { badRequest } from '../../errors.js';
+import { normalizeEncoding } from './decode.js';
+import { DELIMITER_CANDIDATES } from './detect.js';
+import { readTabular } from './reader.js';
+import type { ColumnProfile, ColumnType, Quantiles, TabularOptions, TabularProfile } from './types.js';
+import {
+  DECIMAL,
+  INTEGER,
+  formatDate,
+  isMissing,
+  parseBoolean,
+  parseDateTime,
+  scanNumber,
+  scannedHasTime,
+  scannedInteger,
+} from './values.js';
+
+export const DEFAULT_MAX_COLUMNS = 2000;
+/** A column with at most this many distinct values is categorical, whatever the row count. */
+export const CATEGORICAL_MAX_ALWAYS = 50;
+/** Above that, categorical needs distinct ≤ this share of the non-missing values and ≤ CATEGORICAL_MAX. */
+export const CATEGORICAL_SHARE = 0.05;
+export const CATEGORICAL_MAX = 1000;
+/** Distinct values tracked per column, at most (the budget is shared by all columns, see `limitsFor`). */
+export const DISTINCT_CAP = 10_000;
+/** Values sampled per numeric column for quantiles and histograms, at most. */
+export const RESERVOIR_CAP = 100_000;
+/** Values longer than this are not kept as distinct keys (bounds memory for free-text columns). */
+export const MAX_DISTINCT_KEY_CHARS = 256;
+export const HISTOGRAM_BINS = 20;
+export const TOP_VALUES = 10;
+
+/** Per-column caps so that wide files stay within a fixed memory budget (~64 MB of samples, ~2 M keys). */
+export function limitsFor(columns: number): { distinctCap: number; reservoirCap: number } {
+  const c = Math.max(1, columns);
+  return {
+    distinctCap: Math.max(CATEGORICAL_MAX + 1, Math.min(DISTINCT_CAP, Math.floor(2_000_000 / c))),
+    reservoirCap: Math.max(1000, Math.min(RESERVOIR_CAP, Math.floor(8_000_000 / c))),
+  };
+}
+
+// Candidate-type bits: a column keeps a bit while every non-missing value so far fits that type.
+const C_INT = 1;
+const C_NUM = 2;
+const C_BOOL = 4;
+const C_DATE = 8;
+const C_NUMERIC = C_INT | C_NUM;
+
+/** mulberry32: a tiny deterministic PRNG, so the same file always yields the same profile. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class ColumnAccumulator {
+  missing = 0;
+  count = 0;
+  private cand = C_INT | C_NUM | C_BOOL | C_DATE;
+  private hasTime = false;
+  // Numeric moments (Welford) and range, valid while C_NUMERIC is set.
+  private mean = 0;
+  private m2 = 0;
+  private min = Infinity;
+  private max = -Infinity;
+  private sample = new Float64Array(0);
+  private sampleLen = 0;
+  private readonly random: () => number;
+  private trues = 0;
+  // Distinct values: keyed by number while the column is numeric, by the raw text otherwise.
+  private numDistinct: Map<number, number> | undefined = new Map();
+  private strDistinct: Map<string, number> | undefined;
+  private distinctOverflow = false;
+  /** Distinct values counted when tracking stopped (numeric columns stop tracking at the cap). */
+  private distinctAtOverflow = 0;
+
+  constructor(
+    readonly name: string,
+    index: number,
+    private readonly distinctCap: number,
+    private readonly reservoirCap: number,
+  ) {
+    this.random = prng(0x9e3779b9 ^ Math.imul(index + 1, 0x85ebca6b));
+  }
+
+  add(s: string): void {
+    if (isMissing(s)) {
+      this.missing++;
+      return;
+    }
+    this.count++;
+    const cand = this.cand;
+    if (cand & C_NUMERIC) {
+      const kind = scanNumber(s);
+      if (kind === INTEGER || kind === DECIMAL) {
+        if (kind === DECIMAL) this.cand = C_NUM;
+        else if (cand !== C_NUMERIC) this.cand = cand & C_NUMERIC;
+        this.addNumber(kind === INTEGER ? scannedInteger : Number(s));
+        return;
+      }
+      this.leaveNumeric();
+    }
+    if (this.cand & C_BOOL) {
+      const b = parseBoolean(s);
+      if (b >= 0) {
+        this.cand = C_BOOL;
+        this.trues += b;
+      } else {
+        this.cand &= ~C_BOOL;
+      }
+    }
+    if (this.cand & C_DATE) {
+      const ms = parseDateTime(s);
+      if (ms === ms) {
+        this.cand = C_DATE;
+        if (scannedHasTime) this.hasTime = true;
+        if (ms < this.min) this.min = ms;
+        if (ms > this.max) this.max = ms;
+      } else {
+        this.cand &= ~C_DATE;
+      }
+    }
+    this.addText(s);
+  }
+
+  private addNumber(v: number): void {
+    const n = this.count;
+    // Welford's update: numerically stable mean and variance in one pass.
+    const d = v - this.mean;
+    this.mean += d / n;
+    this.m2 += d * (v - this.mean);
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    // Reservoir sampling (Algorithm R) with a fixed seed.
+    const k = this.sampleLen;
+    if (k < this.reservoirCap) {
+      if (k === this.sample.length) {
+        const grown = new Float64Array(Math.min(this.reservoirCap, Math.max(1024, k * 2)));
+        grown.set(this.sample);
+        this.sample = grown;
+      }
+      this.sample[k] = v;
+      this.sampleLen = k + 1;
+    } else {
+      const j = Math.floor(this.random() * n);
+      if (j < k) this.sample[j] = v;
+    }
+    const m = this.numDistinct;
+    if (m !== undefined) {
+      const c = m.get(v);
+      if (c !== undefined) m.set(v, c + 1);
+      else if (m.size < this.distinctCap) m.set(v, 1);
+      else {
+        this.distinctOverflow = true;
+        this.distinctAtOverflow = m.size;
+        this.numDistinct = undefined;
+      }
+    }
+  }
+
+  /** The column just met a non-numeric value: drop numeric state, keep distinct counts as text. */
+  private leaveNumeric(): void {
+    const hadNumbers = this.count > 1;
+    this.cand &= ~C_NUMERIC;
+    this.sample = new Float64Array(0);
+    this.sampleLen = 0;
+    this.min = Infinity;
+    this.max = -Infinity;
+    if (hadNumbers) {
+      // Numbers met before were not booleans or dates.
+      this.cand = 0;
+    }
+    const str = new Map<string, number>();
+    if (this.numDistinct !== undefined) {
+      // Keys are numbers now; their text form is canonical ("1.50" counts as "1.5"). See docs/datasets.md.
+      for (const [k, c] of this.numDistinct) str.set(String(k), c);
+    }
+    this.numDistinct = undefined;
+    this.strDistinct = str;
+  }
+
+  private addText(s: string): void {
+    // Always set by leaveNumeric, which every non-numeric value passes through first.
+    const m = this.strDistinct ?? (this.strDistinct = new Map());
+    const c = m.get(s);
+    if (c !== undefined) {
+      m.set(s, c + 1);
+    } else if (!this.distinctOverflow && m.size < this.distinctCap && s.length <= MAX_DISTINCT_KEY_CHARS) {
+      // Copy the key: `s` is a slice of a whole decoded chunk, which a Map key would keep alive.
+      m.set((' ' + s).slice(1), 1);
+    } else {
+      // Keep counting the values already known (top values stay meaningful), but admit no new ones.
+      this.distinctOverflow = true;
+    }
+  }
+
+  get type(): ColumnType {
+    if (this.count === 0) return 'text';
+    const cand = this.cand;
+    if (cand & C_INT) return 'integer';
+    if (cand & C_NUM) return 'number';
+    if (cand & C_BOOL) return 'boolean';
+    if (cand & C_DATE) return this.hasTime ? 'datetime' : 'date';
+    const distinct = this.distinctSize();
+    if (this.distinctOverflow) return 'text';
+    if (distinct <= CATEGORICAL_MAX_ALWAYS) return 'categorical';
+    return distinct <= CATEGORICAL_SHARE * this.count && distinct <= CATEGORICAL_MAX ? 'categorical' : 'text';
+  }
+
+  private distinctSize(): number {
+    return Math.max(this.distinctAtOverflow, this.numDistinct?.size ?? this.strDistinct?.size ?? 0);
+  }
+
+  /** Whether quantiles/histogram came from every value (not a sample). */
+  get exact(): boolean {
+    return !(this.cand & C_NUMERIC) || this.count <= this.reservoirCap;
+  }
+
+  profile(): ColumnProfile {
+    const type = this.type;
+    const p: ColumnProfile = { name: this.name, type, missing: this.missing, count: this.count };
+    p.distinct = this.distinctOverflow ? { atLeast: this.distinctSize() } : this.distinctSize();
+    if ((type === 'integer' || type === 'number') && this.count > 0) {
+      p.min = this.min;
+      p.max = this.max;
+      p.mean = this.mean;
+      p.std = this.count > 1 ? Math.sqrt(this.m2 / (this.count - 1)) : 0;
+      const sorted = this.sample.slice(0, this.sampleLen).sort();
+      p.quantiles = quantiles(sorted);
+      p.histogram = histogram(sorted, this.min, this.max, type === 'integer', this.count);
+    } else if ((type === 'date' || type === 'datetime') && this.count > 0) {
+      p.min = formatDate(this.min, type === 'datetime');
+      p.max = formatDate(this.max, type === 'datetime');
+    } else if (type === 'boolean') {
+      p.mean = this.trues / this.count;
+    }
+    if (type === 'categorical' || type === 'boolean' || type === 'text') {
+      const entries = [...(this.strDistinct ?? new Map<string, number>())].sort(
+        (a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
+      );
+      p.top = entries.slice(0, TOP_VALUES).map(([value, count]) => ({ value, count }));
+      if (type === 'categorical') p.categories = entries.map(([value]) => value);
+    }
+    return p;
+  }
+}
+
+/** Quantile with linear interpolation between order statistics (NumPy's default, "type 7"). */
+export function quantile(sorted: Float64Array, q: number): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  const h = (n - 1) * q;
+  const lo = Math.floor(h);
+  const a = sorted[lo] as number;
+  const b = sorted[Math.min(n - 1, lo + 1)] as number;
+  return a + (h - lo) * (b - a);
+}
+
+function quantiles(sorted: Float64Array): Quantiles {
+  return {
+    p01: quantile(sorted, 0.01),
+    p05: quantile(sorted, 0.05),
+    p25: quantile(sorted, 0.25),
+    p50: quantile(sorted, 0.5),
+    p75: quantile(sorted, 0.75),
+    p95: quantile(sorted, 0.95),
+    p99: quantile(sorted, 0.99),
+  };
+}
+
+/**
+ * ~20 equal-width bins over [min, max] (integers with a small range get one bin per value, edges at ±0.5).
+ * Counts come from the sample, scaled to the column's count when the sample is not every value.
+ */
+export function histogram(
+  sorted: Float64Array,
+  min: number,
+  max: number,
+  integer: boolean,
+  total: number,
+): { edges: number[]; counts: number[] } {
+  let edges: number[];
+  if (integer && max - min < HISTOGRAM_BINS) {
+    edges = [];
+    for (let v = min; v <= max + 1; v++) edges.push(v - 0.5);
+  } else if (max === min) {
+    edges = [min, max];
+  } else {
+    const w = (max - min) / HISTOGRAM_BINS;
+    edges = Array.from({ length: HISTOGRAM_BINS + 1 }, (_, i) => (i === HISTOGRAM_BINS ? max : min + i * w));
+  }
+  const bins = edges.length - 1;
+  const counts = new Array<number>(bins).fill(0);
+  const lo = edges[0] as number;
+  const width = ((edges[bins] as number) - lo) / bins;
+  for (const v of sorted) {
+    const i = width > 0 ? Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width))) : 0;
+    counts[i] = (counts[i] as number) + 1;
+  }
+  if (sorted.length > 0 && sorted.length < total) {
+    const scale = total / sorted.length;
+    for (let i = 0; i < bins; i++) counts[i] = Math.round((counts[i] as number) * scale);
+  }
+  return { edges, counts };
+}
+
+export function resolveDelimiter(d: string | undefined): string {
+  if (d === undefined || d === 'auto') return 'auto';
+  if (!(DELIMITER_CANDIDATES as readonly string[]).includes(d)) {
+    throw badRequest('CSV_BAD_DELIMITER', `Delimiter ${JSON.stringify(d)} is not supported. Use , ; | tab or auto.`, {
+      delimiter: d,
+    });
+  }
+  return d;
+}
+
+export function resolveMaxColumns(n: number | undefined): number {
+  if (n === undefined) return DEFAULT_MAX_COLUMNS;
+  if (!Number.isInteger(n) || n < 1) {
+    throw badRequest('CSV_BAD_OPTION', `maxColumns must be a positive integer, got ${n}.`, { maxColumns: n });
+  }
+  return n;
+}
+
+/** Pass 1: decode, parse, validate, infer types and statistics in one streaming pass (bounded memory). */
+export async function profileTabular(
+  source: AsyncIterable<Uint8Array>,
+  opts: TabularOptions = {},
+): Promise<TabularProfile> {
+  let cols: ColumnAccumulator[] = [];
+  const summary = await readTabular(
+    source,
+    {
+      encoding: normalizeEncoding(opts.encoding),
+      delimiter: resolveDelimiter(opts.delimiter),
+      maxColumns: resolveMaxColumns(opts.maxColumns),
+    },
+    (names) => {
+      const { distinctCap, reservoirCap } = limitsFor(names.length);
+      cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap));
+    },
+    (fields) => {
+      for (let j = 0; j < cols.length; j++) (cols[j] as ColumnAccumulator).add(fields[j] as string);
+    },
+  );
+  return {
+    encoding: summary.encoding,
+    delimiter: summary.delimiter,
+    rowCount: summary.rowCount,
+    columns: cols.map((c) => c.profile()),
+    quantilesExact: cols.every((c) => c.exact),
+  };
+}
