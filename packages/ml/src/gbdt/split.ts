@@ -112,6 +112,8 @@ export function findBestSplit(
     let ac = 0;
     for (let t = 1; t < nb; t++) {
       const o = hb + t * 3;
+      // An empty bin leaves the partition as it was: skip it, so float noise from subtraction cannot pick it.
+      if (hist[o + 2] === 0) continue;
       ag += hist[o]!;
       ah += hist[o + 1]!;
       ac += hist[o + 2]!;

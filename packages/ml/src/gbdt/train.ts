@@ -50,6 +50,11 @@ export interface GbdtOptions {
   catL2?: number;
   /** Categories below this count are not separated from the rest. Default 10. */
   minDataPerGroup?: number;
+  /**
+   * Derive the larger child's histogram as parent − smaller child (default true). Off builds both children from
+   * rows; only useful to check the two agree.
+   */
+  histogramSubtraction?: boolean;
   /** Histogram threads: 1 = none (default), 0 = every core. */
   numThreads?: number;
   seed?: number;
@@ -73,6 +78,7 @@ interface Resolved {
   numThreads: number;
   seed: number;
   earlyStoppingRounds: number;
+  histogramSubtraction: boolean;
   split: SplitParams;
 }
 
@@ -105,6 +111,7 @@ function resolveOptions(o: GbdtOptions): Resolved {
     numThreads: resolveThreads(num(o.numThreads, 1, 'numThreads', 0, 1024, true)),
     seed: num(o.seed, 0, 'seed', -(2 ** 31), 2 ** 32, true),
     earlyStoppingRounds: num(o.earlyStoppingRounds, 0, 'earlyStoppingRounds', 0, 1e6, true),
+    histogramSubtraction: o.histogramSubtraction ?? true,
     split: {
       lambdaL2: num(o.lambdaL2, 0, 'lambdaL2', 0, inf),
       minDataInLeaf: num(o.minDataInLeaf, 20, 'minDataInLeaf', 1, inf, true),
@@ -337,7 +344,13 @@ class TreeGrower {
         const sCount = leafCount[small]!;
         this.gather(sStart, sCount);
         this.builder.build(sStart, sCount, freshSlot * slotLen, slotLen, false);
-        this.subtract(parentSlot * slotLen, freshSlot * slotLen);
+        if (this.p.histogramSubtraction) this.subtract(parentSlot * slotLen, freshSlot * slotLen);
+        else {
+          const lStart = leafStart[large]!;
+          const lCount = leafCount[large]!;
+          this.gather(lStart, lCount);
+          this.builder.build(lStart, lCount, parentSlot * slotLen, slotLen, false);
+        }
         this.findSplit(small);
         this.findSplit(large);
       } else {

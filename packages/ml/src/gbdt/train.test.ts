@@ -1,0 +1,376 @@
+import { describe, expect, test } from 'vitest';
+import { Frame } from '../frame.js';
+import { rocAuc } from '../metrics/index.js';
+import { loadModel } from '../model.js';
+import { GbdtModel } from './model.js';
+import { trainGbdt } from './train.js';
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+/** Logistic data with a known signal: p = sigmoid(2 x0 − 1.5 x1² + [c = 'b'] − 0.5 + x2 x3). */
+function signalData(n: number, seed: number) {
+  const r = lcg(seed);
+  const cols = { x0: new Float64Array(n), x1: new Float64Array(n), x2: new Float64Array(n), x3: new Float64Array(n) };
+  const c: string[] = [];
+  const y = new Float64Array(n);
+  const truth = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const x0 = r() * 2 - 1;
+    const x1 = r() * 2 - 1;
+    const x2 = r() * 2 - 1;
+    const x3 = r() * 2 - 1;
+    const cat = ['a', 'b', 'c'][Math.floor(r() * 3)]!;
+    cols.x0[i] = r() < 0.05 ? NaN : x0;
+    cols.x1[i] = x1;
+    cols.x2[i] = x2;
+    cols.x3[i] = x3;
+    c.push(cat);
+    const z = 2 * x0 - 1.5 * x1 * x1 + (cat === 'b' ? 1 : 0) - 0.5 + 2 * x2 * x3;
+    truth[i] = 1 / (1 + Math.exp(-z));
+    y[i] = r() < truth[i]! ? 1 : 0;
+  }
+  return { frame: Frame.fromColumns({ ...cols, c }), y, truth };
+}
+
+describe('trainGbdt on hand-checkable data', () => {
+  test('one split recovers a step function (regression)', async () => {
+    const x = Float64Array.from({ length: 40 }, (_, i) => i / 40);
+    const y = Float64Array.from(x, (v) => (v < 0.5 ? 1 : 3));
+    const model = await trainGbdt(Frame.fromColumns({ x }), y, {
+      objective: 'regression',
+      numTrees: 1,
+      numLeaves: 2,
+      learningRate: 1,
+      minDataInLeaf: 1,
+    });
+    const t = model.trees[0]!;
+    expect(t.splitFeature[0]).toBe(0);
+    // The cut lies between the last x below 0.5 and the first at or above it.
+    expect(t.threshold[0]!).toBeGreaterThanOrEqual(19 / 40);
+    expect(t.threshold[0]!).toBeLessThan(20 / 40);
+    const p = model.predict(Frame.fromColumns({ x: [0.1, 0.45, 0.5, 0.9] }));
+    expect(Array.from(p).map((v) => +v.toFixed(12))).toEqual([1, 1, 3, 3]);
+  });
+
+  test.each([
+    ['high', 3, false],
+    ['low', 1, true],
+  ])('missing values learn their direction (missing behaves like %s values)', async (_, missingY, wantLeft) => {
+    const x: number[] = [];
+    const y: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const v = i % 3 === 0 ? NaN : i / 60;
+      x.push(v);
+      y.push(Number.isNaN(v) ? missingY : v < 0.5 ? 1 : 3);
+    }
+    const model = await trainGbdt(Frame.fromColumns({ x }), y, {
+      objective: 'regression',
+      numTrees: 1,
+      numLeaves: 2,
+      learningRate: 1,
+      minDataInLeaf: 1,
+    });
+    expect(model.trees[0]!.defaultLeft[0]).toBe(wantLeft);
+    expect(model.predictRow({ x: null })).toBeCloseTo(missingY, 9);
+  });
+
+  test('a categorical split separates the classes (many-vs-many)', async () => {
+    const cats = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    const positive = new Set(['b', 'd', 'f', 'g']);
+    const c: string[] = [];
+    const y: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      const v = cats[i % 8]!;
+      c.push(v);
+      y.push(positive.has(v) ? 1 : 0);
+    }
+    const model = await trainGbdt(Frame.fromColumns({ c }), y, {
+      objective: 'binary',
+      numTrees: 1,
+      numLeaves: 2,
+      learningRate: 1,
+      minDataInLeaf: 1,
+    });
+    const t = model.trees[0]!;
+    const left = new Set((t.categories[0] ?? []).map((code) => cats[code]));
+    const sideOfPositives = left.has('b');
+    for (const v of cats) expect(left.has(v)).toBe(positive.has(v) === sideOfPositives);
+    const p = model.predict(Frame.fromColumns({ c: cats }));
+    for (let k = 0; k < 8; k++) {
+      if (positive.has(cats[k]!)) expect(p[k]!).toBeGreaterThan(0.6);
+      else expect(p[k]!).toBeLessThan(0.4);
+    }
+    // An unseen category is treated as missing.
+    expect(model.predictRow({ c: 'zzz' })).toBeCloseTo(
+      t.defaultLeft[0] ? p[cats.indexOf([...left][0]!)]! : p[k0(cats, left)]!,
+      12,
+    );
+  });
+
+  test('categoricalFeatures turns a numeric code column into categories', async () => {
+    const code = Float64Array.from({ length: 300 }, (_, i) => (i % 6) * 10);
+    const y = Float64Array.from(code, (v) => (v === 10 || v === 40 || v === 50 ? 1 : 0));
+    const model = await trainGbdt(Frame.fromColumns({ code }), y, {
+      objective: 'binary',
+      numTrees: 1,
+      numLeaves: 2,
+      learningRate: 1,
+      minDataInLeaf: 1,
+      categoricalFeatures: ['code'],
+    });
+    expect(model.features[0]!.kind).toBe('categorical');
+    const p = model.predict(Frame.fromColumns({ code: [10, 20, 40] }));
+    expect(p[0]!).toBeGreaterThan(0.6);
+    expect(p[1]!).toBeLessThan(0.4);
+    expect(p[2]!).toBeGreaterThan(0.6);
+  });
+});
+
+function k0(cats: string[], left: Set<string | undefined>): number {
+  return cats.findIndex((c) => !left.has(c));
+}
+
+describe('trainGbdt quality and controls', () => {
+  test('AUC close to the known signal on held-out data', async () => {
+    const train = signalData(6000, 1);
+    const test = signalData(3000, 2);
+    const model = await trainGbdt(train.frame, train.y, { objective: 'binary', numTrees: 60, numLeaves: 15, seed: 1 });
+    const auc = rocAuc(test.y, model.predictProba(test.frame));
+    const oracle = rocAuc(test.y, test.truth);
+    expect(auc).toBeGreaterThan(oracle - 0.03);
+    // The importances find the signal: the noise-free features outrank nothing, and x0 (strongest) has gain.
+    const gain = model.featureImportance('gain');
+    expect(gain.x0!).toBeGreaterThan(0);
+    expect(model.featureImportance('split').x2!).toBeGreaterThan(0);
+  });
+
+  test('regression fits a smooth function', async () => {
+    const r = lcg(5);
+    const n = 4000;
+    const a = Float64Array.from({ length: n }, () => r() * 6);
+    const b = Float64Array.from({ length: n }, () => r());
+    const y = Float64Array.from(a, (v, i) => Math.sin(v) + b[i]! + 0.05 * (r() - 0.5));
+    const model = await trainGbdt(Frame.fromColumns({ a, b }), y, {
+      objective: 'regression',
+      numTrees: 100,
+      numLeaves: 15,
+    });
+    const p = model.predict(Frame.fromColumns({ a, b }));
+    let se = 0;
+    for (let i = 0; i < n; i++) se += (p[i]! - y[i]!) ** 2;
+    expect(Math.sqrt(se / n)).toBeLessThan(0.06);
+  });
+
+  test('same seed gives the same JSON; bagging with another seed gives another model', async () => {
+    const { frame, y } = signalData(2000, 3);
+    const opts = {
+      objective: 'binary' as const,
+      numTrees: 10,
+      numLeaves: 8,
+      baggingFraction: 0.7,
+      featureFraction: 0.6,
+    };
+    const a = await trainGbdt(frame, y, { ...opts, seed: 11 });
+    const b = await trainGbdt(frame, y, { ...opts, seed: 11 });
+    const c = await trainGbdt(frame, y, { ...opts, seed: 12 });
+    expect(JSON.stringify(a.toJSON())).toBe(JSON.stringify(b.toJSON()));
+    expect(JSON.stringify(a.toJSON().trees)).not.toBe(JSON.stringify(c.toJSON().trees));
+  });
+
+  test('1 thread and 2 threads give bit-identical predictions', async () => {
+    const { frame, y } = signalData(30_000, 4);
+    const opts = { objective: 'binary' as const, numTrees: 4, numLeaves: 16, baggingFraction: 0.8, seed: 3 };
+    const one = await trainGbdt(frame, y, { ...opts, numThreads: 1 });
+    const two = await trainGbdt(frame, y, { ...opts, numThreads: 2 });
+    expect(Array.from(two.predictRaw(frame))).toEqual(Array.from(one.predictRaw(frame)));
+    expect(JSON.stringify(two.toJSON())).toBe(JSON.stringify(one.toJSON()));
+  });
+
+  test('histogram subtraction gives the same trees as building every histogram', async () => {
+    const { frame, y } = signalData(3000, 5);
+    const opts = { objective: 'binary' as const, numTrees: 5, numLeaves: 20, seed: 1 };
+    const sub = await trainGbdt(frame, y, opts);
+    const full = await trainGbdt(frame, y, { ...opts, histogramSubtraction: false });
+    const a = sub.toJSON().trees;
+    const b = full.toJSON().trees;
+    expect(a.map((t) => t.splitFeature)).toEqual(b.map((t) => t.splitFeature));
+    expect(a.map((t) => t.threshold)).toEqual(b.map((t) => t.threshold));
+    const pa = sub.predictRaw(frame);
+    const pb = full.predictRaw(frame);
+    for (let i = 0; i < pa.length; i++) expect(Math.abs(pa[i]! - pb[i]!)).toBeLessThan(1e-9);
+  });
+
+  test('early stopping keeps the best round and stops after earlyStoppingRounds without gain', async () => {
+    // Pure noise labels: validation loss stops improving almost at once.
+    const r = lcg(9);
+    const mk = (n: number) => ({
+      frame: Frame.fromColumns({
+        a: Float64Array.from({ length: n }, () => r()),
+        b: Float64Array.from({ length: n }, () => r()),
+      }),
+      y: Float64Array.from({ length: n }, () => (r() < 0.3 ? 1 : 0)),
+    });
+    const train = mk(2000);
+    const valid = mk(1000);
+    const seen: number[] = [];
+    const model = await trainGbdt(train.frame, train.y, {
+      objective: 'binary',
+      numTrees: 200,
+      numLeaves: 31,
+      learningRate: 0.3,
+      minDataInLeaf: 5,
+      validation: { frame: valid.frame, labels: valid.y },
+      earlyStoppingRounds: 5,
+      onIteration: (iter, m) => {
+        expect(m.validLoss).toBeGreaterThan(0);
+        seen.push(iter);
+      },
+    });
+    expect(model.trees.length).toBe(model.bestIteration + 1);
+    expect(seen.length).toBe(model.bestIteration + 1 + 5);
+    expect(seen.length).toBeLessThan(200);
+  });
+
+  test('onIteration returning false stops training', async () => {
+    const { frame, y } = signalData(500, 6);
+    const model = await trainGbdt(frame, y, { objective: 'binary', numTrees: 50, onIteration: (iter) => iter < 2 });
+    expect(model.trees.length).toBe(3);
+  });
+
+  test('scalePosWeight raises predicted probabilities', async () => {
+    const { frame, y } = signalData(2000, 7);
+    const plain = await trainGbdt(frame, y, { objective: 'binary', numTrees: 10 });
+    const weighted = await trainGbdt(frame, y, { objective: 'binary', numTrees: 10, scalePosWeight: 4 });
+    const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
+    expect(mean(weighted.predict(frame))).toBeGreaterThan(mean(plain.predict(frame)) + 0.1);
+  });
+
+  test('maxDepth limits the tree depth', async () => {
+    const { frame, y } = signalData(3000, 8);
+    const model = await trainGbdt(frame, y, { objective: 'binary', numTrees: 3, numLeaves: 64, maxDepth: 3 });
+    for (const t of model.trees) {
+      const depth = new Array<number>(t.left.length).fill(0);
+      for (let j = 0; j < t.left.length; j++) {
+        if (t.left[j]! >= 0) {
+          depth[t.left[j]!] = depth[j]! + 1;
+          depth[t.right[j]!] = depth[j]! + 1;
+        }
+      }
+      expect(Math.max(...depth)).toBeLessThanOrEqual(3);
+      expect(t.left.filter((l) => l === -1).length).toBeLessThanOrEqual(8);
+    }
+  });
+});
+
+describe('bad input', () => {
+  const ok = Frame.fromColumns({ x: [1, 2, 3, 4] });
+  const fail = (p: Promise<unknown>, code: string, msg: RegExp) =>
+    expect(p).rejects.toMatchObject({ code, message: expect.stringMatching(msg) });
+
+  test('empty frame', async () => {
+    await fail(trainGbdt(Frame.fromColumns({ x: [] }), [], { objective: 'binary' }), 'EMPTY_FRAME', /no rows/);
+  });
+  test('a single class in the target', async () => {
+    await fail(trainGbdt(ok, [1, 1, 1, 1], { objective: 'binary' }), 'SINGLE_CLASS', /both classes/);
+  });
+  test('NaN or Infinity in the target', async () => {
+    await fail(trainGbdt(ok, [0, NaN, 1, 0], { objective: 'binary' }), 'LABEL_NOT_FINITE', /row 1/);
+    await fail(
+      trainGbdt(ok, [0, 1, Infinity, 0], { objective: 'regression' }),
+      'LABEL_NOT_FINITE',
+      /row 2 is Infinity/,
+    );
+  });
+  test('labels that are not 0/1 for binary', async () => {
+    await fail(trainGbdt(ok, [0, 1, 2, 0], { objective: 'binary' }), 'LABEL_NOT_BINARY', /0 or 1/);
+  });
+  test('label count must match rows', async () => {
+    await fail(trainGbdt(ok, [0, 1], { objective: 'binary' }), 'LABEL_LENGTH', /2 labels for 4 rows/);
+  });
+  test('invalid parameters are named', async () => {
+    await fail(trainGbdt(ok, [0, 1, 0, 1], { objective: 'binary', learningRate: -1 }), 'INVALID_PARAM', /learningRate/);
+    await fail(
+      trainGbdt(ok, [0, 1, 0, 1], { objective: 'binary', earlyStoppingRounds: 3 }),
+      'INVALID_PARAM',
+      /validation/,
+    );
+  });
+
+  test('constant and all-missing features train fine and are never split on', async () => {
+    const { frame, y } = signalData(1000, 10);
+    const withJunk = new Frame([
+      ...frame.columns,
+      { name: 'const', kind: 'numeric', values: new Float64Array(1000).fill(7) },
+      { name: 'empty', kind: 'numeric', values: new Float64Array(1000).fill(NaN) },
+    ]);
+    const model = await trainGbdt(withJunk, y, { objective: 'binary', numTrees: 10 });
+    const split = model.featureImportance('split');
+    expect(split.const).toBe(0);
+    expect(split.empty).toBe(0);
+    expect(split.x0!).toBeGreaterThan(0);
+  });
+
+  test('more features than rows works', async () => {
+    const r = lcg(12);
+    const cols: Record<string, Float64Array> = {};
+    for (let f = 0; f < 50; f++) cols[`f${f}`] = Float64Array.from({ length: 30 }, () => r());
+    const y = Float64Array.from({ length: 30 }, (_, i) => (cols.f3![i]! > 0.5 ? 1 : 0));
+    const model = await trainGbdt(Frame.fromColumns(cols), y, { objective: 'binary', numTrees: 5, minDataInLeaf: 3 });
+    expect(model.predict(Frame.fromColumns(cols)).length).toBe(30);
+  });
+
+  test('mismatched feature names at predict time name the missing feature', async () => {
+    const model = await trainGbdt(Frame.fromColumns({ age: [1, 2, 3, 4], sbp: [4, 3, 2, 1] }), [0, 1, 0, 1], {
+      objective: 'binary',
+      numTrees: 1,
+      minDataInLeaf: 1,
+    });
+    expect(() => model.predict(Frame.fromColumns({ age: [1], SBP: [2] }))).toThrow(/"sbp"/);
+    expect(() => model.predictRow({ age: 3 })).toThrow(/"sbp"/);
+    expect(() => model.predict(Frame.fromColumns({ age: [1], sbp: ['high'] }))).toThrow(/numeric in the model/);
+  });
+});
+
+describe('model JSON', () => {
+  test('round trip through JSON text gives identical predictions and explanations', async () => {
+    const { frame, y } = signalData(1500, 13);
+    const model = await trainGbdt(frame, y, { objective: 'binary', numTrees: 15, numLeaves: 10 });
+    const text = JSON.stringify(model.toJSON());
+    const back = loadModel(text);
+    expect(back).toBeInstanceOf(GbdtModel);
+    expect(Array.from(back.predictRaw(frame))).toEqual(Array.from(model.predictRaw(frame)));
+    expect(back.explain(frame.take([0, 1])).values).toEqual(model.explain(frame.take([0, 1])).values);
+    expect(JSON.stringify(back.toJSON())).toBe(text);
+    const json = model.toJSON();
+    expect(json.format).toBe('ichigen.gbdt');
+    expect(json.formatVersion).toBe(1);
+    expect(json.checksum).toMatch(/^[0-9a-f]{64}$/);
+    expect(json.features.map((f) => f.name)).toEqual(['x0', 'x1', 'x2', 'x3', 'c']);
+  });
+
+  test('truncated, tampered, foreign and future models fail clearly', async () => {
+    const model = await trainGbdt(Frame.fromColumns({ x: [1, 2, 3, 4, 5, 6] }), [0, 0, 0, 1, 1, 1], {
+      objective: 'binary',
+      numTrees: 2,
+      minDataInLeaf: 1,
+    });
+    const text = JSON.stringify(model.toJSON());
+    expect(() => loadModel(text.slice(0, text.length - 20))).toThrow(
+      expect.objectContaining({ code: 'MODEL_CORRUPT' }),
+    );
+    const tampered = model.toJSON();
+    tampered.trees[0]!.value[1] = 123;
+    expect(() => loadModel(tampered)).toThrow(expect.objectContaining({ code: 'MODEL_CHECKSUM' }));
+    expect(() => loadModel({ ...model.toJSON(), format: 'xgboost' })).toThrow(
+      expect.objectContaining({ code: 'MODEL_FORMAT' }),
+    );
+    expect(() => loadModel({ ...model.toJSON(), formatVersion: 2 })).toThrow(
+      expect.objectContaining({ code: 'MODEL_VERSION' }),
+    );
+    expect(() => loadModel({ ...model.toJSON(), engineVersion: '9.0.0' })).toThrow(/engine 9\.0\.0/);
+    expect(() => GbdtModel.fromJSON({ ...model.toJSON(), checksum: undefined })).toThrow(/checksum/);
+  });
+});
