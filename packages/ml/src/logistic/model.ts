@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { MlError } from '../errors.js';
 import { Frame } from '../frame.js';
 import type { Column } from '../frame.js';
+import { logisticToOnnx } from '../onnx/logistic.js';
 import { ENGINE_VERSION } from '../version.js';
 import { codesFor, designNames, inputColumn, type DesignFeature } from './design.js';
 
@@ -178,6 +179,11 @@ export class LogisticModel {
       training: this.training,
     };
     return { ...body, checksum: checksumOf(body) };
+  }
+
+  /** ONNX ModelProto bytes (ai.onnx.ml LinearClassifier; see docs/model-format.md for the input contract). */
+  toOnnx(): Uint8Array {
+    return logisticToOnnx(this.toJSON());
   }
 
   /** Reads a model written by toJSON (object or JSON text), verifying format, version and checksum. */
