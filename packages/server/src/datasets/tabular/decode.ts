@@ -7,9 +7,10 @@
 // encoding fails later in the file, ingest stops with CSV_BAD_ENCODING (offset and line) — a file mixing both
 // encodings cannot be decoded right, and the steward should re-export it or declare the encoding.
 //
-// CP932: the mapping is iconv-lite's `cp932` table, read once into a lookup table. We do not call iconv-lite's
-// streaming decoder on the data because it substitutes U+FFFD for unmapped pairs and silently DROPS some bytes
-// (0x80 decodes to nothing), and it ran at ~40 MB/s here; a table lookup rejects every byte it cannot map.
+// CP932: the mapping is iconv-lite's `cp932` table, read once into a lookup table. We do not run iconv-lite's
+// streaming decoder over the data: it substitutes U+FFFD for unmapped bytes (0x81 0x20 becomes "\uFFFD "), so
+// errors would have to be found by searching its output, and it decoded ~40 MB/s here. The lookup table marks
+// every byte or pair iconv-lite cannot map, so rejection is exact and the offset comes for free.
 
 import { isAscii, isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
@@ -291,10 +292,10 @@ export class ByteDecoder {
   private writeCp932(chunk: Uint8Array): string {
     const table = cp932Lookup();
     let buf: Uint8Array = chunk;
-    let base = this.offset;
+    // `offset` is where a held-back lead byte starts, so it is also where `buf` starts.
+    const base = this.offset;
     if (this.tail.length > 0) {
       buf = Buffer.concat([this.tail, chunk]);
-      base -= this.tail.length;
       this.tail = new Uint8Array(0);
     }
     const n = buf.length;
