@@ -21,7 +21,7 @@ export interface ContractHarness {
 }
 
 export interface ContractOptions {
-  /** Whether concurrent puts of identical content report `existed: false` exactly once (atomic no-clobber). */
+  /** Whether concurrent puts of identical content (from one store instance) report `existed: false` exactly once. */
   exclusivePublish: boolean;
   /** Upper bound on memory retained while a 50 MB object streams in and out (write batches, upload parts). */
   maxRetainedBytes: number;
@@ -226,6 +226,16 @@ export function objectStoreContract(
       }
       const err = await expectAppError(h.store.put(cutOff()), 'UPLOAD_INTERRUPTED', 400);
       expect((err.cause as Error).message).toBe('connection reset by peer');
+      expect(await listAll(h.store)).toEqual([]);
+      expect(await h.countTemporary()).toBe(0);
+    });
+
+    test('a Readable destroyed mid-upload (a client hanging up) publishes nothing', async () => {
+      const { Readable } = await import('node:stream');
+      const source = new Readable({ read() {} });
+      source.push(randomBytes(2 * MiB));
+      setTimeout(() => source.destroy(new Error('aborted')), 20);
+      await expectAppError(h.store.put(source), 'UPLOAD_INTERRUPTED', 400);
       expect(await listAll(h.store)).toEqual([]);
       expect(await h.countTemporary()).toBe(0);
     });

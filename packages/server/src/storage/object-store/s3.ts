@@ -177,6 +177,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
   private readonly bucket: string;
   private readonly prefix: string;
+  private readonly publishing = new Map<Digest, Promise<void>>();
 
   constructor(options: S3Options) {
     const o = validateOptions(options, 'options');
@@ -249,10 +250,27 @@ export class S3ObjectStore implements ObjectStore {
 
   /**
    * Copies the finished temporary object under its digest unless an object of that size is already there.
-   * Two concurrent identical puts may both copy (S3 has no portable create-if-absent copy); the bytes are the
-   * same, so the only effect is that both report existed: false.
+   * Two processes putting the same new content at once may both copy (S3 has no portable create-if-absent
+   * copy); the bytes are the same, so the only effect is that both report existed: false.
    */
   private async publish(tmpKey: string, digest: Digest, size: number): Promise<boolean> {
+    // Within one process, publishes of the same digest take turns: the second sees the first's object and
+    // reports existed: true, and the server is spared concurrent copies onto one key (which s3rver mishandles).
+    const previous = this.publishing.get(digest) ?? Promise.resolve();
+    const mine = previous.then(() => this.publishOnce(tmpKey, digest, size));
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.publishing.set(digest, settled);
+    try {
+      return await mine;
+    } finally {
+      if (this.publishing.get(digest) === settled) this.publishing.delete(digest);
+    }
+  }
+
+  private async publishOnce(tmpKey: string, digest: Digest, size: number): Promise<boolean> {
     const key = this.objectKey(digest);
     const current = await this.headKey(key);
     if (current !== null && current.size === size) return true;
