@@ -32,15 +32,7 @@ import { normalizeEncoding } from './decode.js';
 import { resolveMaxColumns } from './profile.js';
 import { TabularReader } from './reader.js';
 import type { ColumnProfile, TabularProfile } from './types.js';
-import {
-  INTEGER,
-  isMissing,
-  parseBoolean,
-  parseDateTime,
-  scanNumber,
-  scannedHasTime,
-  scannedInteger,
-} from './values.js';
+import { isMissingAt, parseBooleanAt, parseDateTimeAt, scanNumberAt, scannedHasTime, scannedValue } from './values.js';
 
 /** Rows per record batch (fewer for wide files: a batch holds at most ~8 M cells). */
 export const ARROW_BATCH_ROWS = 65_536;
@@ -75,15 +67,17 @@ abstract class ColumnBuilder {
     this.validity = new Uint8Array((rows + 7) >> 3);
   }
   abstract readonly type: DataType;
-  abstract add(s: string, row: number, line: number): void;
+  /** Adds cell `s.slice(a, b)` as row `row` of the batch; `line` is for error messages. */
+  abstract add(s: string, a: number, b: number, row: number, line: number): void;
   abstract data(length: number): Data;
   /** Fresh buffers for the next batch (the previous ones now belong to the emitted batch). */
   reset(): void {
     this.validity = new Uint8Array((this.rows + 7) >> 3);
     this.nulls = 0;
   }
-  protected bad(s: string, line: number): AppError {
-    return mismatch(`Line ${line}: "${s}" in column "${this.column.name}" is not ${this.column.type}.`, {
+  protected bad(s: string, a: number, b: number, line: number): AppError {
+    const cell = s.slice(a, b);
+    return mismatch(`Line ${line}: "${cell}" in column "${this.column.name}" is not ${this.column.type}.`, {
       line,
       column: this.column.name,
     });
@@ -96,14 +90,13 @@ abstract class ColumnBuilder {
 class Float64Builder extends ColumnBuilder {
   readonly type = new Float64();
   private values = new Float64Array(this.rows);
-  add(s: string, row: number, line: number): void {
-    if (isMissing(s)) {
+  add(s: string, a: number, b: number, row: number, line: number): void {
+    if (isMissingAt(s, a, b)) {
       this.nulls++;
       return;
     }
-    const kind = scanNumber(s);
-    if (kind === 0) throw this.bad(s, line);
-    this.values[row] = kind === INTEGER ? scannedInteger : Number(s);
+    if (scanNumberAt(s, a, b) === 0) throw this.bad(s, a, b, line);
+    this.values[row] = scannedValue;
     setBit(this.validity, row);
   }
   data(length: number): Data {
@@ -122,14 +115,14 @@ class Float64Builder extends ColumnBuilder {
 class BoolBuilder extends ColumnBuilder {
   readonly type = new Bool();
   private values = new Uint8Array((this.rows + 7) >> 3);
-  add(s: string, row: number, line: number): void {
-    if (isMissing(s)) {
+  add(s: string, a: number, b: number, row: number, line: number): void {
+    if (isMissingAt(s, a, b)) {
       this.nulls++;
       return;
     }
-    const b = parseBoolean(s);
-    if (b < 0) throw this.bad(s, line);
-    if (b === 1) setBit(this.values, row);
+    const v = parseBooleanAt(s, a, b);
+    if (v < 0) throw this.bad(s, a, b, line);
+    if (v === 1) setBit(this.values, row);
     setBit(this.validity, row);
   }
   data(length: number): Data {
@@ -148,13 +141,13 @@ class BoolBuilder extends ColumnBuilder {
 class DateDayBuilder extends ColumnBuilder {
   readonly type = new DateDay();
   private values = new Int32Array(this.rows);
-  add(s: string, row: number, line: number): void {
-    if (isMissing(s)) {
+  add(s: string, a: number, b: number, row: number, line: number): void {
+    if (isMissingAt(s, a, b)) {
       this.nulls++;
       return;
     }
-    const ms = parseDateTime(s);
-    if (ms !== ms || scannedHasTime) throw this.bad(s, line);
+    const ms = parseDateTimeAt(s, a, b);
+    if (ms !== ms || scannedHasTime) throw this.bad(s, a, b, line);
     this.values[row] = ms / MS_PER_DAY;
     setBit(this.validity, row);
   }
@@ -176,13 +169,13 @@ class TimestampBuilder extends ColumnBuilder {
   private values = new BigInt64Array(this.rows);
   // Writes int64 as two 32-bit halves (little-endian): no BigInt allocation per cell.
   private words = new Uint32Array(this.values.buffer);
-  add(s: string, row: number, line: number): void {
-    if (isMissing(s)) {
+  add(s: string, a: number, b: number, row: number, line: number): void {
+    if (isMissingAt(s, a, b)) {
       this.nulls++;
       return;
     }
-    const ms = parseDateTime(s);
-    if (ms !== ms) throw this.bad(s, line);
+    const ms = parseDateTimeAt(s, a, b);
+    if (ms !== ms) throw this.bad(s, a, b, line);
     const hi = Math.floor(ms / 4294967296);
     this.words[row * 2] = ms - hi * 4294967296;
     this.words[row * 2 + 1] = hi;
@@ -215,13 +208,13 @@ class DictionaryBuilder extends ColumnBuilder {
     // One dictionary vector for the whole stream: the writer sends it once, before the first batch.
     this.dictionary = vectorFromArray(categories, new Utf8());
   }
-  add(s: string, row: number, line: number): void {
-    if (isMissing(s)) {
+  add(s: string, a: number, b: number, row: number, line: number): void {
+    if (isMissingAt(s, a, b)) {
       this.nulls++;
       return;
     }
-    const code = this.codes.get(s);
-    if (code === undefined) throw this.bad(s, line);
+    const code = this.codes.get(s.slice(a, b));
+    if (code === undefined) throw this.bad(s, a, b, line);
     this.indices[row] = code;
     setBit(this.validity, row);
   }
@@ -244,13 +237,13 @@ const utf8Encoder = new TextEncoder();
 class Utf8Builder extends ColumnBuilder {
   readonly type = new Utf8();
   private values: string[] = [];
-  add(s: string, row: number): void {
-    if (isMissing(s)) {
+  add(s: string, a: number, b: number, row: number): void {
+    if (isMissingAt(s, a, b)) {
       this.nulls++;
       this.values.push('');
       return;
     }
-    this.values.push(s);
+    this.values.push(s.slice(a, b));
     setBit(this.validity, row);
   }
   data(length: number): Data {
@@ -382,8 +375,18 @@ export async function* tabularToArrow(
         throw mismatch('The header differs from the profiled one.', { header: names, expected });
       }
     },
-    (cells, line) => {
-      for (let j = 0; j < builders.length; j++) (builders[j] as ColumnBuilder).add(cells[j] as string, inBatch, line);
+    (row) => {
+      const { text, starts, ends, line } = row;
+      for (let j = 0; j < builders.length; j++) {
+        const a = starts[j] as number;
+        const builder = builders[j] as ColumnBuilder;
+        if (a >= 0) {
+          builder.add(text, a, ends[j] as number, inBatch, line);
+        } else {
+          const e = row.escaped[j] as string;
+          builder.add(e, 0, e.length, inBatch, line);
+        }
+      }
       if (++inBatch === rows) flush();
     },
   );

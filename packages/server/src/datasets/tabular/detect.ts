@@ -17,8 +17,8 @@ function fieldCounts(sample: string, delimiter: string, final: boolean): number[
   const tok = new CsvTokenizer(
     delimiter.charCodeAt(0),
     1_000_000,
-    (_fields, count) => {
-      counts.push(count);
+    (row) => {
+      counts.push(row.count);
       if (counts.length >= SAMPLE_RECORDS) throw new SampleFull();
     },
     () => {

@@ -10,12 +10,12 @@ import {
   DECIMAL,
   INTEGER,
   formatDate,
-  isMissing,
-  parseBoolean,
-  parseDateTime,
-  scanNumber,
+  isMissingAt,
+  parseBooleanAt,
+  parseDateTimeAt,
+  scanNumberAt,
   scannedHasTime,
-  scannedInteger,
+  scannedValue,
 } from './values.js';
 
 export const DEFAULT_MAX_COLUMNS = 2000;
@@ -79,6 +79,8 @@ export class ColumnAccumulator {
   private numDistinct: Map<number, number> | undefined = new Map();
   private strDistinct: Map<string, number> | undefined;
   private distinctOverflow = false;
+  /** Count per distinct value; the maps hold indexes into it (one Map lookup per cell, not two). */
+  private counts = new Float64Array(16);
   /** Distinct values counted when tracking stopped (numeric columns stop tracking at the cap). */
   private distinctAtOverflow = 0;
 
@@ -91,34 +93,35 @@ export class ColumnAccumulator {
     this.random = prng(0x9e3779b9 ^ Math.imul(index + 1, 0x85ebca6b));
   }
 
-  add(s: string): void {
-    if (isMissing(s)) {
+  /** Adds the cell `s.slice(a, b)` (offsets into the decoded chunk: most cells are never sliced). */
+  add(s: string, a: number, b: number): void {
+    if (isMissingAt(s, a, b)) {
       this.missing++;
       return;
     }
     this.count++;
     const cand = this.cand;
     if (cand & C_NUMERIC) {
-      const kind = scanNumber(s);
+      const kind = scanNumberAt(s, a, b);
       if (kind === INTEGER || kind === DECIMAL) {
         if (kind === DECIMAL) this.cand = C_NUM;
         else if (cand !== C_NUMERIC) this.cand = cand & C_NUMERIC;
-        this.addNumber(kind === INTEGER ? scannedInteger : Number(s));
+        this.addNumber(scannedValue);
         return;
       }
       this.leaveNumeric();
     }
     if (this.cand & C_BOOL) {
-      const b = parseBoolean(s);
-      if (b >= 0) {
+      const v = parseBooleanAt(s, a, b);
+      if (v >= 0) {
         this.cand = C_BOOL;
-        this.trues += b;
+        this.trues += v;
       } else {
         this.cand &= ~C_BOOL;
       }
     }
     if (this.cand & C_DATE) {
-      const ms = parseDateTime(s);
+      const ms = parseDateTimeAt(s, a, b);
       if (ms === ms) {
         this.cand = C_DATE;
         if (scannedHasTime) this.hasTime = true;
@@ -128,7 +131,7 @@ export class ColumnAccumulator {
         this.cand &= ~C_DATE;
       }
     }
-    this.addText(s);
+    this.addText(s.slice(a, b));
   }
 
   private addNumber(v: number): void {
@@ -155,15 +158,26 @@ export class ColumnAccumulator {
     }
     const m = this.numDistinct;
     if (m !== undefined) {
-      const c = m.get(v);
-      if (c !== undefined) m.set(v, c + 1);
-      else if (m.size < this.distinctCap) m.set(v, 1);
+      const i = m.get(v);
+      if (i !== undefined) this.counts[i] = (this.counts[i] as number) + 1;
+      else if (m.size < this.distinctCap) m.set(v, this.newKey());
       else {
         this.distinctOverflow = true;
         this.distinctAtOverflow = m.size;
         this.numDistinct = undefined;
       }
     }
+  }
+
+  private newKey(): number {
+    const i = this.numDistinct?.size ?? this.strDistinct?.size ?? 0;
+    if (i === this.counts.length) {
+      const grown = new Float64Array(i * 2);
+      grown.set(this.counts);
+      this.counts = grown;
+    }
+    this.counts[i] = 1;
+    return i;
   }
 
   /** The column just met a non-numeric value: drop numeric state, keep distinct counts as text. */
@@ -181,7 +195,7 @@ export class ColumnAccumulator {
     const str = new Map<string, number>();
     if (this.numDistinct !== undefined) {
       // Keys are numbers now; their text form is canonical ("1.50" counts as "1.5"). See docs/datasets.md.
-      for (const [k, c] of this.numDistinct) str.set(String(k), c);
+      for (const [k, i] of this.numDistinct) str.set(String(k), i);
     }
     this.numDistinct = undefined;
     this.strDistinct = str;
@@ -190,12 +204,12 @@ export class ColumnAccumulator {
   private addText(s: string): void {
     // Always set by leaveNumeric, which every non-numeric value passes through first.
     const m = this.strDistinct ?? (this.strDistinct = new Map());
-    const c = m.get(s);
-    if (c !== undefined) {
-      m.set(s, c + 1);
+    const i = m.get(s);
+    if (i !== undefined) {
+      this.counts[i] = (this.counts[i] as number) + 1;
     } else if (!this.distinctOverflow && m.size < this.distinctCap && s.length <= MAX_DISTINCT_KEY_CHARS) {
       // Copy the key: `s` is a slice of a whole decoded chunk, which a Map key would keep alive.
-      m.set((' ' + s).slice(1), 1);
+      m.set((' ' + s).slice(1), this.newKey());
     } else {
       // Keep counting the values already known (top values stay meaningful), but admit no new ones.
       this.distinctOverflow = true;
@@ -243,9 +257,9 @@ export class ColumnAccumulator {
       p.mean = this.trues / this.count;
     }
     if (type === 'categorical' || type === 'boolean' || type === 'text') {
-      const entries = [...(this.strDistinct ?? new Map<string, number>())].sort(
-        (a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
-      );
+      const entries = [...(this.strDistinct ?? new Map<string, number>())]
+        .map(([value, i]): [string, number] => [value, this.counts[i] as number])
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       p.top = entries.slice(0, TOP_VALUES).map(([value, count]) => ({ value, count }));
       if (type === 'categorical') p.categories = entries.map(([value]) => value);
     }
@@ -347,8 +361,18 @@ export async function profileTabular(
       const { distinctCap, reservoirCap } = limitsFor(names.length);
       cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap));
     },
-    (fields) => {
-      for (let j = 0; j < cols.length; j++) (cols[j] as ColumnAccumulator).add(fields[j] as string);
+    (row) => {
+      const { text, starts, ends } = row;
+      for (let j = 0; j < cols.length; j++) {
+        const a = starts[j] as number;
+        const col = cols[j] as ColumnAccumulator;
+        if (a >= 0) {
+          col.add(text, a, ends[j] as number);
+        } else {
+          const e = row.escaped[j] as string;
+          col.add(e, 0, e.length);
+        }
+      }
     },
   );
   return {

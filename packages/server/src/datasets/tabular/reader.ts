@@ -4,7 +4,7 @@
 import { badRequest } from '../../errors.js';
 import { ByteDecoder, type FileEncoding, type RequestedEncoding } from './decode.js';
 import { detectDelimiter } from './detect.js';
-import { CsvTokenizer } from './tokenizer.js';
+import { CsvTokenizer, type Row } from './tokenizer.js';
 
 export interface ReadOptions {
   encoding: RequestedEncoding;
@@ -20,8 +20,8 @@ export interface ReadSummary {
   bytes: number;
 }
 
-/** Called for every data row; `fields` is reused between calls and holds exactly `header.length` values. */
-export type RowHandler = (fields: string[], line: number) => void;
+/** Called for every data row; `row` is reused between calls and holds exactly `header.length` fields. */
+export type RowHandler = (row: Row) => void;
 
 /** Text gathered for delimiter detection before parsing starts. */
 const SAMPLE_CHARS = 64 * 1024;
@@ -110,9 +110,10 @@ export class TabularReader {
     };
   }
 
-  private readonly onRecord = (fields: string[], count: number, line: number): void => {
+  private readonly onRecord = (row: Row): void => {
+    const count = row.count;
     if (this.header === undefined) {
-      this.header = validateHeader(fields, count, this.opts.maxColumns);
+      this.header = validateHeader(row.toArray(), count, this.opts.maxColumns);
       this.width = count;
       // Data rows may be longer than the header only far enough to report how long they are.
       (this.tokenizer as CsvTokenizer).maxFields = count * 2 + 16;
@@ -120,6 +121,7 @@ export class TabularReader {
       return;
     }
     if (count !== this.width) {
+      const line = row.line;
       throw badRequest(
         'CSV_RAGGED_ROW',
         `Line ${line} has ${count} fields but the header has ${this.width}. ` +
@@ -128,7 +130,7 @@ export class TabularReader {
       );
     }
     this.rowCount++;
-    this.onRow(fields, line);
+    this.onRow(row);
   };
 
   private readonly onTooMany = (line: number, limit: number): never => {

@@ -11,9 +11,9 @@ function tokenize(chunks: string[], delimiter = ','): { records: string[][]; lin
   const tok = new CsvTokenizer(
     delimiter.charCodeAt(0),
     10_000,
-    (fields, count, line) => {
-      records.push(fields.slice(0, count));
-      lines.push(line);
+    (row) => {
+      records.push(row.toArray());
+      lines.push(row.line);
     },
     (line) => {
       throw new Error(`too many fields on line ${line}`);

@@ -9,10 +9,39 @@
 import { badRequest } from '../../errors.js';
 
 /**
- * Called once per record. `fields` is reused between calls: read it before returning.
- * `line` is the 1-based physical line on which the record starts.
+ * One record, as offsets into the decoded text (no string per cell unless a consumer asks for one).
+ * Field j is `text.slice(starts[j], ends[j])`; a quoted field that contained doubled quotes has
+ * `starts[j] === -1` and its unescaped value in `escaped[j]`. Reused between records: read it in the handler.
  */
-export type RecordHandler = (fields: string[], count: number, line: number) => void;
+export class Row {
+  text = '';
+  starts = new Int32Array(16);
+  ends = new Int32Array(16);
+  escaped: string[] = [];
+  count = 0;
+  /** 1-based physical line on which the record starts. */
+  line = 0;
+
+  get(j: number): string {
+    const a = this.starts[j] as number;
+    return a >= 0 ? this.text.slice(a, this.ends[j]) : (this.escaped[j] as string);
+  }
+
+  toArray(): string[] {
+    return Array.from({ length: this.count }, (_, j) => this.get(j));
+  }
+
+  grow(): void {
+    const starts = new Int32Array(this.starts.length * 2);
+    starts.set(this.starts);
+    const ends = new Int32Array(this.ends.length * 2);
+    ends.set(this.ends);
+    this.starts = starts;
+    this.ends = ends;
+  }
+}
+
+export type RecordHandler = (row: Row) => void;
 
 /** A single record may not exceed this many characters (bounds memory and re-scanning on chunk boundaries). */
 export const MAX_RECORD_CHARS = 64 * 1024 * 1024;
@@ -25,7 +54,7 @@ export class CsvTokenizer {
   private carry = '';
   /** Physical line (1-based) at which the next record starts. */
   private line = 1;
-  private readonly fields: string[] = [];
+  private readonly row = new Row();
 
   /** A record may hold at most this many fields; the reader lowers it once the header is known. */
   maxFields: number;
@@ -59,7 +88,10 @@ export class CsvTokenizer {
   private parse(s: string, final: boolean): void {
     const n = s.length;
     const delim = this.delimiter;
-    const fields = this.fields;
+    const row = this.row;
+    row.text = s;
+    let starts = row.starts;
+    let ends = row.ends;
     let pos = 0;
     let line = this.line;
     let recStart = 0;
@@ -70,14 +102,15 @@ export class CsvTokenizer {
       let nf = 0;
       let quotedAny = false;
       for (;;) {
-        let value: string;
+        let a: number;
+        let b: number;
         let c = -1;
         if (pos < n && s.charCodeAt(pos) === QUOTE) {
           quotedAny = true;
           const open = pos;
           let p = pos + 1;
           let segStart = p;
-          let acc = '';
+          let acc: string | undefined;
           for (;;) {
             const q = s.indexOf('"', p);
             if (q === -1 || (q + 1 === n && !final)) {
@@ -93,12 +126,19 @@ export class CsvTokenizer {
               );
             }
             if (q + 1 < n && s.charCodeAt(q + 1) === QUOTE) {
-              acc += s.slice(segStart, q + 1);
+              acc = (acc ?? '') + s.slice(segStart, q + 1);
               p = q + 2;
               segStart = p;
               continue;
             }
-            value = acc + s.slice(segStart, q);
+            if (acc === undefined) {
+              a = open + 1;
+              b = q;
+            } else {
+              a = -1;
+              b = -1;
+              row.escaped[nf] = acc + s.slice(segStart, q);
+            }
             pos = q + 1;
             break;
           }
@@ -112,10 +152,8 @@ export class CsvTokenizer {
               } else if (pos + 1 === n && final) {
                 c = -1;
               } else if (pos + 1 === n) {
-                {
-                  incomplete = true;
-                  break records;
-                }
+                incomplete = true;
+                break records;
               }
             }
             if (c !== delim && c !== LF && c !== -1) {
@@ -127,13 +165,11 @@ export class CsvTokenizer {
               );
             }
           } else if (!final) {
-            {
-              incomplete = true;
-              break records;
-            }
+            incomplete = true;
+            break records;
           }
         } else {
-          const start = pos;
+          a = pos;
           while (pos < n) {
             c = s.charCodeAt(pos);
             if (c === delim || c === LF) break;
@@ -146,17 +182,25 @@ export class CsvTokenizer {
             }
             c = -1;
           }
-          let end = pos;
-          if (c !== delim && end > start && s.charCodeAt(end - 1) === CR) end--;
-          value = s.slice(start, end);
+          b = pos;
+          if (c !== delim && b > a && s.charCodeAt(b - 1) === CR) b--;
         }
         if (nf >= this.maxFields) this.onTooManyFields(line, this.maxFields);
-        fields[nf++] = value;
+        if (nf + 1 >= starts.length) {
+          row.grow();
+          starts = row.starts;
+          ends = row.ends;
+        }
+        starts[nf] = a;
+        ends[nf] = b;
+        nf++;
         if (c === delim) {
           pos++;
           if (pos === n && final) {
             // A delimiter just before the end of the file opens one last, empty field.
-            fields[nf++] = '';
+            starts[nf] = pos;
+            ends[nf] = pos;
+            nf++;
           } else {
             continue;
           }
@@ -164,7 +208,11 @@ export class CsvTokenizer {
           pos++;
         }
         // End of record. A blank line (one empty unquoted field) is skipped.
-        if (!(nf === 1 && !quotedAny && value.length === 0)) this.onRecord(fields, nf, line);
+        if (!(nf === 1 && !quotedAny && b === a)) {
+          row.count = nf;
+          row.line = line;
+          this.onRecord(row);
+        }
         line += 1 + extraLines;
         break;
       }

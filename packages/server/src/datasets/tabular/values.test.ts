@@ -10,7 +10,7 @@ import {
   parseBoolean,
   parseDateTime,
   scanNumber,
-  scannedInteger,
+  scannedValue,
 } from './values.js';
 
 describe('isMissing', () => {
@@ -54,19 +54,43 @@ describe('scanNumber', () => {
     fc.assert(
       fc.property(fc.integer({ min: -(2 ** 49), max: 2 ** 49 }), (v) => {
         expect(scanNumber(String(v))).toBe(INTEGER);
-        expect(scannedInteger).toBe(v);
+        expect(scannedValue).toBe(v);
       }),
     );
   });
 
-  it('accepts what JavaScript prints for finite doubles (except 16+ digit integers)', () => {
+  it('accepts what JavaScript prints for finite doubles (except 16+ digit integers), to the same value', () => {
     fc.assert(
       fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (v) => {
         const s = String(v);
         const kind = scanNumber(s);
-        if (/^-?\d{16,}$/.test(s)) expect(kind).toBe(NOT_NUMBER);
-        else expect(kind).not.toBe(NOT_NUMBER);
+        if (/^-?\d{16,}$/.test(s)) {
+          expect(kind).toBe(NOT_NUMBER);
+        } else {
+          expect(kind).not.toBe(NOT_NUMBER);
+          expect(Object.is(scannedValue, v) || (v === 0 && scannedValue === 0)).toBe(true);
+        }
       }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('parses short decimals to exactly the double Number() gives (fast path)', () => {
+    const digits = fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('', '-', '+'),
+        digits,
+        digits,
+        fc.option(fc.integer({ min: -30, max: 30 })),
+        (sign, int, frac, exp) => {
+          const intPart = int.replace(/^0+(?=\d)/, '');
+          const s = `${sign}${intPart}.${frac}${exp === null ? '' : `e${exp}`}`;
+          expect(scanNumber(s)).toBe(DECIMAL);
+          expect(scannedValue).toBe(Number(s));
+        },
+      ),
+      { numRuns: 3000 },
     );
   });
 });

@@ -5,10 +5,17 @@
 export const NA_TOKENS: readonly string[] = ['NA', 'N/A', 'NULL', 'null', '-', 'NaN'];
 
 export function isMissing(s: string): boolean {
-  const n = s.length;
+  return isMissingAt(s, 0, s.length);
+}
+
+/** Whether `s.slice(a, b)` is missing, without slicing unless it could be an NA token. */
+export function isMissingAt(s: string, a: number, b: number): boolean {
+  const n = b - a;
   if (n === 0) return true;
   if (n > 4) return false;
-  switch (s) {
+  const c = s.charCodeAt(a);
+  if (c !== 78 && c !== 110 && c !== 45) return false; // N, n, -
+  switch (s.slice(a, b)) {
     case 'NA':
     case 'N/A':
     case 'NULL':
@@ -28,79 +35,119 @@ export const DECIMAL = 2;
 /** Integers with more digits than this do not survive a Float64 round trip; such cells are identifiers (text). */
 export const MAX_INTEGER_DIGITS = 15;
 
-/** Value of the last integer `scanNumber` accepted (so integers need no second parse). */
-export let scannedInteger = 0;
+/** Value of the last cell `scanNumberAt` accepted (so a number needs no second parse). */
+export let scannedValue = 0;
+
+// Exact powers of ten: m * 10^k and m / 10^k are correctly rounded for m < 2^53 and k <= 22 (Clinger's fast
+// path), i.e. the same double as Number(text). Other cells fall back to Number().
+const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+export function scanNumber(s: string): number {
+  return scanNumberAt(s, 0, s.length);
+}
 
 /**
- * Classifies a cell as INTEGER, DECIMAL (any other number: fraction, exponent) or NOT_NUMBER.
- * Grammar: [+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?. No spaces, no thousands separators,
- * no hex, no Infinity. A leading zero before more digits ("007", "0123") is NOT a number: hospital identifiers
- * are zero-padded, and typing them as numbers would silently drop the zeros.
+ * Classifies `s.slice(a, b)` as INTEGER, DECIMAL (any other number: fraction, exponent) or NOT_NUMBER, and
+ * leaves its value in `scannedValue`. Grammar: [+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?.
+ * No spaces, no thousands separators, no hex, no Infinity. A leading zero before more digits ("007", "0123")
+ * is NOT a number: hospital identifiers are zero-padded, and typing them as numbers would drop the zeros.
  */
-export function scanNumber(s: string): number {
-  const n = s.length;
-  let i = 0;
-  let c = s.charCodeAt(0);
+export function scanNumberAt(s: string, a: number, b: number): number {
+  if (a >= b) return NOT_NUMBER;
+  let i = a;
+  let c = s.charCodeAt(i);
   let neg = false;
   if (c === 45 || c === 43) {
     neg = c === 45;
-    i = 1;
+    i++;
   }
   const intStart = i;
-  let v = 0;
-  while (i < n) {
+  let m = 0;
+  while (i < b) {
     c = s.charCodeAt(i);
     if (c < 48 || c > 57) break;
-    v = v * 10 + (c - 48);
+    m = m * 10 + (c - 48);
     i++;
   }
   const intDigits = i - intStart;
   if (intDigits > 1 && s.charCodeAt(intStart) === 48) return NOT_NUMBER;
-  if (i === n) {
+  if (i === b) {
     if (intDigits === 0 || intDigits > MAX_INTEGER_DIGITS) return NOT_NUMBER;
-    scannedInteger = neg ? -v : v;
+    scannedValue = neg ? -m : m;
     return INTEGER;
   }
   let fracDigits = 0;
   if (c === 46) {
     i++;
     const fracStart = i;
-    while (i < n) {
+    while (i < b) {
       c = s.charCodeAt(i);
       if (c < 48 || c > 57) break;
+      m = m * 10 + (c - 48);
       i++;
     }
     fracDigits = i - fracStart;
-    if (intDigits + fracDigits === 0) return NOT_NUMBER;
-    if (i === n) return DECIMAL;
   }
   if (intDigits + fracDigits === 0) return NOT_NUMBER;
-  if (c !== 101 && c !== 69) return NOT_NUMBER;
-  i++;
-  if (i < n) {
-    c = s.charCodeAt(i);
-    if (c === 45 || c === 43) i++;
-  }
-  const expStart = i;
-  while (i < n) {
-    c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return NOT_NUMBER;
+  let exp = 0;
+  if (i < b) {
+    if (c !== 101 && c !== 69) return NOT_NUMBER;
     i++;
+    let expNeg = false;
+    if (i < b) {
+      c = s.charCodeAt(i);
+      if (c === 45 || c === 43) {
+        expNeg = c === 45;
+        i++;
+      }
+    }
+    const expStart = i;
+    while (i < b) {
+      c = s.charCodeAt(i);
+      if (c < 48 || c > 57) return NOT_NUMBER;
+      if (exp < 100_000) exp = exp * 10 + (c - 48);
+      i++;
+    }
+    if (i === expStart) return NOT_NUMBER;
+    if (expNeg) exp = -exp;
   }
-  return i > expStart ? DECIMAL : NOT_NUMBER;
+  const scale = exp - fracDigits;
+  let v: number;
+  if (intDigits + fracDigits <= 15 && scale >= -22 && scale <= 22) {
+    v = scale >= 0 ? m * (POW10[scale] as number) : m / (POW10[-scale] as number);
+    if (neg) v = -v;
+  } else {
+    v = Number(s.slice(a, b));
+  }
+  scannedValue = v;
+  return DECIMAL;
 }
 
 /** 1 for true/yes, 0 for false/no (any letter case), -1 otherwise. "0"/"1" are integers, not booleans. */
 export function parseBoolean(s: string): number {
-  const n = s.length;
-  if (n < 2 || n > 5) return -1;
-  switch (s.toLowerCase()) {
-    case 'true':
-    case 'yes':
-      return 1;
-    case 'false':
-    case 'no':
-      return 0;
+  return parseBooleanAt(s, 0, s.length);
+}
+
+const lower = (s: string, i: number): number => s.charCodeAt(i) | 0x20;
+
+export function parseBooleanAt(s: string, a: number, b: number): number {
+  switch (b - a) {
+    case 2: // no
+      return lower(s, a) === 110 && lower(s, a + 1) === 111 ? 0 : -1;
+    case 3: // yes
+      return lower(s, a) === 121 && lower(s, a + 1) === 101 && lower(s, a + 2) === 115 ? 1 : -1;
+    case 4: // true
+      return lower(s, a) === 116 && lower(s, a + 1) === 114 && lower(s, a + 2) === 117 && lower(s, a + 3) === 101
+        ? 1
+        : -1;
+    case 5: // false
+      return lower(s, a) === 102 &&
+        lower(s, a + 1) === 97 &&
+        lower(s, a + 2) === 108 &&
+        lower(s, a + 3) === 115 &&
+        lower(s, a + 4) === 101
+        ? 0
+        : -1;
     default:
       return -1;
   }
@@ -122,7 +169,9 @@ function daysFromCivil(y: number, m: number, d: number): number {
   return era * 146097 + doe - 719468;
 }
 
-function digitsAt(s: string, i: number, count: number): number {
+/** The `count` digits at `i` as a number, or -1 (also when they would run past `end`). */
+function digitsAt(s: string, i: number, count: number, end: number): number {
+  if (i + count > end) return -1;
   let v = 0;
   for (let k = 0; k < count; k++) {
     const c = s.charCodeAt(i + k) - 48;
@@ -139,27 +188,31 @@ function digitsAt(s: string, i: number, count: number): number {
  * or NaN. Impossible dates (2026-02-30) are NaN.
  */
 export function parseDateTime(s: string): number {
-  const n = s.length;
-  if (n < 8 || n > 40) return NaN;
-  const y = digitsAt(s, 0, 4);
+  return parseDateTimeAt(s, 0, s.length);
+}
+
+/** `parseDateTime` of `s.slice(a, n)`, reading no character outside it. */
+export function parseDateTimeAt(s: string, a: number, n: number): number {
+  if (n - a < 8 || n - a > 40) return NaN;
+  const y = digitsAt(s, a, 4, n);
   if (y < 0) return NaN;
-  const sep = s.charCodeAt(4);
+  const sep = s.charCodeAt(a + 4);
   if (sep !== 45 && sep !== 47) return NaN;
-  let i = 5;
-  let m = digitsAt(s, i, 1);
+  let i = a + 5;
+  let m = digitsAt(s, i, 1, n);
   if (m < 0) return NaN;
   i++;
-  let d2 = digitsAt(s, i, 1);
+  let d2 = digitsAt(s, i, 1, n);
   if (d2 >= 0) {
     m = m * 10 + d2;
     i++;
   }
-  if (s.charCodeAt(i) !== sep) return NaN;
+  if (i >= n || s.charCodeAt(i) !== sep) return NaN;
   i++;
-  let d = digitsAt(s, i, 1);
+  let d = digitsAt(s, i, 1, n);
   if (d < 0) return NaN;
   i++;
-  d2 = i < n ? digitsAt(s, i, 1) : -1;
+  d2 = digitsAt(s, i, 1, n);
   if (d2 >= 0) {
     d = d * 10 + d2;
     i++;
@@ -176,16 +229,16 @@ export function parseDateTime(s: string): number {
   const t = s.charCodeAt(i);
   if (t !== 84 && t !== 32) return NaN;
   i++;
-  const hh = digitsAt(s, i, 2);
-  if (hh < 0 || hh > 23 || s.charCodeAt(i + 2) !== 58) return NaN;
+  const hh = digitsAt(s, i, 2, n);
+  if (hh < 0 || hh > 23 || i + 2 >= n || s.charCodeAt(i + 2) !== 58) return NaN;
   i += 3;
-  const mi = digitsAt(s, i, 2);
+  const mi = digitsAt(s, i, 2, n);
   if (mi < 0 || mi > 59) return NaN;
   i += 2;
   let ss = 0;
   let ms = 0;
   if (i < n && s.charCodeAt(i) === 58) {
-    ss = digitsAt(s, i + 1, 2);
+    ss = digitsAt(s, i + 1, 2, n);
     if (ss < 0 || ss > 59) return NaN;
     i += 3;
     if (i < n && s.charCodeAt(i) === 46) {
@@ -209,11 +262,11 @@ export function parseDateTime(s: string): number {
     if (z === 90 && i + 1 === n) {
       i++;
     } else if (z === 43 || z === 45) {
-      const oh = digitsAt(s, i + 1, 2);
+      const oh = digitsAt(s, i + 1, 2, n);
       if (oh < 0 || oh > 23) return NaN;
       let j = i + 3;
-      if (s.charCodeAt(j) === 58) j++;
-      const om = digitsAt(s, j, 2);
+      if (j < n && s.charCodeAt(j) === 58) j++;
+      const om = digitsAt(s, j, 2, n);
       if (om < 0 || om > 59 || j + 2 !== n) return NaN;
       offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
       i = n;
