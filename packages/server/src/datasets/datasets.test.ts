@@ -199,7 +199,7 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
         expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
         expect(res.statusCode).toBeLessThan(500);
         expect(res.json().error.code).toBe(code);
-        if (mention) expect(res.json().error.message).toContain(mention);
+        if (mention) expect(res.json().error.message.toLowerCase()).toContain(mention.toLowerCase());
         expect(await versionCount()).toBe(before);
         const ds = await t.platform.store.db.selectFrom('datasets').selectAll().where('name', '=', 'bad').execute();
         expect(ds).toHaveLength(0);

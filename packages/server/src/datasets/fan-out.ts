@@ -7,7 +7,13 @@ export async function fanOut<T extends unknown[]>(
   source: AsyncIterable<Uint8Array>,
   consumers: { [K in keyof T]: (branch: AsyncIterable<Uint8Array>) => Promise<T[K]> },
 ): Promise<T> {
-  const branches = consumers.map(() => new PassThrough({ highWaterMark: 4 * 1024 * 1024 }));
+  const branches = consumers.map(() => {
+    const b = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
+    // The error that tears a branch down is already reported through `firstError`; a consumer that stopped
+    // reading must not turn it into an uncaught 'error' event.
+    b.on('error', () => undefined);
+    return b;
+  });
   let firstError: unknown;
   const fail = (e: unknown) => {
     if (firstError === undefined) firstError = e;

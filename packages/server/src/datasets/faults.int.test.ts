@@ -109,48 +109,56 @@ describe('faults', () => {
     }
   });
 
-  it('a flipped byte in a stored object: pull fails with an integrity error, leaves no file, and is audited', async () => {
-    const data = tmp();
-    const config = loadConfig({ env: {}, flags: { dataDir: data, port: 0 } });
-    const srv = await startServer(config, { print: () => undefined, logger: false });
-    try {
-      const admin = await srv.platform.auth.createUser('root', { admin: true, actor: 'test' });
-      const tok = (await srv.platform.auth.issueToken(admin.user.id, 't', 'api', 3600_000)).token;
-      await apiJson(srv.url, tok, 'POST', '/projects', { slug: 'p', name: 'P' });
-      const csv = 'a,b\n' + Array.from({ length: 5000 }, (_, i) => `${i},${i * 2}`).join('\n') + '\n';
-      const push = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${tok}`, 'content-type': 'text/csv' },
-        body: csv,
-      });
-      const digest = ((await push.json()) as { version: { contentDigest: string } }).version.contentDigest;
-      const hex = digest.slice(7);
-      const file = path.join(data, 'objects', 'objects', 'sha256', hex.slice(0, 2), hex.slice(2));
-      const objFile = existsSync(file) ? file : findObjectFile(path.join(data, 'objects'), hex);
-      chmodSync(objFile, 0o644);
-      const bytes = readFileSync(objFile);
-      bytes[1000] = bytes[1000]! ^ 0x01;
-      writeFileSync(objFile, bytes);
+  it.each([
+    ['small (fails before the first byte)', 5_000],
+    ['large (fails mid-stream)', 400_000],
+  ])(
+    'a flipped byte in a stored %s object: pull fails with an integrity error, leaves no file, and is audited',
+    async (_what, rows) => {
+      const data = tmp();
+      const config = loadConfig({ env: {}, flags: { dataDir: data, port: 0 } });
+      const srv = await startServer(config, { print: () => undefined, logger: false });
+      try {
+        const admin = await srv.platform.auth.createUser('root', { admin: true, actor: 'test' });
+        const tok = (await srv.platform.auth.issueToken(admin.user.id, 't', 'api', 3600_000)).token;
+        await apiJson(srv.url, tok, 'POST', '/projects', { slug: 'p', name: 'P' });
+        const csv = 'a,b\n' + Array.from({ length: rows }, (_, i) => `${i},${i * 2}`).join('\n') + '\n';
+        const push = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tok}`, 'content-type': 'text/csv' },
+          body: csv,
+        });
+        const pushed = (await push.json()) as { version: { contentDigest: string } };
+        expect(push.status, JSON.stringify(pushed)).toBe(201);
+        const digest = pushed.version.contentDigest;
+        const hex = digest.slice(7);
+        const file = path.join(data, 'objects', 'objects', 'sha256', hex.slice(0, 2), hex.slice(2));
+        const objFile = existsSync(file) ? file : findObjectFile(path.join(data, 'objects'), hex);
+        chmodSync(objFile, 0o644);
+        const bytes = readFileSync(objFile);
+        bytes[1000] = bytes[1000]! ^ 0x01;
+        writeFileSync(objFile, bytes);
 
-      const out: string[] = [];
-      const err: string[] = [];
-      const target = path.join(data, 'out.csv');
-      const code = await main(['node', 'ichigen', 'dataset', 'pull', 'p/d@1', target], {
-        out: (s) => out.push(s),
-        err: (s) => err.push(s),
-        env: { ICHIGEN_URL: srv.url, ICHIGEN_TOKEN: tok, ICHIGEN_CONFIG_HOME: data },
-      });
-      expect(code).toBe(1);
-      expect(err.join('\n')).toMatch(/INTEGRITY_ERROR/);
-      expect(existsSync(target)).toBe(false);
-      expect(readdirSync(data).filter((f) => f.includes('.part'))).toEqual([]);
-      await new Promise((r) => setTimeout(r, 200));
-      const ev = await srv.platform.audit.list({ action: 'dataset.download' });
-      expect(ev.events.some((e) => e.outcome === 'failure' && e.details.code === 'INTEGRITY_ERROR')).toBe(true);
-    } finally {
-      await srv.close();
-    }
-  });
+        const out: string[] = [];
+        const err: string[] = [];
+        const target = path.join(data, 'out.csv');
+        const code = await main(['node', 'ichigen', 'dataset', 'pull', 'p/d@1', target], {
+          out: (s) => out.push(s),
+          err: (s) => err.push(s),
+          env: { ICHIGEN_URL: srv.url, ICHIGEN_TOKEN: tok, ICHIGEN_CONFIG_HOME: data },
+        });
+        expect(code).toBe(1);
+        expect(err.join('\n')).toMatch(/INTEGRITY_ERROR/);
+        expect(existsSync(target)).toBe(false);
+        expect(readdirSync(data).filter((f) => f.includes('.part'))).toEqual([]);
+        await new Promise((r) => setTimeout(r, 200));
+        const ev = await srv.platform.audit.list({ action: 'dataset.download' });
+        expect(ev.events.some((e) => e.outcome === 'failure' && e.details.code === 'INTEGRITY_ERROR')).toBe(true);
+      } finally {
+        await srv.close();
+      }
+    },
+  );
 });
 
 function findObjectFile(root: string, hex: string): string {

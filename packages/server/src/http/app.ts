@@ -44,7 +44,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     requestIdHeader: false,
     trustProxy: false,
     bodyLimit: 16 * 1024 * 1024,
-    disableRequestLogging: false,
+    routerOptions: { maxParamLength: 1000 },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -67,6 +67,9 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     const e = toAppError(err);
     if (e.status >= 500) req.log.error({ err, code: e.code }, e.message);
     else req.log.info({ code: e.code }, e.message);
+    // A download that fails before its first byte (e.g. a corrupted object) already carries the file's headers.
+    for (const h of ['content-length', 'content-disposition', 'x-ichigen-digest']) reply.removeHeader(h);
+    reply.header('content-type', 'application/json; charset=utf-8');
     if (e.status === 429 && typeof e.details?.retryAfter === 'number')
       reply.header('retry-after', String(e.details.retryAfter));
     void reply
