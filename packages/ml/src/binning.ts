@@ -79,25 +79,26 @@ function fitNumeric(name: string, values: Float64Array, sample: Int32Array | nul
   }
   const sorted = tmp.subarray(0, k).sort();
   // Distinct values with their counts.
-  const distinct: number[] = [];
-  const counts: number[] = [];
+  const distinct = new Float64Array(k);
+  const counts = new Float64Array(k);
+  let nd = 0;
   for (let i = 0; i < k; i++) {
     const v = sorted[i]!;
-    if (distinct.length > 0 && distinct[distinct.length - 1] === v) counts[counts.length - 1]!++;
+    if (nd > 0 && distinct[nd - 1] === v) counts[nd - 1] = counts[nd - 1]! + 1;
     else {
-      distinct.push(v);
-      counts.push(1);
+      distinct[nd] = v;
+      counts[nd++] = 1;
     }
   }
   const edges: number[] = [];
-  if (distinct.length <= maxBins) {
-    for (let i = 0; i + 1 < distinct.length; i++) edges.push(edgeBetween(distinct[i]!, distinct[i + 1]!));
+  if (nd <= maxBins) {
+    for (let i = 0; i + 1 < nd; i++) edges.push(edgeBetween(distinct[i]!, distinct[i + 1]!));
   } else {
     // Greedy equal-frequency cut; a value heavier than a bin's share starts a bin of its own.
     let remaining = k;
     let binsLeft = maxBins;
     let acc = 0;
-    for (let i = 0; i < distinct.length - 1 && binsLeft > 1; i++) {
+    for (let i = 0; i < nd - 1 && binsLeft > 1; i++) {
       const target = remaining / binsLeft;
       const c = counts[i]!;
       if (acc > 0 && c >= target) {

@@ -1,56 +1,55 @@
-// Gradient histograms per (leaf, feature, bin): the hot loop of training. One kernel serves the main thread and the
-// worker threads; workers split the features between them and write straight into a shared histogram pool.
+// Gradient histograms per (leaf, feature, bin): the hot loop of training. Bins are read row-major (one cache line
+// per row instead of one per feature), workers split the features and write straight into a shared histogram pool.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type * as WorkerThreads from 'node:worker_threads';
 import { MlError } from '../errors.js';
 
-/** Floats per histogram bin: gradient sum, hessian sum, row count. */
-export const BIN_STRIDE = 3;
+/** Floats per histogram bin: gradient sum, hessian sum. Row counts are estimated from hessians (as LightGBM does). */
+export const BIN_STRIDE = 2;
+/** Extra bins at the end of every histogram slot: padding entries of a plan write there and are never read. */
+export const PAD_BINS = 256;
 
 /**
- * Adds the rows at positions [start, start + count) of `rows` into the histogram at `hist[histBase..]`, for the
- * features feats[k] with k = from, from + step, ... < nFeats. Gradients are read by position: `grad[2p]`,
- * `grad[2p + 1]` for position p (gathered in leaf order beforehand); `identity` says position p holds row p, so
- * bins are read sequentially. Self-contained on purpose: its source text is shipped to worker threads.
+ * Adds positions [start, start + count) of `rows` into the histogram at `hist[histBase..]`. Bins are row-major:
+ * `rowBins[r * stride + col]`. The plan at `plan[planOff]` holds a length nk (a multiple of 4), then nk columns,
+ * then nk histogram offsets (in floats); padding entries write into the slot's padding area, so the unrolled inner
+ * loop needs no tail. Gradients are read by position (`grad[2p]`, `grad[2p + 1]`, gathered in leaf order).
+ * Self-contained on purpose: its source text is shipped to worker threads.
  */
 export function histogramKernel(
-  bins: Uint8Array,
-  n: number,
+  rowBins: Uint8Array,
+  stride: number,
   rows: Int32Array,
   start: number,
   count: number,
   grad: Float64Array,
   hist: Float64Array,
   histBase: number,
-  binOffsets: Int32Array,
-  feats: Int32Array,
-  nFeats: number,
-  from: number,
-  step: number,
-  identity: number,
+  plan: Int32Array,
+  planOff: number,
 ): void {
+  const nk = plan[planOff]!;
+  const cols = planOff + 1;
+  const offs = planOff + 1 + nk;
   const end = start + count;
-  for (let k = from; k < nFeats; k += step) {
-    const f = feats[k]!;
-    const colOff = f * n;
-    const hb = histBase + binOffsets[f]! * 3;
-    if (identity === 1) {
-      for (let p = start; p < end; p++) {
-        const b = hb + bins[colOff + p]! * 3;
-        const gi = p << 1;
-        hist[b] = hist[b]! + grad[gi]!;
-        hist[b + 1] = hist[b + 1]! + grad[gi + 1]!;
-        hist[b + 2] = hist[b + 2]! + 1;
-      }
-    } else {
-      for (let p = start; p < end; p++) {
-        const b = hb + bins[colOff + rows[p]!]! * 3;
-        const gi = p << 1;
-        hist[b] = hist[b]! + grad[gi]!;
-        hist[b + 1] = hist[b + 1]! + grad[gi + 1]!;
-        hist[b + 2] = hist[b + 2]! + 1;
-      }
+  for (let p = start; p < end; p++) {
+    const base = rows[p]! * stride;
+    const g = grad[p << 1]!;
+    const h = grad[(p << 1) + 1]!;
+    for (let k = 0; k < nk; k += 4) {
+      let b = histBase + plan[offs + k]! + (rowBins[base + plan[cols + k]!]! << 1);
+      hist[b] = hist[b]! + g;
+      hist[b + 1] = hist[b + 1]! + h;
+      b = histBase + plan[offs + k + 1]! + (rowBins[base + plan[cols + k + 1]!]! << 1);
+      hist[b] = hist[b]! + g;
+      hist[b + 1] = hist[b + 1]! + h;
+      b = histBase + plan[offs + k + 2]! + (rowBins[base + plan[cols + k + 2]!]! << 1);
+      hist[b] = hist[b]! + g;
+      hist[b + 1] = hist[b + 1]! + h;
+      b = histBase + plan[offs + k + 3]! + (rowBins[base + plan[cols + k + 3]!]! << 1);
+      hist[b] = hist[b]! + g;
+      hist[b + 1] = hist[b + 1]! + h;
     }
   }
 }
@@ -61,11 +60,9 @@ const C_DONE = 1;
 const C_START = 2;
 const C_COUNT = 3;
 const C_BASE = 4;
-const C_IDENTITY = 5;
-const C_NFEATS = 6;
-const C_STOP = 7;
-const C_ERROR = 8;
-const C_LEN = 9;
+const C_STOP = 5;
+const C_ERROR = 6;
+const C_LEN = 7;
 
 /** Work below this many (row, feature) updates is done on the calling thread alone: waking workers costs more. */
 const PARALLEL_MIN_WORK = 64 * 1024;
@@ -79,15 +76,13 @@ function workerMain(): void {
   const { parentPort, workerData } = require('node:worker_threads') as typeof WorkerThreads;
   const d = workerData as {
     ctl: SharedArrayBuffer;
-    bins: Uint8Array;
-    n: number;
+    rowBins: Uint8Array;
+    stride: number;
     rows: Int32Array;
     grad: Float64Array;
     hist: Float64Array;
-    binOffsets: Int32Array;
-    feats: Int32Array;
-    index: number;
-    step: number;
+    plan: Int32Array;
+    planOff: number;
   };
   const ctl = new Int32Array(d.ctl);
   parentPort!.postMessage('ready');
@@ -95,26 +90,11 @@ function workerMain(): void {
   for (;;) {
     Atomics.wait(ctl, 0, seen);
     seen = Atomics.load(ctl, 0);
-    if (Atomics.load(ctl, 7) === 1) break;
+    if (Atomics.load(ctl, 5) === 1) break;
     try {
-      histogramKernel(
-        d.bins,
-        d.n,
-        d.rows,
-        ctl[2]!,
-        ctl[3]!,
-        d.grad,
-        d.hist,
-        ctl[4]!,
-        d.binOffsets,
-        d.feats,
-        ctl[6]!,
-        d.index,
-        d.step,
-        ctl[5]!,
-      );
+      histogramKernel(d.rowBins, d.stride, d.rows, ctl[2]!, ctl[3]!, d.grad, d.hist, ctl[4]!, d.plan, d.planOff);
     } catch {
-      Atomics.store(ctl, 8, 1);
+      Atomics.store(ctl, 6, 1);
     }
     Atomics.add(ctl, 1, 1);
     Atomics.notify(ctl, 1);
@@ -122,13 +102,17 @@ function workerMain(): void {
 }
 
 export interface HistogramBuffers {
-  bins: Uint8Array;
-  n: number;
+  /** Row-major bins, `stride` bytes per row. */
+  rowBins: Uint8Array;
+  stride: number;
   rows: Int32Array;
+  /** Gradients gathered by position. */
   grad: Float64Array;
   hist: Float64Array;
+  /** Start of each feature's bins in a histogram slot (in bins). */
   binOffsets: Int32Array;
-  feats: Int32Array;
+  /** Floats per histogram slot, padding included. */
+  slotLen: number;
 }
 
 /** Resolves the `numThreads` option: 0 means every core. */
@@ -142,6 +126,10 @@ export class HistogramBuilder {
   private readonly workers: Worker[] = [];
   private readonly ctl: Int32Array;
   private readonly threads: number;
+  /** One plan per thread (index 0 = calling thread), then one plan with every active feature for small builds. */
+  private readonly plan: Int32Array;
+  private readonly planLen: number;
+  private readonly feats: Int32Array;
   nFeats = 0;
 
   private constructor(
@@ -150,13 +138,17 @@ export class HistogramBuilder {
   ) {
     this.threads = threads;
     this.ctl = new Int32Array(new SharedArrayBuffer(C_LEN * 4));
+    const F = buf.binOffsets.length - 1;
+    this.planLen = 1 + 2 * (F + 4);
+    this.plan = new Int32Array(new SharedArrayBuffer((threads + 1) * this.planLen * 4));
+    this.feats = new Int32Array(F);
   }
 
   /** Starts the workers and waits until each one runs, so a worker that cannot start fails here, not mid-training. */
   static async start(buf: HistogramBuffers, threads: number): Promise<HistogramBuilder> {
     const b = new HistogramBuilder(buf, threads);
     if (threads <= 1) return b;
-    for (const a of [buf.bins, buf.rows, buf.grad, buf.hist, buf.feats]) {
+    for (const a of [buf.rowBins, buf.rows, buf.grad, buf.hist]) {
       if (!(a.buffer instanceof SharedArrayBuffer)) throw new Error('histogram buffers must be shared for threads');
     }
     // esbuild-style transforms may wrap functions in __name(); define it so the shipped text runs anywhere.
@@ -164,9 +156,10 @@ export class HistogramBuilder {
     try {
       const ready: Promise<void>[] = [];
       for (let w = 1; w < threads; w++) {
+        const { rowBins, stride, rows, grad, hist } = buf;
         const worker = new Worker(code, {
           eval: true,
-          workerData: { ctl: b.ctl.buffer, ...buf, index: w, step: threads },
+          workerData: { ctl: b.ctl.buffer, rowBins, stride, rows, grad, hist, plan: b.plan, planOff: w * b.planLen },
         });
         worker.unref();
         b.workers.push(worker);
@@ -186,31 +179,59 @@ export class HistogramBuilder {
     return b;
   }
 
+  /** Sets the features histograms are built for (until the next call); splits them between the threads. */
+  setFeatures(feats: ArrayLike<number>): void {
+    this.nFeats = feats.length;
+    for (let k = 0; k < feats.length; k++) this.feats[k] = feats[k]!;
+    const T = this.threads;
+    for (let w = 0; w <= T; w++) {
+      // Plan T lists every feature (used when the build is too small to share).
+      const mine: number[] = [];
+      for (let k = 0; k < feats.length; k++) if (w === T || k % T === w) mine.push(feats[k]!);
+      this.writePlan((w === T ? T : w) * this.planLen, mine);
+    }
+  }
+
+  /** The active features. */
+  get features(): Int32Array {
+    return this.feats.subarray(0, this.nFeats);
+  }
+
+  private writePlan(off: number, mine: number[]): void {
+    const { binOffsets, slotLen } = this.buf;
+    const nk = (mine.length + 3) & ~3;
+    const plan = this.plan;
+    plan[off] = nk;
+    const pad = slotLen - PAD_BINS * BIN_STRIDE;
+    for (let k = 0; k < nk; k++) {
+      const f = mine[k];
+      plan[off + 1 + k] = f === undefined ? 0 : f;
+      plan[off + 1 + nk + k] = f === undefined ? pad : binOffsets[f]! * BIN_STRIDE;
+    }
+  }
+
   /** Fills the histogram at `histBase` (zeroed first) from positions [start, start + count). */
-  build(start: number, count: number, histBase: number, histLen: number, identity: boolean): void {
-    const { bins, n, rows, grad, hist, binOffsets, feats } = this.buf;
+  build(start: number, count: number, histBase: number): void {
+    const { rowBins, stride, rows, grad, hist, binOffsets } = this.buf;
     const nFeats = this.nFeats;
     // Zero only the active features' ranges: inactive ones are never read.
     for (let k = 0; k < nFeats; k++) {
-      const f = feats[k]!;
+      const f = this.feats[k]!;
       hist.fill(0, histBase + binOffsets[f]! * BIN_STRIDE, histBase + binOffsets[f + 1]! * BIN_STRIDE);
     }
-    void histLen;
-    const id = identity ? 1 : 0;
     if (this.workers.length === 0 || count * nFeats < PARALLEL_MIN_WORK) {
-      histogramKernel(bins, n, rows, start, count, grad, hist, histBase, binOffsets, feats, nFeats, 0, 1, id);
+      const planOff = (this.workers.length === 0 ? 0 : this.threads) * this.planLen;
+      histogramKernel(rowBins, stride, rows, start, count, grad, hist, histBase, this.plan, planOff);
       return;
     }
     const ctl = this.ctl;
     ctl[C_START] = start;
     ctl[C_COUNT] = count;
     ctl[C_BASE] = histBase;
-    ctl[C_IDENTITY] = id;
-    ctl[C_NFEATS] = nFeats;
     Atomics.store(ctl, C_DONE, 0);
     Atomics.add(ctl, C_SEQ, 1);
     Atomics.notify(ctl, C_SEQ);
-    histogramKernel(bins, n, rows, start, count, grad, hist, histBase, binOffsets, feats, nFeats, 0, this.threads, id);
+    histogramKernel(rowBins, stride, rows, start, count, grad, hist, histBase, this.plan, 0);
     const want = this.workers.length;
     for (;;) {
       const done = Atomics.load(ctl, C_DONE);

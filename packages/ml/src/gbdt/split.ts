@@ -84,6 +84,11 @@ export function findBestSplit(
   cand: SplitInfo,
 ): void {
   out.reset();
+  // Histograms keep no row counts: a side's count is estimated as its hessian share of the leaf's rows (exact for
+  // squared error, where every hessian is 1), as LightGBM does.
+  const cf = H > 0 ? C / H : 0;
+  // Hessian below which a bin counts as empty (subtraction leaves float noise in empty bins).
+  const hEps = 1e-12 * H;
   const lambda = p.lambdaL2;
   const parentScore = (G * G) / (H + lambda);
   const minData = p.minDataInLeaf;
@@ -92,11 +97,11 @@ export function findBestSplit(
   for (let k = 0; k < nFeats; k++) {
     const f = feats[k]!;
     const m = mappers[f]!;
-    const hb = base + binOffsets[f]! * 3;
+    const hb = base + binOffsets[f]! * 2;
     const nb = m.numBins;
     if (m.kind === 'categorical') {
       cand.reset();
-      categoricalSplit(hist, hb, nb, G, H, C, p, cand);
+      categoricalSplit(hist, hb, nb, G, H, C, cf, hEps, p, cand);
       if (cand.feature === 0 && cand.gain > best) {
         best = cand.gain;
         out.copyFrom(cand);
@@ -106,17 +111,17 @@ export function findBestSplit(
     }
     const gm = hist[hb]!;
     const hm = hist[hb + 1]!;
-    const cm = hist[hb + 2]!;
+    const cm = hm * cf;
     let ag = 0;
     let ah = 0;
     let ac = 0;
     for (let t = 1; t < nb; t++) {
-      const o = hb + t * 3;
+      const o = hb + t * 2;
       // An empty bin leaves the partition as it was: skip it, so float noise from subtraction cannot pick it.
-      if (hist[o + 2] === 0) continue;
+      if (hist[o + 1]! <= hEps) continue;
       ag += hist[o]!;
       ah += hist[o + 1]!;
-      ac += hist[o + 2]!;
+      ac = ah * cf;
       // Missing values to the right.
       let cl = ac;
       let cr = C - ac;
@@ -129,11 +134,11 @@ export function findBestSplit(
           const gain = (gl * gl) / (hl + lambda) + (gr * gr) / (hr + lambda) - parentScore;
           if (gain > best) {
             best = gain;
-            setNumeric(out, f, t, cm > 0 ? false : cl >= cr, gain, gl, hl, cl, gr, hr, cr);
+            setNumeric(out, f, t, hm > hEps ? false : cl >= cr, gain, gl, hl, cl, gr, hr, cr);
           }
         }
       }
-      if (cm > 0) {
+      if (hm > hEps) {
         // Missing values to the left.
         cl = ac + cm;
         cr = C - cl;
@@ -193,13 +198,15 @@ function categoricalSplit(
   G: number,
   H: number,
   C: number,
+  cf: number,
+  hEps: number,
   p: SplitParams,
   out: SplitInfo,
 ): void {
   const minData = p.minDataInLeaf;
   const minHess = p.minSumHessianInLeaf;
   let used = 0;
-  for (let b = 0; b < nb; b++) if (hist[hb + b * 3 + 2]! > 0) used++;
+  for (let b = 0; b < nb; b++) if (hist[hb + b * 2 + 1]! > hEps) used++;
   if (used < 2) return;
   let best = 0;
   if (used <= p.maxCatToOnehot) {
@@ -207,8 +214,9 @@ function categoricalSplit(
     const parentScore = (G * G) / (H + lambda);
     let bestBin = -1;
     for (let b = 0; b < nb; b++) {
-      const o = hb + b * 3;
-      const cl = hist[o + 2]!;
+      const o = hb + b * 2;
+      if (hist[o + 1]! <= hEps) continue;
+      const cl = hist[o + 1]! * cf;
       const cr = C - cl;
       if (cl < minData || cr < minData) continue;
       const hl = hist[o + 1]!;
@@ -236,8 +244,8 @@ function categoricalSplit(
     const parentScore = (G * G) / (H + lambda);
     let m = 0;
     for (let b = 0; b < nb; b++) {
-      const o = hb + b * 3;
-      if (hist[o + 2]! >= p.minDataPerGroup) {
+      const o = hb + b * 2;
+      if (hist[o + 1]! > hEps && hist[o + 1]! * cf >= p.minDataPerGroup) {
         scratchOrder[m] = b;
         scratchScore[b] = hist[o]! / (hist[o + 1]! + p.catSmooth);
         m++;
@@ -254,10 +262,10 @@ function categoricalSplit(
       let cl = 0;
       for (let k = 0; k < maxK && k < m - 1; k++) {
         const b = order[dir === 0 ? k : m - 1 - k]!;
-        const o = hb + b * 3;
+        const o = hb + b * 2;
         gl += hist[o]!;
         hl += hist[o + 1]!;
-        cl += hist[o + 2]!;
+        cl = hl * cf;
         const cr = C - cl;
         if (cl < minData || cr < minData) continue;
         const hr = H - hl;

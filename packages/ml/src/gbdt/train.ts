@@ -5,7 +5,7 @@ import type { BinMapper, BinnedData } from '../binning.js';
 import { MlError } from '../errors.js';
 import { Frame } from '../frame.js';
 import type { Column } from '../frame.js';
-import { BIN_STRIDE, HistogramBuilder, resolveThreads } from './histogram.js';
+import { BIN_STRIDE, HistogramBuilder, PAD_BINS, resolveThreads } from './histogram.js';
 import { GbdtModel } from './model.js';
 import type { GbdtFeatureJson, GbdtObjective, GbdtTreeJson } from './model.js';
 import { Rng } from './rng.js';
@@ -189,11 +189,11 @@ class TreeGrower {
 
   constructor(
     readonly data: BinnedData,
+    readonly rowBins: Uint8Array,
     readonly rows: Int32Array,
     readonly grad: Float64Array,
     readonly ordGrad: Float64Array,
     readonly hist: Float64Array,
-    readonly feats: Int32Array,
     readonly builder: HistogramBuilder,
     readonly p: Resolved,
   ) {
@@ -208,7 +208,7 @@ class TreeGrower {
     this.leafC = new Float64Array(L);
     this.best = Array.from({ length: L }, () => new SplitInfo());
     this.tmpRows = new Int32Array(data.numRows);
-    this.slotLen = data.binOffsets[data.numFeatures]! * BIN_STRIDE;
+    this.slotLen = (data.binOffsets[data.numFeatures]! + PAD_BINS) * BIN_STRIDE;
   }
 
   /** Copies the gradients of positions [start, start+count) into leaf order, so the kernel reads them sequentially. */
@@ -232,7 +232,7 @@ class TreeGrower {
       this.leafSlot[leaf]! * this.slotLen,
       this.data.binOffsets,
       this.data.mappers,
-      this.feats,
+      this.builder.features,
       this.builder.nFeats,
       this.leafG[leaf]!,
       this.leafH[leaf]!,
@@ -244,21 +244,20 @@ class TreeGrower {
   }
 
   /**
-   * Grows one tree over rows[0..m) (identity = rows are 0..m-1 in order). Returns the tree (without the learning
-   * rate applied to internal values yet) and leaves row ranges in leafStart/leafCount for the score update.
+   * Grows one tree over rows[0..m) into `tree` and returns its number of leaves; the leaves' row ranges stay in
+   * leafStart/leafCount for the score update.
    */
-  grow(m: number, identity: boolean, tree: TreeBuild): number {
+  grow(m: number, tree: TreeBuild): number {
     const { rows, data, hist, slotLen, leafStart, leafCount, leafSlot, leafDepth, leafNode, leafG, leafH, leafC } =
       this;
-    const n = data.numRows;
     const lambda = this.p.split.lambdaL2;
     this.gather(0, m);
-    this.builder.build(0, m, 0, slotLen, identity);
+    this.builder.build(0, m, 0);
     // Totals from the first active feature's histogram (every row is in exactly one of its bins).
     let G = 0;
     let H = 0;
     {
-      const f0 = this.feats[0]!;
+      const f0 = this.builder.features[0]!;
       const a = data.binOffsets[f0]! * BIN_STRIDE;
       const b = data.binOffsets[f0 + 1]! * BIN_STRIDE;
       for (let i = a; i < b; i += BIN_STRIDE) {
@@ -297,8 +296,9 @@ class TreeGrower {
       const lut = this.lut;
       const start = leafStart[bestLeaf]!;
       const count = leafCount[bestLeaf]!;
-      const col = f * n;
+      // Column-major here: one feature's column (n bytes) stays in cache while the leaf's rows are scanned.
       const bins = data.bins;
+      const col = f * data.numRows;
       const tmp = this.tmpRows;
       let nl = 0;
       let nr = 0;
@@ -343,13 +343,13 @@ class TreeGrower {
         const sStart = leafStart[small]!;
         const sCount = leafCount[small]!;
         this.gather(sStart, sCount);
-        this.builder.build(sStart, sCount, freshSlot * slotLen, slotLen, false);
+        this.builder.build(sStart, sCount, freshSlot * slotLen);
         if (this.p.histogramSubtraction) this.subtract(parentSlot * slotLen, freshSlot * slotLen);
         else {
           const lStart = leafStart[large]!;
           const lCount = leafCount[large]!;
           this.gather(lStart, lCount);
-          this.builder.build(lStart, lCount, parentSlot * slotLen, slotLen, false);
+          this.builder.build(lStart, lCount, parentSlot * slotLen);
         }
         this.findSplit(small);
         this.findSplit(large);
@@ -362,7 +362,8 @@ class TreeGrower {
   }
 
   private subtract(parentBase: number, childBase: number): void {
-    const { hist, feats, data } = this;
+    const { hist, data } = this;
+    const feats = this.builder.features;
     const nf = this.builder.nFeats;
     for (let k = 0; k < nf; k++) {
       const f = feats[k]!;
@@ -438,13 +439,12 @@ class TreeBuild {
     }
   }
 
-  /** Leaf index reached by row i of binned data `d`. */
-  route(d: BinnedData, i: number): number {
+  /** Leaf index reached by a binned row: the bin of feature f is bins[at + f * featureStride]. */
+  route(bins: Uint8Array, at: number, featureStride: number): number {
     let node = 0;
-    const n = d.numRows;
     while (this.left[node] !== -1) {
       const f = this.splitFeature[node]!;
-      node = this.luts[node]![d.bins[f * n + i]!] === 1 ? this.left[node]! : this.right[node]!;
+      node = this.luts[node]![bins[at + f * featureStride]!] === 1 ? this.left[node]! : this.right[node]!;
     }
     return node;
   }
@@ -514,7 +514,7 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   const mappers = fitBinMappers(train, { maxBins: p.maxBins, seed: p.seed });
   const threads = p.numThreads;
   const shared = threads > 1;
-  const data = binFrame(train, mappers, shared);
+  const data = binFrame(train, mappers);
   let valid: { data: BinnedData; y: Float64Array; f: Float64Array } | null = null;
   if (options.validation) {
     const vf = options.validation.frame;
@@ -529,18 +529,23 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   const n = data.numRows;
   const F = data.numFeatures;
   const alloc = (bytes: number): ArrayBufferLike => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  // Row-major copy of the bins for training: a leaf's scattered rows then cost one cache line each, not one per feature.
+  const rowBins = new Uint8Array(alloc(Math.max(n * F, 1)));
+  for (let f = 0; f < F; f++) {
+    const col = data.bins.subarray(f * n, (f + 1) * n);
+    for (let i = 0, at = f; i < n; i++, at += F) rowBins[at] = col[i]!;
+  }
   const rows = new Int32Array(alloc(n * 4));
-  const grad = new Float64Array(alloc(n * 16));
+  const grad = new Float64Array(n * 2);
   const ordGrad = new Float64Array(alloc(n * 16));
-  const slotLen = data.binOffsets[F]! * BIN_STRIDE;
+  const slotLen = (data.binOffsets[F]! + PAD_BINS) * BIN_STRIDE;
   const hist = new Float64Array(alloc(p.numLeaves * slotLen * 8));
-  const feats = new Int32Array(alloc(F * 4));
   const builder = await HistogramBuilder.start(
-    { bins: data.bins, n, rows, grad: ordGrad, hist, binOffsets: data.binOffsets, feats },
+    { rowBins, stride: F, rows, grad: ordGrad, hist, binOffsets: data.binOffsets, slotLen },
     threads,
   );
   try {
-    return await boost(p, options, data, y, valid, rows, grad, ordGrad, hist, feats, builder, train);
+    return await boost(p, options, data, rowBins, y, valid, rows, grad, ordGrad, hist, builder, train);
   } finally {
     await builder.close();
   }
@@ -550,13 +555,13 @@ async function boost(
   p: Resolved,
   options: GbdtOptions,
   data: BinnedData,
+  rowBins: Uint8Array,
   y: Float64Array,
   valid: { data: BinnedData; y: Float64Array; f: Float64Array } | null,
   rows: Int32Array,
   grad: Float64Array,
   ordGrad: Float64Array,
   hist: Float64Array,
-  feats: Int32Array,
   builder: HistogramBuilder,
   train: Frame,
 ): Promise<GbdtModel> {
@@ -581,7 +586,7 @@ async function boost(
   const f = new Float64Array(n).fill(baseScore);
   if (valid) valid.f.fill(baseScore);
   const rng = new Rng(p.seed);
-  const grower = new TreeGrower(data, rows, grad, ordGrad, hist, feats, builder, p);
+  const grower = new TreeGrower(data, rowBins, rows, grad, ordGrad, hist, builder, p);
   const tree = new TreeBuild();
   const trees: GbdtTreeJson[] = [];
   const inBag = new Uint8Array(n);
@@ -604,24 +609,16 @@ async function boost(
       }
     }
     let m = n;
-    let identity = true;
     if (p.baggingFraction < 1) {
       const bag = rng.sample(n, Math.max(1, Math.round(p.baggingFraction * n)));
       rows.set(bag);
       m = bag.length;
-      identity = false;
     } else {
       for (let i = 0; i < n; i++) rows[i] = i;
     }
-    if (p.featureFraction < 1) {
-      const k = Math.max(1, Math.round(p.featureFraction * F));
-      feats.set(rng.sample(F, k));
-      builder.nFeats = k;
-    } else {
-      feats.set(allFeats);
-      builder.nFeats = F;
-    }
-    const numLeaves = grower.grow(m, identity, tree);
+    if (p.featureFraction < 1) builder.setFeatures(rng.sample(F, Math.max(1, Math.round(p.featureFraction * F))));
+    else if (iter === 0) builder.setFeatures(allFeats);
+    const numLeaves = grower.grow(m, tree);
     const json = tree.finish(p.learningRate);
     // Score update: in-bag rows by their leaf range, out-of-bag rows by routing through the tree.
     for (let l = 0; l < numLeaves; l++) {
@@ -631,12 +628,12 @@ async function boost(
     if (m < n) {
       inBag.fill(0);
       for (let q = 0; q < m; q++) inBag[rows[q]!] = 1;
-      for (let i = 0; i < n; i++) if (inBag[i] === 0) f[i] = f[i]! + json.value[tree.route(data, i)]!;
+      for (let i = 0; i < n; i++) if (inBag[i] === 0) f[i] = f[i]! + json.value[tree.route(rowBins, i * F, 1)]!;
     }
     const metrics: IterationMetrics = { trainLoss: loss(p.objective, y, f) };
     if (valid) {
       const vd = valid.data;
-      for (let i = 0; i < vd.numRows; i++) valid.f[i] = valid.f[i]! + json.value[tree.route(vd, i)]!;
+      for (let i = 0; i < vd.numRows; i++) valid.f[i] = valid.f[i]! + json.value[tree.route(vd.bins, i, vd.numRows)]!;
       metrics.validLoss = loss(p.objective, valid.y, valid.f);
     }
     trees.push(json);
