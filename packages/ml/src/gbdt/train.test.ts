@@ -374,3 +374,22 @@ describe('model JSON', () => {
     expect(() => GbdtModel.fromJSON({ ...model.toJSON(), checksum: undefined })).toThrow(/checksum/);
   });
 });
+
+describe('worker threads', () => {
+  test('an error during threaded training rejects and still lets training run again', async () => {
+    const { frame, y } = signalData(20_000, 14);
+    const boom = new Error('stop here');
+    await expect(
+      trainGbdt(frame, y, {
+        objective: 'binary',
+        numTrees: 5,
+        numThreads: 2,
+        onIteration: () => {
+          throw boom;
+        },
+      }),
+    ).rejects.toBe(boom);
+    const model = await trainGbdt(frame, y, { objective: 'binary', numTrees: 2, numThreads: 2 });
+    expect(model.trees.length).toBe(2);
+  });
+});
