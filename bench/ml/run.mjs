@@ -151,6 +151,7 @@ function main() {
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   let dist = join(ROOT, 'packages/ml/dist');
+  const builtFrom = gitState();
   if (a.engines.includes('ours')) {
     if (!a.skipBuild) {
       const b = sh('npx', ['tsc', '-b', 'packages/ml'], { cwd: ROOT });
@@ -227,7 +228,7 @@ function main() {
     cpu: (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown',
     node: process.version,
     py: JSON.parse(versions.stdout),
-    engine: `${rows.find((r) => r.engineVersion)?.engineVersion ?? '—'} at ${gitState()}`,
+    engine: `${rows.find((r) => r.engineVersion)?.engineVersion ?? '—'} at ${builtFrom}`,
     threads: a.threads,
     loadMin: loads.length ? Math.min(...loads).toFixed(1) : '—',
     loadMax: loads.length ? Math.max(...loads).toFixed(1) : '—',
