@@ -103,11 +103,50 @@ const m001: Migration = {
   },
 };
 
+const m002: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('jobs')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('project', 'text')
+      .addColumn('payload_json', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('priority', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('max_attempts', 'integer', (c) => c.notNull())
+      .addColumn('idempotency_key', 'text')
+      .addColumn('run_after', 'text', (c) => c.notNull())
+      .addColumn('lease_owner', 'text')
+      .addColumn('lease_expires_at', 'text')
+      .addColumn('last_error', 'text')
+      .addColumn('result_json', 'text')
+      .addColumn('progress_json', 'text')
+      .addColumn('cancel_requested', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('created_by', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'text')
+      .addColumn('finished_at', 'text')
+      // NULL keys never collide (both dialects), so only keyed jobs are deduplicated.
+      .addUniqueConstraint('jobs_idempotency', ['kind', 'idempotency_key'])
+      .execute();
+    // Claiming scans queued jobs of some kinds by priority and due time; the sweep scans running leases.
+    await db.schema
+      .createIndex('jobs_claim')
+      .on('jobs')
+      .columns(['state', 'kind', 'priority', 'run_after'])
+      .execute();
+    await db.schema.createIndex('jobs_lease').on('jobs').columns(['state', 'lease_expires_at']).execute();
+    await db.schema.createIndex('jobs_project').on('jobs').columns(['project', 'id']).execute();
+  },
+};
+
 /** The hash the first audit event links to. */
 export const GENESIS_HASH = '0'.repeat(64);
 
 export const MIGRATIONS: Record<string, Migration> = {
   '001_core': m001,
+  '002_jobs': m002,
 };
 
 export const migrationProvider: MigrationProvider = {

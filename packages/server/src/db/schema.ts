@@ -90,6 +90,30 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+/** The durable job queue (jobs/queue.ts): one row per job; lease columns say which worker holds it until when. */
+export interface JobsTable {
+  id: string;
+  kind: string;
+  project: string | null;
+  payload_json: string;
+  state: string; // 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  idempotency_key: string | null;
+  run_after: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  last_error: string | null;
+  result_json: string | null;
+  progress_json: string | null;
+  cancel_requested: number;
+  created_at: string;
+  created_by: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
 export interface SchemaMigrationsRowCount {
   n: Generated<number>;
 }
@@ -103,4 +127,5 @@ export interface Database {
   dataset_versions: DatasetVersionsTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
+  jobs: JobsTable;
 }
