@@ -545,7 +545,7 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
     threads,
   );
   try {
-    return await boost(p, options, data, rowBins, y, valid, rows, grad, ordGrad, hist, builder, train);
+    return await boost(p, options, data, rowBins, y, valid, rows, grad, ordGrad, hist, builder);
   } finally {
     await builder.close();
   }
@@ -563,7 +563,6 @@ async function boost(
   ordGrad: Float64Array,
   hist: Float64Array,
   builder: HistogramBuilder,
-  train: Frame,
 ): Promise<GbdtModel> {
   const n = data.numRows;
   const F = data.numFeatures;
@@ -630,7 +629,8 @@ async function boost(
       for (let q = 0; q < m; q++) inBag[rows[q]!] = 1;
       for (let i = 0; i < n; i++) if (inBag[i] === 0) f[i] = f[i]! + json.value[tree.route(rowBins, i * F, 1)]!;
     }
-    const metrics: IterationMetrics = { trainLoss: loss(p.objective, y, f) };
+    // The training loss costs a pass with exp/log per row: only computed when someone listens.
+    const metrics: IterationMetrics = { trainLoss: options.onIteration ? loss(p.objective, y, f) : NaN };
     if (valid) {
       const vd = valid.data;
       for (let i = 0; i < vd.numRows; i++) valid.f[i] = valid.f[i]! + json.value[tree.route(vd.bins, i, vd.numRows)]!;
@@ -638,7 +638,7 @@ async function boost(
     }
     trees.push(json);
     let stop = false;
-    const current = metrics.validLoss ?? metrics.trainLoss;
+    const current = metrics.validLoss ?? NaN;
     if (current < bestLoss) {
       bestLoss = current;
       bestIter = iter;
@@ -656,7 +656,6 @@ async function boost(
       ? { name: m.name, kind: 'numeric', binEdges: Array.from(m.binEdges) }
       : { name: m.name, kind: 'categorical', dictionary: [...m.dictionary] },
   );
-  void train;
   return new GbdtModel({
     objective: p.objective,
     features,
