@@ -110,6 +110,22 @@ describe('trainGbdt on hand-checkable data', () => {
     );
   });
 
+  test('a level in the dictionary but absent from the training rows predicts like a missing value', async () => {
+    const codes = Int32Array.from({ length: 200 }, (_, i) => i % 2);
+    const frame = new Frame([{ name: 'c', kind: 'categorical', codes, dictionary: ['a', 'b', 'never'] }]);
+    const model = await trainGbdt(frame, Float64Array.from(codes), {
+      objective: 'binary',
+      numTrees: 1,
+      numLeaves: 2,
+      learningRate: 1,
+      minDataInLeaf: 1,
+      maxCatThreshold: 1,
+    });
+    expect(model.features[0]).toEqual({ name: 'c', kind: 'categorical', dictionary: ['a', 'b'] });
+    expect(model.predictRow({ c: 'never' })).toBe(model.predictRow({ c: null }));
+    expect(model.predictRow({ c: 'a' })).not.toBe(model.predictRow({ c: 'b' }));
+  });
+
   test('categoricalFeatures turns a numeric code column into categories', async () => {
     const code = Float64Array.from({ length: 300 }, (_, i) => (i % 6) * 10);
     const y = Float64Array.from(code, (v) => (v === 10 || v === 40 || v === 50 ? 1 : 0));

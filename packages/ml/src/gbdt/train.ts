@@ -651,11 +651,32 @@ async function boost(
     if ((iter & 7) === 7) await new Promise<void>((resolve) => setImmediate(resolve));
   }
   const kept = valid && p.earlyStoppingRounds > 0 ? trees.slice(0, bestIter + 1) : trees;
-  const features: GbdtFeatureJson[] = data.mappers.map((m) =>
-    m.kind === 'numeric'
-      ? { name: m.name, kind: 'numeric', binEdges: Array.from(m.binEdges) }
-      : { name: m.name, kind: 'categorical', dictionary: [...m.dictionary] },
-  );
+  // The saved dictionary keeps only levels seen in the training rows, so any other level (even one present in the
+  // training frame's dictionary) is unknown at prediction time and follows the missing-value direction, as in training.
+  const newCodes: (Int32Array | null)[] = [];
+  const features: GbdtFeatureJson[] = data.mappers.map((m) => {
+    if (m.kind === 'numeric') {
+      newCodes.push(null);
+      return { name: m.name, kind: 'numeric', binEdges: Array.from(m.binEdges) };
+    }
+    const map = new Int32Array(m.dictionary.length).fill(-1);
+    const dictionary: string[] = [];
+    for (let code = 0; code < m.dictionary.length; code++) {
+      if (m.codeToBin[code] !== MISSING_BIN) {
+        map[code] = dictionary.length;
+        dictionary.push(m.dictionary[code]!);
+      }
+    }
+    newCodes.push(map);
+    return { name: m.name, kind: 'categorical', dictionary };
+  });
+  for (const t of kept) {
+    for (let j = 0; j < t.categories.length; j++) {
+      const cats = t.categories[j];
+      const map = newCodes[t.splitFeature[j]!];
+      if (cats && map) t.categories[j] = cats.map((c) => map[c]!);
+    }
+  }
   return new GbdtModel({
     objective: p.objective,
     features,
