@@ -13,6 +13,13 @@ export const ACTIONS = [
   'dataset.metadata',
   'dataset.download',
   'audit.read',
+  'policy.manage',
+  'study.run',
+  'model.read',
+  'model.register',
+  'model.approve',
+  'model.retire',
+  'lineage.read',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -26,6 +33,13 @@ export const PERMISSIONS: Record<Action, readonly Role[]> = {
   'dataset.metadata': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
   'dataset.download': ['owner', 'steward', 'scientist'],
   'audit.read': ['owner', 'auditor'],
+  'policy.manage': ['owner', 'scientist'],
+  'study.run': ['owner', 'scientist'],
+  'model.read': ['owner', 'steward', 'scientist', 'approver', 'clinician', 'auditor'],
+  'model.register': ['owner', 'scientist'],
+  'model.approve': ['approver'],
+  'model.retire': ['owner', 'approver'],
+  'lineage.read': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
 };
 
 export function allows(roles: readonly string[], action: Action): boolean {

@@ -2,6 +2,7 @@
 // Append new migrations; never edit one that has shipped.
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { sql } from 'kysely';
+import { trainingMigration } from '../training/tables.js';
 
 const m001: Migration = {
   async up(db: Kysely<unknown>) {
@@ -147,6 +148,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 export const MIGRATIONS: Record<string, Migration> = {
   '001_core': m001,
   '002_jobs': m002,
+  '003_training': trainingMigration,
 };
 
 export const migrationProvider: MigrationProvider = {

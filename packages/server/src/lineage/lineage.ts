@@ -1,0 +1,122 @@
+// Lineage as one queryable graph: typed edges between dataset versions, studies, model versions (and, later,
+// deployments, predictions and recipe runs), walked in either direction.
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { MetadataStore } from '../db/database.js';
+import '../training/tables.js';
+import { nowIso } from '../util.js';
+
+export type NodeKind = 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+
+export interface LineageNode {
+  kind: NodeKind;
+  id: string;
+  label: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface LineageEdge {
+  from: { kind: NodeKind; id: string };
+  to: { kind: NodeKind; id: string };
+  relation: string;
+}
+
+export interface LineageGraph {
+  root: { kind: NodeKind; id: string };
+  direction: 'downstream' | 'upstream' | 'both';
+  nodes: LineageNode[];
+  edges: LineageEdge[];
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export async function addEdge(db: Db, from: { kind: NodeKind; id: string }, to: { kind: NodeKind; id: string }, relation: string): Promise<void> {
+  const exists = await db
+    .selectFrom('lineage_edges')
+    .select('relation')
+    .where('from_kind', '=', from.kind)
+    .where('from_id', '=', from.id)
+    .where('to_kind', '=', to.kind)
+    .where('to_id', '=', to.id)
+    .executeTakeFirst();
+  if (exists) return;
+  await db
+    .insertInto('lineage_edges')
+    .values({ from_kind: from.kind, from_id: from.id, to_kind: to.kind, to_id: to.id, relation, created_at: nowIso() })
+    .execute();
+}
+
+export class LineageService {
+  constructor(private readonly store: MetadataStore) {}
+
+  /** Walks edges breadth-first from `root` (at most `maxNodes` nodes) and labels every node it reaches. */
+  async graph(root: { kind: NodeKind; id: string }, direction: 'downstream' | 'upstream' | 'both', maxNodes = 500): Promise<LineageGraph> {
+    const db = this.store.db;
+    const key = (n: { kind: string; id: string }) => `${n.kind}:${n.id}`;
+    const seen = new Map<string, { kind: NodeKind; id: string }>([[key(root), root]]);
+    const edges: LineageEdge[] = [];
+    const edgeKeys = new Set<string>();
+    let frontier = [root];
+    while (frontier.length && seen.size < maxNodes) {
+      const next: { kind: NodeKind; id: string }[] = [];
+      for (const n of frontier) {
+        const found = [];
+        if (direction !== 'upstream') {
+          found.push(...(await db.selectFrom('lineage_edges').selectAll().where('from_kind', '=', n.kind).where('from_id', '=', n.id).execute()));
+        }
+        if (direction !== 'downstream') {
+          found.push(...(await db.selectFrom('lineage_edges').selectAll().where('to_kind', '=', n.kind).where('to_id', '=', n.id).execute()));
+        }
+        for (const e of found) {
+          const ek = `${e.from_kind}:${e.from_id}>${e.to_kind}:${e.to_id}`;
+          if (!edgeKeys.has(ek)) {
+            edgeKeys.add(ek);
+            edges.push({ from: { kind: e.from_kind as NodeKind, id: e.from_id }, to: { kind: e.to_kind as NodeKind, id: e.to_id }, relation: e.relation });
+          }
+          for (const m of [
+            { kind: e.from_kind as NodeKind, id: e.from_id },
+            { kind: e.to_kind as NodeKind, id: e.to_id },
+          ]) {
+            if (!seen.has(key(m)) && seen.size < maxNodes) {
+              seen.set(key(m), m);
+              next.push(m);
+            }
+          }
+        }
+      }
+      frontier = next;
+    }
+    const nodes = await Promise.all([...seen.values()].map((n) => this.describe(n)));
+    return { root, direction, nodes, edges };
+  }
+
+  private async describe(n: { kind: NodeKind; id: string }): Promise<LineageNode> {
+    const db = this.store.db;
+    switch (n.kind) {
+      case 'dataset_version': {
+        const r = await db
+          .selectFrom('dataset_versions')
+          .innerJoin('datasets', 'datasets.id', 'dataset_versions.dataset_id')
+          .select(['datasets.name', 'dataset_versions.version', 'dataset_versions.content_digest', 'dataset_versions.row_count'])
+          .where('dataset_versions.id', '=', n.id)
+          .executeTakeFirst();
+        return r ? { ...n, label: `${r.name}@${r.version}`, detail: { digest: r.content_digest, rows: r.row_count } } : { ...n, label: n.id };
+      }
+      case 'study': {
+        const r = await db.selectFrom('studies').select(['status', 'best_value', 'trials_done', 'n_trials']).where('id', '=', n.id).executeTakeFirst();
+        return r ? { ...n, label: `study ${n.id.slice(-8)}`, detail: { status: r.status, bestValue: r.best_value, trials: `${r.trials_done}/${r.n_trials}` } } : { ...n, label: n.id };
+      }
+      case 'model_version': {
+        const r = await db
+          .selectFrom('model_versions')
+          .innerJoin('models', 'models.id', 'model_versions.model_id')
+          .select(['models.name', 'model_versions.version', 'model_versions.stage', 'model_versions.algorithm'])
+          .where('model_versions.id', '=', n.id)
+          .executeTakeFirst();
+        return r ? { ...n, label: `${r.name}@${r.version}`, detail: { stage: r.stage, algorithm: r.algorithm } } : { ...n, label: n.id };
+      }
+      default:
+        return { ...n, label: n.id };
+    }
+  }
+}

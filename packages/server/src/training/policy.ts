@@ -1,0 +1,69 @@
+// Training policies: per dataset, what to predict, from which columns, grouped by which patient key, how to search,
+// and whether a new version starts a study by itself. One zod schema; the validated value is the typed value.
+import { z } from 'zod';
+import { nameSchema } from '../util.js';
+
+const columnName = z.string().min(1).max(256);
+
+export const ALGORITHMS = ['gbdt', 'logreg'] as const;
+export const METRICS = ['auc', 'average_precision', 'log_loss', 'brier'] as const;
+
+export const policySpecSchema = z
+  .object({
+    /** The model this policy trains (versions accumulate under it). Defaults to the dataset's name. */
+    model: nameSchema.optional(),
+    description: z.string().max(5000).default(''),
+    target: columnName,
+    /** The value of `target` that counts as the positive outcome (compared as text). */
+    positive: z.union([z.string().max(256), z.number()]).transform(String).default('1'),
+    /** Patient key: rows of one patient never straddle holdout/training or two CV folds. */
+    group: columnName.optional(),
+    include: z.array(columnName).max(5000).optional(),
+    exclude: z.array(columnName).max(5000).default([]),
+    /** Extra columns (besides sex and age band) to report subgroup metrics for. */
+    subgroups: z.array(columnName).max(50).default([]),
+    algorithms: z.array(z.enum(ALGORITHMS)).min(1).default(['gbdt', 'logreg']),
+    /** Search-space overrides per algorithm, in the HPO engine's space format. */
+    searchSpace: z.record(z.string(), z.unknown()).optional(),
+    trials: z.number().int().min(1).max(2000).default(30),
+    timeoutMinutes: z.number().positive().max(24 * 60).optional(),
+    metric: z.enum(METRICS).default('auc'),
+    folds: z.number().int().min(2).max(20).default(5),
+    holdoutFraction: z.number().gt(0).lt(0.9).default(0.2),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    /** What to do with rows whose target is missing: drop them (counted in the report) or fail the study. */
+    missingTarget: z.enum(['drop', 'fail']).default('drop'),
+    /** Threshold for the confusion matrix: Youden's J, or the lowest score reaching a target sensitivity. */
+    threshold: z
+      .union([z.object({ method: z.literal('youden') }), z.object({ method: z.literal('sensitivity'), target: z.number().gt(0).lt(1) })])
+      .default({ method: 'youden' }),
+    onNewVersion: z.boolean().default(false),
+  })
+  .strict();
+
+export type PolicySpec = z.infer<typeof policySpecSchema>;
+export type PolicyInput = z.input<typeof policySpecSchema>;
+
+export interface Policy {
+  id: string;
+  project: string;
+  dataset: string;
+  revision: number;
+  spec: PolicySpec;
+  updatedBy: string;
+  updatedAt: string;
+}
+
+/** Columns used as features for a dataset schema: include (or every column) minus exclude, target and group. */
+export function featureColumns(spec: PolicySpec, columns: readonly string[]): string[] {
+  const base = spec.include ?? columns;
+  const drop = new Set([...spec.exclude, spec.target, ...(spec.group ? [spec.group] : [])]);
+  return base.filter((c) => !drop.has(c));
+}
+
+/** Names every column the policy refers to that the version lacks (empty when the policy fits). */
+export function missingColumns(spec: PolicySpec, columns: readonly string[]): string[] {
+  const have = new Set(columns);
+  const wanted = [spec.target, ...(spec.group ? [spec.group] : []), ...(spec.include ?? []), ...spec.exclude, ...spec.subgroups];
+  return [...new Set(wanted.filter((c) => !have.has(c)))];
+}
