@@ -32,7 +32,7 @@ import { normalizeEncoding } from './decode.js';
 import { resolveMaxColumns } from './profile.js';
 import { TabularReader } from './reader.js';
 import type { ColumnProfile, TabularProfile } from './types.js';
-import { isMissingAt, parseBooleanAt, parseDateTimeAt, scanNumberAt, scannedHasTime, scannedValue } from './values.js';
+import { isMissingAt, parseBooleanAt, parseDateTimeAt, parseNumberAt, scannedHasTime } from './values.js';
 
 /** Rows per record batch (fewer for wide files: a batch holds at most ~8 M cells). */
 export const ARROW_BATCH_ROWS = 65_536;
@@ -95,8 +95,9 @@ class Float64Builder extends ColumnBuilder {
       this.nulls++;
       return;
     }
-    if (scanNumberAt(s, a, b) === 0) throw this.bad(s, a, b, line);
-    this.values[row] = scannedValue;
+    const v = parseNumberAt(s, a, b);
+    if (v !== v) throw this.bad(s, a, b, line);
+    this.values[row] = v;
     setBit(this.validity, row);
   }
   data(length: number): Data {

@@ -4,18 +4,17 @@
 import { badRequest } from '../../errors.js';
 import { normalizeEncoding } from './decode.js';
 import { DELIMITER_CANDIDATES } from './detect.js';
+import { NumberCounter, TextCounter } from './distinct.js';
 import { readTabular } from './reader.js';
 import type { ColumnProfile, ColumnType, Quantiles, TabularOptions, TabularProfile } from './types.js';
 import {
-  DECIMAL,
-  INTEGER,
   formatDate,
   isMissingAt,
   parseBooleanAt,
   parseDateTimeAt,
-  scanNumberAt,
+  parseNumberAt,
   scannedHasTime,
-  scannedValue,
+  scannedInteger,
 } from './values.js';
 
 export const DEFAULT_MAX_COLUMNS = 2000;
@@ -66,21 +65,22 @@ export class ColumnAccumulator {
   count = 0;
   private cand = C_INT | C_NUM | C_BOOL | C_DATE;
   private hasTime = false;
-  // Numeric moments (Welford) and range, valid while C_NUMERIC is set.
-  private mean = 0;
-  private m2 = 0;
+  // Numeric moments (shifted sums) and range (also the date range), valid while the type allows.
+  private shift = 0;
+  private sum = 0;
+  private sumSq = 0;
   private min = Infinity;
   private max = -Infinity;
   private sample = new Float64Array(0);
   private sampleLen = 0;
+  private w = 0;
+  private nextSample = 0;
   private readonly random: () => number;
   private trues = 0;
-  // Distinct values: keyed by number while the column is numeric, by the raw text otherwise.
-  private numDistinct: Map<number, number> | undefined = new Map();
-  private strDistinct: Map<string, number> | undefined;
+  /** Distinct values while the column is numeric or date (by value), then as text. */
+  private nums: NumberCounter | undefined;
+  private texts: TextCounter | undefined;
   private distinctOverflow = false;
-  /** Count per distinct value; the maps hold indexes into it (one Map lookup per cell, not two). */
-  private counts = new Float64Array(16);
   /** Distinct values counted when tracking stopped (numeric columns stop tracking at the cap). */
   private distinctAtOverflow = 0;
 
@@ -102,14 +102,27 @@ export class ColumnAccumulator {
     this.count++;
     const cand = this.cand;
     if (cand & C_NUMERIC) {
-      const kind = scanNumberAt(s, a, b);
-      if (kind === INTEGER || kind === DECIMAL) {
-        if (kind === DECIMAL) this.cand = C_NUM;
+      const v = parseNumberAt(s, a, b);
+      if (v === v) {
+        if (!scannedInteger) this.cand = C_NUM;
         else if (cand !== C_NUMERIC) this.cand = cand & C_NUMERIC;
-        this.addNumber(scannedValue);
+        this.addNumber(v);
+        this.countNumber(v, s, a, b);
         return;
       }
       this.leaveNumeric();
+    }
+    if (this.cand & C_DATE) {
+      const ms = parseDateTimeAt(s, a, b);
+      if (ms === ms) {
+        this.cand = C_DATE;
+        if (scannedHasTime) this.hasTime = true;
+        if (ms < this.min) this.min = ms;
+        if (ms > this.max) this.max = ms;
+        this.countNumber(ms, s, a, b);
+        return;
+      }
+      this.leaveDate();
     }
     if (this.cand & C_BOOL) {
       const v = parseBooleanAt(s, a, b);
@@ -120,29 +133,20 @@ export class ColumnAccumulator {
         this.cand &= ~C_BOOL;
       }
     }
-    if (this.cand & C_DATE) {
-      const ms = parseDateTimeAt(s, a, b);
-      if (ms === ms) {
-        this.cand = C_DATE;
-        if (scannedHasTime) this.hasTime = true;
-        if (ms < this.min) this.min = ms;
-        if (ms > this.max) this.max = ms;
-      } else {
-        this.cand &= ~C_DATE;
-      }
-    }
-    this.addText(s.slice(a, b));
+    (this.texts as TextCounter).add(s, a, b);
   }
 
   private addNumber(v: number): void {
     const n = this.count;
-    // Welford's update: numerically stable mean and variance in one pass.
-    const d = v - this.mean;
-    this.mean += d / n;
-    this.m2 += d * (v - this.mean);
+    // Sums shifted by the first value: one pass, no division per value, and no catastrophic cancellation
+    // unless the spread is tiny compared with the distance from the first value.
+    if (n === 1) this.shift = v;
+    const d = v - this.shift;
+    this.sum += d;
+    this.sumSq += d * d;
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
-    // Reservoir sampling (Algorithm R) with a fixed seed.
+    // Reservoir sampling with a fixed seed: fill, then Li's "Algorithm L" (random skips, not a draw per value).
     const k = this.sampleLen;
     if (k < this.reservoirCap) {
       if (k === this.sample.length) {
@@ -152,68 +156,55 @@ export class ColumnAccumulator {
       }
       this.sample[k] = v;
       this.sampleLen = k + 1;
-    } else {
-      const j = Math.floor(this.random() * n);
-      if (j < k) this.sample[j] = v;
-    }
-    const m = this.numDistinct;
-    if (m !== undefined) {
-      const i = m.get(v);
-      if (i !== undefined) this.counts[i] = (this.counts[i] as number) + 1;
-      else if (m.size < this.distinctCap) m.set(v, this.newKey());
-      else {
-        this.distinctOverflow = true;
-        this.distinctAtOverflow = m.size;
-        this.numDistinct = undefined;
+      if (k + 1 === this.reservoirCap) {
+        this.w = Math.exp(Math.log(this.random()) / this.reservoirCap);
+        this.nextSample = n + Math.floor(Math.log(this.random()) / Math.log(1 - this.w)) + 1;
       }
+    } else if (n === this.nextSample) {
+      this.sample[Math.floor(this.random() * k)] = v;
+      this.w *= Math.exp(Math.log(this.random()) / k);
+      this.nextSample = n + Math.floor(Math.log(this.random()) / Math.log(1 - this.w)) + 1;
     }
   }
 
-  private newKey(): number {
-    const i = this.numDistinct?.size ?? this.strDistinct?.size ?? 0;
-    if (i === this.counts.length) {
-      const grown = new Float64Array(i * 2);
-      grown.set(this.counts);
-      this.counts = grown;
+  /** Distinct tracking by value for numeric and date columns; stops (for good) at the cap. */
+  private countNumber(v: number, s: string, a: number, b: number): void {
+    if (this.distinctOverflow) return;
+    const nums = this.nums ?? (this.nums = new NumberCounter(this.distinctCap));
+    if (!nums.add(v, s, a, b)) {
+      this.distinctOverflow = true;
+      this.distinctAtOverflow = nums.size;
+      this.nums = undefined;
     }
-    this.counts[i] = 1;
-    return i;
   }
 
-  /** The column just met a non-numeric value: drop numeric state, keep distinct counts as text. */
+  /** The column met a value that is not a number: drop numeric state, keep what was counted as text. */
   private leaveNumeric(): void {
-    const hadNumbers = this.count > 1;
+    const first = this.count === 1;
     this.cand &= ~C_NUMERIC;
     this.sample = new Float64Array(0);
     this.sampleLen = 0;
     this.min = Infinity;
     this.max = -Infinity;
-    if (hadNumbers) {
-      // Numbers met before were not booleans or dates.
-      this.cand = 0;
-    }
-    const str = new Map<string, number>();
-    if (this.numDistinct !== undefined) {
-      // Keys are numbers now; their text form is canonical ("1.50" counts as "1.5"). See docs/datasets.md.
-      for (const [k, i] of this.numDistinct) str.set(String(k), i);
-    }
-    this.numDistinct = undefined;
-    this.strDistinct = str;
+    // Numbers met before are not booleans or dates either.
+    if (!first) this.cand = 0;
+    this.toText();
   }
 
-  private addText(s: string): void {
-    // Always set by leaveNumeric, which every non-numeric value passes through first.
-    const m = this.strDistinct ?? (this.strDistinct = new Map());
-    const i = m.get(s);
-    if (i !== undefined) {
-      this.counts[i] = (this.counts[i] as number) + 1;
-    } else if (!this.distinctOverflow && m.size < this.distinctCap && s.length <= MAX_DISTINCT_KEY_CHARS) {
-      // Copy the key: `s` is a slice of a whole decoded chunk, which a Map key would keep alive.
-      m.set((' ' + s).slice(1), this.newKey());
-    } else {
-      // Keep counting the values already known (top values stay meaningful), but admit no new ones.
-      this.distinctOverflow = true;
-    }
+  /** The column met a value that is not a date. */
+  private leaveDate(): void {
+    if (this.count > 1) this.cand = 0;
+    else this.cand &= ~C_DATE;
+    this.toText();
+  }
+
+  private toText(): void {
+    const texts = new TextCounter(this.distinctCap, MAX_DISTINCT_KEY_CHARS);
+    if (this.distinctOverflow) texts.overflow = true;
+    // Values counted by number keep the text of their first occurrence ("1.50" and "1.5" count as one).
+    for (const e of this.nums?.entries() ?? []) texts.admit(e.text, e.count);
+    this.nums = undefined;
+    this.texts = texts;
   }
 
   get type(): ColumnType {
@@ -224,13 +215,13 @@ export class ColumnAccumulator {
     if (cand & C_BOOL) return 'boolean';
     if (cand & C_DATE) return this.hasTime ? 'datetime' : 'date';
     const distinct = this.distinctSize();
-    if (this.distinctOverflow) return 'text';
+    if (this.distinctOverflow || this.texts?.overflow === true) return 'text';
     if (distinct <= CATEGORICAL_MAX_ALWAYS) return 'categorical';
     return distinct <= CATEGORICAL_SHARE * this.count && distinct <= CATEGORICAL_MAX ? 'categorical' : 'text';
   }
 
   private distinctSize(): number {
-    return Math.max(this.distinctAtOverflow, this.numDistinct?.size ?? this.strDistinct?.size ?? 0);
+    return Math.max(this.distinctAtOverflow, this.nums?.size ?? this.texts?.size ?? 0);
   }
 
   /** Whether quantiles/histogram came from every value (not a sample). */
@@ -241,12 +232,14 @@ export class ColumnAccumulator {
   profile(): ColumnProfile {
     const type = this.type;
     const p: ColumnProfile = { name: this.name, type, missing: this.missing, count: this.count };
-    p.distinct = this.distinctOverflow ? { atLeast: this.distinctSize() } : this.distinctSize();
+    const overflow = this.distinctOverflow || this.texts?.overflow === true;
+    p.distinct = overflow ? { atLeast: this.distinctSize() } : this.distinctSize();
     if ((type === 'integer' || type === 'number') && this.count > 0) {
       p.min = this.min;
       p.max = this.max;
-      p.mean = this.mean;
-      p.std = this.count > 1 ? Math.sqrt(this.m2 / (this.count - 1)) : 0;
+      const n = this.count;
+      p.mean = this.shift + this.sum / n;
+      p.std = n > 1 ? Math.sqrt(Math.max(0, (this.sumSq - (this.sum * this.sum) / n) / (n - 1))) : 0;
       const sorted = this.sample.slice(0, this.sampleLen).sort();
       p.quantiles = quantiles(sorted);
       p.histogram = histogram(sorted, this.min, this.max, type === 'integer', this.count);
@@ -257,8 +250,8 @@ export class ColumnAccumulator {
       p.mean = this.trues / this.count;
     }
     if (type === 'categorical' || type === 'boolean' || type === 'text') {
-      const entries = [...(this.strDistinct ?? new Map<string, number>())]
-        .map(([value, i]): [string, number] => [value, this.counts[i] as number])
+      const entries = (this.texts?.entries() ?? [])
+        .map((e): [string, number] => [e.text, e.count])
         .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       p.top = entries.slice(0, TOP_VALUES).map(([value, count]) => ({ value, count }));
       if (type === 'categorical') p.categories = entries.map(([value]) => value);

@@ -35,25 +35,31 @@ export const DECIMAL = 2;
 /** Integers with more digits than this do not survive a Float64 round trip; such cells are identifiers (text). */
 export const MAX_INTEGER_DIGITS = 15;
 
-/** Value of the last cell `scanNumberAt` accepted (so a number needs no second parse). */
+/** Value of the last cell `scanNumber` accepted (tests and tools; hot paths use `parseNumberAt`). */
 export let scannedValue = 0;
+/** Set by `parseNumberAt`: whether the last number it accepted was written as an integer. */
+export let scannedInteger = false;
 
 // Exact powers of ten: m * 10^k and m / 10^k are correctly rounded for m < 2^53 and k <= 22 (Clinger's fast
 // path), i.e. the same double as Number(text). Other cells fall back to Number().
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
 export function scanNumber(s: string): number {
-  return scanNumberAt(s, 0, s.length);
+  const v = parseNumberAt(s, 0, s.length);
+  if (v !== v) return NOT_NUMBER;
+  scannedValue = v;
+  return scannedInteger ? INTEGER : DECIMAL;
 }
 
 /**
- * Classifies `s.slice(a, b)` as INTEGER, DECIMAL (any other number: fraction, exponent) or NOT_NUMBER, and
- * leaves its value in `scannedValue`. Grammar: [+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?.
+ * The number `s.slice(a, b)` is, or NaN; `scannedInteger` tells whether it was written as an integer (else
+ * DECIMAL: fraction or exponent). Returning the double (not storing it in a module variable) keeps it unboxed.
+ * Grammar: [+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?.
  * No spaces, no thousands separators, no hex, no Infinity. A leading zero before more digits ("007", "0123")
  * is NOT a number: hospital identifiers are zero-padded, and typing them as numbers would drop the zeros.
  */
-export function scanNumberAt(s: string, a: number, b: number): number {
-  if (a >= b) return NOT_NUMBER;
+export function parseNumberAt(s: string, a: number, b: number): number {
+  if (a >= b) return NaN;
   let i = a;
   let c = s.charCodeAt(i);
   let neg = false;
@@ -70,11 +76,11 @@ export function scanNumberAt(s: string, a: number, b: number): number {
     i++;
   }
   const intDigits = i - intStart;
-  if (intDigits > 1 && s.charCodeAt(intStart) === 48) return NOT_NUMBER;
+  if (intDigits > 1 && s.charCodeAt(intStart) === 48) return NaN;
   if (i === b) {
-    if (intDigits === 0 || intDigits > MAX_INTEGER_DIGITS) return NOT_NUMBER;
-    scannedValue = neg ? -m : m;
-    return INTEGER;
+    if (intDigits === 0 || intDigits > MAX_INTEGER_DIGITS) return NaN;
+    scannedInteger = true;
+    return neg ? -m : m;
   }
   let fracDigits = 0;
   if (c === 46) {
@@ -88,10 +94,10 @@ export function scanNumberAt(s: string, a: number, b: number): number {
     }
     fracDigits = i - fracStart;
   }
-  if (intDigits + fracDigits === 0) return NOT_NUMBER;
+  if (intDigits + fracDigits === 0) return NaN;
   let exp = 0;
   if (i < b) {
-    if (c !== 101 && c !== 69) return NOT_NUMBER;
+    if (c !== 101 && c !== 69) return NaN;
     i++;
     let expNeg = false;
     if (i < b) {
@@ -104,11 +110,11 @@ export function scanNumberAt(s: string, a: number, b: number): number {
     const expStart = i;
     while (i < b) {
       c = s.charCodeAt(i);
-      if (c < 48 || c > 57) return NOT_NUMBER;
+      if (c < 48 || c > 57) return NaN;
       if (exp < 100_000) exp = exp * 10 + (c - 48);
       i++;
     }
-    if (i === expStart) return NOT_NUMBER;
+    if (i === expStart) return NaN;
     if (expNeg) exp = -exp;
   }
   const scale = exp - fracDigits;
@@ -119,8 +125,8 @@ export function scanNumberAt(s: string, a: number, b: number): number {
   } else {
     v = Number(s.slice(a, b));
   }
-  scannedValue = v;
-  return DECIMAL;
+  scannedInteger = false;
+  return v;
 }
 
 /** 1 for true/yes, 0 for false/no (any letter case), -1 otherwise. "0"/"1" are integers, not booleans. */

@@ -1,0 +1,76 @@
+// Bounded distinct counters against a plain Map on random data.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { NumberCounter, TextCounter } from './distinct.js';
+
+const sorted = (e: { text: string; count: number }[]): [string, number][] =>
+  e.map((x): [string, number] => [x.text, x.count]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+
+describe('NumberCounter', () => {
+  it('counts like a Map keyed by value, keeping the first text, through table growth', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: -50, max: 50 }), fc.double({ noNaN: true })), { maxLength: 300 }),
+        (vs) => {
+          const c = new NumberCounter(10_000);
+          const ref = new Map<number, [string, number]>();
+          for (const v of vs) {
+            const text = `<${String(v)}>`;
+            expect(c.add(v, text, 1, text.length - 1)).toBe(true);
+            const key = v === 0 ? 0 : v;
+            const r = ref.get(key);
+            ref.set(key, r === undefined ? [String(v), 1] : [r[0], r[1] + 1]);
+          }
+          expect(c.size).toBe(ref.size);
+          expect(sorted(c.entries())).toEqual(sorted([...ref.values()].map(([text, count]) => ({ text, count }))));
+        },
+      ),
+    );
+  });
+
+  it('refuses new values at the cap but keeps counting known ones', () => {
+    const c = new NumberCounter(2);
+    expect([c.add(1, '1', 0, 1), c.add(2, '2', 0, 1), c.add(3, '3', 0, 1), c.add(1, '1', 0, 1)]).toEqual([
+      true,
+      true,
+      false,
+      true,
+    ]);
+    expect(sorted(c.entries())).toEqual([
+      ['1', 2],
+      ['2', 1],
+    ]);
+  });
+});
+
+describe('TextCounter', () => {
+  it('counts like a Map, across the switch from the short list to a Map', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...'abcdefghijklmnop'.split('').map((c) => c.repeat(3))), { maxLength: 200 }),
+        (vs) => {
+          const c = new TextCounter(100, 256);
+          const ref = new Map<string, number>();
+          const line = vs.join(',');
+          let pos = 0;
+          for (const v of vs) {
+            c.add(line, pos, pos + v.length);
+            pos += v.length + 1;
+            ref.set(v, (ref.get(v) ?? 0) + 1);
+          }
+          expect(c.overflow).toBe(false);
+          expect(sorted(c.entries())).toEqual(sorted([...ref].map(([text, count]) => ({ text, count }))));
+        },
+      ),
+    );
+  });
+
+  it('overflows at the cap and for long values', () => {
+    const c = new TextCounter(10, 5);
+    for (let i = 0; i < 12; i++) c.add(`v${i}`, 0, `v${i}`.length);
+    expect([c.size, c.overflow]).toEqual([10, true]);
+    const long = new TextCounter(10, 5);
+    long.add('abcdef', 0, 6);
+    expect([long.size, long.overflow]).toEqual([0, true]);
+  });
+});
