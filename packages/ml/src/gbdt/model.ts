@@ -397,9 +397,8 @@ function predictBlock(c: Compiled, X: Float64Array, F: number, m: number, out: F
         let g = root;
         do {
           const x = X[xb + feature[g]!]!;
-          const th = threshold[g]!;
-          // NaN fails both comparisons, so it follows the node's default side.
-          g = (defaultLeft[g] === 1 ? !(x > th) : x <= th) ? left[g]! : right[g]!;
+          // Only the threshold test is unpredictable; the NaN test almost never fires, so it costs no mispredictions.
+          g = x <= threshold[g]! || (x !== x && defaultLeft[g] === 1) ? left[g]! : right[g]!;
         } while (g >= 0);
         out[r0 + i] = out[r0 + i]! + leafValue[~g]!;
       }
