@@ -5,6 +5,10 @@ import { AuthService } from './auth/service.js';
 import type { Config } from './config/config.js';
 import { migrate, openMetadataStore, type MetadataStore } from './db/database.js';
 import { DatasetService } from './datasets/service.js';
+import { JobQueue } from './jobs/queue.js';
+import { LineageService } from './lineage/lineage.js';
+import { ModelRegistry } from './models/registry.js';
+import { TrainingService } from './training/service.js';
 import { ProjectService } from './projects/service.js';
 import { createObjectStore } from './storage/object-store/index.js';
 import type { ObjectStore } from './storage/object-store/port.js';
@@ -18,6 +22,11 @@ export interface Platform {
   auth: AuthService;
   projects: ProjectService;
   datasets: DatasetService;
+  /** The durable job queue (training, recipe runs, batch scoring). */
+  jobs: JobQueue;
+  training: TrainingService;
+  registry: ModelRegistry;
+  lineage: LineageService;
   close(): Promise<void>;
 }
 
@@ -37,6 +46,12 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
     const auth = new AuthService(store, audit, config);
     const projects = new ProjectService(store, audit);
     const datasets = new DatasetService(store, objects, audit, config.maxUploadBytes);
+    const jobs = new JobQueue(store);
+    const training = new TrainingService(store, audit, jobs);
+    const registry = new ModelRegistry(store, objects, audit);
+    const lineage = new LineageService(store);
+    // A new dataset version may start a study (training policy with onNewVersion).
+    datasets.onVersionCreated = (ev) => training.onVersionCreated(ev);
     return {
       config,
       store,
@@ -45,6 +60,10 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
       auth,
       projects,
       datasets,
+      jobs,
+      training,
+      registry,
+      lineage,
       async close() {
         await objects.close();
         await store.close();
