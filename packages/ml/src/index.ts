@@ -17,3 +17,4 @@ export type { CvSplit } from './cv.js';
 export { trainLogistic, LogisticModel, LOGISTIC_FORMAT, LOGISTIC_FORMAT_VERSION } from './logistic.js';
 export type { LogisticOptions, LogisticModelJson, LogisticFeatureJson, LogisticParamsJson } from './logistic.js';
 export { modelToOnnx, logisticToOnnx, gbdtToOnnx, float32Threshold } from './onnx/index.js';
+export * from './hpo/index.js';

@@ -1,0 +1,42 @@
+// Hyperparameter search: search spaces, TPE and random samplers, successive-halving pruning, the study runner,
+// cross-validation of one configuration and the worker-thread trial pool. Pure computation; no I/O.
+export {
+  compileSpace,
+  validateSpace,
+  overrideSpace,
+  defaultSearchSpace,
+  defaultGbdtSpace,
+  defaultLogisticSpace,
+} from './space.js';
+export type {
+  SearchSpace,
+  ParamSpec,
+  FloatParam,
+  IntParam,
+  CategoricalParam,
+  ConstParam,
+  BranchParam,
+  ParamValue,
+  TrialParams,
+  SpaceOverrides,
+  BranchOverride,
+  DefaultSpaceOptions,
+} from './space.js';
+export { TpeSampler, RandomSampler, defaultGamma, defaultWeights } from './tpe.js';
+export type { Sampler, AskedTrial, TellResult, TpeOptions, Direction } from './tpe.js';
+export { SuccessiveHalvingPruner, shouldPrune } from './pruner.js';
+export type { SuccessiveHalvingOptions, PruneSchedule } from './pruner.js';
+export { runStudy, TrialPruned } from './study.js';
+export type {
+  StudyOptions,
+  StudyResult,
+  TrialRecord,
+  TrialState,
+  TrialContext,
+  Objective,
+  ObjectiveResult,
+} from './study.js';
+export { crossValidate, cvSplits, PrunedError } from './cross-validate.js';
+export type { CrossValidateOptions, CvResult, FoldResult, CvAlgorithm } from './cross-validate.js';
+export { trialPool } from './pool.js';
+export type { TrialPool, TrialPoolOptions, PoolRunResult } from './pool.js';

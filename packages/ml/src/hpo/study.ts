@@ -1,0 +1,268 @@
+// The study runner: asks the sampler for parameters, runs up to `concurrency` trials at once, prunes with successive
+// halving, records every trial, and stops on trial count, timeout or an AbortSignal. Reproducible for seed+concurrency.
+import { performance } from 'node:perf_hooks';
+import { MlError } from '../errors.js';
+import { SuccessiveHalvingPruner, shouldPrune } from './pruner.js';
+import type { PruneSchedule, SuccessiveHalvingOptions } from './pruner.js';
+import type { SearchSpace, TrialParams } from './space.js';
+import { RandomSampler, TpeSampler } from './tpe.js';
+import type { Direction, Sampler, TpeOptions } from './tpe.js';
+
+/** Thrown by an objective to end its trial as pruned (after `report` returned true). */
+export class TrialPruned extends Error {
+  constructor(message = 'trial pruned') {
+    super(message);
+    this.name = 'TrialPruned';
+  }
+}
+
+export interface TrialContext {
+  number: number;
+  /** The study seed: the same for every trial, so all trials see the same folds and bagging draws. */
+  seed: number;
+  /** Aborted when the study is cancelled: stop work and throw. */
+  signal: AbortSignal;
+  /** The pruning rule fixed for this trial (null without a pruner); sent to workers that call `shouldPrune`. */
+  prune: PruneSchedule | null;
+  /**
+   * Reports an intermediate value (higher is better for 'maximize') after `step` rounds. Returns true when the
+   * trial should stop: the objective then throws `TrialPruned`.
+   */
+  report(step: number, value: number): boolean;
+}
+
+/** An objective returns its value, or the value with per-fold metrics and free-form attributes to keep. */
+export type ObjectiveResult = number | { value: number; folds?: number[]; attrs?: Record<string, unknown> };
+export type Objective = (params: TrialParams, ctx: TrialContext) => Promise<ObjectiveResult>;
+
+export type TrialState = 'complete' | 'pruned' | 'failed';
+
+export interface TrialRecord {
+  number: number;
+  params: TrialParams;
+  state: TrialState;
+  /** Objective value (complete), last intermediate value (pruned), or null (failed). */
+  value: number | null;
+  folds: number[] | null;
+  /** Values reported at the pruner's rung steps, as [step, value]. */
+  intermediate: [number, number][];
+  durationMs: number;
+  /** Why a failed trial failed ('cancelled' when the study was aborted while it ran). */
+  error?: string;
+  attrs?: Record<string, unknown>;
+}
+
+export interface StudyOptions {
+  space: SearchSpace;
+  objective: Objective;
+  nTrials: number;
+  /** No trial starts after this many milliseconds; running trials finish. */
+  timeoutMs?: number;
+  direction?: Direction;
+  seed?: number;
+  /** Trials at once. Default 1. */
+  concurrency?: number;
+  /** Aborting stops the study at once: running trials are told to stop and are recorded as failed ('cancelled'). */
+  signal?: AbortSignal;
+  /** Called as each trial ends (in the order they end). */
+  onTrial?: (trial: TrialRecord) => void;
+  /** 'tpe' (default), 'random', or a sampler built by the caller. */
+  sampler?: 'tpe' | 'random' | Sampler;
+  /** TPE settings (nStartup, multivariate, ...). */
+  tpe?: Omit<TpeOptions, 'space' | 'seed' | 'direction'>;
+  /** Successive halving settings, or false for no pruning. Default: minResource 10, η 3. */
+  pruner?: SuccessiveHalvingOptions | false;
+  /** Largest step an objective reports (e.g. the round cap); limits the rungs. Default 1e6. */
+  maxStep?: number;
+}
+
+export interface StudyResult {
+  trials: TrialRecord[];
+  best: TrialRecord | null;
+  stoppedBy: 'trials' | 'timeout' | 'abort';
+  durationMs: number;
+}
+
+function objectiveValue(r: ObjectiveResult): { value: number; folds: number[] | null; attrs?: Record<string, unknown> } {
+  if (typeof r === 'number') return { value: r, folds: null };
+  if (r && typeof r === 'object' && typeof r.value === 'number') {
+    return { value: r.value, folds: r.folds ? [...r.folds] : null, ...(r.attrs ? { attrs: r.attrs } : {}) };
+  }
+  throw new MlError('INVALID_OBJECTIVE', `the objective returned ${JSON.stringify(r)}, not a number or { value }`);
+}
+
+/** True when `a` is a better objective value than `b` in `direction`. */
+function better(a: number, b: number, direction: Direction): boolean {
+  return direction === 'maximize' ? a > b : a < b;
+}
+
+/**
+ * Runs a hyperparameter search. Trial n is sampled after trials 0 … n − concurrency have finished and been told to
+ * the sampler (the ones in between are "running" for the constant liar), and its pruning thresholds come from the
+ * same finished trials. So the parameters, and for deterministic objectives the results, depend only on the seed and
+ * the concurrency, never on timing; a slot may idle briefly while an older trial finishes.
+ */
+export async function runStudy(o: StudyOptions): Promise<StudyResult> {
+  const t0 = performance.now();
+  const direction = o.direction ?? 'maximize';
+  const seed = o.seed ?? 0;
+  const concurrency = o.concurrency ?? 1;
+  if (!(Number.isInteger(o.nTrials) && o.nTrials >= 0)) throw new MlError('INVALID_PARAM', 'nTrials must be >= 0');
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw new MlError('INVALID_PARAM', 'concurrency must be a positive integer');
+  }
+  if (direction !== 'maximize' && direction !== 'minimize') {
+    throw new MlError('INVALID_PARAM', `direction must be 'maximize' or 'minimize'`);
+  }
+  const sampler: Sampler =
+    typeof o.sampler === 'object'
+      ? o.sampler
+      : o.sampler === 'random'
+        ? new RandomSampler({ space: o.space, seed, direction })
+        : new TpeSampler({ ...o.tpe, space: o.space, seed, direction });
+  const pruner = o.pruner === false ? null : new SuccessiveHalvingPruner(o.pruner ?? {});
+  const maxStep = o.maxStep ?? 1e6;
+
+  const records: (TrialRecord | undefined)[] = [];
+  const running = new Map<number, { done: Promise<void>; ctl: AbortController; started: number; params: TrialParams }>();
+  const deadline = o.timeoutMs === undefined ? Infinity : t0 + o.timeoutMs;
+  let told = 0;
+  let stoppedBy: StudyResult['stoppedBy'] = 'trials';
+
+  // Resolves when the caller aborts, so waiting for trials can be cut short.
+  const abortSignal = o.signal;
+  const aborted = new Promise<'abort'>((resolve) => {
+    if (!abortSignal) return;
+    if (abortSignal.aborted) resolve('abort');
+    else abortSignal.addEventListener('abort', () => resolve('abort'), { once: true });
+  });
+  const isAborted = (): boolean => abortSignal?.aborted === true;
+
+  const tellInOrder = (upTo: number): void => {
+    for (; told < upTo; told++) {
+      const r = records[told]!;
+      const lastStep = r.intermediate.length ? r.intermediate[r.intermediate.length - 1]![0] : 0;
+      if (r.state === 'complete') sampler.tell(told, { state: 'complete', value: r.value! });
+      else if (r.state === 'pruned') sampler.tell(told, { state: 'pruned', step: lastStep, value: r.value! });
+      else sampler.tell(told, { state: 'failed' });
+      if (pruner && r.state !== 'failed') pruner.record(r.intermediate);
+    }
+  };
+
+  const startTrial = (): void => {
+    const asked = sampler.ask();
+    const number = asked.number;
+    const ctl = new AbortController();
+    const schedule = pruner ? pruner.schedule(direction, maxStep) : null;
+    const rungValues: [number, number][] = [];
+    let last: [number, number] | null = null;
+    const ctx: TrialContext = {
+      number,
+      seed,
+      signal: ctl.signal,
+      prune: schedule,
+      report(step, value) {
+        if (!(Number.isInteger(step) && step >= 0)) throw new MlError('INVALID_PARAM', 'report step must be >= 0');
+        last = [step, value];
+        if (schedule && schedule.steps.includes(step) && !rungValues.some(([s]) => s === step)) {
+          rungValues.push([step, value]);
+        }
+        return schedule !== null && shouldPrune(schedule, step, value);
+      },
+    };
+    const started = performance.now();
+    const finish = (rec: Omit<TrialRecord, 'number' | 'params' | 'intermediate' | 'durationMs'>): void => {
+      if (records[number]) return; // already recorded as cancelled
+      const full: TrialRecord = {
+        number,
+        params: asked.params,
+        intermediate: rungValues,
+        durationMs: performance.now() - started,
+        ...rec,
+      };
+      records[number] = full;
+      o.onTrial?.(full);
+    };
+    const done = (async () => {
+      try {
+        const res = objectiveValue(await o.objective(asked.params, ctx));
+        if (!Number.isFinite(res.value)) {
+          finish({ state: 'failed', value: null, folds: res.folds, error: `objective value ${res.value}` });
+        } else finish({ state: 'complete', ...res });
+      } catch (e) {
+        if (e instanceof TrialPruned) {
+          const lastReport = last as [number, number] | null;
+          // The last reported value represents a pruned trial; a rung value it never reached is not invented.
+          if (lastReport && !rungValues.some(([s]) => s === lastReport[0])) rungValues.push(lastReport);
+          finish({ state: 'pruned', value: lastReport ? lastReport[1] : null, folds: null });
+        } else {
+          finish({ state: 'failed', value: null, folds: null, error: e instanceof Error ? e.message : String(e) });
+        }
+      } finally {
+        running.delete(number);
+      }
+    })();
+    running.set(number, { done, ctl, started, params: asked.params });
+  };
+
+  for (;;) {
+    if (isAborted()) {
+      stoppedBy = 'abort';
+      break;
+    }
+    const next = records.length + running.size;
+    if (next >= o.nTrials) break;
+    if (performance.now() >= deadline) {
+      stoppedBy = 'timeout';
+      break;
+    }
+    if (running.size >= concurrency) {
+      await Promise.race([aborted, ...[...running.values()].map((r) => r.done)]);
+      continue;
+    }
+    // Trials before next − concurrency + 1 must be finished before trial `next` is sampled.
+    const need = next - concurrency + 1;
+    let cut = false;
+    while (told < need) {
+      const r = running.get(told);
+      if (r && (await Promise.race([aborted, r.done])) === 'abort') {
+        cut = true;
+        break;
+      }
+      tellInOrder(Math.min(need, firstUnfinished(records, told)));
+    }
+    if (cut) continue;
+    startTrial();
+  }
+  if (stoppedBy === 'abort') {
+    for (const [number, r] of running) {
+      r.ctl.abort();
+      const rec: TrialRecord = {
+        number,
+        params: r.params,
+        state: 'failed',
+        value: null,
+        folds: null,
+        intermediate: [],
+        durationMs: performance.now() - r.started,
+        error: 'cancelled',
+      };
+      records[number] = rec;
+      o.onTrial?.(rec);
+    }
+  } else {
+    await Promise.all([...running.values()].map((r) => r.done));
+  }
+  const trials = records.filter((r): r is TrialRecord => r !== undefined).sort((a, b) => a.number - b.number);
+  let best: TrialRecord | null = null;
+  for (const t of trials) {
+    if (t.state === 'complete' && (best === null || better(t.value!, best.value!, direction))) best = t;
+  }
+  return { trials, best, stoppedBy, durationMs: performance.now() - t0 };
+}
+
+function firstUnfinished(records: readonly (TrialRecord | undefined)[], from: number): number {
+  let i = from;
+  while (records[i] !== undefined) i++;
+  return i;
+}
