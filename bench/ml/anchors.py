@@ -122,6 +122,8 @@ def time_predict(predict_batch, predict_one, xt):
 
 
 def run(a):
+    # A floor inherited from the parent would show here (Linux keeps ru_maxrss across exec); it should be small.
+    peak_at_start = mb_peak()
     t = time.perf_counter()
     meta, x, y = load(a.data, 'train')
     _, xt, yt = load(a.data, 'test')
@@ -139,6 +141,7 @@ def run(a):
         'nTrain': meta['nTrain'],
         'nTest': meta['nTest'],
         'numFeatures': meta['numFeatures'],
+        'peakAtStartMB': peak_at_start,
         'loadSeconds': load_s,
         'rssAfterLoadMB': mb_now(),
         'peakAfterLoadMB': mb_peak(),

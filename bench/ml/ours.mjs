@@ -90,6 +90,8 @@ async function timePredict(model, frame) {
 
 async function main() {
   const a = parseArgs(process.argv.slice(2));
+  // A floor inherited from the parent would show here (Linux keeps ru_maxrss across exec); it should be ~50 MB.
+  const peakAtStartMB = mbPeak();
   const ml = await import(pathToFileURL(join(a.dist, 'index.js')).href);
   let t = performance.now();
   const train = load(ml, a.data, 'train');
@@ -102,6 +104,7 @@ async function main() {
     nTrain: train.meta.nTrain,
     nTest: train.meta.nTest,
     numFeatures: train.meta.numFeatures,
+    peakAtStartMB,
     loadSeconds: (performance.now() - t) / 1000,
     rssAfterLoadMB: mbNow(),
     peakAfterLoadMB: mbPeak(),

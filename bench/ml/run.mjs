@@ -9,7 +9,6 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from '
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate } from './generate.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -165,10 +164,19 @@ function main() {
     cpSync(dist, snap, { recursive: true });
     dist = snap;
   }
-  for (const name of a.only) {
-    const { dir, meta, cached } = generate(name, a.scale, a.out);
-    console.error(`data ${dir}: ${meta.nTrain}+${meta.nTest} × ${meta.numFeatures}${cached ? ' (cached)' : ''}`);
-  }
+  // Generated in a child process: Linux carries a parent's resident size into a child's ru_maxrss across
+  // fork/exec, so this runner must stay small for the children's peak memory to be their own.
+  const gen = sh(process.execPath, [
+    join(HERE, 'generate.mjs'),
+    '--scale',
+    a.scale,
+    '--out',
+    a.out,
+    '--only',
+    a.only.join(','),
+  ]);
+  process.stderr.write(gen.stdout + gen.stderr);
+  if (gen.code !== 0) process.exit(1);
   const resultsDir = join(a.out, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const jsonl = join(resultsDir, `${a.scale}-${stamp}.jsonl`);
