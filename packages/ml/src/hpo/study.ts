@@ -127,6 +127,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
   const running = new Map<number, { done: Promise<void>; ctl: AbortController; started: number; params: TrialParams }>();
   const deadline = o.timeoutMs === undefined ? Infinity : t0 + o.timeoutMs;
   let told = 0;
+  let launched = 0;
   let stoppedBy: StudyResult['stoppedBy'] = 'trials';
 
   // Resolves when the caller aborts, so waiting for trials can be cut short.
@@ -152,6 +153,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
   const startTrial = (): void => {
     const asked = sampler.ask();
     const number = asked.number;
+    launched++;
     const ctl = new AbortController();
     const schedule = pruner ? pruner.schedule(direction, maxStep) : null;
     const rungValues: [number, number][] = [];
@@ -210,7 +212,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       stoppedBy = 'abort';
       break;
     }
-    const next = records.length + running.size;
+    const next = launched;
     if (next >= o.nTrials) break;
     if (performance.now() >= deadline) {
       stoppedBy = 'timeout';

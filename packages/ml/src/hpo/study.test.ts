@@ -1,0 +1,188 @@
+import { describe, expect, test } from 'vitest';
+import { SuccessiveHalvingPruner, shouldPrune } from './pruner.js';
+import type { SearchSpace } from './space.js';
+import { TrialPruned, runStudy } from './study.js';
+import type { TrialContext, TrialRecord } from './study.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const space: SearchSpace = {
+  q: { type: 'float', low: 0, high: 1 },
+  lr: { type: 'float', low: 0.01, high: 0.3, log: true },
+};
+
+describe('successive halving', () => {
+  test('rungs sit at minResource × η^k and keep the top 1/η', () => {
+    const p = new SuccessiveHalvingPruner({ minResource: 5, reductionFactor: 3 });
+    expect(p.schedule('maximize', 200).steps).toEqual([5, 15, 45, 135]);
+    // Nothing seen yet: everything is promoted.
+    expect(p.schedule('maximize').thresholds.every((t) => t === null)).toBe(true);
+    for (const v of [0.1, 0.2, 0.3, 0.4, 0.5]) p.record([[5, v]]);
+    const s = p.schedule('maximize', 200);
+    // 5 earlier values + this trial: keep ⌊6/3⌋ = 2, so the trial must reach the 2nd best earlier value.
+    expect(s.thresholds[0]).toBe(0.4);
+    expect(s.thresholds[1]).toBeNull();
+    expect(shouldPrune(s, 5, 0.39)).toBe(true);
+    expect(shouldPrune(s, 5, 0.4)).toBe(false);
+    expect(shouldPrune(s, 6, 0)).toBe(false); // not a rung
+    expect(shouldPrune(s, 5, Number.NaN)).toBe(true);
+    const m = p.schedule('minimize', 200);
+    expect(m.thresholds[0]).toBe(0.2);
+    expect(shouldPrune(m, 5, 0.25)).toBe(true);
+    // With fewer than η earlier values only a trial at least as good as the best continues (as Optuna).
+    const q = new SuccessiveHalvingPruner({ minResource: 1, reductionFactor: 4, bootstrapCount: 2 });
+    q.record([[1, 0.5]]);
+    expect(q.schedule('maximize', 10).thresholds[0]).toBeNull(); // below the bootstrap count
+    q.record([[1, 0.7]]);
+    expect(q.schedule('maximize', 10).thresholds[0]).toBe(0.7);
+  });
+
+  test('prunes clearly bad trials and never the best one', async () => {
+    // Learning curves ordered by q at every round: the best final value also leads at every rung.
+    const res = await runStudy({
+      space,
+      nTrials: 40,
+      seed: 4,
+      sampler: 'random',
+      pruner: { minResource: 4, reductionFactor: 3 },
+      objective: async (p, ctx) => {
+        const q = p.q as number;
+        let v = 0;
+        for (let step = 1; step <= 100; step++) {
+          v = q * (1 - Math.exp(-step / 20));
+          if (ctx.report(step, v)) throw new TrialPruned();
+        }
+        return v;
+      },
+    });
+    const pruned = res.trials.filter((t) => t.state === 'pruned');
+    const complete = res.trials.filter((t) => t.state === 'complete');
+    expect(pruned.length).toBeGreaterThan(20);
+    const bestQ = Math.max(...res.trials.map((t) => t.params.q as number));
+    expect(res.best?.params.q).toBe(bestQ);
+    for (const t of pruned) {
+      expect(t.params.q as number).toBeLessThan(bestQ);
+      expect(t.value).not.toBeNull();
+      expect(t.intermediate.length).toBeGreaterThan(0);
+    }
+    // Every trial in the bottom half of q that came after the first few was stopped early.
+    const sortedQ = res.trials.map((t) => t.params.q as number).sort((a, b) => a - b);
+    const medianQ = sortedQ[sortedQ.length >> 1]!;
+    for (const t of res.trials.slice(5)) if ((t.params.q as number) < medianQ) expect(t.state).toBe('pruned');
+    expect(complete.length).toBeGreaterThan(0);
+  });
+});
+
+describe('runStudy', () => {
+  test('a trial whose objective throws is recorded as failed and the study continues', async () => {
+    const res = await runStudy({
+      space,
+      nTrials: 12,
+      seed: 1,
+      objective: async (p, ctx) => {
+        if (ctx.number % 4 === 1) throw new Error(`boom ${ctx.number}`);
+        if (ctx.number === 6) return Number.NaN;
+        return p.q as number;
+      },
+    });
+    expect(res.trials).toHaveLength(12);
+    expect(res.trials.filter((t) => t.state === 'failed').map((t) => t.number)).toEqual([1, 5, 6, 9]);
+    expect(res.trials[5]!.error).toBe('boom 5');
+    expect(res.trials[6]!.error).toMatch(/NaN/);
+    expect(res.best?.state).toBe('complete');
+    for (const t of res.trials) expect(t.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  test('runs trials in parallel, and the results depend on seed and concurrency, not on timing', async () => {
+    const run = async (jitter: () => number): Promise<{ trials: TrialRecord[]; peak: number }> => {
+      let live = 0;
+      let peak = 0;
+      const res = await runStudy({
+        space,
+        nTrials: 24,
+        seed: 7,
+        concurrency: 3,
+        tpe: { nStartup: 5 },
+        pruner: { minResource: 2, reductionFactor: 2 },
+        objective: async (p, ctx: TrialContext) => {
+          live++;
+          peak = Math.max(peak, live);
+          try {
+            const q = p.q as number;
+            for (let step = 1; step <= 8; step++) {
+              await sleep(jitter());
+              if (ctx.report(step, q * step)) throw new TrialPruned();
+            }
+            return q - Math.abs(Math.log10(p.lr as number) + 1);
+          } finally {
+            live--;
+          }
+        },
+      });
+      return { trials: res.trials, peak };
+    };
+    let k = 0;
+    const a = await run(() => (k++ * 7919) % 5);
+    const b = await run(() => Math.floor(Math.random() * 6));
+    const strip = (ts: TrialRecord[]): unknown[] => ts.map(({ durationMs: _, ...rest }) => rest);
+    expect(strip(b.trials)).toEqual(strip(a.trials));
+    expect(a.peak).toBe(3);
+    expect(a.trials.some((t) => t.state === 'pruned')).toBe(true);
+  });
+
+  test('an AbortSignal stops the study promptly and keeps the finished trials', async () => {
+    const ctl = new AbortController();
+    const seenSignals: AbortSignal[] = [];
+    const t0 = Date.now();
+    setTimeout(() => ctl.abort(), 300);
+    let abortedAt = 0;
+    ctl.signal.addEventListener('abort', () => (abortedAt = Date.now()));
+    const res = await runStudy({
+      space,
+      nTrials: 1000,
+      seed: 2,
+      concurrency: 2,
+      signal: ctl.signal,
+      objective: async (p, ctx) => {
+        seenSignals.push(ctx.signal);
+        // An objective that ignores the signal entirely: the study must not wait for it.
+        await sleep(ctx.number < 4 ? 40 : 10_000);
+        return p.q as number;
+      },
+    });
+    expect(Date.now() - abortedAt).toBeLessThan(200);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(res.stoppedBy).toBe('abort');
+    expect(res.trials.filter((t) => t.state === 'complete').map((t) => t.number)).toEqual([0, 1, 2, 3]);
+    const cancelled = res.trials.filter((t) => t.error === 'cancelled');
+    expect(cancelled.map((t) => t.number)).toEqual([4, 5]);
+    expect(cancelled.every((t) => t.state === 'failed')).toBe(true);
+    // The running trials were told to stop.
+    expect(seenSignals[4]!.aborted && seenSignals[5]!.aborted).toBe(true);
+  });
+
+  test('stops starting trials at the timeout and lets running ones finish', async () => {
+    const res = await runStudy({
+      space,
+      nTrials: 1000,
+      seed: 2,
+      timeoutMs: 150,
+      objective: async (p) => {
+        await sleep(40);
+        return p.q as number;
+      },
+    });
+    expect(res.stoppedBy).toBe('timeout');
+    expect(res.trials.length).toBeGreaterThanOrEqual(2);
+    expect(res.trials.length).toBeLessThan(10);
+    expect(res.trials.every((t) => t.state === 'complete')).toBe(true);
+  });
+
+  test('validates its options', async () => {
+    const objective = async (): Promise<number> => 1;
+    await expect(runStudy({ space, objective, nTrials: -1 })).rejects.toThrow(/nTrials/);
+    await expect(runStudy({ space, objective, nTrials: 1, concurrency: 0 })).rejects.toThrow(/concurrency/);
+    await expect(runStudy({ space: { x: { type: 'int', low: 3, high: 1 } }, objective, nTrials: 1 })).rejects.toThrow(
+      /INVALID_SPACE|must not exceed/,
+    );
+  });
+});
