@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
 import { migrate, openMetadataStore } from '../db/database.js';
 import { AppError } from '../errors.js';
+import { DEFAULT_GRACE_MS, runWorkerProcess } from '../jobs/run.js';
 import { openPlatform } from '../platform.js';
 import { startServer } from '../server/serve.js';
 import { ApiClient, CliError } from './client.js';
@@ -101,11 +102,59 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--host <host>', 'address to bind (default 127.0.0.1; 0.0.0.0 for all interfaces)')
     .option('--data <dir>', 'data directory (default ./ichigen-data)')
     .option('--config <file>', 'JSON config file')
+    .option('--no-worker', 'run no job worker in this process (run `ichigen worker` processes instead)')
     .action(async (opts) => {
       const config = configFrom(opts);
-      await startServer(config, { handleSignals: true, print: io.out });
+      await startServer(config, { handleSignals: true, print: io.out, worker: opts.worker !== false });
       await new Promise(() => undefined); // until a signal ends the process
     });
+
+  program
+    .command('worker')
+    .description('run a job worker (training, recipe runs, scoring); several may share one PostgreSQL database')
+    .option('--concurrency <n>', 'jobs run at the same time', '1')
+    .option('--lease <seconds>', 'lease length: a worker that stops heart-beating loses its job this long after', '30')
+    .option(
+      '--grace <seconds>',
+      'on SIGTERM, how long running jobs get to stop before being handed back',
+      `${DEFAULT_GRACE_MS / 1000}`,
+    )
+    .option('--kinds <list>', 'comma-separated job kinds to run (default: all)')
+    .option('--data <dir>', 'data directory')
+    .option('--config <file>', 'JSON config file')
+    .action(
+      async (opts: {
+        concurrency: string;
+        lease: string;
+        grace: string;
+        kinds?: string;
+        data?: string;
+        config?: string;
+      }) => {
+        const num = (flag: string, v: string, min: number, max: number) => {
+          const n = Number(v);
+          if (!Number.isFinite(n) || n < min || n > max)
+            throw new CliError('BAD_OPTION', `--${flag} must be a number from ${min} to ${max}, not "${v}"`);
+          return n;
+        };
+        const concurrency = num('concurrency', opts.concurrency, 1, 256);
+        if (!Number.isInteger(concurrency)) throw new CliError('BAD_OPTION', '--concurrency must be a whole number');
+        await runWorkerProcess(configFrom(opts), {
+          concurrency,
+          leaseMs: num('lease', opts.lease, 0.2, 3600) * 1000,
+          graceMs: num('grace', opts.grace, 0, 3600) * 1000,
+          ...(opts.kinds
+            ? {
+                kinds: opts.kinds
+                  .split(',')
+                  .map((k) => k.trim())
+                  .filter(Boolean),
+              }
+            : {}),
+          print: io.out,
+        });
+      },
+    );
 
   program
     .command('migrate')
@@ -572,6 +621,303 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       } finally {
         bar.stop();
       }
+    });
+
+  // ---------- training ----------
+  const policy = program
+    .command('policy')
+    .description('training policies: what to predict from a dataset, and when to train');
+  policy
+    .command('set <ref>')
+    .description('set the training policy of <project>/<dataset> (replaces the previous one)')
+    .requiredOption('--target <column>', 'outcome column')
+    .option('--positive <value>', 'value of the outcome that counts as positive', '1')
+    .option('--group <column>', 'patient key: rows of one patient never straddle training and evaluation')
+    .option('--include <columns>', 'comma-separated feature columns (default: all)')
+    .option('--exclude <columns>', 'comma-separated columns to leave out', '')
+    .option(
+      '--subgroups <columns>',
+      'comma-separated columns to report subgroup metrics for (sex and age are automatic)',
+      '',
+    )
+    .option('--algorithms <list>', 'gbdt, logreg or both', 'gbdt,logreg')
+    .option('--trials <n>', 'hyperparameter trials', '30')
+    .option('--minutes <n>', 'time budget in minutes')
+    .option('--metric <name>', 'search metric', 'auc')
+    .option('--folds <n>', 'cross-validation folds', '5')
+    .option('--holdout <fraction>', 'holdout fraction', '0.2')
+    .option('--seed <n>', 'random seed', '42')
+    .option('--model <name>', 'model name (default: the dataset name)')
+    .option('--description <text>', 'intended use, shown in the model card', '')
+    .option('--missing-target <what>', 'drop or fail', 'drop')
+    .option('--sensitivity <target>', 'choose the threshold reaching this sensitivity (default: Youden J)')
+    .option('--on-new-version', 'start a study whenever a new version of the dataset is pushed')
+    .action(async (ref: string, o: Record<string, string | boolean | undefined>) => {
+      const r = parseDatasetRef(ref);
+      const list = (s: unknown) =>
+        typeof s === 'string' && s
+          ? s
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean)
+          : [];
+      const spec = {
+        target: o.target,
+        positive: o.positive,
+        ...(o.group ? { group: o.group } : {}),
+        ...(o.include ? { include: list(o.include) } : {}),
+        exclude: list(o.exclude),
+        subgroups: list(o.subgroups),
+        algorithms: list(o.algorithms),
+        trials: Number(o.trials),
+        ...(o.minutes ? { timeoutMinutes: Number(o.minutes) } : {}),
+        metric: o.metric,
+        folds: Number(o.folds),
+        holdoutFraction: Number(o.holdout),
+        seed: Number(o.seed),
+        ...(o.model ? { model: o.model } : {}),
+        description: o.description,
+        missingTarget: o.missingTarget,
+        threshold: o.sensitivity ? { method: 'sensitivity', target: Number(o.sensitivity) } : { method: 'youden' },
+        onNewVersion: !!o.onNewVersion,
+      };
+      const res = await client().request<{ revision: number; spec: { onNewVersion: boolean; trials: number } }>(
+        'PUT',
+        `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/policy`,
+        { json: spec },
+      );
+      print(
+        res,
+        () =>
+          `policy for ${r.project}/${r.dataset} is now revision ${res.revision} (${res.spec.trials} trials${res.spec.onNewVersion ? '; trains on every new version' : ''})`,
+      );
+    });
+  policy.command('show <ref>').action(async (ref: string) => {
+    const r = parseDatasetRef(ref);
+    const res = await client().request<{ revision: number; updatedBy: string; spec: unknown }>(
+      'GET',
+      `/projects/${enc(r.project)}/datasets/${enc(r.dataset)}/policy`,
+    );
+    print(res, () => `revision ${res.revision} by ${res.updatedBy}\n${JSON.stringify(res.spec, null, 2)}`);
+  });
+
+  type StudyJson = {
+    id: string;
+    dataset: string;
+    datasetVersion: number;
+    status: string;
+    trials: number;
+    trialsDone: number;
+    bestValue: number | null;
+    metric: string;
+    error: string | null;
+    modelVersion: { model: string; version: number } | null;
+    createdAt: string;
+  };
+  const fmtStudy = (s: StudyJson) =>
+    `${s.id}  ${s.dataset}@${s.datasetVersion}  ${s.status}  trials ${s.trialsDone}/${s.trials}  best ${s.metric.toUpperCase()} ${s.bestValue === null ? '–' : s.bestValue.toFixed(4)}${s.modelVersion ? `  → ${s.modelVersion.model}@${s.modelVersion.version}` : ''}${s.error ? `\n  error: ${s.error}` : ''}`;
+  const parseStudyRef = (ref: string) => {
+    const m = /^([^/]+)\/([A-Za-z0-9]+)$/.exec(ref);
+    if (!m) throw new CliError('BAD_REFERENCE', `"${ref}" is not <project>/<study-id>`);
+    return { project: m[1]!, id: m[2]! };
+  };
+  const study = program.command('study').description('hyperparameter studies');
+  study
+    .command('start <ref>')
+    .description('start a study of <project>/<dataset>@<version> under its policy')
+    .action(async (ref: string) => {
+      const r = parseDatasetRef(ref, true);
+      const api = client();
+      const v = await resolveVersion(api, r);
+      const s = await api.request<StudyJson>('POST', `/projects/${enc(r.project)}/studies`, {
+        json: { dataset: r.dataset, version: v },
+      });
+      print(s, () => `started study ${r.project}/${s.id}; follow it with \`ichigen study watch ${r.project}/${s.id}\``);
+    });
+  study
+    .command('list <project>')
+    .option('--status <status>', 'queued, running, succeeded, failed or cancelled')
+    .action(async (slug: string, o: { status?: string }) => {
+      const res = await client().request<{ studies: StudyJson[] }>('GET', `/projects/${enc(slug)}/studies`, {
+        query: { status: o.status },
+      });
+      print(res, () => res.studies.map(fmtStudy).join('\n') || 'no studies');
+    });
+  study.command('show <ref>').action(async (ref: string) => {
+    const r = parseStudyRef(ref);
+    const s = await client().request<
+      StudyJson & {
+        trialsList: { number: number; algorithm: string; state: string; value: number | null; durationMs: number }[];
+      }
+    >('GET', `/projects/${enc(r.project)}/studies/${enc(r.id)}`);
+    print(
+      s,
+      () =>
+        `${fmtStudy(s)}\n` +
+        table(
+          s.trialsList.map((t) => [
+            t.number,
+            t.algorithm,
+            t.state,
+            t.value === null ? null : t.value.toFixed(4),
+            `${(t.durationMs / 1000).toFixed(1)} s`,
+          ]),
+          ['TRIAL', 'ALGORITHM', 'STATE', 'CV', 'TIME'],
+        ),
+    );
+  });
+  study
+    .command('watch <ref>')
+    .description('follow a study until it ends; exits 1 if it failed or was cancelled')
+    .option('--interval <seconds>', 'poll interval', '2')
+    .action(async (ref: string, o: { interval: string }) => {
+      const r = parseStudyRef(ref);
+      const api = client();
+      let last = '';
+      for (;;) {
+        const s = await api.request<StudyJson>('GET', `/projects/${enc(r.project)}/studies/${enc(r.id)}`);
+        const line = `${s.status}: ${s.trialsDone}/${s.trials} trials, best ${s.metric.toUpperCase()} ${s.bestValue === null ? '–' : s.bestValue.toFixed(4)}`;
+        if (!json && line !== last) io.err(line);
+        last = line;
+        if (['succeeded', 'failed', 'cancelled'].includes(s.status)) {
+          print(s, () => fmtStudy(s));
+          if (s.status !== 'succeeded') exitCode = 1;
+          return;
+        }
+        await new Promise((res) => setTimeout(res, Math.max(0.2, Number(o.interval)) * 1000));
+      }
+    });
+  study.command('cancel <ref>').action(async (ref: string) => {
+    const r = parseStudyRef(ref);
+    const s = await client().request<StudyJson>('POST', `/projects/${enc(r.project)}/studies/${enc(r.id)}/cancel`);
+    print(s, () => `cancel requested: ${fmtStudy(s)}`);
+  });
+
+  // ---------- models ----------
+  type VersionJson = {
+    model: string;
+    version: number;
+    stage: string;
+    algorithm: string;
+    dataset: string;
+    datasetVersion: number;
+    auc: number;
+    aucCi: { lower: number; upper: number };
+    trainedBy: string;
+    createdAt: string;
+  };
+  const parseModelRef = (ref: string) => {
+    const m = /^([^/@]+)\/([^/@]+)@(\d+)$/.exec(ref);
+    if (!m) throw new CliError('BAD_REFERENCE', `"${ref}" is not <project>/<model>@<version>`);
+    return { project: m[1]!, model: m[2]!, version: Number(m[3]) };
+  };
+  const model = program.command('model').description('the model registry: versions, cards, approval');
+  model
+    .command('list <project>')
+    .option('--model <name>', 'only this model')
+    .action(async (slug: string, o: { model?: string }) => {
+      const res = await client().request<{ versions: VersionJson[] }>('GET', `/projects/${enc(slug)}/models`, {
+        query: { model: o.model },
+      });
+      print(res, () =>
+        table(
+          res.versions.map((v) => [
+            `${v.model}@${v.version}`,
+            v.stage,
+            v.algorithm,
+            `${v.dataset}@${v.datasetVersion}`,
+            `${v.auc.toFixed(3)} [${v.aucCi.lower.toFixed(3)}, ${v.aucCi.upper.toFixed(3)}]`,
+            v.trainedBy,
+            v.createdAt,
+          ]),
+          ['MODEL', 'STAGE', 'ALGORITHM', 'DATASET', 'AUC [95% CI]', 'TRAINED BY', 'CREATED'],
+        ),
+      );
+    });
+  model
+    .command('show <ref>')
+    .description('metrics, subgroups, lineage and the model card of <project>/<model>@<version>')
+    .action(async (ref: string) => {
+      const r = parseModelRef(ref);
+      const res = await client().request<
+        VersionJson & {
+          cardMarkdown: string;
+          stageHistory: { from: string; to: string; by: string; reason: string; at: string }[];
+        }
+      >('GET', `/projects/${enc(r.project)}/models/${enc(r.model)}/versions/${r.version}`);
+      print(
+        res,
+        () =>
+          `${res.cardMarkdown}\n## Stage: ${res.stage}\n${res.stageHistory.map((h) => `- ${h.at} ${h.from} → ${h.to} by ${h.by}: ${h.reason}`).join('\n')}`,
+      );
+    });
+  model
+    .command('approve <ref>')
+    .requiredOption('--reason <text>', 'why this version may reach patients')
+    .option('--retire-previous', 'retire the currently approved version(s) of this model')
+    .action(async (ref: string, o: { reason: string; retirePrevious?: boolean }) => {
+      const r = parseModelRef(ref);
+      const res = await client().request<{ retired: number[] }>(
+        'POST',
+        `/projects/${enc(r.project)}/models/${enc(r.model)}/versions/${r.version}/approve`,
+        { json: { reason: o.reason, retirePrevious: !!o.retirePrevious } },
+      );
+      print(
+        res,
+        () =>
+          `approved ${r.model}@${r.version}${res.retired.length ? `; retired ${res.retired.map((v) => `@${v}`).join(', ')}` : ''}`,
+      );
+    });
+  model
+    .command('retire <ref>')
+    .requiredOption('--reason <text>', 'why')
+    .action(async (ref: string, o: { reason: string }) => {
+      const r = parseModelRef(ref);
+      const res = await client().request(
+        'POST',
+        `/projects/${enc(r.project)}/models/${enc(r.model)}/versions/${r.version}/retire`,
+        { json: { reason: o.reason } },
+      );
+      print(res, () => `retired ${r.model}@${r.version}`);
+    });
+
+  program
+    .command('lineage <ref>')
+    .description(
+      'what came from <project>/<dataset>@<version> (or, for <project>/<model>@<version> with --model, what it came from)',
+    )
+    .option('--model', 'the reference is a model version')
+    .option('--direction <d>', 'downstream, upstream or both')
+    .action(async (ref: string, o: { model?: boolean; direction?: string }) => {
+      const r = o.model ? parseModelRef(ref) : parseDatasetRef(ref, true);
+      const api = client();
+      const query = o.model
+        ? {
+            model: (r as { model: string }).model,
+            modelVersion: (r as { version: number }).version,
+            direction: o.direction,
+          }
+        : {
+            dataset: (r as DatasetRef).dataset,
+            version: await resolveVersion(api, r as DatasetRef),
+            direction: o.direction,
+          };
+      const g = await api.request<{
+        nodes: { kind: string; id: string; label: string; detail?: Record<string, unknown> }[];
+        edges: { from: { id: string }; to: { id: string }; relation: string }[];
+      }>('GET', `/projects/${enc(r.project)}/lineage`, { query });
+      print(g, () => {
+        const label = new Map(
+          g.nodes.map((n) => [
+            n.id,
+            `${n.kind.replace('_', ' ')} ${n.label}${n.detail ? ` ${JSON.stringify(n.detail)}` : ''}`,
+          ]),
+        );
+        return (
+          g.edges.map((e) => `${label.get(e.from.id)}  --${e.relation}-->  ${label.get(e.to.id)}`).join('\n') ||
+          `${label.get(g.nodes[0]?.id ?? '') ?? ref}: nothing linked yet`
+        );
+      });
     });
 
   // ---------- audit ----------

@@ -65,6 +65,8 @@ export interface PushResult {
   version: DatasetVersionInfo;
   /** false when identical content already existed: the existing version is returned. */
   created: boolean;
+  /** Studies started because the dataset's training policy trains on every new version. */
+  studiesStarted?: string[];
 }
 
 const MAX_PATH = 1024;
@@ -84,7 +86,19 @@ export function validateManifestPath(p: string): string {
   return p;
 }
 
+export interface VersionCreated {
+  principal: Principal;
+  access: Access;
+  datasetId: string;
+  datasetName: string;
+  versionId: string;
+  version: number;
+}
+
 export class DatasetService {
+  /** Called after a new version is committed (e.g. to start a training study); returns ids of what it started. */
+  onVersionCreated: ((ev: VersionCreated) => Promise<string[]>) | undefined;
+
   constructor(
     private readonly store: MetadataStore,
     private readonly objects: ObjectStore,
@@ -346,7 +360,18 @@ export class DatasetService {
           client: v.client,
           details: { digest: v.contentDigest, rows: v.rowCount, files: row.file_count, bytes: v.sizeBytes },
         });
-        return { version: this.toInfo(a, dataset, row), created: true };
+        const info = this.toInfo(a, dataset, row);
+        const studiesStarted = this.onVersionCreated
+          ? await this.onVersionCreated({
+              principal: p,
+              access: a,
+              datasetId: row.dataset_id,
+              datasetName: dataset.name,
+              versionId: row.id,
+              version: info.version,
+            })
+          : [];
+        return { version: info, created: true, ...(studiesStarted.length ? { studiesStarted } : {}) };
       } catch (e) {
         if (!isUniqueViolation(e) || attempt >= 5) throw e;
         const current = await this.findDataset(a, dataset.name);

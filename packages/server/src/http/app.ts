@@ -22,6 +22,8 @@ import { registerDatasetRoutes } from '../datasets/routes.js';
 import { AppError, unauthorized } from '../errors.js';
 import type { Platform } from '../platform.js';
 import { registerProjectRoutes } from '../projects/routes.js';
+import { registerModelRoutes } from '../models/routes.js';
+import { registerTrainingRoutes } from '../training/routes.js';
 import { newId } from '../util.js';
 
 declare module 'fastify' {
@@ -90,6 +92,8 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   registerProjectRoutes(typed, platform);
   registerDatasetRoutes(typed, platform);
   registerAuditRoutes(typed, platform);
+  registerTrainingRoutes(typed, platform);
+  registerModelRoutes(typed, platform);
   return app;
 }
 

@@ -30,7 +30,12 @@ export interface LineageGraph {
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-export async function addEdge(db: Db, from: { kind: NodeKind; id: string }, to: { kind: NodeKind; id: string }, relation: string): Promise<void> {
+export async function addEdge(
+  db: Db,
+  from: { kind: NodeKind; id: string },
+  to: { kind: NodeKind; id: string },
+  relation: string,
+): Promise<void> {
   const exists = await db
     .selectFrom('lineage_edges')
     .select('relation')
@@ -50,7 +55,11 @@ export class LineageService {
   constructor(private readonly store: MetadataStore) {}
 
   /** Walks edges breadth-first from `root` (at most `maxNodes` nodes) and labels every node it reaches. */
-  async graph(root: { kind: NodeKind; id: string }, direction: 'downstream' | 'upstream' | 'both', maxNodes = 500): Promise<LineageGraph> {
+  async graph(
+    root: { kind: NodeKind; id: string },
+    direction: 'downstream' | 'upstream' | 'both',
+    maxNodes = 500,
+  ): Promise<LineageGraph> {
     const db = this.store.db;
     const key = (n: { kind: string; id: string }) => `${n.kind}:${n.id}`;
     const seen = new Map<string, { kind: NodeKind; id: string }>([[key(root), root]]);
@@ -62,16 +71,34 @@ export class LineageService {
       for (const n of frontier) {
         const found = [];
         if (direction !== 'upstream') {
-          found.push(...(await db.selectFrom('lineage_edges').selectAll().where('from_kind', '=', n.kind).where('from_id', '=', n.id).execute()));
+          found.push(
+            ...(await db
+              .selectFrom('lineage_edges')
+              .selectAll()
+              .where('from_kind', '=', n.kind)
+              .where('from_id', '=', n.id)
+              .execute()),
+          );
         }
         if (direction !== 'downstream') {
-          found.push(...(await db.selectFrom('lineage_edges').selectAll().where('to_kind', '=', n.kind).where('to_id', '=', n.id).execute()));
+          found.push(
+            ...(await db
+              .selectFrom('lineage_edges')
+              .selectAll()
+              .where('to_kind', '=', n.kind)
+              .where('to_id', '=', n.id)
+              .execute()),
+          );
         }
         for (const e of found) {
           const ek = `${e.from_kind}:${e.from_id}>${e.to_kind}:${e.to_id}`;
           if (!edgeKeys.has(ek)) {
             edgeKeys.add(ek);
-            edges.push({ from: { kind: e.from_kind as NodeKind, id: e.from_id }, to: { kind: e.to_kind as NodeKind, id: e.to_id }, relation: e.relation });
+            edges.push({
+              from: { kind: e.from_kind as NodeKind, id: e.from_id },
+              to: { kind: e.to_kind as NodeKind, id: e.to_id },
+              relation: e.relation,
+            });
           }
           for (const m of [
             { kind: e.from_kind as NodeKind, id: e.from_id },
@@ -97,14 +124,31 @@ export class LineageService {
         const r = await db
           .selectFrom('dataset_versions')
           .innerJoin('datasets', 'datasets.id', 'dataset_versions.dataset_id')
-          .select(['datasets.name', 'dataset_versions.version', 'dataset_versions.content_digest', 'dataset_versions.row_count'])
+          .select([
+            'datasets.name',
+            'dataset_versions.version',
+            'dataset_versions.content_digest',
+            'dataset_versions.row_count',
+          ])
           .where('dataset_versions.id', '=', n.id)
           .executeTakeFirst();
-        return r ? { ...n, label: `${r.name}@${r.version}`, detail: { digest: r.content_digest, rows: r.row_count } } : { ...n, label: n.id };
+        return r
+          ? { ...n, label: `${r.name}@${r.version}`, detail: { digest: r.content_digest, rows: r.row_count } }
+          : { ...n, label: n.id };
       }
       case 'study': {
-        const r = await db.selectFrom('studies').select(['status', 'best_value', 'trials_done', 'n_trials']).where('id', '=', n.id).executeTakeFirst();
-        return r ? { ...n, label: `study ${n.id.slice(-8)}`, detail: { status: r.status, bestValue: r.best_value, trials: `${r.trials_done}/${r.n_trials}` } } : { ...n, label: n.id };
+        const r = await db
+          .selectFrom('studies')
+          .select(['status', 'best_value', 'trials_done', 'n_trials'])
+          .where('id', '=', n.id)
+          .executeTakeFirst();
+        return r
+          ? {
+              ...n,
+              label: `study ${n.id.slice(-8)}`,
+              detail: { status: r.status, bestValue: r.best_value, trials: `${r.trials_done}/${r.n_trials}` },
+            }
+          : { ...n, label: n.id };
       }
       case 'model_version': {
         const r = await db
@@ -113,7 +157,9 @@ export class LineageService {
           .select(['models.name', 'model_versions.version', 'model_versions.stage', 'model_versions.algorithm'])
           .where('model_versions.id', '=', n.id)
           .executeTakeFirst();
-        return r ? { ...n, label: `${r.name}@${r.version}`, detail: { stage: r.stage, algorithm: r.algorithm } } : { ...n, label: n.id };
+        return r
+          ? { ...n, label: `${r.name}@${r.version}`, detail: { stage: r.stage, algorithm: r.algorithm } }
+          : { ...n, label: n.id };
       }
       default:
         return { ...n, label: n.id };

@@ -39,13 +39,23 @@ export interface HoldoutMetrics {
   f1: number;
   brier: number | null;
   logLoss: number | null;
-  calibration: { slope: number; intercept: number; curve: { meanPredicted: number[]; fractionPositive: number[]; count: number[] } } | null;
+  calibration: {
+    slope: number;
+    intercept: number;
+    curve: { meanPredicted: number[]; fractionPositive: number[]; count: number[] };
+  } | null;
   threshold: { value: number; method: string; target?: number };
   confusion: { tp: number; fp: number; tn: number; fn: number };
   roc: CurvePoints;
   pr: CurvePoints;
   subgroups: SubgroupMetrics[];
-  importance: { feature: string; gain: number | null; split: number | null; meanAbsShap: number | null; coefficient: number | null }[];
+  importance: {
+    feature: string;
+    gain: number | null;
+    split: number | null;
+    meanAbsShap: number | null;
+    coefficient: number | null;
+  }[];
 }
 
 export interface ComparisonResult {
@@ -84,7 +94,9 @@ export function subgroupLabels(col: SubgroupColumn): (string | null)[] {
   const vals = Array.from(col.values);
   const numeric = vals.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   if (numeric.length === 0 || numeric.length < vals.filter((v) => v !== null).length) {
-    return vals.map((v) => (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? null : String(v)));
+    return vals.map((v) =>
+      v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? null : String(v),
+    );
   }
   if (/^(age|age_years|年齢)$/i.test(col.name)) {
     return vals.map((v) => {
@@ -106,7 +118,12 @@ export function subgroupLabels(col: SubgroupColumn): (string | null)[] {
   });
 }
 
-export function subgroupMetrics(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold: number, cols: SubgroupColumn[]): SubgroupMetrics[] {
+export function subgroupMetrics(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  threshold: number,
+  cols: SubgroupColumn[],
+): SubgroupMetrics[] {
   const out: SubgroupMetrics[] = [];
   for (const col of cols) {
     const bands = subgroupLabels(col);
@@ -131,7 +148,12 @@ export function subgroupMetrics(labels: ArrayLike<number>, scores: ArrayLike<num
         aucCi = { lower: ci.lower, upper: ci.upper };
       }
       const m = metricsAt(y, s, threshold);
-      const flagReason = y.length < 30 ? 'fewer than 30 patients' : pos < 5 || neg < 5 ? 'fewer than 5 patients in one outcome class' : undefined;
+      const flagReason =
+        y.length < 30
+          ? 'fewer than 30 patients'
+          : pos < 5 || neg < 5
+            ? 'fewer than 5 patients in one outcome class'
+            : undefined;
       out.push({
         column: col.name,
         group,
@@ -185,7 +207,11 @@ export function evaluateHoldout(
           },
         }
       : null,
-    threshold: { value: chosen.threshold, method: opts.threshold.method, ...('target' in opts.threshold ? { target: opts.threshold.target } : {}) },
+    threshold: {
+      value: chosen.threshold,
+      method: opts.threshold.method,
+      ...('target' in opts.threshold ? { target: opts.threshold.target } : {}),
+    },
     confusion: { tp: ev.tp, fp: ev.fp, tn: ev.tn, fn: ev.fn },
     roc: thin(ev.roc.fpr, ev.roc.tpr, ev.roc.thresholds),
     pr: thin(ev.pr.recall, ev.pr.precision, ev.pr.thresholds),
@@ -195,7 +221,21 @@ export function evaluateHoldout(
 }
 
 /** Compares a candidate with the approved version on the same holdout rows (paired DeLong). */
-export function compareOnHoldout(labels: Float64Array, candidate: Float64Array, approved: Float64Array, against: { model: string; version: number }, note: string): ComparisonResult {
+export function compareOnHoldout(
+  labels: Float64Array,
+  candidate: Float64Array,
+  approved: Float64Array,
+  against: { model: string; version: number },
+  note: string,
+): ComparisonResult {
   const r = pairedDelong(labels, candidate, approved);
-  return { against, n: labels.length, candidateAuc: r.aucA, approvedAuc: r.aucB, difference: r.aucA - r.aucB, pValue: r.pValue, note };
+  return {
+    against,
+    n: labels.length,
+    candidateAuc: r.aucA,
+    approvedAuc: r.aucB,
+    difference: r.aucA - r.aucB,
+    pValue: r.pValue,
+    note,
+  };
 }

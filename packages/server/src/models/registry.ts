@@ -106,13 +106,21 @@ export class ModelRegistry {
   async register(input: RegisterInput): Promise<{ id: string; version: number; created: boolean }> {
     for (let attempt = 0; ; attempt++) {
       if (input.studyId) {
-        const existing = await this.db.selectFrom('model_versions').select(['id', 'version']).where('study_id', '=', input.studyId).executeTakeFirst();
+        const existing = await this.db
+          .selectFrom('model_versions')
+          .select(['id', 'version'])
+          .where('study_id', '=', input.studyId)
+          .executeTakeFirst();
         if (existing) return { id: existing.id, version: Number(existing.version), created: false };
       }
       try {
         const r = await this.db.transaction().execute(async (tx) => {
           const modelId = await this.ensureModel(tx, input.projectId, input.modelName, input.trainedBy);
-          const last = await tx.selectFrom('model_versions').select((eb) => eb.fn.max('version').as('v')).where('model_id', '=', modelId).executeTakeFirst();
+          const last = await tx
+            .selectFrom('model_versions')
+            .select((eb) => eb.fn.max('version').as('v'))
+            .where('model_id', '=', modelId)
+            .executeTakeFirst();
           const version = (last?.v === null || last?.v === undefined ? 0 : Number(last.v)) + 1;
           const card: ModelCard = { ...input.card, version };
           const row: ModelVersionsTable = {
@@ -141,8 +149,14 @@ export class ModelRegistry {
             created_at: nowIso(),
           };
           await tx.insertInto('model_versions').values(row).execute();
-          await addEdge(tx, { kind: 'dataset_version', id: input.datasetVersionId }, { kind: input.studyId ? 'study' : 'model_version', id: input.studyId ?? row.id }, input.studyId ? 'trained-by-study' : 'evaluated-on');
-          if (input.studyId) await addEdge(tx, { kind: 'study', id: input.studyId }, { kind: 'model_version', id: row.id }, 'produced');
+          await addEdge(
+            tx,
+            { kind: 'dataset_version', id: input.datasetVersionId },
+            { kind: input.studyId ? 'study' : 'model_version', id: input.studyId ?? row.id },
+            input.studyId ? 'trained-by-study' : 'evaluated-on',
+          );
+          if (input.studyId)
+            await addEdge(tx, { kind: 'study', id: input.studyId }, { kind: 'model_version', id: row.id }, 'produced');
           return { id: row.id, version };
         });
         await this.audit.append({
@@ -151,7 +165,12 @@ export class ModelRegistry {
           target: `model:${input.projectSlug}/${input.modelName}@${r.version}`,
           project: input.projectSlug,
           outcome: 'success',
-          details: { source: input.source, study: input.studyId, datasetDigest: input.datasetDigest, auc: input.metrics.auc },
+          details: {
+            source: input.source,
+            study: input.studyId,
+            datasetDigest: input.datasetDigest,
+            auc: input.metrics.auc,
+          },
         });
         return { ...r, created: true };
       } catch (e) {
@@ -161,10 +180,18 @@ export class ModelRegistry {
   }
 
   private async ensureModel(tx: Db, projectId: string, name: string, by: string): Promise<string> {
-    const found = await tx.selectFrom('models').select('id').where('project_id', '=', projectId).where('name', '=', name).executeTakeFirst();
+    const found = await tx
+      .selectFrom('models')
+      .select('id')
+      .where('project_id', '=', projectId)
+      .where('name', '=', name)
+      .executeTakeFirst();
     if (found) return found.id;
     const id = newId();
-    await tx.insertInto('models').values({ id, project_id: projectId, name, created_at: nowIso(), created_by: by }).execute();
+    await tx
+      .insertInto('models')
+      .values({ id, project_id: projectId, name, created_at: nowIso(), created_by: by })
+      .execute();
     return id;
   }
 
@@ -175,7 +202,11 @@ export class ModelRegistry {
       .innerJoin('dataset_versions', 'dataset_versions.id', 'model_versions.dataset_version_id')
       .innerJoin('datasets', 'datasets.id', 'dataset_versions.dataset_id')
       .selectAll('model_versions')
-      .select(['models.name as model_name', 'datasets.name as dataset_name', 'dataset_versions.version as dataset_version'])
+      .select([
+        'models.name as model_name',
+        'datasets.name as dataset_name',
+        'dataset_versions.version as dataset_version',
+      ])
       .where('models.project_id', '=', projectId);
   }
 
@@ -187,14 +218,26 @@ export class ModelRegistry {
   }
 
   private async row(a: Access, name: string, version: number) {
-    const r = await this.baseQuery(a.project.id).where('models.name', '=', name).where('model_versions.version', '=', version).executeTakeFirst();
-    if (!r) throw notFound('MODEL_VERSION_NOT_FOUND', `no model version ${printable(name)}@${version} in project ${a.project.slug}`);
+    const r = await this.baseQuery(a.project.id)
+      .where('models.name', '=', name)
+      .where('model_versions.version', '=', version)
+      .executeTakeFirst();
+    if (!r)
+      throw notFound(
+        'MODEL_VERSION_NOT_FOUND',
+        `no model version ${printable(name)}@${version} in project ${a.project.slug}`,
+      );
     return r;
   }
 
   async get(a: Access, name: string, version: number): Promise<ModelVersionDetail> {
     const r = await this.row(a, name, version);
-    const history = await this.db.selectFrom('model_stage_events').selectAll().where('model_version_id', '=', r.id).orderBy('at').execute();
+    const history = await this.db
+      .selectFrom('model_stage_events')
+      .selectAll()
+      .where('model_version_id', '=', r.id)
+      .orderBy('at')
+      .execute();
     return {
       ...summarize(r),
       policyId: r.policy_id,
@@ -229,7 +272,9 @@ export class ModelRegistry {
   async loadNative(modelDigest: string): Promise<LoadedModel> {
     let p = this.loaded.get(modelDigest);
     if (!p) {
-      p = this.objects.getBytes(parseDigest(modelDigest)).then((b) => loadModel(JSON.parse(b.toString('utf8')) as never));
+      p = this.objects
+        .getBytes(parseDigest(modelDigest))
+        .then((b) => loadModel(JSON.parse(b.toString('utf8')) as never));
       this.loaded.set(modelDigest, p);
       p.catch(() => this.loaded.delete(modelDigest));
     }
@@ -240,33 +285,102 @@ export class ModelRegistry {
    * Approves a candidate. Needs the approver role (checked by the caller's access), a reason, and an approver who
    * did not train the model nor author its policy (two-person rule). Retires other approved versions only if asked.
    */
-  async approve(p: Principal, a: Access, name: string, version: number, reason: string, opts: { retirePrevious?: boolean; client: string }) {
+  async approve(
+    p: Principal,
+    a: Access,
+    name: string,
+    version: number,
+    reason: string,
+    opts: { retirePrevious?: boolean; client: string },
+  ) {
     const r = await this.row(a, name, version);
     const why = reason.trim();
     if (!why) throw badRequest('REASON_REQUIRED', 'an approval needs a reason (--reason)');
-    if (r.stage !== 'candidate') throw conflict('INVALID_STAGE', `${name}@${version} is ${r.stage}; only candidates can be approved`);
+    if (r.stage !== 'candidate')
+      throw conflict('INVALID_STAGE', `${name}@${version} is ${r.stage}; only candidates can be approved`);
     const responsible = JSON.parse(r.responsible_json) as string[];
     if (responsible.includes(p.name) || r.trained_by === p.name) {
-      await this.audit.append({ actor: p.name, action: 'model.approve', target: `model:${a.project.slug}/${name}@${version}`, project: a.project.slug, outcome: 'denied', client: opts.client, details: { reason: 'two-person rule' } });
-      throw forbidden('TWO_PERSON_RULE', `you trained ${name}@${version} or wrote its training policy: another approver must approve it`);
+      await this.audit.append({
+        actor: p.name,
+        action: 'model.approve',
+        target: `model:${a.project.slug}/${name}@${version}`,
+        project: a.project.slug,
+        outcome: 'denied',
+        client: opts.client,
+        details: { reason: 'two-person rule' },
+      });
+      throw forbidden(
+        'TWO_PERSON_RULE',
+        `you trained ${name}@${version} or wrote its training policy: another approver must approve it`,
+      );
     }
     const retired: number[] = [];
     await this.db.transaction().execute(async (tx) => {
-      const upd = await tx.updateTable('model_versions').set({ stage: 'approved' }).where('id', '=', r.id).where('stage', '=', 'candidate').executeTakeFirst();
-      if (Number(upd.numUpdatedRows) !== 1) throw conflict('INVALID_STAGE', `${name}@${version} changed stage meanwhile`);
-      await tx.insertInto('model_stage_events').values({ id: newId(), model_version_id: r.id, from_stage: 'candidate', to_stage: 'approved', by: p.name, reason: why, at: nowIso() }).execute();
+      const upd = await tx
+        .updateTable('model_versions')
+        .set({ stage: 'approved' })
+        .where('id', '=', r.id)
+        .where('stage', '=', 'candidate')
+        .executeTakeFirst();
+      if (Number(upd.numUpdatedRows) !== 1)
+        throw conflict('INVALID_STAGE', `${name}@${version} changed stage meanwhile`);
+      await tx
+        .insertInto('model_stage_events')
+        .values({
+          id: newId(),
+          model_version_id: r.id,
+          from_stage: 'candidate',
+          to_stage: 'approved',
+          by: p.name,
+          reason: why,
+          at: nowIso(),
+        })
+        .execute();
       if (opts.retirePrevious) {
-        const others = await tx.selectFrom('model_versions').select(['id', 'version']).where('model_id', '=', r.model_id).where('stage', '=', 'approved').where('id', '!=', r.id).execute();
+        const others = await tx
+          .selectFrom('model_versions')
+          .select(['id', 'version'])
+          .where('model_id', '=', r.model_id)
+          .where('stage', '=', 'approved')
+          .where('id', '!=', r.id)
+          .execute();
         for (const o of others) {
           await tx.updateTable('model_versions').set({ stage: 'retired' }).where('id', '=', o.id).execute();
-          await tx.insertInto('model_stage_events').values({ id: newId(), model_version_id: o.id, from_stage: 'approved', to_stage: 'retired', by: p.name, reason: `superseded by v${version}: ${why}`, at: nowIso() }).execute();
+          await tx
+            .insertInto('model_stage_events')
+            .values({
+              id: newId(),
+              model_version_id: o.id,
+              from_stage: 'approved',
+              to_stage: 'retired',
+              by: p.name,
+              reason: `superseded by v${version}: ${why}`,
+              at: nowIso(),
+            })
+            .execute();
           retired.push(Number(o.version));
         }
       }
     });
-    await this.audit.append({ actor: p.name, action: 'model.approve', target: `model:${a.project.slug}/${name}@${version}`, project: a.project.slug, outcome: 'success', client: opts.client, details: { reason: why, retired } });
+    await this.audit.append({
+      actor: p.name,
+      action: 'model.approve',
+      target: `model:${a.project.slug}/${name}@${version}`,
+      project: a.project.slug,
+      outcome: 'success',
+      client: opts.client,
+      details: { reason: why, retired },
+    });
     for (const v of retired) {
-      await this.audit.append({ actor: p.name, action: 'model.retire', target: `model:${a.project.slug}/${name}@${v}`, project: a.project.slug, outcome: 'success', client: opts.client, details: { reason: `superseded by v${version}` } });
+      await this.audit.append({
+        actor: p.name,
+        action: 'model.retire',
+        target: `model:${a.project.slug}/${name}@${v}`,
+        project: a.project.slug,
+        outcome: 'success',
+        client: opts.client,
+        details: { reason: `superseded by v${version}` },
+      });
     }
     return { model: name, version, stage: 'approved' as const, retired };
   }
@@ -278,9 +392,28 @@ export class ModelRegistry {
     if (r.stage === 'retired') throw conflict('INVALID_STAGE', `${name}@${version} is already retired`);
     await this.db.transaction().execute(async (tx) => {
       await tx.updateTable('model_versions').set({ stage: 'retired' }).where('id', '=', r.id).execute();
-      await tx.insertInto('model_stage_events').values({ id: newId(), model_version_id: r.id, from_stage: r.stage, to_stage: 'retired', by: p.name, reason: why, at: nowIso() }).execute();
+      await tx
+        .insertInto('model_stage_events')
+        .values({
+          id: newId(),
+          model_version_id: r.id,
+          from_stage: r.stage,
+          to_stage: 'retired',
+          by: p.name,
+          reason: why,
+          at: nowIso(),
+        })
+        .execute();
     });
-    await this.audit.append({ actor: p.name, action: 'model.retire', target: `model:${a.project.slug}/${name}@${version}`, project: a.project.slug, outcome: 'success', client, details: { reason: why, from: r.stage } });
+    await this.audit.append({
+      actor: p.name,
+      action: 'model.retire',
+      target: `model:${a.project.slug}/${name}@${version}`,
+      project: a.project.slug,
+      outcome: 'success',
+      client,
+      details: { reason: why, from: r.stage },
+    });
     return { model: name, version, stage: 'retired' as const };
   }
 
@@ -292,7 +425,9 @@ export class ModelRegistry {
   }
 }
 
-function summarize(r: ModelVersionsTable & { model_name: string; dataset_name: string; dataset_version: number }): ModelVersionSummary {
+function summarize(
+  r: ModelVersionsTable & { model_name: string; dataset_name: string; dataset_version: number },
+): ModelVersionSummary {
   const m = JSON.parse(r.metrics_json) as HoldoutMetrics;
   return {
     id: r.id,

@@ -15,7 +15,10 @@ export const policySpecSchema = z
     description: z.string().max(5000).default(''),
     target: columnName,
     /** The value of `target` that counts as the positive outcome (compared as text). */
-    positive: z.union([z.string().max(256), z.number()]).transform(String).default('1'),
+    positive: z
+      .union([z.string().max(256), z.number()])
+      .transform(String)
+      .default('1'),
     /** Patient key: rows of one patient never straddle holdout/training or two CV folds. */
     group: columnName.optional(),
     include: z.array(columnName).max(5000).optional(),
@@ -26,16 +29,28 @@ export const policySpecSchema = z
     /** Search-space overrides per algorithm, in the HPO engine's space format. */
     searchSpace: z.record(z.string(), z.unknown()).optional(),
     trials: z.number().int().min(1).max(2000).default(30),
-    timeoutMinutes: z.number().positive().max(24 * 60).optional(),
+    timeoutMinutes: z
+      .number()
+      .positive()
+      .max(24 * 60)
+      .optional(),
     metric: z.enum(METRICS).default('auc'),
     folds: z.number().int().min(2).max(20).default(5),
     holdoutFraction: z.number().gt(0).lt(0.9).default(0.2),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
     /** What to do with rows whose target is missing: drop them (counted in the report) or fail the study. */
     missingTarget: z.enum(['drop', 'fail']).default('drop'),
     /** Threshold for the confusion matrix: Youden's J, or the lowest score reaching a target sensitivity. */
     threshold: z
-      .union([z.object({ method: z.literal('youden') }), z.object({ method: z.literal('sensitivity'), target: z.number().gt(0).lt(1) })])
+      .union([
+        z.object({ method: z.literal('youden') }),
+        z.object({ method: z.literal('sensitivity'), target: z.number().gt(0).lt(1) }),
+      ])
       .default({ method: 'youden' }),
     onNewVersion: z.boolean().default(false),
   })
@@ -64,6 +79,12 @@ export function featureColumns(spec: PolicySpec, columns: readonly string[]): st
 /** Names every column the policy refers to that the version lacks (empty when the policy fits). */
 export function missingColumns(spec: PolicySpec, columns: readonly string[]): string[] {
   const have = new Set(columns);
-  const wanted = [spec.target, ...(spec.group ? [spec.group] : []), ...(spec.include ?? []), ...spec.exclude, ...spec.subgroups];
+  const wanted = [
+    spec.target,
+    ...(spec.group ? [spec.group] : []),
+    ...(spec.include ?? []),
+    ...spec.exclude,
+    ...spec.subgroups,
+  ];
   return [...new Set(wanted.filter((c) => !have.has(c)))];
 }

@@ -152,7 +152,11 @@ export const trainingMigration: Migration = {
       .addColumn('started_at', 'text')
       .addColumn('finished_at', 'text')
       .execute();
-    await db.schema.createIndex('studies_project_created').on('studies').columns(['project_id', 'created_at']).execute();
+    await db.schema
+      .createIndex('studies_project_created')
+      .on('studies')
+      .columns(['project_id', 'created_at'])
+      .execute();
     await db.schema
       .createTable('trials')
       .addColumn('study_id', 'text', (c) => c.notNull().references('studies.id'))
