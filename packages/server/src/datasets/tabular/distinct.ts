@@ -8,6 +8,11 @@ const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
 
 function hashDouble(v: number): number {
+  if ((v | 0) === v) {
+    // Small integers (the common case: ages, codes, counts) hash without touching the double's bits.
+    const h = Math.imul(v, 0x9e3779b1);
+    return h ^ (h >>> 15);
+  }
   f64[0] = v;
   let h = Math.imul((u32[0] as number) ^ Math.imul(u32[1] as number, 0x85ebca6b), 0x9e3779b1);
   h ^= h >>> 15;
