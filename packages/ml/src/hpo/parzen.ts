@@ -1,6 +1,6 @@
 // Parzen estimators of the TPE sampler: a weighted mixture of truncated normals (numeric dimensions, in log space
 // for log dimensions) and smoothed categorical distributions, one kernel per observed trial plus a prior kernel.
-import { Rng } from '../gbdt/rng.js';
+import type { Rng } from '../gbdt/rng.js';
 import { normalCdf, normalQuantile, normalSf } from '../metrics/normal.js';
 import type { Dimension, Distribution } from './space.js';
 
@@ -90,7 +90,12 @@ export class ParzenEstimator {
    * @param obs   per observation, the encoded values of `dims` (same order)
    * @param weights per observation (before the prior is appended)
    */
-  constructor(dims: readonly Dimension[], obs: readonly (readonly number[])[], weights: readonly number[], o: ParzenOptions) {
+  constructor(
+    dims: readonly Dimension[],
+    obs: readonly (readonly number[])[],
+    weights: readonly number[],
+    o: ParzenOptions,
+  ) {
     const n = obs.length;
     const nK = n + 1;
     const w = new Float64Array(nK);

@@ -1,10 +1,12 @@
 // A worker_threads pool that runs trials' cross-validation off the main thread, one single-threaded GBDT or
 // logistic fit per worker, so parallel trials use every core. The study data is shared once (SharedArrayBuffer).
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type * as WorkerThreads from 'node:worker_threads';
+import type * as Ts from 'typescript';
 import type { CvSplit } from '../cv.js';
 import { MlError } from '../errors.js';
 import type { Column, Frame } from '../frame.js';
@@ -119,8 +121,7 @@ let transpiled: Record<string, string> | null = null;
 function transpileSources(entryUrl: string): Record<string, string> {
   if (transpiled) return transpiled;
   const require = createRequire(entryUrl);
-  const ts = require('typescript') as typeof import('typescript');
-  const { readFileSync } = require('node:fs') as typeof import('node:fs');
+  const ts = require('typescript') as typeof Ts;
   const out: Record<string, string> = {};
   const todo = [entryUrl];
   while (todo.length > 0) {
@@ -166,11 +167,10 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
   const splits = Array.isArray(o.folds) ? o.folds : cvSplits(o.labels, o.groups, o.folds ?? 5, o.seed ?? 0);
   // One shared copy of the data for all workers: columns, labels and fold indices.
   const data: SharedStudyData = {
-    columns: o.frame.columns.map(
-      (c): Column =>
-        c.kind === 'numeric'
-          ? { name: c.name, kind: 'numeric', values: sharedCopy(c.values, Float64Array) }
-          : { name: c.name, kind: 'categorical', codes: sharedCopy(c.codes, Int32Array), dictionary: [...c.dictionary] },
+    columns: o.frame.columns.map((c): Column =>
+      c.kind === 'numeric'
+        ? { name: c.name, kind: 'numeric', values: sharedCopy(c.values, Float64Array) }
+        : { name: c.name, kind: 'categorical', codes: sharedCopy(c.codes, Int32Array), dictionary: [...c.dictionary] },
     ),
     labels: sharedCopy(o.labels, Float64Array),
     splits: splits.map((s) => ({ train: sharedCopy(s.train, Uint32Array), test: sharedCopy(s.test, Uint32Array) })),

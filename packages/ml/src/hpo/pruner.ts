@@ -88,7 +88,8 @@ export class SuccessiveHalvingPruner {
 
   /** Records a finished (complete or pruned) trial's values at the rung steps it reached. */
   record(reports: ReadonlyMap<number, number> | readonly (readonly [number, number])[]): void {
-    const entries = reports instanceof Map ? [...reports.entries()] : (reports as readonly (readonly [number, number])[]);
+    const entries =
+      reports instanceof Map ? [...reports.entries()] : (reports as readonly (readonly [number, number])[]);
     for (const [step, value] of entries) {
       for (let k = 0; k < 64; k++) {
         const s = this.rungStep(k);

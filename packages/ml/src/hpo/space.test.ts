@@ -1,13 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { MlError } from '../errors.js';
-import {
-  compileSpace,
-  decodeParams,
-  defaultSearchSpace,
-  overrideSpace,
-  spaceNodes,
-  validateSpace,
-} from './space.js';
+import { compileSpace, decodeParams, defaultSearchSpace, overrideSpace, spaceNodes, validateSpace } from './space.js';
 import type { SearchSpace } from './space.js';
 import { RandomSampler } from './tpe.js';
 

@@ -212,7 +212,8 @@ export function overrideSpace(space: SearchSpace, overrides: SpaceOverrides): Se
       out[name] = { type: 'branch', branches };
     } else if (o.type === 'branch') {
       const branches: Record<string, SearchSpace> = {};
-      for (const [choice, sub] of Object.entries(o.branches)) if (sub !== null) branches[choice] = overrideSpace({}, sub);
+      for (const [choice, sub] of Object.entries(o.branches))
+        if (sub !== null) branches[choice] = overrideSpace({}, sub);
       out[name] = { type: 'branch', branches };
     } else {
       out[name] = o;

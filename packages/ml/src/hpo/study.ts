@@ -83,7 +83,11 @@ export interface StudyResult {
   durationMs: number;
 }
 
-function objectiveValue(r: ObjectiveResult): { value: number; folds: number[] | null; attrs?: Record<string, unknown> } {
+function objectiveValue(r: ObjectiveResult): {
+  value: number;
+  folds: number[] | null;
+  attrs?: Record<string, unknown>;
+} {
   if (typeof r === 'number') return { value: r, folds: null };
   if (r && typeof r === 'object' && typeof r.value === 'number') {
     return { value: r.value, folds: r.folds ? [...r.folds] : null, ...(r.attrs ? { attrs: r.attrs } : {}) };
@@ -124,7 +128,10 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
   const maxStep = o.maxStep ?? 1e6;
 
   const records: (TrialRecord | undefined)[] = [];
-  const running = new Map<number, { done: Promise<void>; ctl: AbortController; started: number; params: TrialParams }>();
+  const running = new Map<
+    number,
+    { done: Promise<void>; ctl: AbortController; started: number; params: TrialParams }
+  >();
   const deadline = o.timeoutMs === undefined ? Infinity : t0 + o.timeoutMs;
   let told = 0;
   let launched = 0;

@@ -11,9 +11,7 @@ export type Direction = 'maximize' | 'minimize';
 
 /** What a finished trial tells the sampler. Pruned trials carry their last reported (step, value). */
 export type TellResult =
-  | { state: 'complete'; value: number }
-  | { state: 'pruned'; step: number; value: number }
-  | { state: 'failed' };
+  { state: 'complete'; value: number } | { state: 'pruned'; step: number; value: number } | { state: 'failed' };
 
 export interface AskedTrial {
   number: number;

@@ -1,0 +1,154 @@
+import { readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Frame } from '../frame.js';
+import { Rng } from '../gbdt/rng.js';
+import { MlError } from '../errors.js';
+import { crossValidate } from './cross-validate.js';
+import { trialPool } from './pool.js';
+import type { TrialPool } from './pool.js';
+import { defaultSearchSpace, overrideSpace } from './space.js';
+import { runStudy } from './study.js';
+
+/** Clinical-like rows: 3 visits per patient, a categorical ward, missing lab values, an interaction in the label. */
+function makeData(n: number, seed: number): { frame: Frame; labels: Float64Array; groups: Int32Array } {
+  const rng = new Rng(seed);
+  const age = new Float64Array(n);
+  const lab = new Float64Array(n);
+  const bmi = new Float64Array(n);
+  const noise = new Float64Array(n);
+  const ward: string[] = [];
+  const labels = new Float64Array(n);
+  const groups = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    groups[i] = Math.floor(i / 3);
+    age[i] = 30 + 50 * rng.next();
+    lab[i] = rng.next() < 0.1 ? Number.NaN : 5 + 4 * rng.next();
+    bmi[i] = 18 + 20 * rng.next();
+    noise[i] = rng.next();
+    ward.push(['A', 'B', 'C'][rng.int(3)]!);
+    const labV = Number.isNaN(lab[i]!) ? 7 : lab[i]!;
+    const z = 0.06 * (age[i]! - 55) + 0.8 * (labV - 7) * (bmi[i]! > 28 ? 1 : -0.3) + (ward[i] === 'C' ? 0.7 : 0);
+    labels[i] = rng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+  }
+  return { frame: Frame.fromColumns({ age, lab, bmi, noise, ward }), labels, groups };
+}
+
+const threadCount = (): number => readdirSync('/proc/self/task').length;
+
+describe('trial pool', () => {
+  const data = makeData(1200, 11);
+  let pool: TrialPool;
+  let threadsBefore = 0;
+
+  beforeAll(async () => {
+    threadsBefore = threadCount();
+    pool = await trialPool({ ...data, folds: 3, seed: 5, size: 2 });
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  test('workers compute exactly what crossValidate computes in-process, with grouped folds', async () => {
+    expect(pool.size).toBe(2);
+    // No patient is on both sides of any fold.
+    for (const s of pool.splits) {
+      const test = new Set(Array.from(s.test, (i) => data.groups[i]));
+      for (const i of s.train) expect(test.has(data.groups[i]!)).toBe(false);
+    }
+    const params = { numTrees: 80, numLeaves: 8, learningRate: 0.1, earlyStoppingRounds: 10, featureFraction: 0.8 };
+    const [inWorker, logInWorker] = await Promise.all([
+      pool.run('gbdt', params, { seed: 3 }),
+      pool.run('logreg', { C: 0.5, penalty: 'elasticnet', l1Ratio: 0.5, missingIndicator: true }, { seed: 3 }),
+    ]);
+    const local = await crossValidate(data.frame, data.labels, data.groups, {
+      folds: pool.splits,
+      seed: 3,
+      algorithm: 'gbdt',
+      params,
+    });
+    expect(inWorker.mean).toBe(local.mean);
+    expect(inWorker.folds.map((f) => f.metric)).toEqual(local.folds.map((f) => f.metric));
+    expect(inWorker.mean).toBeGreaterThan(0.7);
+    expect(logInWorker.folds).toHaveLength(3);
+    expect(logInWorker.mean).toBeGreaterThan(0.6);
+  });
+
+  test('a study over both algorithms runs its trials in the workers and records fold metrics', async () => {
+    const space = overrideSpace(defaultSearchSpace({ numRows: 1000, maxTrees: 100 }), {
+      algorithm: { type: 'branch', branches: { gbdt: { earlyStoppingRounds: { type: 'const', value: 10 } } } },
+    });
+    const t0 = performance.now();
+    const res = await runStudy({
+      space,
+      objective: pool.objective,
+      nTrials: 12,
+      seed: 1,
+      concurrency: pool.size,
+      tpe: { nStartup: 6 },
+      pruner: { minResource: 5, reductionFactor: 3 },
+      maxStep: 100,
+    });
+    const wall = performance.now() - t0;
+    expect(res.trials).toHaveLength(12);
+    expect(res.trials.filter((t) => t.state === 'failed')).toEqual([]);
+    const complete = res.trials.filter((t) => t.state === 'complete');
+    for (const t of complete) {
+      expect(t.folds).toHaveLength(3);
+      expect(t.value).toBeCloseTo(t.folds!.reduce((a, b) => a + b, 0) / 3, 12);
+    }
+    expect(new Set(res.trials.map((t) => t.params.algorithm))).toEqual(new Set(['gbdt', 'logreg']));
+    expect(res.trials.some((t) => t.state === 'pruned')).toBe(true);
+    expect(res.best!.value!).toBeGreaterThan(0.75);
+    // Two workers: the trials' summed time exceeds the wall time when they really overlap.
+    const busy = res.trials.reduce((a, t) => a + t.durationMs, 0);
+    expect(busy).toBeGreaterThan(1.3 * wall);
+  });
+
+  test('aborting stops a long trial inside a worker promptly, and the worker is free again', async () => {
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 400);
+    const t0 = performance.now();
+    const res = await runStudy({
+      space: { learningRate: { type: 'float', low: 0.001, high: 0.002 }, numTrees: { type: 'const', value: 100_000 } },
+      objective: pool.objective,
+      nTrials: 4,
+      concurrency: 2,
+      signal: ctl.signal,
+      pruner: false,
+    });
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(res.stoppedBy).toBe('abort');
+    expect(res.trials.map((t) => t.error)).toEqual(['cancelled', 'cancelled']);
+    // The cancelled boosting loops notice the flag within a round; both workers take new work right away.
+    const t1 = performance.now();
+    const again = await Promise.all([pool.run('logreg', { C: 1 }), pool.run('logreg', { C: 2 })]);
+    expect(again.every((r) => r.mean > 0.6)).toBe(true);
+    expect(performance.now() - t1).toBeLessThan(5000);
+  });
+
+  test('a bad configuration fails its trial with the engine error, not the pool', async () => {
+    await expect(pool.run('gbdt', { numLeaves: 1 })).rejects.toMatchObject({ code: 'INVALID_PARAM' });
+    await expect(pool.run('gbdt', { nonsense: 1 })).rejects.toThrow(/"nonsense" is not a gbdt parameter/);
+    const r = await pool.run('gbdt', { numTrees: 5 });
+    expect(r.folds).toHaveLength(3);
+  });
+
+  test('close terminates every worker thread and refuses new work', async () => {
+    const p = await trialPool({ ...data, folds: 2, size: 2 });
+    const open = threadCount();
+    expect(open).toBeGreaterThanOrEqual(threadsBefore + 2);
+    const pending = expect(p.run('gbdt', { numTrees: 100_000, learningRate: 0.001 })).rejects.toMatchObject({
+      code: 'CANCELLED',
+    });
+    await p.close();
+    await pending;
+    await expect(p.run('logreg', {})).rejects.toBeInstanceOf(MlError);
+    let now = threadCount();
+    for (let i = 0; i < 50 && now > open - 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      now = threadCount();
+    }
+    expect(now).toBeLessThanOrEqual(open - 2);
+    await p.close(); // twice is fine
+  });
+});
