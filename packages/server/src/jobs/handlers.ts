@@ -5,6 +5,8 @@ import { z } from 'zod';
 import type { Platform } from '../platform.js';
 import type { JobRow } from './queue.js';
 import { NonRetryableError, type JobContext, type JobHandler } from './worker.js';
+import { STUDY_JOB } from '../training/service.js';
+import { studyHandler } from '../training/study-runner.js';
 
 /**
  * Wraps a handler with payload validation: a payload that does not match the schema fails the job at once
@@ -50,8 +52,8 @@ export const diagSleep: JobHandler = defineHandler(diagSleepPayload, async (p, j
 
 /** Every job kind the platform runs. `platform` gives handlers their services. */
 export function jobHandlers(platform: Platform): Record<string, JobHandler> {
-  void platform; // the domain handlers added here take their services from it
   return {
     [DIAG_SLEEP]: diagSleep,
+    [STUDY_JOB]: studyHandler(platform),
   };
 }

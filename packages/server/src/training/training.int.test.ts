@@ -1,0 +1,197 @@
+// Automatic training end to end on both dialects: a policy, a push that starts a study, a worker that runs it, a
+// registered candidate with metrics, card and lineage, and the two-person approval rule.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobHandlers } from '../jobs/handlers.js';
+import { Worker } from '../jobs/worker.js';
+import { cohortCsv } from '../test-support/cohort.js';
+import { DIALECTS, bearer, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
+
+describe.each(DIALECTS)('automatic training on %s', (dialect) => {
+  let t: TestPlatform;
+  let worker: Worker;
+  const users: Record<string, string> = {};
+  const api = (method: 'GET' | 'POST' | 'PUT', url: string, who: string, payload?: unknown) =>
+    t.app.inject({
+      method,
+      url: `/api/v1${url}`,
+      headers: bearer(users[who]!),
+      ...(payload !== undefined ? { payload: payload as object } : {}),
+    });
+  const push = (dataset: string, csv: string, who = 'steward') =>
+    t.app.inject({
+      method: 'POST',
+      url: `/api/v1/projects/diabetes/datasets/${dataset}/versions`,
+      headers: { ...bearer(users[who]!), 'content-type': 'text/csv' },
+      payload: csv,
+    });
+  const waitStudy = async (id: string, ms = 120_000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const s = (await api('GET', `/projects/diabetes/studies/${id}`, 'alice')).json();
+      if (['succeeded', 'failed', 'cancelled'].includes(s.status)) return s;
+      if (Date.now() > end) throw new Error(`study ${id} still ${s.status}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  beforeAll(async () => {
+    t = await makeTestPlatform(dialect);
+    users.admin = t.admin.token;
+    await api('POST', '/projects', 'admin', { slug: 'diabetes', name: 'Diabetes' });
+    for (const [name, role] of [
+      ['alice', 'scientist'],
+      ['steward', 'steward'],
+      ['bob', 'approver'],
+      ['sci2', 'scientist'],
+    ] as const) {
+      users[name] = (await t.user(name)).token;
+      await api('POST', '/projects/diabetes/members', 'admin', { user: name, role });
+    }
+    // alice is also an approver: the two-person rule, not the role, must stop her approving her own model.
+    await api('POST', '/projects/diabetes/members', 'admin', { user: 'alice', role: 'approver' });
+    worker = new Worker(t.platform.jobs, jobHandlers(t.platform), { leaseMs: 10_000, pollMs: 100 });
+    worker.start();
+  });
+  afterAll(async () => {
+    await worker.stop(5_000);
+    await t.close();
+  });
+
+  it('a push under a policy yields an evaluated, carded, traceable candidate', async () => {
+    expect((await push('cohort', cohortCsv({ patients: 50, seed: 3 }))).statusCode).toBe(201);
+    const pol = await api('PUT', '/projects/diabetes/datasets/cohort/policy', 'alice', {
+      target: 'responder',
+      positive: 1,
+      group: 'patient_id',
+      exclude: ['patient_id', 'index_date'],
+      algorithms: ['gbdt', 'logreg'],
+      trials: 6,
+      folds: 3,
+      model: 'oral-response',
+      description: 'Which patients starting oral hypoglycemic drugs reach lasting HbA1c control.',
+      onNewVersion: true,
+    });
+    expect(pol.statusCode, pol.body).toBe(200);
+    expect(pol.json().revision).toBe(1);
+
+    const pushed = await push('cohort', cohortCsv({ patients: 800, seed: 7, missingTarget: 5 }));
+    expect(pushed.statusCode).toBe(201);
+    const [studyId] = pushed.json().studiesStarted as string[];
+    expect(studyId).toBeTruthy();
+    const s = await waitStudy(studyId!);
+    expect(s.status, s.error).toBe('succeeded');
+    expect(s.trialsDone).toBe(6);
+    expect(s.trialsList).toHaveLength(6);
+    expect(s.trialsList.every((x: { state: string }) => ['complete', 'pruned', 'failed'].includes(x.state))).toBe(true);
+    expect(s.report.droppedMissingTarget).toBe(5);
+    expect(s.report.ignoredColumns).toEqual([]);
+    expect(s.modelVersion).toEqual({ model: 'oral-response', version: 1 });
+
+    const list = await api('GET', '/projects/diabetes/models', 'bob');
+    const v = list.json().versions[0];
+    expect(v).toMatchObject({
+      model: 'oral-response',
+      version: 1,
+      stage: 'candidate',
+      dataset: 'cohort',
+      datasetVersion: 2,
+    });
+    expect(v.auc).toBeGreaterThan(0.65);
+    expect(v.aucCi.lower).toBeLessThan(v.auc);
+
+    const show = (await api('GET', '/projects/diabetes/models/oral-response/versions/1', 'bob')).json();
+    expect(show.metrics.subgroups.some((g: { column: string }) => g.column === 'sex')).toBe(true);
+    expect(
+      show.metrics.subgroups.some((g: { column: string; group: string }) => g.column === 'age' && /\d/.test(g.group)),
+    ).toBe(true);
+    expect(show.metrics.confusion.tp + show.metrics.confusion.fn).toBe(show.metrics.positives);
+    expect(show.metrics.roc.x.length).toBeGreaterThan(2);
+    for (const k of ['accuracy', 'sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'brier'])
+      expect(typeof show.metrics[k]).toBe('number');
+    expect(show.metrics.calibration.slope).toBeTypeOf('number');
+    expect(show.features).not.toContain('patient_id');
+    expect(show.features).not.toContain('responder');
+    expect(show.cardMarkdown).toContain('## Intended use');
+    expect(show.cardMarkdown).toContain('lasting HbA1c control');
+    expect(show.cardMarkdown).toContain('## Subgroups');
+    expect(show.card.data.datasetDigest).toBe(show.datasetDigest);
+    expect(show.modelDigest).toMatch(/^sha256:/);
+    expect(show.onnxDigest).toMatch(/^sha256:/);
+
+    const lin = (await api('GET', '/projects/diabetes/lineage?dataset=cohort&version=2', 'alice')).json();
+    const kinds = lin.nodes.map((n: { kind: string }) => n.kind).sort();
+    expect(kinds).toEqual(['dataset_version', 'model_version', 'study']);
+    const up = (await api('GET', '/projects/diabetes/lineage?model=oral-response&modelVersion=1', 'alice')).json();
+    expect(up.nodes.find((n: { kind: string }) => n.kind === 'dataset_version').label).toBe('cohort@2');
+  });
+
+  it('approval follows the two-person rule and needs the approver role and a reason', async () => {
+    const url = '/projects/diabetes/models/oral-response/versions/1/approve';
+    const own = await api('POST', url, 'alice', { reason: 'looks fine' });
+    expect(own.statusCode).toBe(403);
+    expect(own.json().error.code).toBe('TWO_PERSON_RULE');
+    const sci = await api('POST', url, 'sci2', { reason: 'looks fine' });
+    expect(sci.statusCode).toBe(403);
+    expect(sci.json().error.code).toBe('FORBIDDEN');
+    const noReason = await api('POST', url, 'bob', { reason: '  ' });
+    expect(noReason.json().error.code).toBe('REASON_REQUIRED');
+    const ok = await api('POST', url, 'bob', {
+      reason: 'Reviewed the card: AUC and calibration acceptable for a pilot.',
+    });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json().stage).toBe('approved');
+    const again = await api('POST', url, 'bob', { reason: 'again' });
+    expect(again.json().error.code).toBe('INVALID_STAGE');
+    const ev = await t.platform.audit.list({ project: 'diabetes', action: 'model.approve' });
+    expect(ev.events.map((e) => e.outcome).sort()).toEqual(['denied', 'success']);
+    const show = (await api('GET', '/projects/diabetes/models/oral-response/versions/1', 'bob')).json();
+    expect(show.stageHistory).toEqual([expect.objectContaining({ from: 'candidate', to: 'approved', by: 'bob' })]);
+  });
+
+  it('a second version is compared with the approved one on the same holdout', async () => {
+    const pushed = await push('cohort', cohortCsv({ patients: 800, seed: 8 }));
+    const s = await waitStudy(pushed.json().studiesStarted[0]);
+    expect(s.status, s.error).toBe('succeeded');
+    const show = (await api('GET', '/projects/diabetes/models/oral-response/versions/2', 'bob')).json();
+    expect(show.card.comparison).toMatchObject({ against: { model: 'oral-response', version: 1 } });
+    expect(show.cardMarkdown).toContain('Comparison with the approved version');
+    const ok = await api('POST', '/projects/diabetes/models/oral-response/versions/2/approve', 'bob', {
+      reason: 'better',
+      retirePrevious: true,
+    });
+    expect(ok.json().retired).toEqual([1]);
+  });
+
+  it('studies that cannot succeed fail with a clear error, not a crash', async () => {
+    const start = async (dataset: string, csv: string, policy: Record<string, unknown>) => {
+      expect((await push(dataset, csv)).statusCode).toBe(201);
+      expect(
+        (
+          await api('PUT', `/projects/diabetes/datasets/${dataset}/policy`, 'alice', {
+            target: 'responder',
+            group: 'patient_id',
+            exclude: ['patient_id'],
+            trials: 2,
+            folds: 3,
+            ...policy,
+          })
+        ).statusCode,
+      ).toBe(200);
+      const r = await api('POST', '/projects/diabetes/studies', 'alice', { dataset, version: 1 });
+      expect(r.statusCode, r.body).toBe(201);
+      return waitStudy(r.json().id);
+    };
+    const missing = await start('m1', cohortCsv({ patients: 100, seed: 1 }), { target: 'outcome_x' });
+    expect(missing.status).toBe('failed');
+    expect(missing.error).toMatch(/outcome_x/);
+    const one = await start('m2', cohortCsv({ patients: 100, seed: 1, singleClass: true }), {});
+    expect(one.status).toBe('failed');
+    expect(one.error).toMatch(/only one class/);
+    const few = await start('m3', cohortCsv({ patients: 6, seed: 1 }), {});
+    expect(few.status).toBe('failed');
+    expect(few.error).toMatch(/usable rows|one class/);
+    const bad = await api('PUT', '/projects/diabetes/datasets/m3/policy', 'alice', { target: 'responder', folds: 1 });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('INVALID_POLICY');
+  });
+});
