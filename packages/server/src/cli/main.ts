@@ -881,6 +881,51 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       print(res, () => `retired ${r.model}@${r.version}`);
     });
 
+  model
+    .command('import <ref> <file>')
+    .description(
+      "register an ONNX model trained elsewhere as <project>/<model>; Ichigen evaluates it on the dataset version's holdout (pickles are never accepted)",
+    )
+    .requiredOption('--dataset <dataset@version>', 'the dataset version it was trained on')
+    .requiredOption('--columns <list>', 'its input columns, comma-separated, in order')
+    .option('--target <column>', "outcome column (default: from the dataset's policy)")
+    .option('--positive <value>', 'positive outcome value')
+    .option('--group <column>', 'patient key for the holdout')
+    .option('--framework <name>', 'e.g. scikit-learn 1.2, PyTorch 2.1')
+    .option('--description <text>', 'intended use')
+    .action(async (ref: string, file: string, o: Record<string, string | undefined>) => {
+      const m = /^([^/@]+)\/([^/@]+)$/.exec(ref);
+      if (!m) throw new CliError('BAD_REFERENCE', `"${ref}" is not <project>/<model>`);
+      const d = /^([^/@]+)@(\d+)$/.exec(o.dataset ?? '');
+      if (!d) throw new CliError('BAD_REFERENCE', `--dataset must be <dataset>@<version>`);
+      const st = await stat(file).catch(() => null);
+      if (!st?.isFile()) throw new CliError('FILE_NOT_FOUND', `no file ${file}`);
+      const res = await client().upload<{
+        model: string;
+        version: number;
+        auc: number;
+        aucCi: { lower: number; upper: number };
+      }>(`/projects/${enc(m[1]!)}/models/${enc(m[2]!)}/versions`, createReadStream(file), {
+        size: st.size,
+        contentType: 'application/octet-stream',
+        query: {
+          dataset: d[1]!,
+          version: d[2]!,
+          columns: o.columns,
+          target: o.target,
+          positive: o.positive,
+          group: o.group,
+          framework: o.framework,
+          description: o.description,
+        },
+      });
+      print(
+        res,
+        () =>
+          `registered ${res.model}@${res.version} (candidate): holdout AUC ${res.auc.toFixed(3)} [${res.aucCi.lower.toFixed(3)}, ${res.aucCi.upper.toFixed(3)}]`,
+      );
+    });
+
   program
     .command('lineage <ref>')
     .description(

@@ -2,8 +2,11 @@
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import type { NodeKind } from '../lineage/lineage.js';
-import { badRequest, notFound } from '../errors.js';
+import { AppError, badRequest, notFound } from '../errors.js';
+
+const MAX_ONNX_BYTES = 512 * 1024 * 1024;
 import type { Platform } from '../platform.js';
+import { externalSchema, registerExternalModel } from './external.js';
 
 const proj = z.object({ project: z.string().max(300) });
 const mv = proj.extend({
@@ -103,6 +106,36 @@ export function registerModelRoutes(app: TypedApp, platform: Platform): void {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'model.retire');
       return registry.retire(p, a, req.params.model, req.params.version, req.body.reason, req.ip);
+    },
+  );
+
+  app.post(
+    `${API}/projects/:project/models/:model/versions`,
+    {
+      schema: {
+        tags: ['models'],
+        description:
+          "Register an external ONNX model (body: the .onnx file as application/octet-stream); the platform evaluates it on the dataset version's holdout.",
+        params: proj.extend({ model: z.string().max(300) }),
+        querystring: externalSchema,
+      },
+    },
+    async (req, reply) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'model.register');
+      const body = req.body as AsyncIterable<Uint8Array> | undefined;
+      if (!body || typeof (body as { pipe?: unknown }).pipe !== 'function')
+        throw badRequest('BODY_REQUIRED', 'send the .onnx file as application/octet-stream');
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of body) {
+        size += c.length;
+        if (size > MAX_ONNX_BYTES)
+          throw new AppError('UPLOAD_TOO_LARGE', 413, `an ONNX model may have at most ${MAX_ONNX_BYTES} bytes`);
+        chunks.push(Buffer.from(c));
+      }
+      const r = await registerExternalModel(platform, p, a, req.params.model, Buffer.concat(chunks), req.query, req.ip);
+      return reply.status(201).send(r);
     },
   );
 

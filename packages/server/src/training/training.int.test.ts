@@ -1,5 +1,6 @@
 // Automatic training end to end on both dialects: a policy, a push that starts a study, a worker that runs it, a
 // registered candidate with metrics, card and lineage, and the two-person approval rule.
+import { Frame, modelToOnnx, trainLogistic } from '@ichigen/ml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobHandlers } from '../jobs/handlers.js';
 import { Worker } from '../jobs/worker.js';
@@ -160,6 +161,62 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
       retirePrevious: true,
     });
     expect(ok.json().retired).toEqual([1]);
+  });
+
+  it('registers an external ONNX model and evaluates it on the holdout itself; refuses what is not ONNX', async () => {
+    // A model "trained in Jupyter": here fitted on the cohort's numeric columns and exported to ONNX.
+    const rows = cohortCsv({ patients: 800, seed: 8 })
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','));
+    const cols = {
+      age: rows.map((r) => +r[2]!),
+      hba1c_baseline: rows.map((r) => +r[4]!),
+      egfr: rows.map((r) => +r[5]!),
+    };
+    const lr = await trainLogistic(
+      Frame.fromColumns(cols),
+      rows.map((r) => +r[8]!),
+    );
+    const onnx = Buffer.from(modelToOnnx(lr));
+    const upload = (body: Buffer, q: string, who = 'alice') =>
+      t.app.inject({
+        method: 'POST',
+        url: `/api/v1/projects/diabetes/models/jupyter-lr/versions?${q}`,
+        headers: { ...bearer(users[who]!), 'content-type': 'application/octet-stream' },
+        payload: body,
+      });
+    const ok = await upload(onnx, 'dataset=cohort&version=3&columns=age,hba1c_baseline,egfr&framework=scikit-learn');
+    expect(ok.statusCode, ok.body).toBe(201);
+    expect(ok.json()).toMatchObject({ model: 'jupyter-lr', version: 1 });
+    expect(ok.json().auc).toBeGreaterThan(0.6);
+    const show = (await api('GET', '/projects/diabetes/models/jupyter-lr/versions/1', 'bob')).json();
+    expect(show).toMatchObject({
+      source: 'external',
+      stage: 'candidate',
+      features: ['age', 'hba1c_baseline', 'egfr'],
+      modelDigest: null,
+    });
+    expect(show.card.data.holdoutRows).toBeGreaterThan(100);
+
+    const junk = await upload(Buffer.from('this is not an onnx model at all'), 'dataset=cohort&version=3&columns=age');
+    expect(junk.json().error.code).toBe('ONNX_INVALID');
+    const pickle = await upload(
+      Buffer.concat([Buffer.from([0x80, 0x04, 0x95]), Buffer.alloc(64)]),
+      'dataset=cohort&version=3&columns=age',
+    );
+    expect(pickle.json().error.code).toBe('ONNX_INVALID');
+    expect(pickle.json().error.message).toMatch(/pickle/);
+    const width = await upload(onnx, 'dataset=cohort&version=3&columns=age,egfr');
+    expect(width.json().error.code).toBe('ONNX_INPUT_MISMATCH');
+    const text = await upload(onnx, 'dataset=cohort&version=3&columns=age,drug_class,egfr');
+    expect(text.json().error.code).toBe('ONNX_INPUT_MISMATCH');
+    expect(text.json().error.message).toMatch(/drug_class/);
+    const absent = await upload(onnx, 'dataset=cohort&version=3&columns=age,nope,egfr');
+    expect(absent.json().error.message).toMatch(/nope/);
+    const clinician = await upload(onnx, 'dataset=cohort&version=3&columns=age,hba1c_baseline,egfr', 'steward');
+    expect(clinician.statusCode).toBe(403);
   });
 
   it('studies that cannot succeed fail with a clear error, not a crash', async () => {
