@@ -1,0 +1,115 @@
+// Benchmark: push of a large CSV on the embedded default (SQLite + local object store), next to the anchor
+// `sha256sum FILE && cp FILE COPY` on the same file in the same run. Reports MB/s, the ratio, and the server's
+// peak memory (VmHWM). Usage: node bench/platform/push.mjs [--mb 1024] [--keep]
+import { execFileSync, spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const args = process.argv.slice(2);
+const mb = Number(args[args.indexOf('--mb') + 1] || 1024);
+const work = path.join(root, '.bench-data', 'platform');
+mkdirSync(work, { recursive: true });
+const csv = path.join(work, `labs-${mb}mb.csv`);
+
+/** Deterministic lab-extract-like CSV: patient, date, test, value, unit, flag, free text. */
+async function generate(file, bytes) {
+  if (existsSync(file) && statSync(file).size >= bytes) return;
+  const out = createWriteStream(file);
+  let s = 0x9e3779b9;
+  const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const tests = [['HbA1c', '%', 5, 10], ['GLU', 'mg/dL', 70, 250], ['eGFR', 'mL/min/1.73m2', 20, 110], ['ALT', 'U/L', 5, 80], ['CRE', 'mg/dL', 0.4, 2.5]];
+  let written = 0;
+  const header = 'patient_id,date,test_code,value,unit,abnormal,comment\n';
+  out.write(header);
+  written += header.length;
+  while (written < bytes) {
+    let chunk = '';
+    for (let i = 0; i < 20000; i++) {
+      const t = tests[Math.floor(rnd() * tests.length)];
+      const v = (t[2] + rnd() * (t[3] - t[2])).toFixed(1);
+      const d = new Date(Date.UTC(2015, 0, 1) + Math.floor(rnd() * 3650) * 86400000).toISOString().slice(0, 10);
+      chunk += `P${String(Math.floor(rnd() * 200000)).padStart(7, '0')},${d},${t[0]},${v},${t[1]},${rnd() < 0.2 ? 'H' : ''},${rnd() < 0.05 ? '"re-test, sample hemolysed"' : ''}\n`;
+    }
+    written += Buffer.byteLength(chunk);
+    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+  }
+  await new Promise((r) => out.end(r));
+}
+
+const seconds = (fn) => {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+};
+
+await generate(csv, mb * 1024 * 1024);
+const size = statSync(csv).size;
+const sizeMB = size / 1e6;
+
+// Anchor: hash then copy, as an operator would store a file by hand.
+const copy = path.join(work, 'copy.csv');
+const anchorRuns = [];
+for (let i = 0; i < 2; i++) {
+  rmSync(copy, { force: true });
+  anchorRuns.push(seconds(() => execFileSync('bash', ['-c', `sha256sum "${csv}" >/dev/null && cp "${csv}" "${copy}"`])));
+}
+rmSync(copy, { force: true });
+const anchor = Math.min(...anchorRuns);
+
+// Ours: a fresh embedded server in its own process, pushed to over loopback HTTP.
+const data = path.join(work, 'data');
+rmSync(data, { recursive: true, force: true });
+const bin = path.join(root, 'packages/server/bin/ichigen.js');
+const created = JSON.parse(execFileSync(process.execPath, [bin, 'admin', 'create-user', 'bench', '--admin', '--data', data, '--json'], { env: { ...process.env, ICHIGEN_CONFIG: '' } }).toString());
+const server = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data', data], { env: { ...process.env, ICHIGEN_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+const url = await new Promise((resolve) => {
+  let out = '';
+  server.stdout.on('data', (d) => {
+    out += d;
+    const m = /listening on (http:\/\/\S+)/.exec(out);
+    if (m) resolve(m[1]);
+  });
+});
+const auth = { authorization: `Bearer ${created.token}` };
+await fetch(`${url}/api/v1/projects`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ slug: 'bench', name: 'bench' }) });
+const runs = [];
+let rows = 0;
+for (let i = 0; i < 2; i++) {
+  const t = process.hrtime.bigint();
+  const res = await fetch(`${url}/api/v1/projects/bench/datasets/labs${i}/versions`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'text/csv', 'content-length': String(size) },
+    body: Readable.toWeb(createReadStream(csv, { highWaterMark: 1 << 20 })),
+    duplex: 'half',
+  });
+  const body = await res.json();
+  if (res.status !== 201) throw new Error(JSON.stringify(body));
+  rows = body.version.rowCount;
+  runs.push(Number(process.hrtime.bigint() - t) / 1e9);
+  // The second push is a new dataset: identical content is stored once, so it measures parse + Arrow + dedupe.
+}
+const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+const peakMB = Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024;
+server.kill('SIGTERM');
+await new Promise((r) => server.on('exit', r));
+if (!args.includes('--keep')) rmSync(data, { recursive: true, force: true });
+
+const ours = runs[0];
+const result = {
+  date: new Date().toISOString(),
+  machine: `${os.cpus().length} × ${os.cpus()[0].model}`,
+  fileMB: Number(sizeMB.toFixed(1)),
+  rows,
+  anchorSeconds: Number(anchor.toFixed(2)),
+  anchorMBps: Number((sizeMB / anchor).toFixed(1)),
+  pushSeconds: Number(ours.toFixed(2)),
+  pushMBps: Number((sizeMB / ours).toFixed(1)),
+  secondPushSeconds: Number(runs[1].toFixed(2)),
+  ratio: Number((anchor / ours).toFixed(3)),
+  serverPeakMB: Number(peakMB.toFixed(0)),
+};
+console.log(JSON.stringify(result, null, 2));
