@@ -72,5 +72,15 @@ describe('TextCounter', () => {
     const long = new TextCounter(10, 5);
     long.add('abcdef', 0, 6);
     expect([long.size, long.overflow]).toEqual([0, true]);
+    const budget = new TextCounter(10, 5, 6);
+    for (const v of ['abc', 'def', 'g', 'abc']) budget.add(v, 0, v.length);
+    expect([budget.size, budget.overflow, sorted(budget.entries())]).toEqual([
+      2,
+      true,
+      [
+        ['abc', 2],
+        ['def', 1],
+      ],
+    ]);
   });
 });

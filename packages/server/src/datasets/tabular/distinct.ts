@@ -91,17 +91,22 @@ export class NumberCounter {
 /** Up to this many distinct texts are matched by comparing in place, without slicing the cell. */
 const SHORT_LIST = 8;
 
-/** Distinct texts with counts. Values longer than `maxKeyChars` or beyond `cap` are not admitted. */
+/**
+ * Distinct texts with counts. Values longer than `maxKeyChars`, beyond `cap` values, or beyond `maxTotalChars`
+ * characters of keys in all are not admitted (memory stays bounded however many wide text columns there are).
+ */
 export class TextCounter {
   /** Set once a value could not be admitted: `size` is then a lower bound. */
   overflow = false;
   private list: string[] | undefined = [];
   private map: Map<string, number> | undefined;
   private counts = new Float64Array(16);
+  private chars = 0;
 
   constructor(
     readonly cap: number,
     readonly maxKeyChars: number,
+    readonly maxTotalChars = Infinity,
   ) {}
 
   get size(): number {
@@ -135,7 +140,12 @@ export class TextCounter {
   /** Adds a value with a count (for values counted elsewhere first). */
   admit(key: string, count: number): void {
     const i = this.size;
-    if (this.overflow || i >= this.cap || key.length > this.maxKeyChars) {
+    if (
+      this.overflow ||
+      i >= this.cap ||
+      key.length > this.maxKeyChars ||
+      this.chars + key.length > this.maxTotalChars
+    ) {
       // Keep counting the values already known (top values stay meaningful), but admit no new ones.
       this.overflow = true;
       return;
@@ -146,6 +156,7 @@ export class TextCounter {
       this.counts = grown;
     }
     this.counts[i] = count;
+    this.chars += key.length;
     if (this.list !== undefined && i < SHORT_LIST) {
       this.list.push(key);
     } else {

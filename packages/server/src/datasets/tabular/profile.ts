@@ -32,12 +32,16 @@ export const MAX_DISTINCT_KEY_CHARS = 256;
 export const HISTOGRAM_BINS = 20;
 export const TOP_VALUES = 10;
 
-/** Per-column caps so that wide files stay within a fixed memory budget (~64 MB of samples, ~2 M keys). */
-export function limitsFor(columns: number): { distinctCap: number; reservoirCap: number } {
+/**
+ * Per-column caps so that wide files stay within a fixed memory budget: ~64 MB of samples, ~2 M distinct
+ * keys and ~32 M key characters over all columns (never so low that the categorical rule cannot be decided).
+ */
+export function limitsFor(columns: number): { distinctCap: number; reservoirCap: number; keyChars: number } {
   const c = Math.max(1, columns);
   return {
     distinctCap: Math.max(CATEGORICAL_MAX + 1, Math.min(DISTINCT_CAP, Math.floor(2_000_000 / c))),
     reservoirCap: Math.max(1000, Math.min(RESERVOIR_CAP, Math.floor(8_000_000 / c))),
+    keyChars: Math.max(32 * 1024, Math.floor(32_000_000 / c)),
   };
 }
 
@@ -76,6 +80,7 @@ export class ColumnAccumulator {
     index: number,
     private readonly distinctCap: number,
     private readonly reservoirCap: number,
+    private readonly keyChars = Infinity,
   ) {
     this.rngState = (0x9e3779b9 ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0;
   }
@@ -191,7 +196,7 @@ export class ColumnAccumulator {
   }
 
   private toText(): void {
-    const texts = new TextCounter(this.distinctCap, MAX_DISTINCT_KEY_CHARS);
+    const texts = new TextCounter(this.distinctCap, MAX_DISTINCT_KEY_CHARS, this.keyChars);
     if (this.distinctOverflow) texts.overflow = true;
     // Values counted by number keep the text of their first occurrence ("1.50" and "1.5" count as one).
     for (const e of this.nums?.entries() ?? []) texts.admit(e.text, e.count);
@@ -343,8 +348,8 @@ export async function profileTabular(
       maxColumns: resolveMaxColumns(opts.maxColumns),
     },
     (names) => {
-      const { distinctCap, reservoirCap } = limitsFor(names.length);
-      cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap));
+      const { distinctCap, reservoirCap, keyChars } = limitsFor(names.length);
+      cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap, keyChars));
     },
     (row) => {
       const { text, starts, ends } = row;
