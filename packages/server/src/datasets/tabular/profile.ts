@@ -295,7 +295,7 @@ export function histogram(
   if (integer && max - min < HISTOGRAM_BINS) {
     edges = [];
     for (let v = min; v <= max + 1; v++) edges.push(v - 0.5);
-  } else if (max === min) {
+  } else if (max === min || !Number.isFinite(max - min)) {
     edges = [min, max];
   } else {
     const w = (max - min) / HISTOGRAM_BINS;

@@ -45,6 +45,8 @@ describe('scanNumber', () => {
       ['1 ', NOT_NUMBER],
       ['0x1F', NOT_NUMBER],
       ['Infinity', NOT_NUMBER],
+      ['1e400', NOT_NUMBER], // overflows a double
+      ['-1.5e999', NOT_NUMBER],
       ['１２', NOT_NUMBER], // full-width digits stay text
     ];
     for (const [s, kind] of cases) expect([s, scanNumber(s)]).toEqual([s, kind]);

@@ -124,6 +124,8 @@ export function parseNumberAt(s: string, a: number, b: number): number {
     if (neg) v = -v;
   } else {
     v = Number(s.slice(a, b));
+    // "1e400" overflows to Infinity: not a value a column statistic or a model can use; keep it as text.
+    if (v === Infinity || v === -Infinity) return NaN;
   }
   scannedInteger = false;
   return v;
