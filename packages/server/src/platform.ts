@@ -9,6 +9,9 @@ import { JobQueue } from './jobs/queue.js';
 import { LineageService } from './lineage/lineage.js';
 import { ModelRegistry } from './models/registry.js';
 import { TrainingService } from './training/service.js';
+import { OnnxSessionCache } from './models/onnx-session.js';
+import { ScorerCache } from './serving/predict.js';
+import { PredictionService } from './serving/service.js';
 import { ProjectService } from './projects/service.js';
 import { createObjectStore } from './storage/object-store/index.js';
 import type { ObjectStore } from './storage/object-store/port.js';
@@ -27,6 +30,7 @@ export interface Platform {
   training: TrainingService;
   registry: ModelRegistry;
   lineage: LineageService;
+  predictions: PredictionService;
   close(): Promise<void>;
 }
 
@@ -50,6 +54,7 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
     const training = new TrainingService(store, audit, jobs);
     const registry = new ModelRegistry(store, objects, audit);
     const lineage = new LineageService(store);
+    const predictions = new PredictionService(store, audit, new ScorerCache(registry, objects, new OnnxSessionCache()));
     // A new dataset version may start a study (training policy with onNewVersion).
     datasets.onVersionCreated = (ev) => training.onVersionCreated(ev);
     return {
@@ -64,6 +69,7 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
       training,
       registry,
       lineage,
+      predictions,
       async close() {
         await objects.close();
         await store.close();

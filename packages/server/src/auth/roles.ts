@@ -20,6 +20,8 @@ export const ACTIONS = [
   'model.approve',
   'model.retire',
   'lineage.read',
+  'model.predict',
+  'predictions.read',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -40,6 +42,8 @@ export const PERMISSIONS: Record<Action, readonly Role[]> = {
   'model.approve': ['approver'],
   'model.retire': ['owner', 'approver'],
   'lineage.read': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  'model.predict': ['owner', 'scientist', 'approver', 'clinician'],
+  'predictions.read': ['owner', 'scientist', 'approver', 'auditor'],
 };
 
 export function allows(roles: readonly string[], action: Action): boolean {

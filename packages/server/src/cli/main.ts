@@ -927,6 +927,42 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     });
 
   program
+    .command('predict <ref> <rows>')
+    .description('score a CSV of rows with <project>/<model>@<version>: one prediction per row, in input order')
+    .action(async (ref: string, file: string) => {
+      const r = parseModelRef(ref);
+      const st = await stat(file).catch(() => null);
+      if (!st?.isFile()) throw new CliError('FILE_NOT_FOUND', `no file ${file}`);
+      const res = await client().upload<{
+        predictions: {
+          id: string;
+          probability: number;
+          label: number;
+          contributions: { feature: string; value: unknown; contribution: number }[] | null;
+        }[];
+      }>(`/projects/${enc(r.project)}/models/${enc(r.model)}/versions/${r.version}/predict`, createReadStream(file), {
+        size: st.size,
+        contentType: 'text/csv',
+      });
+      print(res, () =>
+        table(
+          res.predictions.map((p, i) => [
+            i + 1,
+            p.probability.toFixed(4),
+            p.label,
+            (p.contributions ?? [])
+              .slice(0, 3)
+              .map(
+                (c) => `${c.feature}=${c.value ?? '∅'} (${c.contribution >= 0 ? '+' : ''}${c.contribution.toFixed(2)})`,
+              )
+              .join(', '),
+          ]),
+          ['ROW', 'PROBABILITY', 'LABEL', 'TOP CONTRIBUTIONS (log-odds)'],
+        ),
+      );
+    });
+
+  program
     .command('lineage <ref>')
     .description(
       'what came from <project>/<dataset>@<version> (or, for <project>/<model>@<version> with --model, what it came from)',

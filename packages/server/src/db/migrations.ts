@@ -3,6 +3,7 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { sql } from 'kysely';
 import { trainingMigration } from '../training/tables.js';
+import { servingMigration } from '../serving/tables.js';
 
 const m001: Migration = {
   async up(db: Kysely<unknown>) {
@@ -149,6 +150,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '001_core': m001,
   '002_jobs': m002,
   '003_training': trainingMigration,
+  '005_serving': servingMigration,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -149,6 +149,51 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     expect(show.stageHistory).toEqual([expect.objectContaining({ from: 'candidate', to: 'approved', by: 'bob' })]);
   });
 
+  it('predicts rows (JSON and CSV) with explanations, in order, and logs and audits every prediction', async () => {
+    const url = '/projects/diabetes/models/oral-response/versions/1/predict';
+    const rows = [
+      { age: 55, sex: 'F', hba1c_baseline: 7.2, egfr: 90, bmi: 24, drug_class: 'sglt2' },
+      { age: 78, sex: 'M', hba1c_baseline: 10.5, egfr: 35, bmi: null, drug_class: 'su' },
+    ];
+    const r = await api('POST', url, 'bob', { rows });
+    expect(r.statusCode, r.body).toBe(200);
+    const preds = r.json().predictions;
+    expect(preds).toHaveLength(2);
+    expect(preds[0].probability).toBeGreaterThan(preds[1].probability);
+    expect(preds[0].label).toBe(
+      preds[0].probability >=
+        (await api('GET', '/projects/diabetes/models/oral-response/versions/1', 'bob')).json().threshold
+        ? 1
+        : 0,
+    );
+    expect(preds[0].contributions.length).toBeGreaterThan(0);
+    const csv = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1${url}`,
+      headers: { ...bearer(users.bob!), 'content-type': 'text/csv' },
+      payload: 'age,sex,hba1c_baseline,egfr,bmi,drug_class\n55,F,7.2,90,24,sglt2\n78,M,10.5,35,,su\n',
+    });
+    expect(csv.statusCode, csv.body).toBe(200);
+    expect(csv.json().predictions.map((p: { probability: number }) => p.probability)).toEqual(
+      preds.map((p: { probability: number }) => p.probability),
+    );
+    const mismatch = await api('POST', url, 'bob', { rows: [{ age: 50, sex: 'F' }] });
+    expect(mismatch.statusCode).toBe(400);
+    expect(mismatch.json().error.code).toBe('PREDICT_COLUMNS_MISMATCH');
+    expect(mismatch.json().error.message).toMatch(/egfr/);
+    const badValue = await api('POST', url, 'bob', { rows: [{ ...rows[0], egfr: 'high' }] });
+    expect(badValue.json().error.code).toBe('PREDICT_BAD_VALUE');
+    const log = await api('GET', '/projects/diabetes/predictions?source=rest', 'bob');
+    expect(log.json().predictions.length).toBe(4);
+    expect(log.json().predictions[0]).toMatchObject({
+      caller: 'bob',
+      source: 'rest',
+      inputsDigest: expect.stringMatching(/^sha256:/),
+    });
+    const reads = await t.platform.audit.list({ project: 'diabetes', action: 'prediction.read' });
+    expect(reads.events.length).toBeGreaterThan(0);
+  });
+
   it('a second version is compared with the approved one on the same holdout', async () => {
     const pushed = await push('cohort', cohortCsv({ patients: 800, seed: 8 }));
     const s = await waitStudy(pushed.json().studiesStarted[0]);

@@ -1,0 +1,111 @@
+// HTTP routes for REST prediction (JSON rows or CSV) and the audited prediction log.
+import { parse as parseCsv } from 'csv-parse/sync';
+import { z } from 'zod';
+import { AppError, badRequest } from '../errors.js';
+import { API, requirePrincipal, type TypedApp } from '../http/app.js';
+import type { Platform } from '../platform.js';
+import { MAX_PREDICT_ROWS } from './service.js';
+import type { Row } from './predict.js';
+
+const mv = z.object({
+  project: z.string().max(300),
+  model: z.string().max(300),
+  version: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 31),
+});
+const MAX_CSV_BYTES = 32 * 1024 * 1024;
+
+async function readText(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += c.length;
+    if (n > MAX_CSV_BYTES)
+      throw new AppError(
+        'UPLOAD_TOO_LARGE',
+        413,
+        `a predict call may send at most ${MAX_CSV_BYTES} bytes of CSV; use batch scoring`,
+      );
+    chunks.push(Buffer.from(c));
+  }
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/^\uFEFF/, '');
+}
+
+export function registerServingRoutes(app: TypedApp, platform: Platform): void {
+  const { projects, predictions } = platform;
+
+  app.post(
+    `${API}/projects/:project/models/:model/versions/:version/predict`,
+    {
+      schema: {
+        tags: ['predictions'],
+        description:
+          'Score rows: JSON {"rows":[{feature: value, …}]} or a CSV with a header. Returns one prediction per row, in input order.',
+        params: mv,
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'model.predict');
+      let rows: Row[];
+      let columns: string[];
+      const body = req.body as unknown;
+      if (body && typeof (body as { pipe?: unknown }).pipe === 'function') {
+        const text = await readText(body as AsyncIterable<Uint8Array>);
+        let records: string[][];
+        try {
+          records = parseCsv(text, { relax_column_count: false, skip_empty_lines: true }) as string[][];
+        } catch (e) {
+          throw badRequest('CSV_INVALID', `the CSV cannot be parsed: ${(e as Error).message}`);
+        }
+        const header = records[0];
+        if (!header) throw badRequest('PREDICT_NO_ROWS', 'the CSV is empty');
+        if (records.length - 1 > MAX_PREDICT_ROWS)
+          throw new AppError('PREDICT_TOO_MANY_ROWS', 413, `at most ${MAX_PREDICT_ROWS} rows per call`);
+        columns = header;
+        rows = records.slice(1).map((r) => Object.fromEntries(header.map((h, j) => [h, r[j] === '' ? null : r[j]])));
+      } else {
+        const parsed = z
+          .object({ rows: z.array(z.record(z.string(), z.unknown())).max(MAX_PREDICT_ROWS) })
+          .safeParse(body);
+        if (!parsed.success)
+          throw badRequest('VALIDATION_ERROR', 'send {"rows": [{"feature": value, …}, …]} or text/csv');
+        rows = parsed.data.rows;
+        columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+        // Every row must carry every feature key (null for missing): a key absent from one row is a column mismatch.
+        const first = new Set(Object.keys(rows[0] ?? {}));
+        columns = columns.filter((c) => rows.every((r) => c in r) || !first.has(c));
+      }
+      return {
+        predictions: await predictions.predict(p, a, req.params.model, req.params.version, rows, columns, req.ip),
+      };
+    },
+  );
+
+  app.get(
+    `${API}/projects/:project/predictions`,
+    {
+      schema: {
+        tags: ['predictions'],
+        params: z.object({ project: z.string().max(300) }),
+        querystring: z.object({
+          model: z.string().max(300).optional(),
+          deployment: z.string().max(64).optional(),
+          source: z.enum(['rest', 'batch', 'cds']).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).optional(),
+          before: z.string().max(64).optional(),
+        }),
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'predictions.read');
+      return predictions.list(p, a, req.query, req.ip);
+    },
+  );
+}

@@ -1,0 +1,253 @@
+// Predictions: score rows with a model version (REST), log every prediction with its inputs, output, explanation
+// and caller, read the log (audited), record clinician feedback, and report override rates per deployment.
+import type { AuditLog } from '../audit/audit.js';
+import type { Principal } from '../auth/service.js';
+import { printable } from '../auth/service.js';
+import type { MetadataStore } from '../db/database.js';
+import { AppError, notFound } from '../errors.js';
+import type { Access } from '../projects/service.js';
+import '../training/tables.js';
+import { newId, nowIso } from '../util.js';
+import { checkColumns, inputsDigest, type Row, type RowPrediction, type ScorerCache } from './predict.js';
+import type { PredictionsTable } from './tables.js';
+import './tables.js';
+
+export const MAX_PREDICT_ROWS = 10_000;
+
+export interface LoggedPrediction extends RowPrediction {
+  id: string;
+}
+
+export interface LogEntry {
+  projectId: string;
+  modelVersionId: string;
+  deploymentId?: string | null;
+  source: 'rest' | 'batch' | 'cds';
+  caller: string;
+  hookInstance?: string | null;
+  patientRef?: string | null;
+  features: Row;
+  output: Record<string, unknown>;
+  explanation?: unknown;
+}
+
+export class PredictionService {
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly audit: AuditLog,
+    readonly scorers: ScorerCache,
+  ) {}
+
+  private get db() {
+    return this.store.db;
+  }
+
+  async modelVersionRow(a: Access, model: string, version: number) {
+    const r = await this.db
+      .selectFrom('model_versions')
+      .innerJoin('models', 'models.id', 'model_versions.model_id')
+      .selectAll('model_versions')
+      .where('models.project_id', '=', a.project.id)
+      .where('models.name', '=', model)
+      .where('model_versions.version', '=', version)
+      .executeTakeFirst();
+    if (!r)
+      throw notFound(
+        'MODEL_VERSION_NOT_FOUND',
+        `no model version ${printable(model)}@${version} in project ${a.project.slug}`,
+      );
+    return r;
+  }
+
+  /** Writes prediction log rows in one transaction; returns their ids in order. */
+  async log(entries: LogEntry[]): Promise<string[]> {
+    const now = nowIso();
+    const rows: PredictionsTable[] = entries.map((e) => ({
+      id: newId(),
+      project_id: e.projectId,
+      model_version_id: e.modelVersionId,
+      deployment_id: e.deploymentId ?? null,
+      source: e.source,
+      caller: e.caller,
+      hook_instance: e.hookInstance ?? null,
+      patient_ref: e.patientRef ?? null,
+      inputs_digest: inputsDigest(e.features),
+      features_json: JSON.stringify(e.features),
+      output_json: JSON.stringify(e.output),
+      explanation_json: e.explanation === undefined || e.explanation === null ? null : JSON.stringify(e.explanation),
+      feedback_json: null,
+      feedback_at: null,
+      created_at: now,
+    }));
+    await this.db.transaction().execute(async (tx) => {
+      for (let i = 0; i < rows.length; i += 500)
+        await tx
+          .insertInto('predictions')
+          .values(rows.slice(i, i + 500))
+          .execute();
+    });
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * REST prediction: rows in input order → probability, label at the model's threshold, top contributions.
+   * Clinicians may only use approved versions; scientists may validate candidates. Every row is logged; the call is audited.
+   */
+  async predict(
+    p: Principal,
+    a: Access,
+    model: string,
+    version: number,
+    rows: Row[],
+    columns: string[],
+    client: string,
+  ): Promise<LoggedPrediction[]> {
+    if (rows.length === 0) throw new AppError('PREDICT_NO_ROWS', 400, 'send at least one row');
+    if (rows.length > MAX_PREDICT_ROWS)
+      throw new AppError(
+        'PREDICT_TOO_MANY_ROWS',
+        413,
+        `at most ${MAX_PREDICT_ROWS} rows per call; use batch scoring for more`,
+      );
+    const mv = await this.modelVersionRow(a, model, version);
+    const onlyClinical = a.roles.every((r) => r === 'clinician');
+    if (mv.stage === 'retired' || (onlyClinical && mv.stage !== 'approved')) {
+      throw new AppError(
+        'MODEL_NOT_APPROVED',
+        403,
+        `${model}@${version} is ${mv.stage}; ${mv.stage === 'retired' ? 'retired versions do not predict' : 'clinical use needs an approved version'}`,
+      );
+    }
+    const scorer = await this.scorers.get(mv);
+    checkColumns(
+      scorer.features.map((f) => f.name),
+      columns,
+    );
+    const preds = await scorer.predict(rows);
+    const features = scorer.features.map((f) => f.name);
+    const ids = await this.log(
+      preds.map((pr, i) => ({
+        projectId: a.project.id,
+        modelVersionId: mv.id,
+        source: 'rest' as const,
+        caller: p.name,
+        features: Object.fromEntries(features.map((f) => [f, rows[i]![f] ?? null])),
+        output: { probability: pr.probability, label: pr.label },
+        explanation: pr.contributions,
+      })),
+    );
+    await this.audit.append({
+      actor: p.name,
+      action: 'prediction.create',
+      target: `model:${a.project.slug}/${model}@${version}`,
+      project: a.project.slug,
+      outcome: 'success',
+      client,
+      details: { rows: rows.length, source: 'rest' },
+    });
+    return preds.map((pr, i) => ({ id: ids[i]!, ...pr }));
+  }
+
+  /** Pages the prediction log (newest first); every read is audited. */
+  async list(
+    p: Principal,
+    a: Access,
+    q: { model?: string; deployment?: string; source?: string; limit?: number; before?: string },
+    client: string,
+  ) {
+    let query = this.db.selectFrom('predictions').selectAll().where('project_id', '=', a.project.id);
+    if (q.deployment) query = query.where('deployment_id', '=', q.deployment);
+    if (q.source) query = query.where('source', '=', q.source);
+    if (q.before) query = query.where('id', '<', q.before);
+    if (q.model) {
+      const ids = (
+        await this.db
+          .selectFrom('model_versions')
+          .innerJoin('models', 'models.id', 'model_versions.model_id')
+          .select('model_versions.id')
+          .where('models.project_id', '=', a.project.id)
+          .where('models.name', '=', q.model)
+          .execute()
+      ).map((r) => r.id);
+      query = query.where('model_version_id', 'in', ids.length ? ids : ['-']);
+    }
+    const limit = Math.min(q.limit ?? 100, 1000);
+    const rows = await query
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const page = rows.slice(0, limit);
+    await this.audit.append({
+      actor: p.name,
+      action: 'prediction.read',
+      project: a.project.slug,
+      outcome: 'success',
+      client,
+      details: { filter: q, rows: page.length },
+    });
+    return {
+      predictions: page.map((r) => ({
+        id: r.id,
+        modelVersionId: r.model_version_id,
+        deploymentId: r.deployment_id,
+        source: r.source,
+        caller: r.caller,
+        hookInstance: r.hook_instance,
+        patient: r.patient_ref,
+        inputsDigest: r.inputs_digest,
+        features: JSON.parse(r.features_json) as Row,
+        output: JSON.parse(r.output_json) as Record<string, unknown>,
+        explanation: r.explanation_json ? (JSON.parse(r.explanation_json) as unknown) : null,
+        feedback: r.feedback_json ? (JSON.parse(r.feedback_json) as unknown) : null,
+        createdAt: r.created_at,
+      })),
+      nextBefore: rows.length > limit ? page[page.length - 1]!.id : null,
+    };
+  }
+
+  /** Records feedback (accepted / overridden with a reason) on a logged prediction. */
+  async feedback(predictionId: string, feedback: Record<string, unknown>): Promise<boolean> {
+    const r = await this.db
+      .updateTable('predictions')
+      .set({ feedback_json: JSON.stringify(feedback), feedback_at: nowIso() })
+      .where('id', '=', predictionId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Share of predictions with feedback that were overridden, per deployment: a human–AI team signal. */
+  async overrideRates(
+    a: Access,
+  ): Promise<
+    {
+      deploymentId: string;
+      predictions: number;
+      withFeedback: number;
+      overridden: number;
+      overrideRate: number | null;
+    }[]
+  > {
+    const rows = await this.db
+      .selectFrom('predictions')
+      .select(['deployment_id', 'feedback_json'])
+      .where('project_id', '=', a.project.id)
+      .where('deployment_id', 'is not', null)
+      .execute();
+    const by = new Map<string, { predictions: number; withFeedback: number; overridden: number }>();
+    for (const r of rows) {
+      const k = r.deployment_id!;
+      const s = by.get(k) ?? { predictions: 0, withFeedback: 0, overridden: 0 };
+      s.predictions++;
+      if (r.feedback_json) {
+        s.withFeedback++;
+        if ((JSON.parse(r.feedback_json) as { outcome?: string }).outcome === 'overridden') s.overridden++;
+      }
+      by.set(k, s);
+    }
+    return [...by.entries()].map(([deploymentId, s]) => ({
+      deploymentId,
+      ...s,
+      overrideRate: s.withFeedback ? s.overridden / s.withFeedback : null,
+    }));
+  }
+}
