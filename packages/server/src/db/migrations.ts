@@ -3,6 +3,7 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { sql } from 'kysely';
 import { trainingMigration } from '../training/tables.js';
+import { recipesMigration } from '../recipes/tables.js';
 import { servingMigration } from '../serving/tables.js';
 
 const m001: Migration = {
@@ -150,6 +151,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '001_core': m001,
   '002_jobs': m002,
   '003_training': trainingMigration,
+  '004_recipes': recipesMigration,
   '005_serving': servingMigration,
 };
 
