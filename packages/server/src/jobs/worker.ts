@@ -117,14 +117,21 @@ export class Worker {
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
     this.leaseMs = opts.leaseMs ?? 30_000;
     this.heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(this.leaseMs / 3));
-    if (this.heartbeatMs >= this.leaseMs) throw new Error('heartbeatMs must be shorter than leaseMs');
+    if (!(this.heartbeatMs < this.leaseMs))
+      throw new AppError('CONFIG_INVALID', 500, 'heartbeatMs must be shorter than leaseMs');
     this.pollMs = opts.pollMs ?? 1_000;
     this.progressMs = opts.progressMs ?? 500;
     this.log = opts.log ?? silentLog;
     const kinds = opts.kinds ?? Object.keys(handlers);
     for (const k of kinds) {
-      jobKindSchema.parse(k);
-      if (!handlers[k]) throw new Error(`no handler for job kind ${k}`);
+      if (!jobKindSchema.safeParse(k).success || !handlers[k]) {
+        const known = Object.keys(handlers).join(', ');
+        throw new AppError(
+          'JOB_KIND_UNKNOWN',
+          400,
+          `this worker has no handler for job kind "${k}" (it knows: ${known})`,
+        );
+      }
     }
     this.kinds = [...kinds];
   }

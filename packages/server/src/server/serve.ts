@@ -2,12 +2,16 @@
 // one-time password once), listens, and shuts down gracefully on SIGTERM/SIGINT.
 import type { Config } from '../config/config.js';
 import { buildApp, type App } from '../http/app.js';
+import { DEFAULT_GRACE_MS, startPlatformWorker } from '../jobs/run.js';
+import type { Worker, WorkerOptions } from '../jobs/worker.js';
 import { openPlatform, type Platform } from '../platform.js';
 
 export interface RunningServer {
   app: App;
   platform: Platform;
   url: string;
+  /** The embedded job worker, unless disabled. */
+  worker: Worker | undefined;
   close(): Promise<void>;
 }
 
@@ -16,12 +20,17 @@ export interface ServeOptions {
   print?: (line: string) => void;
   logger?: boolean;
   handleSignals?: boolean;
+  /** Run one embedded job worker (default true; `serve --no-worker` turns it off for scale-out). */
+  worker?: boolean | WorkerOptions;
+  /** How long shutdown waits for running jobs to stop before handing them back. */
+  workerGraceMs?: number;
 }
 
 export async function startServer(config: Config, opts: ServeOptions = {}): Promise<RunningServer> {
   const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
   const platform = await openPlatform(config);
   let app: App | undefined;
+  let worker: Worker | undefined;
   try {
     const swept = await platform.objects.sweepTemporary();
     if (swept > 0) print(`removed ${swept} incomplete upload(s) left by an earlier crash`);
@@ -35,6 +44,10 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
     }
     app = await buildApp(platform, { logger: opts.logger === false ? false : { level: config.logLevel } });
     await app.listen({ host: config.host, port: config.port });
+    if (opts.worker !== false) {
+      const wopts = typeof opts.worker === 'object' ? opts.worker : {};
+      worker = startPlatformWorker(platform, { log: app.log.child({ component: 'worker' }), ...wopts });
+    }
   } catch (e) {
     await app?.close();
     await platform.close();
@@ -46,6 +59,8 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Running jobs go back to the queue first (another worker resumes them), then requests drain.
+      await worker?.stop(opts.workerGraceMs ?? DEFAULT_GRACE_MS);
       await app.close();
       await platform.close();
     })());
@@ -63,5 +78,5 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
   print(
     `Ichigen is listening on ${url} (data: ${config.dataDir}, database: ${config.databaseUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL'}, objects: ${config.objectStore.kind})`,
   );
-  return { app, platform, url, close };
+  return { app, platform, url, worker, close };
 }
