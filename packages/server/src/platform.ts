@@ -7,6 +7,8 @@ import { migrate, openMetadataStore, type MetadataStore } from './db/database.js
 import { DatasetService } from './datasets/service.js';
 import { JobQueue } from './jobs/queue.js';
 import { LineageService } from './lineage/lineage.js';
+import { builtinRecipes } from './recipes/registry.js';
+import { RecipeService } from './recipes/service.js';
 import { ModelRegistry } from './models/registry.js';
 import { TrainingService } from './training/service.js';
 import { OnnxSessionCache } from './models/onnx-session.js';
@@ -30,6 +32,8 @@ export interface Platform {
   training: TrainingService;
   registry: ModelRegistry;
   lineage: LineageService;
+  /** Built-in recipes (versioned dataset transforms) and their runs. */
+  recipes: RecipeService;
   predictions: PredictionService;
   close(): Promise<void>;
 }
@@ -54,6 +58,7 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
     const training = new TrainingService(store, audit, jobs);
     const registry = new ModelRegistry(store, objects, audit);
     const lineage = new LineageService(store);
+    const recipes = new RecipeService(store, audit, jobs, builtinRecipes());
     const predictions = new PredictionService(store, audit, new ScorerCache(registry, objects, new OnnxSessionCache()));
     // A new dataset version may start a study (training policy with onNewVersion).
     datasets.onVersionCreated = (ev) => training.onVersionCreated(ev);
@@ -69,6 +74,7 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
       training,
       registry,
       lineage,
+      recipes,
       predictions,
       async close() {
         await objects.close();

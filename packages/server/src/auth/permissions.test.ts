@@ -20,6 +20,7 @@ const EXPECTED: Record<string, Role[]> = {
   'model.approve': ['approver'],
   'model.retire': ['owner', 'approver'],
   'lineage.read': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  'recipe.run': ['owner', 'steward', 'scientist'],
 };
 
 describe('role table', () => {
@@ -104,6 +105,8 @@ describe('role table', () => {
         return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/models/m/versions/1/retire', headers: h, payload: { reason: 'r' } });
       case 'lineage.read':
         return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/lineage?dataset=base&version=1', headers: h });
+      case 'recipe.run':
+        return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/recipes/hba1c-control-periods/runs', headers: h, payload: { inputs: {}, output: 'labels' } });
       default:
         throw new Error(action);
     }

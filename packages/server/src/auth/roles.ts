@@ -20,6 +20,7 @@ export const ACTIONS = [
   'model.approve',
   'model.retire',
   'lineage.read',
+  'recipe.run',
   'model.predict',
   'predictions.read',
 ] as const;
@@ -42,6 +43,7 @@ export const PERMISSIONS: Record<Action, readonly Role[]> = {
   'model.approve': ['approver'],
   'model.retire': ['owner', 'approver'],
   'lineage.read': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  'recipe.run': ['owner', 'steward', 'scientist'],
   'model.predict': ['owner', 'scientist', 'approver', 'clinician'],
   'predictions.read': ['owner', 'scientist', 'approver', 'auditor'],
 };

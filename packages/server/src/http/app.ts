@@ -24,6 +24,7 @@ import type { Platform } from '../platform.js';
 import { registerProjectRoutes } from '../projects/routes.js';
 import { registerModelRoutes } from '../models/routes.js';
 import { registerTrainingRoutes } from '../training/routes.js';
+import { registerRecipeRoutes } from '../recipes/routes.js';
 import { registerServingRoutes } from '../serving/routes.js';
 import { newId } from '../util.js';
 
@@ -95,6 +96,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   registerAuditRoutes(typed, platform);
   registerTrainingRoutes(typed, platform);
   registerModelRoutes(typed, platform);
+  registerRecipeRoutes(typed, platform);
   registerServingRoutes(typed, platform);
   return app;
 }

@@ -7,6 +7,8 @@ import type { JobRow } from './queue.js';
 import { NonRetryableError, type JobContext, type JobHandler } from './worker.js';
 import { STUDY_JOB } from '../training/service.js';
 import { studyHandler } from '../training/study-runner.js';
+import { RECIPE_JOB } from '../recipes/service.js';
+import { recipeRunHandler } from '../recipes/runner.js';
 
 /**
  * Wraps a handler with payload validation: a payload that does not match the schema fails the job at once
@@ -55,5 +57,6 @@ export function jobHandlers(platform: Platform): Record<string, JobHandler> {
   return {
     [DIAG_SLEEP]: diagSleep,
     [STUDY_JOB]: studyHandler(platform),
+    [RECIPE_JOB]: recipeRunHandler(platform),
   };
 }
