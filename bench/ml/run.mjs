@@ -26,6 +26,7 @@ function parseArgs(argv) {
     engines: get('--engines', 'xgb,hgb,ours').split(','),
     skipBuild: argv.includes('--skip-build'),
     out: get('--out', join(ROOT, '.bench-data')),
+    report: get('--report', ''),
   };
 }
 
@@ -69,7 +70,7 @@ function tables(rows, env) {
     '**GBDT training** (100 rounds, 255 leaves leaf-wise, 255 bins, learning rate 0.1; time includes binning). ' +
       'Wall seconds, CPU seconds in parentheses; AUC on the held-out test set; peak RSS of the whole process.',
     '',
-    '| data set | threads | XGBoost s | sklearn HGB s | ours s | ours / XGBoost | AUC XGBoost | AUC HGB | AUC ours | ' +
+    '| data set | threads | XGBoost s | sklearn HGB s | ours s | ours / XGBoost wall (CPU) | AUC XGBoost | AUC HGB | AUC ours | ' +
       'ΔAUC ours − XGB | peak MB XGB / HGB / ours |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   );
@@ -83,7 +84,7 @@ function tables(rows, env) {
       const cell = (r) => (r ? `${f(r.trainSeconds, 1)} (${f(r.trainCpuSeconds, 1)})` : '—');
       out.push(
         `| ${ds} ${sz.nTrain.toLocaleString('en')}×${sz.numFeatures} | ${t} | ${cell(x)} | ${cell(h)} | ${cell(o)} | ` +
-          `${ratio(o?.trainSeconds, x?.trainSeconds)} | ${f(x?.auc, 4)} | ${f(h?.auc, 4)} | ${f(o?.auc, 4)} | ` +
+          `${ratio(o?.trainSeconds, x?.trainSeconds)} (${ratio(o?.trainCpuSeconds, x?.trainCpuSeconds)}) | ${f(x?.auc, 4)} | ${f(h?.auc, 4)} | ${f(o?.auc, 4)} | ` +
           `${signed(o && x ? o.auc - x.auc : undefined)} | ${f(x?.peakRssMB, 0)} / ${f(h?.peakRssMB, 0)} / ` +
           `${f(o?.peakRssMB, 0)} |`,
       );
@@ -141,6 +142,22 @@ function gitState() {
   return `commit ${head || '?'}${dirty ? ' + uncommitted packages/ml edits' : ''}`;
 }
 
+function describe(rows, a, py, builtFrom, startedAt) {
+  const loads = rows.flatMap((r) => [r.loadAvgStart, r.loadAvgEnd]).filter((v) => typeof v === 'number');
+  return {
+    command: `node bench/ml/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+    date: startedAt,
+    nproc: cpus().length,
+    cpu: (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown',
+    node: process.version,
+    py,
+    engine: `${rows.find((r) => r.engineVersion)?.engineVersion ?? '—'} at ${builtFrom}`,
+    threads: a.threads,
+    loadMin: loads.length ? Math.min(...loads).toFixed(1) : '—',
+    loadMax: loads.length ? Math.max(...loads).toFixed(1) : '—',
+  };
+}
+
 function main() {
   const a = parseArgs(process.argv.slice(2));
   const versions = sh(PYTHON, [join(HERE, 'anchors.py'), 'versions']);
@@ -148,6 +165,21 @@ function main() {
     console.error(`The anchors cannot run with ${PYTHON}:\n${versions.stderr || versions.error}`);
     process.exit(3);
   }
+  if (a.report) {
+    // Tables again from an earlier (possibly unfinished) run's JSON lines, e.g. after it was interrupted.
+    const rows = readFileSync(a.report, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const started = (a.report.match(/(\d{4}-\d\d-\d\dT\d\d-\d\d)/) ?? [])[1]
+      ?.replace('T', ' ')
+      .replace(/-(\d\d)$/, ':$1');
+    const env = describe(rows, a, JSON.parse(versions.stdout), '(see the run log)', `${started ?? '?'} UTC`);
+    env.command = `node bench/ml/run.mjs ${a.scale === 'quick' ? '--quick ' : ''}(rendered with --report ${a.report})`;
+    console.log(tables(rows, env));
+    return;
+  }
+  const startedAt = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   let dist = join(ROOT, 'packages/ml/dist');
   const builtFrom = gitState();
@@ -228,19 +260,7 @@ function main() {
       if (a.engines.includes('ours') && t === a.threads[0]) record(ours('logreg', dir, 1, false));
     }
   }
-  const loads = rows.flatMap((r) => [r.loadAvgStart, r.loadAvgEnd]).filter((v) => typeof v === 'number');
-  const env = {
-    command: `node bench/ml/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
-    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-    nproc: cpus().length,
-    cpu: (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown',
-    node: process.version,
-    py: JSON.parse(versions.stdout),
-    engine: `${rows.find((r) => r.engineVersion)?.engineVersion ?? '—'} at ${builtFrom}`,
-    threads: a.threads,
-    loadMin: loads.length ? Math.min(...loads).toFixed(1) : '—',
-    loadMax: loads.length ? Math.max(...loads).toFixed(1) : '—',
-  };
+  const env = describe(rows, a, JSON.parse(versions.stdout), builtFrom, startedAt);
   const md = tables(rows, env);
   writeFileSync(jsonl.replace(/\.jsonl$/, '.md'), md);
   console.log(md);
