@@ -42,10 +42,17 @@ describe('role table', () => {
       headers: { ...bearer(t.admin.token), 'content-type': 'text/csv' },
       payload: 'id,x\n1,2\n2,3\n',
     });
-    await t.app.inject({ method: 'PUT', url: '/api/v1/projects/p/datasets/base/policy', headers: bearer(t.admin.token), payload: { target: 'x' } }).then((r) => {
-      // the administrator is the project's owner (it created it), so it may set the policy studies need
-      expect(r.statusCode, r.body).toBe(200);
-    });
+    await t.app
+      .inject({
+        method: 'PUT',
+        url: '/api/v1/projects/p/datasets/base/policy',
+        headers: bearer(t.admin.token),
+        payload: { target: 'x' },
+      })
+      .then((r) => {
+        // the administrator is the project's owner (it created it), so it may set the policy studies need
+        expect(r.statusCode, r.body).toBe(200);
+      });
     for (const role of ROLES) {
       const u = await t.user(`u-${role}`);
       tokens.set(role, u.token);
@@ -92,21 +99,67 @@ describe('role table', () => {
       case 'audit.read':
         return t.app.inject({ method: 'GET', url: '/api/v1/audit?project=p', headers: h });
       case 'policy.manage':
-        return t.app.inject({ method: 'PUT', url: '/api/v1/projects/p/datasets/base/policy', headers: h, payload: { target: 'x' } });
+        return t.app.inject({
+          method: 'PUT',
+          url: '/api/v1/projects/p/datasets/base/policy',
+          headers: h,
+          payload: { target: 'x' },
+        });
       case 'study.run':
-        return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/studies', headers: h, payload: { dataset: 'base', version: 1 } });
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/studies',
+          headers: h,
+          payload: { dataset: 'base', version: 1 },
+        });
       case 'model.read':
         return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/models', headers: h });
       case 'model.register':
-        return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/models/ext/versions?dataset=base&version=1&columns=x', headers: { ...h, 'content-type': 'application/octet-stream' }, payload: Buffer.from('not onnx, but the role check comes first') });
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/models/ext/versions?dataset=base&version=1&columns=x',
+          headers: { ...h, 'content-type': 'application/octet-stream' },
+          payload: Buffer.from('not onnx, but the role check comes first'),
+        });
       case 'model.approve':
-        return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/models/m/versions/1/approve', headers: h, payload: { reason: 'r' } });
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/models/m/versions/1/approve',
+          headers: h,
+          payload: { reason: 'r' },
+        });
       case 'model.retire':
-        return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/models/m/versions/1/retire', headers: h, payload: { reason: 'r' } });
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/models/m/versions/1/retire',
+          headers: h,
+          payload: { reason: 'r' },
+        });
+      case 'model.predict':
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/models/m/versions/1/predict',
+          headers: h,
+          payload: { rows: [{ x: 1 }] },
+        });
+      case 'predictions.read':
+        return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/predictions', headers: h });
+      case 'batch.score':
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/models/m/versions/1/score',
+          headers: h,
+          payload: { dataset: 'base', datasetVersion: 1, output: 'scores' },
+        });
       case 'lineage.read':
         return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/lineage?dataset=base&version=1', headers: h });
       case 'recipe.run':
-        return t.app.inject({ method: 'POST', url: '/api/v1/projects/p/recipes/hba1c-control-periods/runs', headers: h, payload: { inputs: {}, output: 'labels' } });
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/recipes/hba1c-control-periods/runs',
+          headers: h,
+          payload: { inputs: {}, output: 'labels' },
+        });
       default:
         throw new Error(action);
     }
@@ -122,8 +175,7 @@ describe('role table', () => {
           expect(res.statusCode, res.body).not.toBe(403);
           expect(res.statusCode, res.body).not.toBe(401);
           if (res.statusCode === 404) expect(res.json().error.code).not.toBe('PROJECT_NOT_FOUND');
-        }
-        else {
+        } else {
           expect(res.statusCode, res.body).toBe(403);
           expect(res.json().error.code).toBe('FORBIDDEN');
         }

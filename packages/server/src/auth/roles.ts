@@ -23,6 +23,7 @@ export const ACTIONS = [
   'recipe.run',
   'model.predict',
   'predictions.read',
+  'batch.score',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -46,6 +47,7 @@ export const PERMISSIONS: Record<Action, readonly Role[]> = {
   'recipe.run': ['owner', 'steward', 'scientist'],
   'model.predict': ['owner', 'scientist', 'approver', 'clinician'],
   'predictions.read': ['owner', 'scientist', 'approver', 'auditor'],
+  'batch.score': ['owner', 'steward', 'scientist'],
 };
 
 export function allows(roles: readonly string[], action: Action): boolean {

@@ -963,6 +963,52 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     });
 
   program
+    .command('score <ref>')
+    .description(
+      'batch-score a dataset version with <project>/<model>@<version>; the scores become a new dataset version (waits for the job)',
+    )
+    .requiredOption('--input <dataset@version>', 'the tabular dataset version to score')
+    .requiredOption('--output <dataset>', 'dataset that receives the scores')
+    .option('--keep <columns>', 'input columns to copy next to the scores (e.g. patient_id)', '')
+    .action(async (ref: string, o: { input: string; output: string; keep: string }) => {
+      const r = parseModelRef(ref);
+      const d = /^([^/@]+)@(\d+)$/.exec(o.input);
+      if (!d) throw new CliError('BAD_REFERENCE', '--input must be <dataset>@<version>');
+      const api = client();
+      const keep = o.keep
+        ? o.keep
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : [];
+      const { job } = await api.request<{ job: { id: string } }>(
+        'POST',
+        `/projects/${enc(r.project)}/models/${enc(r.model)}/versions/${r.version}/score`,
+        { json: { dataset: d[1], datasetVersion: Number(d[2]), output: o.output, keep } },
+      );
+      for (;;) {
+        const j = await api.request<{
+          state: string;
+          progress: { rowsDone?: number; rows?: number } | null;
+          result: { output: string; version: number; rows: number; positives: number } | null;
+          lastError: string | null;
+        }>('GET', `/projects/${enc(r.project)}/jobs/${enc(job.id)}`);
+        if (!json && j.progress?.rows) io.err(`scored ${j.progress.rowsDone}/${j.progress.rows} rows`);
+        if (['succeeded', 'failed', 'cancelled'].includes(j.state)) {
+          if (j.state !== 'succeeded')
+            throw new CliError('JOB_FAILED', `batch scoring ${j.state}: ${j.lastError ?? ''}`);
+          print(
+            j.result,
+            () =>
+              `${j.result!.rows} rows scored (${j.result!.positives} above the threshold) → ${r.project}/${j.result!.output}@${j.result!.version}`,
+          );
+          return;
+        }
+        await new Promise((res) => setTimeout(res, 1000));
+      }
+    });
+
+  program
     .command('lineage <ref>')
     .description(
       'what came from <project>/<dataset>@<version> (or, for <project>/<model>@<version> with --model, what it came from)',

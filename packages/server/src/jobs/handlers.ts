@@ -9,6 +9,7 @@ import { STUDY_JOB } from '../training/service.js';
 import { studyHandler } from '../training/study-runner.js';
 import { RECIPE_JOB } from '../recipes/service.js';
 import { recipeRunHandler } from '../recipes/runner.js';
+import { BATCH_JOB, batchHandler } from '../serving/batch.js';
 
 /**
  * Wraps a handler with payload validation: a payload that does not match the schema fails the job at once
@@ -58,5 +59,6 @@ export function jobHandlers(platform: Platform): Record<string, JobHandler> {
     [DIAG_SLEEP]: diagSleep,
     [STUDY_JOB]: studyHandler(platform),
     [RECIPE_JOB]: recipeRunHandler(platform),
+    [BATCH_JOB]: batchHandler(platform),
   };
 }

@@ -5,6 +5,7 @@ import { AppError, badRequest } from '../errors.js';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import type { Platform } from '../platform.js';
 import { MAX_PREDICT_ROWS } from './service.js';
+import { enqueueBatch, notFoundJob } from './batch.js';
 import type { Row } from './predict.js';
 
 const mv = z.object({
@@ -106,6 +107,65 @@ export function registerServingRoutes(app: TypedApp, platform: Platform): void {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'predictions.read');
       return predictions.list(p, a, req.query, req.ip);
+    },
+  );
+
+  app.post(
+    `${API}/projects/:project/models/:model/versions/:version/score`,
+    {
+      schema: {
+        tags: ['predictions'],
+        description:
+          'Batch-score a tabular dataset version as a job; the scores become a new version of the output dataset.',
+        params: mv,
+        body: z.object({
+          dataset: z.string().max(300),
+          datasetVersion: z.number().int().positive(),
+          output: z.string().max(300),
+          keep: z.array(z.string().max(256)).max(50).optional(),
+        }),
+      },
+    },
+    async (req, reply) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'batch.score');
+      const job = await enqueueBatch(
+        platform,
+        p,
+        a,
+        {
+          model: req.params.model,
+          version: req.params.version,
+          dataset: req.body.dataset,
+          datasetVersion: req.body.datasetVersion,
+          output: req.body.output,
+          keep: req.body.keep ?? [],
+        },
+        req.ip,
+      );
+      return reply.status(202).send({ job: { id: job.id, state: job.state } });
+    },
+  );
+
+  app.get(
+    `${API}/projects/:project/jobs/:job`,
+    { schema: { tags: ['jobs'], params: z.object({ project: z.string().max(300), job: z.string().max(64) }) } },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'project.read');
+      const job = await platform.jobs.get(req.params.job).catch(() => null);
+      if (!job || job.project !== a.project.slug) throw notFoundJob(req.params.job);
+      return {
+        id: job.id,
+        kind: job.kind,
+        state: job.state,
+        attempts: job.attempts,
+        progress: job.progress,
+        result: job.result,
+        lastError: job.lastError,
+        createdAt: job.createdAt,
+        finishedAt: job.finishedAt,
+      };
     },
   );
 }

@@ -216,9 +216,7 @@ export class PredictionService {
   }
 
   /** Share of predictions with feedback that were overridden, per deployment: a human–AI team signal. */
-  async overrideRates(
-    a: Access,
-  ): Promise<
+  async overrideRates(a: Access): Promise<
     {
       deploymentId: string;
       predictions: number;

@@ -194,6 +194,49 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     expect(reads.events.length).toBeGreaterThan(0);
   });
 
+  it('batch-scores a dataset version into a new dataset version with lineage and a log summary', async () => {
+    const r = await api('POST', '/projects/diabetes/models/oral-response/versions/1/score', 'alice', {
+      dataset: 'cohort',
+      datasetVersion: 2,
+      output: 'cohort-scores',
+      keep: ['patient_id'],
+    });
+    expect(r.statusCode, r.body).toBe(202);
+    const jobId = r.json().job.id;
+    let job;
+    for (let i = 0; i < 300; i++) {
+      job = (await api('GET', `/projects/diabetes/jobs/${jobId}`, 'alice')).json();
+      if (['succeeded', 'failed', 'cancelled'].includes(job.state)) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(job.state, JSON.stringify(job)).toBe('succeeded');
+    expect(job.result).toMatchObject({ output: 'cohort-scores', version: 1, rows: 800 });
+    const out = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/projects/diabetes/datasets/cohort-scores/versions/1/content',
+      headers: bearer(users.alice!),
+    });
+    const lines = out.body.trim().split('\n');
+    expect(lines[0]).toBe('patient_id,probability,label');
+    expect(lines).toHaveLength(801);
+    expect(lines[1]).toMatch(/^P00000,0\.\d{6},[01]$/);
+    const lin = (
+      await api('GET', '/projects/diabetes/lineage?dataset=cohort-scores&version=1&direction=upstream', 'alice')
+    ).json();
+    expect(lin.nodes.map((n: { label: string }) => n.label)).toEqual(
+      expect.arrayContaining(['cohort@2', 'oral-response@1']),
+    );
+    const log = (await api('GET', '/projects/diabetes/predictions?source=batch', 'alice')).json();
+    expect(log.predictions[0].output).toMatchObject({ output: 'cohort-scores@1', rows: 800 });
+    const again = await api('POST', '/projects/diabetes/models/oral-response/versions/1/score', 'alice', {
+      dataset: 'cohort',
+      datasetVersion: 2,
+      output: 'cohort-scores',
+      keep: ['patient_id'],
+    });
+    expect(again.json().job.id).toBe(jobId);
+  });
+
   it('a second version is compared with the approved one on the same holdout', async () => {
     const pushed = await push('cohort', cohortCsv({ patients: 800, seed: 8 }));
     const s = await waitStudy(pushed.json().studiesStarted[0]);
