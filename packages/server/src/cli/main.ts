@@ -1047,6 +1047,188 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       });
     });
 
+  // ---------- recipes ----------
+  type RecipeRunJson = {
+    id: string;
+    project: string;
+    recipe: string;
+    recipeVersion: string;
+    status: string;
+    output: { dataset: string; version: number | null };
+    error: string | null;
+    progress: { stage?: string } | null;
+    report: Record<string, unknown> | null;
+    createdBy: string;
+    createdAt: string;
+  };
+  const collect = (v: string, acc: string[]) => [...acc, v];
+  const fmtRun = (r: RecipeRunJson) =>
+    `${r.project}/${r.id}  ${r.recipe}@${r.recipeVersion}  ${r.status}  → ${r.output.dataset}@${r.output.version ?? '–'}  by ${r.createdBy} ${r.createdAt}${r.error ? `\n  error: ${r.error}` : ''}`;
+  const recipe = program.command('recipe').description('versioned dataset transforms (labels, feature windows)');
+  recipe
+    .command('list')
+    .description('built-in recipes, their input roles and parameters (defaults shown)')
+    .action(async () => {
+      type Prop = { default?: unknown; description?: string; properties?: Record<string, Prop> };
+      const res = await client().request<{
+        recipes: {
+          name: string;
+          version: string;
+          description: string;
+          inputs: { role: string; required: boolean; description: string }[];
+          paramsSchema: { properties?: Record<string, Prop> };
+        }[];
+      }>('GET', '/recipes');
+      const params = (props: Record<string, Prop> | undefined, prefix = ''): string[] =>
+        Object.entries(props ?? {}).flatMap(([k, p]) =>
+          p.properties
+            ? params(p.properties, `${prefix}${k}.`)
+            : [`    ${prefix}${k} = ${JSON.stringify(p.default)}${p.description ? `  — ${p.description}` : ''}`],
+        );
+      print(res, () =>
+        res.recipes
+          .map(
+            (r) =>
+              `${r.name}@${r.version}\n  ${r.description}\n  inputs:\n` +
+              r.inputs.map((i) => `    ${i.role}${i.required ? '' : ' (optional)'}: ${i.description}`).join('\n') +
+              `\n  parameters:\n${params(r.paramsSchema.properties).join('\n')}`,
+          )
+          .join('\n\n'),
+      );
+    });
+  recipe
+    .command('run <name>')
+    .description('run a recipe over dataset versions into a new version of --output; waits and prints the output version')
+    .requiredOption('--project <project>', 'project')
+    .option('--input <role=dataset@version>', 'an input (repeat for each role); @latest for the newest version', collect, [])
+    .option('--param <key=value>', 'a parameter (repeat); values are JSON when they parse (7.5, true, ["a"]), else text; a.b=v sets a nested field', collect, [])
+    .requiredOption('--output <dataset>', 'the dataset the result is pushed to')
+    .option('--no-wait', 'return once the run is queued')
+    .option('--interval <seconds>', 'poll interval while waiting', '0.5')
+    .action(
+      async (
+        name: string,
+        o: { project: string; input: string[]; param: string[]; output: string; wait: boolean; interval: string },
+      ) => {
+        const api = client();
+        const inputs: Record<string, { dataset: string; version: number }> = {};
+        for (const spec of o.input) {
+          const m = /^([^=]+)=([^@=]+)@(\d+|latest)$/.exec(spec);
+          if (!m) throw new CliError('BAD_OPTION', `--input "${spec}" is not <role>=<dataset>@<version>`);
+          const version = await resolveVersion(api, {
+            project: o.project,
+            dataset: m[2]!,
+            version: m[3] === 'latest' ? 'latest' : Number(m[3]),
+          });
+          inputs[m[1]!] = { dataset: m[2]!, version };
+        }
+        const params: Record<string, unknown> = {};
+        for (const spec of o.param) {
+          const eq = spec.indexOf('=');
+          if (eq <= 0) throw new CliError('BAD_OPTION', `--param "${spec}" is not <key>=<value>`);
+          const keys = spec.slice(0, eq).split('.');
+          const raw = spec.slice(eq + 1);
+          let value: unknown = raw;
+          try {
+            value = JSON.parse(raw);
+          } catch {
+            // not JSON: the text itself
+          }
+          let target = params;
+          for (const k of keys.slice(0, -1)) {
+            const next = target[k];
+            target = (target[k] = next && typeof next === 'object' ? next : {}) as Record<string, unknown>;
+          }
+          target[keys[keys.length - 1]!] = value;
+        }
+        const started = await api.request<{ run: RecipeRunJson; created: boolean }>(
+          'POST',
+          `/projects/${enc(o.project)}/recipes/${enc(name)}/runs`,
+          { json: { inputs, params, output: o.output } },
+        );
+        let run = started.run;
+        io.err(`${started.created ? 'started' : 'found existing'} recipe run ${o.project}/${run.id} (${run.status})`);
+        let last = '';
+        while (o.wait && !['succeeded', 'failed', 'cancelled'].includes(run.status)) {
+          await new Promise((res) => setTimeout(res, Math.max(0.1, Number(o.interval) || 0.5) * 1000));
+          run = await api.request<RecipeRunJson>('GET', `/projects/${enc(o.project)}/recipe-runs/${enc(run.id)}`);
+          const line = `${run.status}${run.progress?.stage ? `: ${run.progress.stage}` : ''}`;
+          if (line !== last) io.err(line);
+          last = line;
+        }
+        if (run.status === 'failed' || run.status === 'cancelled') {
+          exitCode = 1;
+          if (!json) io.err(`recipe run ${run.status}: ${run.error ?? ''}`);
+        }
+        const rep = run.report as { eligible?: number; positives?: number; prevalence?: number | null } | null;
+        if (!json && run.status === 'succeeded' && rep?.eligible !== undefined)
+          io.err(
+            `${rep.eligible} rows, ${rep.positives ?? '?'} positive (${((rep.prevalence ?? 0) * 100).toFixed(1)} %)`,
+          );
+        print(run, () =>
+          run.status === 'succeeded' ? `${run.project}/${run.output.dataset}@${run.output.version}` : fmtRun(run),
+        );
+      },
+    );
+  recipe
+    .command('runs <project>')
+    .description('recent recipe runs of a project')
+    .option('--recipe <name>', 'only runs of this recipe')
+    .action(async (slug: string, o: { recipe?: string }) => {
+      const res = await client().request<{ runs: RecipeRunJson[] }>('GET', `/projects/${enc(slug)}/recipe-runs`, {
+        query: { recipe: o.recipe },
+      });
+      print(res, () => res.runs.map(fmtRun).join('\n') || 'no recipe runs');
+    });
+  recipe
+    .command('show <ref>')
+    .description('one run: <project>/<run-id>, with its parameters, inputs and report')
+    .action(async (ref: string) => {
+      const m = /^([^/]+)\/([A-Za-z0-9]+)$/.exec(ref);
+      if (!m) throw new CliError('BAD_REFERENCE', `"${ref}" is not <project>/<run-id>`);
+      const r = await client().request<RecipeRunJson & { params: unknown; inputs: unknown }>(
+        'GET',
+        `/projects/${enc(m[1]!)}/recipe-runs/${enc(m[2]!)}`,
+      );
+      print(r, () => `${fmtRun(r)}\n${JSON.stringify({ inputs: r.inputs, params: r.params, report: r.report }, null, 2)}`);
+    });
+
+  // ---------- synthetic data ----------
+  const synth = program.command('synth').description('synthetic data for demos and tests (no server needed)');
+  synth
+    .command('diabetes')
+    .description('a synthetic diabetes EHR: DWH CSVs (UTF-8 and CP932), ground truth, FHIR R4 bundles')
+    .option('--patients <n>', 'number of patients', '20000')
+    .option('--seed <n>', 'random seed (same seed, same bytes)', '7')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--fhir-patients <n>', 'FHIR bundles for the first N patients ("all" for every patient)', '500')
+    .option('--no-cp932', 'skip the CP932 (Shift_JIS) copies')
+    .action(async (o: { patients: string; seed: string; out: string; fhirPatients: string; cp932: boolean }) => {
+      const int = (flag: string, v: string, min: number, max: number) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < min || n > max)
+          throw new CliError('BAD_OPTION', `--${flag} must be a whole number from ${min} to ${max}, not "${v}"`);
+        return n;
+      };
+      const patients = int('patients', o.patients, 1, 1_000_000);
+      const { writeDiabetesCohort } = await import('../synth/write.js');
+      const s = await writeDiabetesCohort({
+        patients,
+        seed: int('seed', o.seed, 0, 2 ** 31 - 1),
+        out: o.out,
+        fhirPatients: o.fhirPatients === 'all' ? patients : int('fhir-patients', o.fhirPatients, 0, 1_000_000),
+        cp932: o.cp932,
+        onProgress: (done, total) => io.err(`generated ${done}/${total} patients`),
+      });
+      print(s, () =>
+        [
+          `wrote ${s.patients} patients to ${o.out} in ${(s.ms / 1000).toFixed(1)} s`,
+          ...Object.entries(s.files).map(([f, x]) => `  ${f}: ${x.rows} rows, ${bytes(x.bytes)}`),
+          `  fhir/: ${s.fhirBundles} bundles`,
+        ].join('\n'),
+      );
+    });
+
   // ---------- audit ----------
   const audit = program.command('audit').description('the tamper-evident audit trail');
   audit

@@ -32,7 +32,8 @@ import { normalizeEncoding } from './decode.js';
 import { resolveMaxColumns } from './profile.js';
 import { TabularReader } from './reader.js';
 import type { ColumnProfile, TabularProfile } from './types.js';
-import { isMissingAt, parseBooleanAt, parseDateTimeAt, parseNumberAt, scannedHasTime } from './values.js';
+import { TextCounter } from './distinct.js';
+import { isMissingBytes, parseBooleanBytes, parseDateTimeBytes, parseNumberBytes, scannedHasTime } from './values.js';
 
 /** Rows per record batch (fewer for wide files: a batch holds at most ~8 M cells). */
 export const ARROW_BATCH_ROWS = 65_536;
@@ -67,16 +68,16 @@ abstract class ColumnBuilder {
     this.validity = new Uint8Array((rows + 7) >> 3);
   }
   abstract readonly type: DataType;
-  /** Adds cell `s.slice(a, b)` as row `row` of the batch; `line` is for error messages. */
-  abstract add(s: string, a: number, b: number, row: number, line: number): void;
+  /** Adds the cell whose UTF-8 bytes are `s[a, b)` as row `row` of the batch; `line` is for error messages. */
+  abstract add(s: Uint8Array, a: number, b: number, row: number, line: number): void;
   abstract data(length: number): Data;
   /** Fresh buffers for the next batch (the previous ones now belong to the emitted batch). */
   reset(): void {
     this.validity = new Uint8Array((this.rows + 7) >> 3);
     this.nulls = 0;
   }
-  protected bad(s: string, a: number, b: number, line: number): AppError {
-    const cell = s.slice(a, b);
+  protected bad(s: Uint8Array, a: number, b: number, line: number): AppError {
+    const cell = Buffer.from(s.buffer, s.byteOffset + a, b - a).toString('utf8');
     return mismatch(`Line ${line}: "${cell}" in column "${this.column.name}" is not ${this.column.type}.`, {
       line,
       column: this.column.name,
@@ -90,12 +91,12 @@ abstract class ColumnBuilder {
 class Float64Builder extends ColumnBuilder {
   readonly type = new Float64();
   private values = new Float64Array(this.rows);
-  add(s: string, a: number, b: number, row: number, line: number): void {
-    if (isMissingAt(s, a, b)) {
+  add(s: Uint8Array, a: number, b: number, row: number, line: number): void {
+    if (isMissingBytes(s, a, b)) {
       this.nulls++;
       return;
     }
-    const v = parseNumberAt(s, a, b);
+    const v = parseNumberBytes(s, a, b);
     if (v !== v) throw this.bad(s, a, b, line);
     this.values[row] = v;
     setBit(this.validity, row);
@@ -116,12 +117,12 @@ class Float64Builder extends ColumnBuilder {
 class BoolBuilder extends ColumnBuilder {
   readonly type = new Bool();
   private values = new Uint8Array((this.rows + 7) >> 3);
-  add(s: string, a: number, b: number, row: number, line: number): void {
-    if (isMissingAt(s, a, b)) {
+  add(s: Uint8Array, a: number, b: number, row: number, line: number): void {
+    if (isMissingBytes(s, a, b)) {
       this.nulls++;
       return;
     }
-    const v = parseBooleanAt(s, a, b);
+    const v = parseBooleanBytes(s, a, b);
     if (v < 0) throw this.bad(s, a, b, line);
     if (v === 1) setBit(this.values, row);
     setBit(this.validity, row);
@@ -142,12 +143,12 @@ class BoolBuilder extends ColumnBuilder {
 class DateDayBuilder extends ColumnBuilder {
   readonly type = new DateDay();
   private values = new Int32Array(this.rows);
-  add(s: string, a: number, b: number, row: number, line: number): void {
-    if (isMissingAt(s, a, b)) {
+  add(s: Uint8Array, a: number, b: number, row: number, line: number): void {
+    if (isMissingBytes(s, a, b)) {
       this.nulls++;
       return;
     }
-    const ms = parseDateTimeAt(s, a, b);
+    const ms = parseDateTimeBytes(s, a, b);
     if (ms !== ms || scannedHasTime) throw this.bad(s, a, b, line);
     this.values[row] = ms / MS_PER_DAY;
     setBit(this.validity, row);
@@ -170,12 +171,12 @@ class TimestampBuilder extends ColumnBuilder {
   private values = new BigInt64Array(this.rows);
   // Writes int64 as two 32-bit halves (little-endian): no BigInt allocation per cell.
   private words = new Uint32Array(this.values.buffer);
-  add(s: string, a: number, b: number, row: number, line: number): void {
-    if (isMissingAt(s, a, b)) {
+  add(s: Uint8Array, a: number, b: number, row: number, line: number): void {
+    if (isMissingBytes(s, a, b)) {
       this.nulls++;
       return;
     }
-    const ms = parseDateTimeAt(s, a, b);
+    const ms = parseDateTimeBytes(s, a, b);
     if (ms !== ms) throw this.bad(s, a, b, line);
     const hi = Math.floor(ms / 4294967296);
     this.words[row * 2] = ms - hi * 4294967296;
@@ -199,23 +200,24 @@ class TimestampBuilder extends ColumnBuilder {
 class DictionaryBuilder extends ColumnBuilder {
   readonly type: Dictionary<Utf8, Int32>;
   private indices = new Int32Array(this.rows);
-  private readonly codes = new Map<string, number>();
+  /** Category bytes → code (admission order = the profile's category order). */
+  private readonly codes = new TextCounter(Infinity, Infinity);
   private readonly dictionary: Vector<Utf8>;
   constructor(column: ColumnProfile, rows: number, id: number) {
     super(column, rows);
     const categories = column.categories ?? [];
-    categories.forEach((c, i) => this.codes.set(c, i));
+    for (const c of categories) this.codes.admit(c, 0);
     this.type = new Dictionary(new Utf8(), new Int32(), id, false);
     // One dictionary vector for the whole stream: the writer sends it once, before the first batch.
     this.dictionary = vectorFromArray(categories, new Utf8());
   }
-  add(s: string, a: number, b: number, row: number, line: number): void {
-    if (isMissingAt(s, a, b)) {
+  add(s: Uint8Array, a: number, b: number, row: number, line: number): void {
+    if (isMissingBytes(s, a, b)) {
       this.nulls++;
       return;
     }
-    const code = this.codes.get(s.slice(a, b));
-    if (code === undefined) throw this.bad(s, a, b, line);
+    const code = this.codes.find(s, a, b);
+    if (code < 0) throw this.bad(s, a, b, line);
     this.indices[row] = code;
     setBit(this.validity, row);
   }
@@ -237,48 +239,44 @@ const utf8Encoder = new TextEncoder();
 
 class Utf8Builder extends ColumnBuilder {
   readonly type = new Utf8();
-  private values: string[] = [];
-  add(s: string, a: number, b: number, row: number): void {
-    if (isMissingAt(s, a, b)) {
+  private offsets = new Int32Array(this.rows + 1);
+  private bytes = new Uint8Array(64 * 1024);
+  private used = 0;
+  add(s: Uint8Array, a: number, b: number, row: number): void {
+    if (isMissingBytes(s, a, b)) {
       this.nulls++;
-      this.values.push('');
+      this.offsets[row + 1] = this.used;
       return;
     }
-    this.values.push(s.slice(a, b));
+    const len = b - a;
+    let used = this.used;
+    if (used + len > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(this.bytes.length * 2, used + len));
+      grown.set(this.bytes.subarray(0, used));
+      this.bytes = grown;
+    }
+    const out = this.bytes;
+    // The cell's UTF-8 bytes are already what Arrow stores; short cells copy faster by hand than via subarray.
+    if (len < 32) for (let i = a; i < b; i++) out[used++] = s[i] as number;
+    else {
+      out.set(s.subarray(a, b), used);
+      used += len;
+    }
+    this.used = used;
+    this.offsets[row + 1] = used;
     setBit(this.validity, row);
   }
   data(length: number): Data {
-    // One encode call per batch; offsets come from each value's UTF-8 length, counted in JS.
-    const values = this.values;
-    const offsets = new Int32Array(length + 1);
-    let total = 0;
-    for (let i = 0; i < length; i++) {
-      const s = values[i] as string;
-      let bytes = s.length;
-      for (let k = 0; k < s.length; k++) {
-        const c = s.charCodeAt(k);
-        if (c >= 0x80) {
-          if (c < 0x800) bytes += 1;
-          else if (c >= 0xd800 && c <= 0xdbff) {
-            bytes += 2;
-            k++;
-          } else bytes += 2;
-        }
-      }
-      total += bytes;
-      offsets[i + 1] = total;
-    }
-    const bytes = utf8Encoder.encode(values.join(''));
-    if (bytes.length !== total) throw new Error('Utf8Builder: UTF-8 length mismatch (unpaired surrogate?)');
-    this.values = [];
-    return makeData({
+    const d = makeData({
       type: this.type,
       length,
       nullCount: this.nulls,
-      data: bytes,
-      valueOffsets: offsets,
+      data: this.bytes.slice(0, this.used),
+      valueOffsets: this.offsets.slice(0, length + 1),
       nullBitmap: this.nullBitmap,
     });
+    this.used = 0;
+    return d;
   }
 }
 
@@ -377,14 +375,14 @@ export async function* tabularToArrow(
       }
     },
     (row) => {
-      const { text, starts, ends, line } = row;
+      const { buf, starts, ends, line } = row;
       for (let j = 0; j < builders.length; j++) {
         const a = starts[j] as number;
         const builder = builders[j] as ColumnBuilder;
         if (a >= 0) {
-          builder.add(text, a, ends[j] as number, inBatch, line);
+          builder.add(buf, a, ends[j] as number, inBatch, line);
         } else {
-          const e = row.escaped[j] as string;
+          const e = row.escaped[j] as Buffer;
           builder.add(e, 0, e.length, inBatch, line);
         }
       }

@@ -125,11 +125,16 @@ function cp932Lookup(): Uint16Array {
 }
 
 const isCp932Lead = (b: number): boolean => (b >= 0x81 && b <= 0x9f) || (b >= 0xe0 && b <= 0xfc);
-const utf16 = new TextDecoder('utf-16le');
+const EMPTY: Buffer = Buffer.alloc(0);
+
+function joinBytes(a: Buffer, b: Buffer): Buffer {
+  return a.length === 0 ? b : b.length === 0 ? a : Buffer.concat([a, b]);
+}
 
 /**
- * Incremental strict decoder. `write` returns the text decoded so far; after an undecodable byte it returns
- * the valid text before it and sets `failure` (the caller processes that text, then reports the failure).
+ * Incremental strict decoder to UTF-8 bytes (validated UTF-8 passes through uncopied; CP932 is transcoded).
+ * `writeBytes` returns the bytes decoded so far; after an undecodable byte it returns the valid bytes before
+ * it and sets `failure` (the caller processes them, then reports the failure). `write`/`end` return text.
  */
 export class ByteDecoder {
   encoding: FileEncoding | undefined;
@@ -141,7 +146,6 @@ export class ByteDecoder {
   private pendingBytes = 0;
   /** Bytes of a UTF-8 sequence or CP932 pair split across chunks. */
   private tail: Uint8Array = new Uint8Array(0);
-  private out = new Uint16Array(0);
 
   constructor(private readonly requested: RequestedEncoding) {}
 
@@ -150,18 +154,26 @@ export class ByteDecoder {
   }
 
   write(chunk: Uint8Array): string {
-    if (this.failure !== undefined || chunk.length === 0) return '';
+    return this.writeBytes(chunk).toString('utf8');
+  }
+
+  end(): string {
+    return this.endBytes().toString('utf8');
+  }
+
+  writeBytes(chunk: Uint8Array): Buffer {
+    if (this.failure !== undefined || chunk.length === 0) return EMPTY;
     switch (this.mode) {
       case 'start':
         this.pending.push(chunk);
         this.pendingBytes += chunk.length;
-        return this.pendingBytes < 3 ? '' : this.begin();
+        return this.pendingBytes < 3 ? EMPTY : this.begin();
       case 'ascii':
         return this.writeAscii(chunk);
       case 'detect':
         this.pending.push(chunk);
         this.pendingBytes += chunk.length;
-        return this.pendingBytes >= DETECT_WINDOW ? this.decide(false) : '';
+        return this.pendingBytes >= DETECT_WINDOW ? this.decide(false) : EMPTY;
       case 'utf8':
         return this.writeUtf8(chunk);
       case 'cp932':
@@ -169,16 +181,16 @@ export class ByteDecoder {
     }
   }
 
-  end(): string {
-    let text = '';
-    if (this.mode === 'start') text = this.begin();
-    if (this.failure === undefined && this.mode === 'detect') text += this.decide(true);
+  endBytes(): Buffer {
+    let out = EMPTY;
+    if (this.mode === 'start') out = this.begin();
+    if (this.failure === undefined && this.mode === 'detect') out = joinBytes(out, this.decide(true));
     if (this.failure === undefined && this.tail.length > 0) {
       // The file ends inside a multi-byte character.
       this.fail(this.offset);
     }
     if (this.encoding === undefined) this.encoding = this.requested === 'cp932' ? 'cp932' : 'utf-8';
-    return text;
+    return out;
   }
 
   private fail(offset: number): void {
@@ -192,7 +204,7 @@ export class ByteDecoder {
     return buf;
   }
 
-  private begin(): string {
+  private begin(): Buffer {
     const buf = this.takePending();
     const bom = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
     if (this.requested === 'cp932') {
@@ -215,23 +227,23 @@ export class ByteDecoder {
     return this.writeAscii(buf);
   }
 
-  private writeAscii(chunk: Uint8Array): string {
+  private writeAscii(chunk: Uint8Array): Buffer {
     const buf = asBuffer(chunk);
     if (isAscii(buf)) {
       this.offset += buf.length;
-      return buf.toString('latin1');
+      return buf;
     }
     let p = 0;
     while ((buf[p] as number) < 0x80) p++;
-    const text = buf.toString('latin1', 0, p);
+    const head = buf.subarray(0, p);
     this.offset += p;
     this.mode = 'detect';
     this.pending = [buf.subarray(p)];
     this.pendingBytes = buf.length - p;
-    return this.pendingBytes >= DETECT_WINDOW ? text + this.decide(false) : text;
+    return this.pendingBytes >= DETECT_WINDOW ? joinBytes(head, this.decide(false)) : head;
   }
 
-  private decide(final: boolean): string {
+  private decide(final: boolean): Buffer {
     const buf = this.takePending();
     const window = buf.subarray(0, Math.min(buf.length, DETECT_WINDOW));
     const truncated = !final || window.length < buf.length;
@@ -245,7 +257,7 @@ export class ByteDecoder {
     return this.writeCp932(buf);
   }
 
-  private writeUtf8(chunk: Uint8Array): string {
+  private writeUtf8(chunk: Uint8Array): Buffer {
     let buf = asBuffer(chunk);
     if (this.tail.length > 0) {
       // Finish the character split across chunks on its own, so the big chunk is never copied.
@@ -255,15 +267,15 @@ export class ByteDecoder {
       const start = this.offset;
       if (k < need) {
         this.tail = joined;
-        return '';
+        return EMPTY;
       }
       this.tail = new Uint8Array(0);
       if (firstInvalidUtf8(joined, false) !== -1) {
         this.fail(start);
-        return '';
+        return EMPTY;
       }
       this.offset += joined.length;
-      return joined.toString('utf8') + this.writeUtf8(buf.subarray(k));
+      return joinBytes(joined, this.writeUtf8(buf.subarray(k)));
     }
     // Hold back a sequence cut off by the end of this chunk.
     let cut = buf.length;
@@ -281,15 +293,16 @@ export class ByteDecoder {
     }
     if (isUtf8(buf)) {
       this.offset += buf.length;
-      return buf.toString('utf8');
+      return buf;
     }
     const bad = firstInvalidUtf8(buf, false);
     this.tail = new Uint8Array(0);
     this.fail(this.offset + bad);
-    return buf.toString('utf8', 0, bad);
+    return buf.subarray(0, bad);
   }
 
-  private writeCp932(chunk: Uint8Array): string {
+  /** CP932 → UTF-8 bytes (every CP932 character is in the BMP: at most 3 UTF-8 bytes per input byte). */
+  private writeCp932(chunk: Uint8Array): Buffer {
     const table = cp932Lookup();
     let buf: Uint8Array = chunk;
     // `offset` is where a held-back lead byte starts, so it is also where `buf` starts.
@@ -299,8 +312,8 @@ export class ByteDecoder {
       this.tail = new Uint8Array(0);
     }
     const n = buf.length;
-    if (this.out.length < n) this.out = new Uint16Array(Math.max(n, 1 << 16));
-    const out = this.out;
+    // A fresh buffer per chunk: the tokenizer and counters may still look at the previous one.
+    const out = Buffer.allocUnsafe(n * 3);
     let j = 0;
     let i = 0;
     while (i < n) {
@@ -326,9 +339,18 @@ export class ByteDecoder {
         this.fail(base + (isCp932Lead(b) ? i - 2 : i - 1));
         break;
       }
-      out[j++] = u;
+      if (u < 0x80) {
+        out[j++] = u;
+      } else if (u < 0x800) {
+        out[j++] = 0xc0 | (u >> 6);
+        out[j++] = 0x80 | (u & 0x3f);
+      } else {
+        out[j++] = 0xe0 | (u >> 12);
+        out[j++] = 0x80 | ((u >> 6) & 0x3f);
+        out[j++] = 0x80 | (u & 0x3f);
+      }
     }
     this.offset = base + (this.failure === undefined ? n - this.tail.length : 0);
-    return utf16.decode(out.subarray(0, j));
+    return out.subarray(0, j);
   }
 }

@@ -9,10 +9,10 @@ import { readTabular } from './reader.js';
 import type { ColumnProfile, ColumnType, Quantiles, TabularOptions, TabularProfile } from './types.js';
 import {
   formatDate,
-  isMissingAt,
-  parseBooleanAt,
-  parseDateTimeAt,
-  parseNumberAt,
+  isMissingBytes,
+  parseBooleanBytes,
+  parseDateTimeBytes,
+  parseNumberBytes,
   scannedHasTime,
   scannedInteger,
 } from './values.js';
@@ -93,16 +93,16 @@ export class ColumnAccumulator {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
-  /** Adds the cell `s.slice(a, b)` (offsets into the decoded chunk: most cells are never sliced). */
-  add(s: string, a: number, b: number): void {
-    if (isMissingAt(s, a, b)) {
+  /** Adds the cell whose UTF-8 bytes are `s[a, b)` (most cells never become strings). */
+  add(s: Uint8Array, a: number, b: number): void {
+    if (isMissingBytes(s, a, b)) {
       this.missing++;
       return;
     }
     this.count++;
     const cand = this.cand;
     if (cand & C_NUMERIC) {
-      const v = parseNumberAt(s, a, b);
+      const v = parseNumberBytes(s, a, b);
       if (v === v) {
         if (!scannedInteger) this.cand = C_NUM;
         else if (cand !== C_NUMERIC) this.cand = cand & C_NUMERIC;
@@ -113,7 +113,7 @@ export class ColumnAccumulator {
       this.leaveNumeric();
     }
     if (this.cand & C_DATE) {
-      const ms = parseDateTimeAt(s, a, b);
+      const ms = parseDateTimeBytes(s, a, b);
       if (ms === ms) {
         this.cand = C_DATE;
         if (scannedHasTime) this.hasTime = true;
@@ -125,7 +125,7 @@ export class ColumnAccumulator {
       this.leaveDate();
     }
     if (this.cand & C_BOOL) {
-      const v = parseBooleanAt(s, a, b);
+      const v = parseBooleanBytes(s, a, b);
       if (v >= 0) {
         this.cand = C_BOOL;
         this.trues += v;
@@ -133,7 +133,7 @@ export class ColumnAccumulator {
         this.cand &= ~C_BOOL;
       }
     }
-    (this.texts as TextCounter).add(s, a, b);
+    (this.texts as TextCounter).addBytes(s, a, b);
   }
 
   private addNumber(v: number): void {
@@ -165,10 +165,10 @@ export class ColumnAccumulator {
   }
 
   /** Distinct tracking by value for numeric and date columns; stops (for good) at the cap. */
-  private countNumber(v: number, s: string, a: number, b: number): void {
+  private countNumber(v: number, s: Uint8Array, a: number, b: number): void {
     if (this.distinctOverflow) return;
     const nums = this.nums ?? (this.nums = new NumberCounter(this.distinctCap));
-    if (!nums.add(v, s, a, b)) {
+    if (!nums.addBytes(v, s, a, b)) {
       this.distinctOverflow = true;
       this.distinctAtOverflow = nums.size;
       this.nums = undefined;
@@ -352,14 +352,14 @@ export async function profileTabular(
       cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap, keyChars));
     },
     (row) => {
-      const { text, starts, ends } = row;
+      const { buf, starts, ends } = row;
       for (let j = 0; j < cols.length; j++) {
         const a = starts[j] as number;
         const col = cols[j] as ColumnAccumulator;
         if (a >= 0) {
-          col.add(text, a, ends[j] as number);
+          col.add(buf, a, ends[j] as number);
         } else {
-          const e = row.escaped[j] as string;
+          const e = row.escaped[j] as Buffer;
           col.add(e, 0, e.length);
         }
       }

@@ -1,5 +1,5 @@
-// The shared front half of both ingest passes: bytes → decoded text → delimiter → records, with the header
-// checked and every data row checked against it. Profiling and Arrow conversion only see well-formed rows.
+// The shared front half of both ingest passes: bytes → validated UTF-8 bytes → delimiter → records, with the
+// header checked and every data row checked against it. Profiling and Arrow conversion only see well-formed rows.
 
 import { badRequest } from '../../errors.js';
 import { ByteDecoder, type FileEncoding, type RequestedEncoding } from './decode.js';
@@ -23,15 +23,15 @@ export interface ReadSummary {
 /** Called for every data row; `row` is reused between calls and holds exactly `header.length` fields. */
 export type RowHandler = (row: Row) => void;
 
-/** Text gathered for delimiter detection before parsing starts. */
-const SAMPLE_CHARS = 64 * 1024;
-/** Detection waits for this many line breaks (or the end of the file, or MAX_SAMPLE_CHARS). */
+/** Bytes gathered for delimiter detection before parsing starts. */
+const SAMPLE_BYTES = 64 * 1024;
+/** Detection waits for this many line breaks (or the end of the file, or MAX_SAMPLE_BYTES). */
 const SAMPLE_LINES = 20;
-const MAX_SAMPLE_CHARS = 4 * 1024 * 1024;
+const MAX_SAMPLE_BYTES = 4 * 1024 * 1024;
 
-function countLines(s: string, limit: number): number {
+function countLines(s: Buffer, limit: number): number {
   let n = 0;
-  for (let p = s.indexOf('\n'); p !== -1 && n < limit; p = s.indexOf('\n', p + 1)) n++;
+  for (let p = s.indexOf(10); p !== -1 && n < limit; p = s.indexOf(10, p + 1)) n++;
   return n;
 }
 
@@ -77,7 +77,7 @@ export class TabularReader {
   private rowCount = 0;
   private tokenizer: CsvTokenizer | undefined;
   private delimiter: string;
-  private sample = '';
+  private sample: Buffer = Buffer.alloc(0);
 
   constructor(
     private readonly opts: ReadOptions,
@@ -89,11 +89,11 @@ export class TabularReader {
   }
 
   write(chunk: Uint8Array): void {
-    this.feed(this.decoder.write(chunk), false);
+    this.feed(this.decoder.writeBytes(chunk), false);
   }
 
   end(): ReadSummary {
-    this.feed(this.decoder.end(), true);
+    this.feed(this.decoder.endBytes(), true);
     if (this.header === undefined) {
       throw badRequest('CSV_EMPTY', 'The file is empty: expected a header row and at least one data row.', {
         bytes: this.decoder.bytesRead,
@@ -150,7 +150,7 @@ export class TabularReader {
   };
 
   private start(final: boolean): CsvTokenizer {
-    if (this.delimiter === 'auto') this.delimiter = detectDelimiter(this.sample, final);
+    if (this.delimiter === 'auto') this.delimiter = detectDelimiter(this.sample.toString('utf8'), final);
     const tokenizer = new CsvTokenizer(
       this.delimiter.charCodeAt(0),
       this.opts.maxColumns,
@@ -158,22 +158,22 @@ export class TabularReader {
       this.onTooMany,
     );
     this.tokenizer = tokenizer;
-    const text = this.sample;
-    this.sample = '';
-    tokenizer.push(text);
+    const bytes = this.sample;
+    this.sample = Buffer.alloc(0);
+    tokenizer.push(bytes);
     return tokenizer;
   }
 
-  private feed(text: string, final: boolean): void {
-    if (text.length > 0) {
+  private feed(bytes: Buffer, final: boolean): void {
+    if (bytes.length > 0) {
       if (this.tokenizer !== undefined) {
-        this.tokenizer.push(text);
+        this.tokenizer.push(bytes);
       } else {
-        this.sample += text;
+        this.sample = Buffer.concat([this.sample, bytes]);
         const sample = this.sample;
         if (
-          sample.length >= MAX_SAMPLE_CHARS ||
-          (sample.length >= SAMPLE_CHARS && countLines(sample, SAMPLE_LINES) >= SAMPLE_LINES)
+          sample.length >= MAX_SAMPLE_BYTES ||
+          (sample.length >= SAMPLE_BYTES && countLines(sample, SAMPLE_LINES) >= SAMPLE_LINES)
         ) {
           this.start(false);
         }

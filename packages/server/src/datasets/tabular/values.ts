@@ -292,3 +292,223 @@ export function formatDate(ms: number, withTime: boolean): string {
   if (!withTime) return iso.slice(0, 10);
   return iso.endsWith('.000Z') ? iso.slice(0, 19) : iso.slice(0, 23);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The same rules over UTF-8 bytes `buf[a, b)`: what both ingest passes run per cell (no string per cell).
+// Kept in step with the string versions above by values.test.ts (random cells, both must agree).
+
+/** `isMissing` of the bytes `buf[a, b)`. */
+export function isMissingBytes(buf: Uint8Array, a: number, b: number): boolean {
+  const n = b - a;
+  if (n === 0) return true;
+  if (n > 4) return false;
+  const c = buf[a] as number;
+  if (c === 45) return n === 1; // -
+  if (c === 110) return n === 4 && buf[a + 1] === 117 && buf[a + 2] === 108 && buf[a + 3] === 108; // null
+  if (c !== 78) return false; // N
+  const c1 = buf[a + 1];
+  if (n === 2) return c1 === 65; // NA
+  if (n === 3) return (c1 === 47 && buf[a + 2] === 65) || (c1 === 97 && buf[a + 2] === 78); // N/A, NaN
+  return c1 === 85 && buf[a + 2] === 76 && buf[a + 3] === 76; // NULL
+}
+
+const latin1 = (buf: Uint8Array, a: number, b: number): string =>
+  Buffer.from(buf.buffer, buf.byteOffset + a, b - a).toString('latin1');
+
+/** `parseNumberAt` over bytes; sets `scannedInteger` the same way. */
+export function parseNumberBytes(s: Uint8Array, a: number, b: number): number {
+  if (a >= b) return NaN;
+  let i = a;
+  let c = s[i] as number;
+  let neg = false;
+  if (c === 45 || c === 43) {
+    neg = c === 45;
+    i++;
+  }
+  const intStart = i;
+  let m = 0;
+  while (i < b) {
+    c = s[i] as number;
+    if (c < 48 || c > 57) break;
+    m = m * 10 + (c - 48);
+    i++;
+  }
+  const intDigits = i - intStart;
+  if (intDigits > 1 && s[intStart] === 48) return NaN;
+  if (i === b) {
+    if (intDigits === 0 || intDigits > MAX_INTEGER_DIGITS) return NaN;
+    scannedInteger = true;
+    return neg ? -m : m;
+  }
+  let fracDigits = 0;
+  if (c === 46) {
+    i++;
+    const fracStart = i;
+    while (i < b) {
+      c = s[i] as number;
+      if (c < 48 || c > 57) break;
+      m = m * 10 + (c - 48);
+      i++;
+    }
+    fracDigits = i - fracStart;
+  }
+  if (intDigits + fracDigits === 0) return NaN;
+  let exp = 0;
+  if (i < b) {
+    if (c !== 101 && c !== 69) return NaN;
+    i++;
+    let expNeg = false;
+    if (i < b) {
+      c = s[i] as number;
+      if (c === 45 || c === 43) {
+        expNeg = c === 45;
+        i++;
+      }
+    }
+    const expStart = i;
+    while (i < b) {
+      c = s[i] as number;
+      if (c < 48 || c > 57) return NaN;
+      if (exp < 100_000) exp = exp * 10 + (c - 48);
+      i++;
+    }
+    if (i === expStart) return NaN;
+    if (expNeg) exp = -exp;
+  }
+  const scale = exp - fracDigits;
+  let v: number;
+  if (intDigits + fracDigits <= 15 && scale >= -22 && scale <= 22) {
+    v = scale >= 0 ? m * (POW10[scale] as number) : m / (POW10[-scale] as number);
+    if (neg) v = -v;
+  } else {
+    // Only ASCII digits, signs, '.' and 'e' got here, so latin1 is the exact text.
+    v = Number(latin1(s, a, b));
+    if (v === Infinity || v === -Infinity) return NaN;
+  }
+  scannedInteger = false;
+  return v;
+}
+
+const lowerB = (s: Uint8Array, i: number): number => (s[i] as number) | 0x20;
+
+/** `parseBooleanAt` over bytes. */
+export function parseBooleanBytes(s: Uint8Array, a: number, b: number): number {
+  switch (b - a) {
+    case 2:
+      return lowerB(s, a) === 110 && lowerB(s, a + 1) === 111 ? 0 : -1;
+    case 3:
+      return lowerB(s, a) === 121 && lowerB(s, a + 1) === 101 && lowerB(s, a + 2) === 115 ? 1 : -1;
+    case 4:
+      return lowerB(s, a) === 116 && lowerB(s, a + 1) === 114 && lowerB(s, a + 2) === 117 && lowerB(s, a + 3) === 101
+        ? 1
+        : -1;
+    case 5:
+      return lowerB(s, a) === 102 &&
+        lowerB(s, a + 1) === 97 &&
+        lowerB(s, a + 2) === 108 &&
+        lowerB(s, a + 3) === 115 &&
+        lowerB(s, a + 4) === 101
+        ? 0
+        : -1;
+    default:
+      return -1;
+  }
+}
+
+function digitsAtB(s: Uint8Array, i: number, count: number, end: number): number {
+  if (i + count > end) return -1;
+  let v = 0;
+  for (let k = 0; k < count; k++) {
+    const c = (s[i + k] as number) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** `parseDateTimeAt` over bytes; sets `scannedHasTime` the same way. */
+export function parseDateTimeBytes(s: Uint8Array, a: number, n: number): number {
+  if (n - a < 8 || n - a > 40) return NaN;
+  const y = digitsAtB(s, a, 4, n);
+  if (y < 0) return NaN;
+  const sep = s[a + 4] as number;
+  if (sep !== 45 && sep !== 47) return NaN;
+  let i = a + 5;
+  let m = digitsAtB(s, i, 1, n);
+  if (m < 0) return NaN;
+  i++;
+  let d2 = digitsAtB(s, i, 1, n);
+  if (d2 >= 0) {
+    m = m * 10 + d2;
+    i++;
+  }
+  if (i >= n || s[i] !== sep) return NaN;
+  i++;
+  let d = digitsAtB(s, i, 1, n);
+  if (d < 0) return NaN;
+  i++;
+  d2 = digitsAtB(s, i, 1, n);
+  if (d2 >= 0) {
+    d = d * 10 + d2;
+    i++;
+  }
+  if (m < 1 || m > 12 || d < 1) return NaN;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const dim = m === 2 && leap ? 29 : (DAYS_IN_MONTH[m - 1] ?? 0);
+  if (d > dim) return NaN;
+  const dayMs = daysFromCivil(y, m, d) * MS_PER_DAY;
+  if (i === n) {
+    scannedHasTime = false;
+    return dayMs;
+  }
+  const t = s[i];
+  if (t !== 84 && t !== 32) return NaN;
+  i++;
+  const hh = digitsAtB(s, i, 2, n);
+  if (hh < 0 || hh > 23 || i + 2 >= n || s[i + 2] !== 58) return NaN;
+  i += 3;
+  const mi = digitsAtB(s, i, 2, n);
+  if (mi < 0 || mi > 59) return NaN;
+  i += 2;
+  let ss = 0;
+  let ms = 0;
+  if (i < n && s[i] === 58) {
+    ss = digitsAtB(s, i + 1, 2, n);
+    if (ss < 0 || ss > 59) return NaN;
+    i += 3;
+    if (i < n && s[i] === 46) {
+      i++;
+      const fracStart = i;
+      let scale = 100;
+      while (i < n) {
+        const c = (s[i] as number) - 48;
+        if (c < 0 || c > 9) break;
+        ms += c * scale;
+        scale /= 10;
+        i++;
+      }
+      if (i === fracStart) return NaN;
+      ms = Math.floor(ms);
+    }
+  }
+  let offsetMin = 0;
+  if (i < n) {
+    const z = s[i] as number;
+    if (z === 90 && i + 1 === n) {
+      i++;
+    } else if (z === 43 || z === 45) {
+      const oh = digitsAtB(s, i + 1, 2, n);
+      if (oh < 0 || oh > 23) return NaN;
+      let j = i + 3;
+      if (j < n && s[j] === 58) j++;
+      const om = digitsAtB(s, j, 2, n);
+      if (om < 0 || om > 59 || j + 2 !== n) return NaN;
+      offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
+      i = n;
+    } else {
+      return NaN;
+    }
+  }
+  scannedHasTime = true;
+  return dayMs + ((hh * 60 + mi - offsetMin) * 60 + ss) * 1000 + ms;
+}
