@@ -1098,10 +1098,22 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     });
   recipe
     .command('run <name>')
-    .description('run a recipe over dataset versions into a new version of --output; waits and prints the output version')
+    .description(
+      'run a recipe over dataset versions into a new version of --output; waits and prints the output version',
+    )
     .requiredOption('--project <project>', 'project')
-    .option('--input <role=dataset@version>', 'an input (repeat for each role); @latest for the newest version', collect, [])
-    .option('--param <key=value>', 'a parameter (repeat); values are JSON when they parse (7.5, true, ["a"]), else text; a.b=v sets a nested field', collect, [])
+    .option(
+      '--input <role=dataset@version>',
+      'an input (repeat for each role); @latest for the newest version',
+      collect,
+      [],
+    )
+    .option(
+      '--param <key=value>',
+      'a parameter (repeat); values are JSON when they parse (7.5, true, ["a"]), else text; a.b=v sets a nested field',
+      collect,
+      [],
+    )
     .requiredOption('--output <dataset>', 'the dataset the result is pushed to')
     .option('--no-wait', 'return once the run is queued')
     .option('--interval <seconds>', 'poll interval while waiting', '0.5')
@@ -1190,7 +1202,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         'GET',
         `/projects/${enc(m[1]!)}/recipe-runs/${enc(m[2]!)}`,
       );
-      print(r, () => `${fmtRun(r)}\n${JSON.stringify({ inputs: r.inputs, params: r.params, report: r.report }, null, 2)}`);
+      print(
+        r,
+        () => `${fmtRun(r)}\n${JSON.stringify({ inputs: r.inputs, params: r.params, report: r.report }, null, 2)}`,
+      );
     });
 
   // ---------- synthetic data ----------
