@@ -123,10 +123,30 @@ describe('runStudy', () => {
     let k = 0;
     const a = await run(() => (k++ * 7919) % 5);
     const b = await run(() => Math.floor(Math.random() * 6));
-    const strip = (ts: TrialRecord[]): unknown[] => ts.map(({ durationMs: _, ...rest }) => rest);
+    const strip = (ts: TrialRecord[]): unknown[] => ts.map(({ durationMs: _d, startMs: _s, ...rest }) => rest);
     expect(strip(b.trials)).toEqual(strip(a.trials));
     expect(a.peak).toBe(3);
     expect(a.trials.some((t) => t.state === 'pruned')).toBe(true);
+  });
+
+  test('a long trial blocks its slot only, up to the lag', async () => {
+    const startedBeforeFirstEnds = async (lag?: number): Promise<number> => {
+      const res = await runStudy({
+        space,
+        nTrials: 10,
+        concurrency: 2,
+        ...(lag === undefined ? {} : { lag }),
+        objective: async (p, ctx) => {
+          await sleep(ctx.number === 0 ? 300 : 10);
+          return p.q as number;
+        },
+      });
+      const end0 = res.trials[0]!.startMs + res.trials[0]!.durationMs;
+      return res.trials.filter((t) => t.startMs < end0).length;
+    };
+    // lag 2: trial 2 must wait for trial 0. Default lag 6: trials 1-5 run beside trial 0.
+    expect(await startedBeforeFirstEnds(2)).toBe(2);
+    expect(await startedBeforeFirstEnds()).toBe(6);
   });
 
   test('an AbortSignal stops the study promptly and keeps the finished trials', async () => {
@@ -181,6 +201,7 @@ describe('runStudy', () => {
     const objective = async (): Promise<number> => 1;
     await expect(runStudy({ space, objective, nTrials: -1 })).rejects.toThrow(/nTrials/);
     await expect(runStudy({ space, objective, nTrials: 1, concurrency: 0 })).rejects.toThrow(/concurrency/);
+    await expect(runStudy({ space, objective, nTrials: 1, concurrency: 3, lag: 2 })).rejects.toThrow(/lag/);
     await expect(runStudy({ space: { x: { type: 'int', low: 3, high: 1 } }, objective, nTrials: 1 })).rejects.toThrow(
       /INVALID_SPACE|must not exceed/,
     );
