@@ -281,15 +281,16 @@ export class Worker {
         log.warn({ jobId: job.id, kind: job.kind }, 'lease lost; outcome not recorded (another worker owns the job)');
       } else if (outcome.ok) {
         // A handler that finished its work despite a cancel or stop request still did the work: record it.
-        if (pending) await this.queue.heartbeat(job.id, this.id, this.leaseMs, pending.value);
-        await this.queue.complete(job.id, this.id, outcome.result ?? null);
+        const last = pending;
+        if (last) await this.persist(() => this.queue.heartbeat(job.id, this.id, this.leaseMs, last.value));
+        await this.persist(() => this.queue.complete(job.id, this.id, outcome.result ?? null));
         log.info({ jobId: job.id, kind: job.kind, worker: this.id }, 'job succeeded');
       } else if (reason instanceof WorkerStoppingError) {
-        await this.queue.release(job.id, this.id);
+        await this.persist(() => this.queue.release(job.id, this.id));
         log.info({ jobId: job.id, kind: job.kind }, 'job handed back (worker stopping)');
       } else {
         const retryable = !(reason instanceof JobCancelledError) && isRetryable(outcome.error);
-        const after = await this.queue.fail(job.id, this.id, outcome.error, { retryable });
+        const after = await this.persist(() => this.queue.fail(job.id, this.id, outcome.error, { retryable }));
         const fields = { jobId: job.id, kind: job.kind, state: after.state, error: after.lastError };
         if (after.state === 'queued') log.warn({ ...fields, runAfter: after.runAfter }, 'job failed; will retry');
         else if (after.state === 'cancelled') log.info(fields, 'job cancelled');
@@ -300,6 +301,21 @@ export class Worker {
     } finally {
       this.running.delete(job.id);
       settle();
+    }
+  }
+
+  /**
+   * Records an outcome, retrying a few times over a transient database error: losing a finished job's result to a
+   * blip would cost a whole re-run after lease expiry. A lost lease is final and is not retried.
+   */
+  private async persist<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (e) {
+        if (attempt >= 4 || (e instanceof AppError && e.status < 500)) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
     }
   }
 
