@@ -304,8 +304,12 @@ class TreeGrower {
       let nr = 0;
       for (let p = start, end = start + count; p < end; p++) {
         const r = rows[p]!;
-        if (lut[bins[col + r]!] === 1) rows[start + nl++] = r;
-        else tmp[nr++] = r;
+        // Branch-free: a random split would mispredict half the time. Writing at start + nl never passes p.
+        const isLeft = lut[bins[col + r]!]!;
+        rows[start + nl] = r;
+        tmp[nr] = r;
+        nl += isLeft;
+        nr += 1 - isLeft;
       }
       rows.set(tmp.subarray(0, nr), start + nl);
       const node = leafNode[bestLeaf]!;
