@@ -151,13 +151,13 @@ function k0(cats: string[], left: Set<string | undefined>): number {
 
 describe('trainGbdt quality and controls', () => {
   test('AUC close to the known signal on held-out data', async () => {
-    const train = signalData(6000, 1);
-    const test = signalData(3000, 2);
-    const model = await trainGbdt(train.frame, train.y, { objective: 'binary', numTrees: 60, numLeaves: 15, seed: 1 });
+    const train = signalData(4000, 1);
+    const test = signalData(2000, 2);
+    const model = await trainGbdt(train.frame, train.y, { objective: 'binary', numTrees: 40, numLeaves: 15, seed: 1 });
     const auc = rocAuc(test.y, model.predictProba(test.frame));
     const oracle = rocAuc(test.y, test.truth);
     expect(auc).toBeGreaterThan(oracle - 0.03);
-    // The importances find the signal: the noise-free features outrank nothing, and x0 (strongest) has gain.
+    // The importances see the signal: x0 (strongest) has gain, and the interaction feature x2 is split on.
     const gain = model.featureImportance('gain');
     expect(gain.x0!).toBeGreaterThan(0);
     expect(model.featureImportance('split').x2!).toBeGreaterThan(0);
@@ -197,7 +197,7 @@ describe('trainGbdt quality and controls', () => {
   });
 
   test('1 thread and 2 threads give bit-identical predictions', async () => {
-    const { frame, y } = signalData(30_000, 4);
+    const { frame, y } = signalData(20_000, 4);
     const opts = { objective: 'binary' as const, numTrees: 4, numLeaves: 16, baggingFraction: 0.8, seed: 3 };
     const one = await trainGbdt(frame, y, { ...opts, numThreads: 1 });
     const two = await trainGbdt(frame, y, { ...opts, numThreads: 2 });
