@@ -4,6 +4,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { MetadataStore } from '../db/database.js';
 import '../training/tables.js';
+import '../recipes/tables.js';
 import { nowIso } from '../util.js';
 
 export type NodeKind = 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
@@ -159,6 +160,20 @@ export class LineageService {
           .executeTakeFirst();
         return r
           ? { ...n, label: `${r.name}@${r.version}`, detail: { stage: r.stage, algorithm: r.algorithm } }
+          : { ...n, label: n.id };
+      }
+      case 'recipe_run': {
+        const r = await db
+          .selectFrom('recipe_runs')
+          .select(['recipe', 'recipe_version', 'status', 'params_json', 'created_by'])
+          .where('id', '=', n.id)
+          .executeTakeFirst();
+        return r
+          ? {
+              ...n,
+              label: `${r.recipe}@${r.recipe_version}`,
+              detail: { status: r.status, params: JSON.parse(r.params_json) as unknown, by: r.created_by },
+            }
           : { ...n, label: n.id };
       }
       default:

@@ -82,9 +82,17 @@ export function parseDay(v: unknown): number | null | undefined {
   return ms / DAY_MS;
 }
 
+// Formatting dates dominated writing large tables; a cohort spans a few thousand distinct days, so memoize them.
+const dayText = new Map<number, string>();
+
 /** Days since the epoch → `YYYY-MM-DD`. */
 export function formatDay(day: number): string {
-  return new Date(day * DAY_MS).toISOString().slice(0, 10);
+  let s = dayText.get(day);
+  if (s === undefined) {
+    s = new Date(day * DAY_MS).toISOString().slice(0, 10);
+    if (dayText.size < 200_000) dayText.set(day, s);
+  }
+  return s;
 }
 
 /** A number from a cell: numbers as they are, text parsed (`7.2`, ` 7.2 `); anything else undefined. */
@@ -113,7 +121,14 @@ export function fixed(v: number | null | undefined, digits: number): string {
 }
 
 function csvCell(v: string): string {
-  return /[",\r\n]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v;
+  // Quote cells with a quote, comma or line break, and cells with leading or trailing white space (readers trim).
+  const edge = (c: number) => c <= 32 || c === 0xa0 || c === 0x3000 || c === 0xfeff;
+  let plain = v.length === 0 || (!edge(v.charCodeAt(0)) && !edge(v.charCodeAt(v.length - 1)));
+  for (let i = 0; plain && i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 34 || c === 44 || c === 10 || c === 13) plain = false;
+  }
+  return plain ? v : `"${v.replace(/"/g, '""')}"`;
 }
 
 /** UTF-8 CSV with `\n` line ends and minimal quoting: byte-stable for the same header and rows. */
