@@ -15,6 +15,10 @@ import { OnnxSessionCache } from './models/onnx-session.js';
 import { ScorerCache } from './serving/predict.js';
 import { PredictionService } from './serving/service.js';
 import { ProjectService } from './projects/service.js';
+import { DeploymentService } from './deployments/service.js';
+import { RuleService } from './rules/service.js';
+import { CdsService } from './cds/service.js';
+import { IssuerService } from './cds/issuers.js';
 import { createObjectStore } from './storage/object-store/index.js';
 import type { ObjectStore } from './storage/object-store/port.js';
 import { parseS3Url } from './storage/object-store/s3.js';
@@ -35,6 +39,10 @@ export interface Platform {
   /** Built-in recipes (versioned dataset transforms) and their runs. */
   recipes: RecipeService;
   predictions: PredictionService;
+  rules: RuleService;
+  deployments: DeploymentService;
+  /** The CDS Hooks service and the trusted EHR issuers behind it. */
+  cds: { issuers: IssuerService; service: CdsService };
   close(): Promise<void>;
 }
 
@@ -60,6 +68,15 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
     const lineage = new LineageService(store);
     const recipes = new RecipeService(store, audit, jobs, builtinRecipes());
     const predictions = new PredictionService(store, audit, new ScorerCache(registry, objects, new OnnxSessionCache()));
+    const rules = new RuleService(store, audit);
+    const deployments = new DeploymentService(store, audit, rules);
+    // Retiring a model or rule version withdraws its deployments in the same transaction.
+    registry.onRetire = (tx, ids, reason) => deployments.withdrawFor(tx, 'model', ids, reason);
+    rules.onRetire = (tx, ids, reason) => deployments.withdrawFor(tx, 'rule', ids, reason);
+    const cds = {
+      issuers: new IssuerService(store, audit, auth),
+      service: new CdsService(store, audit, deployments, predictions),
+    };
     // A new dataset version may start a study (training policy with onNewVersion).
     datasets.onVersionCreated = (ev) => training.onVersionCreated(ev);
     return {
@@ -76,6 +93,9 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
       lineage,
       recipes,
       predictions,
+      rules,
+      deployments,
+      cds,
       async close() {
         await objects.close();
         await store.close();

@@ -24,6 +24,8 @@ export const ACTIONS = [
   'model.predict',
   'predictions.read',
   'batch.score',
+  'deployment.read',
+  'deployment.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -48,6 +50,9 @@ export const PERMISSIONS: Record<Action, readonly Role[]> = {
   'model.predict': ['owner', 'scientist', 'approver', 'clinician'],
   'predictions.read': ['owner', 'scientist', 'approver', 'auditor'],
   'batch.score': ['owner', 'steward', 'scientist'],
+  'deployment.read': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  // Putting a model in front of clinicians is the responsible clinician's decision (or the project owner's).
+  'deployment.manage': ['owner', 'approver'],
 };
 
 export function allows(roles: readonly string[], action: Action): boolean {

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { trainingMigration } from '../training/tables.js';
 import { recipesMigration } from '../recipes/tables.js';
 import { servingMigration } from '../serving/tables.js';
+import { deploymentsMigration } from '../deployments/tables.js';
 
 const m001: Migration = {
   async up(db: Kysely<unknown>) {
@@ -153,6 +154,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '003_training': trainingMigration,
   '004_recipes': recipesMigration,
   '005_serving': servingMigration,
+  '006_deployments': deploymentsMigration,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -26,6 +26,9 @@ import { registerModelRoutes } from '../models/routes.js';
 import { registerTrainingRoutes } from '../training/routes.js';
 import { registerRecipeRoutes } from '../recipes/routes.js';
 import { registerServingRoutes } from '../serving/routes.js';
+import { registerDeploymentRoutes } from '../deployments/routes.js';
+import { registerIssuerRoutes } from '../cds/issuer-routes.js';
+import { cdsRoutes } from '../cds/routes.js';
 import { newId } from '../util.js';
 
 declare module 'fastify' {
@@ -98,6 +101,10 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   registerModelRoutes(typed, platform);
   registerRecipeRoutes(typed, platform);
   registerServingRoutes(typed, platform);
+  registerDeploymentRoutes(typed, platform);
+  registerIssuerRoutes(typed, platform);
+  // CDS Hooks answers in its own dialect (OperationOutcome errors, JWT auth, CORS): an encapsulated plugin.
+  await app.register(cdsRoutes(platform));
   return app;
 }
 

@@ -5,6 +5,8 @@ import type { Database } from '../db/schema.js';
 import type { MetadataStore } from '../db/database.js';
 import '../training/tables.js';
 import '../recipes/tables.js';
+import '../deployments/tables.js';
+import '../serving/tables.js';
 import { nowIso } from '../util.js';
 
 export type NodeKind = 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
@@ -161,6 +163,27 @@ export class LineageService {
         return r
           ? { ...n, label: `${r.name}@${r.version}`, detail: { stage: r.stage, algorithm: r.algorithm } }
           : { ...n, label: n.id };
+      }
+      case 'deployment': {
+        // A deployment node summarises its predictions (count, feedback, overrides) rather than listing each one.
+        const r = await db
+          .selectFrom('deployments')
+          .select(['name', 'status', 'current_version'])
+          .where('id', '=', n.id)
+          .executeTakeFirst();
+        if (!r) return { ...n, label: n.id };
+        const fb = await db
+          .selectFrom('predictions')
+          .select(['feedback_json'])
+          .where('deployment_id', '=', n.id)
+          .execute();
+        const withFeedback = fb.filter((x) => x.feedback_json !== null);
+        const overridden = withFeedback.filter((x) => x.feedback_json!.includes('"outcome":"overridden"')).length;
+        return {
+          ...n,
+          label: `deployment ${r.name} v${r.current_version}`,
+          detail: { status: r.status, predictions: fb.length, withFeedback: withFeedback.length, overridden },
+        };
       }
       case 'recipe_run': {
         const r = await db

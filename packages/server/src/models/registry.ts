@@ -83,6 +83,11 @@ type Db = Transaction<Database>;
 
 export class ModelRegistry {
   private readonly loaded = new Map<string, Promise<LoadedModel>>();
+  /**
+   * Set by the platform: called inside every retiring transaction so a retired version's deployments are withdrawn
+   * atomically with it; returns the names of the deployments withdrawn (for the audit trail).
+   */
+  onRetire: ((tx: Db, modelVersionIds: string[], reason: string) => Promise<string[]>) | null = null;
 
   constructor(
     private readonly store: MetadataStore,
@@ -315,6 +320,7 @@ export class ModelRegistry {
       );
     }
     const retired: number[] = [];
+    let withdrawn: string[] = [];
     await this.db.transaction().execute(async (tx) => {
       const upd = await tx
         .updateTable('model_versions')
@@ -360,6 +366,12 @@ export class ModelRegistry {
             .execute();
           retired.push(Number(o.version));
         }
+        if (this.onRetire && others.length)
+          withdrawn = await this.onRetire(
+            tx,
+            others.map((o) => o.id),
+            `superseded by v${version}`,
+          );
       }
     });
     await this.audit.append({
@@ -369,7 +381,7 @@ export class ModelRegistry {
       project: a.project.slug,
       outcome: 'success',
       client: opts.client,
-      details: { reason: why, retired },
+      details: { reason: why, retired, ...(withdrawn.length ? { withdrawnDeployments: withdrawn } : {}) },
     });
     for (const v of retired) {
       await this.audit.append({
@@ -390,7 +402,7 @@ export class ModelRegistry {
     const why = reason.trim();
     if (!why) throw badRequest('REASON_REQUIRED', 'retiring a model version needs a reason (--reason)');
     if (r.stage === 'retired') throw conflict('INVALID_STAGE', `${name}@${version} is already retired`);
-    await this.db.transaction().execute(async (tx) => {
+    const withdrawn = await this.db.transaction().execute(async (tx) => {
       await tx.updateTable('model_versions').set({ stage: 'retired' }).where('id', '=', r.id).execute();
       await tx
         .insertInto('model_stage_events')
@@ -404,6 +416,7 @@ export class ModelRegistry {
           at: nowIso(),
         })
         .execute();
+      return this.onRetire ? this.onRetire(tx, [r.id], why) : [];
     });
     await this.audit.append({
       actor: p.name,
@@ -412,9 +425,9 @@ export class ModelRegistry {
       project: a.project.slug,
       outcome: 'success',
       client,
-      details: { reason: why, from: r.stage },
+      details: { reason: why, from: r.stage, withdrawnDeployments: withdrawn },
     });
-    return { model: name, version, stage: 'retired' as const };
+    return { model: name, version, stage: 'retired' as const, withdrawnDeployments: withdrawn };
   }
 
   async artifact(a: Access, name: string, version: number, kind: 'native' | 'onnx'): Promise<Buffer> {
