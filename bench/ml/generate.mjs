@@ -280,8 +280,8 @@ export const GENERATORS = { higgs, wide, clinical, linear };
 const SEEDS = { higgs: 1, wide: 2, clinical: 3, linear: 4 };
 
 /** Generates one data set (train and test from one stream) into `dir`, unless an identical one is already there. */
-export function generate(name, scale, outRoot, force = false) {
-  const size = SIZES[scale]?.[name];
+export function generate(name, scale, outRoot, force = false, sizes = SIZES) {
+  const size = sizes[scale]?.[name];
   if (!size) throw new Error(`unknown data set ${name} or scale ${scale}`);
   const dir = join(outRoot, scale, name);
   const metaPath = join(dir, 'meta.json');
