@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openMetadataStore, type MetadataStore } from '../db/database.js';
+import { openMetadataStore, type MetadataStore } from '../db/database.js';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../test-support/platform.js';
-import { BIN, startServerProcess, type ServerProcess } from '../test-support/process.js';
+import { BIN, runCli, startServerProcess, type ServerProcess } from '../test-support/process.js';
 import { DIAG_SLEEP } from './handlers.js';
 import { JobQueue, type JobRow, type JobState } from './queue.js';
 
@@ -82,8 +82,10 @@ describe.each(DIALECTS)('worker processes on %s', (dialect) => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), `ichigen-jobs-${dialect}-`));
     db = await createTestDatabase(dialect, dir);
+    // The schema comes from the built binary under test, so the source tree may be ahead of dist/ meanwhile.
+    const m = await runCli(['migrate', '--data', dir], env());
+    expect(m.code, m.stderr).toBe(0);
     store = openMetadataStore(db.url);
-    await migrate(store);
     q = new JobQueue(store);
   });
   afterEach(async () => {
