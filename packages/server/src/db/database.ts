@@ -33,6 +33,9 @@ export function openMetadataStore(databaseUrl: string): MetadataStore {
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+    // An idle pooled connection that the server drops (restart, failover, admin termination) emits 'error' on the
+    // pool; without a listener that would crash the process. The pool discards it and reconnects on next use.
+    pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect: 'postgres', close: () => db.destroy() };
   }
