@@ -15,7 +15,7 @@ import { parseDigest } from '../storage/object-store/port.js';
 import { newId, nowIso } from '../util.js';
 import { fanOut } from './fan-out.js';
 import type { TabularOptions, TabularProfile } from './tabular/index.js';
-import { profileTabular, tabularToArrow } from './tabular/index.js';
+import { profileTabularInLanes, tabularToArrowInLanes } from './tabular/index.js';
 
 export type DatasetKind = 'tabular' | 'files';
 
@@ -162,6 +162,7 @@ export class DatasetService {
   /**
    * Pushes a CSV: one pass stores the raw bytes (hashing as they are written) while parsing and profiling them;
    * a second pass over the stored, verified bytes writes the Arrow copy. Identical content returns the existing version.
+   * Both passes parse in worker threads (tabular/lanes.ts), so this thread is free to hash and write.
    */
   async pushTabular(
     p: Principal,
@@ -178,7 +179,7 @@ export class DatasetService {
       [raw, profile] = await fanOut<[Awaited<ReturnType<ObjectStore['put']>>, TabularProfile]>(body, [
         (branch) => this.objects.put(branch, { maxBytes: this.maxUploadBytes, signal: ctl.signal }),
         (branch) =>
-          profileTabular(branch, opts).catch((e: unknown) => {
+          profileTabularInLanes(branch, opts).catch((e: unknown) => {
             ctl.abort(e);
             throw e;
           }),
@@ -198,7 +199,7 @@ export class DatasetService {
     const existing = dataset.id ? await this.versionByContent(dataset.id, raw.digest) : undefined;
     if (existing) return { version: this.toInfo(a, dataset, existing), created: false };
 
-    const arrow = await this.objects.put(tabularToArrow(await this.readVerified(raw.digest), profile));
+    const arrow = await this.objects.put(tabularToArrowInLanes(await this.readVerified(raw.digest), profile));
     const manifest: VersionManifest = {
       format: 'ichigen.dataset-version',
       formatVersion: 1,

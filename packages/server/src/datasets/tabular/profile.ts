@@ -5,7 +5,7 @@ import { badRequest } from '../../errors.js';
 import { normalizeEncoding } from './decode.js';
 import { DELIMITER_CANDIDATES } from './detect.js';
 import { NumberCounter, TextCounter } from './distinct.js';
-import { readTabular } from './reader.js';
+import { TabularReader } from './reader.js';
 import type { ColumnProfile, ColumnType, Quantiles, TabularOptions, TabularProfile } from './types.js';
 import {
   formatDate,
@@ -334,42 +334,90 @@ export function resolveMaxColumns(n: number | undefined): number {
   return n;
 }
 
+/** What one lane of pass 1 found: the file's shape, and the profiles of the columns it owns. */
+export interface ProfileLaneResult {
+  encoding: TabularProfile['encoding'];
+  delimiter: string;
+  rowCount: number;
+  /** Column index → profile, for columns `lane, lane + lanes, …`. */
+  columns: { index: number; profile: ColumnProfile; exact: boolean }[];
+}
+
+/**
+ * Pass 1 over the columns `lane, lane + lanes, …` of a file (every lane reads every byte and checks every row;
+ * columns are independent, so lanes in separate threads give exactly the single-lane profile).
+ */
+export class ProfileLane {
+  private cols: ColumnAccumulator[] = [];
+  private readonly reader: TabularReader;
+
+  constructor(opts: TabularOptions, lane = 0, lanes = 1) {
+    this.reader = new TabularReader(
+      {
+        encoding: normalizeEncoding(opts.encoding),
+        delimiter: resolveDelimiter(opts.delimiter),
+        maxColumns: resolveMaxColumns(opts.maxColumns),
+      },
+      (names) => {
+        const { distinctCap, reservoirCap, keyChars } = limitsFor(names.length);
+        this.cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap, keyChars));
+      },
+      (row) => {
+        const { buf, starts, ends } = row;
+        const cols = this.cols;
+        for (let j = lane; j < cols.length; j += lanes) {
+          const a = starts[j] as number;
+          const col = cols[j] as ColumnAccumulator;
+          if (a >= 0) {
+            col.add(buf, a, ends[j] as number);
+          } else {
+            const e = row.escaped[j] as Buffer;
+            col.add(e, 0, e.length);
+          }
+        }
+      },
+    );
+    this.lane = lane;
+    this.lanes = lanes;
+  }
+
+  private readonly lane: number;
+  private readonly lanes: number;
+
+  write(chunk: Uint8Array): void {
+    this.reader.write(chunk);
+  }
+
+  end(): ProfileLaneResult {
+    const summary = this.reader.end();
+    const columns: ProfileLaneResult['columns'] = [];
+    for (let j = this.lane; j < this.cols.length; j += this.lanes) {
+      const c = this.cols[j] as ColumnAccumulator;
+      columns.push({ index: j, profile: c.profile(), exact: c.exact });
+    }
+    return { encoding: summary.encoding, delimiter: summary.delimiter, rowCount: summary.rowCount, columns };
+  }
+}
+
+/** The profile from the results of lanes that together own every column. */
+export function mergeProfileLanes(results: ProfileLaneResult[]): TabularProfile {
+  const first = results[0] as ProfileLaneResult;
+  const all = results.flatMap((r) => r.columns).sort((x, y) => x.index - y.index);
+  return {
+    encoding: first.encoding,
+    delimiter: first.delimiter,
+    rowCount: first.rowCount,
+    columns: all.map((c) => c.profile),
+    quantilesExact: all.every((c) => c.exact),
+  };
+}
+
 /** Pass 1: decode, parse, validate, infer types and statistics in one streaming pass (bounded memory). */
 export async function profileTabular(
   source: AsyncIterable<Uint8Array>,
   opts: TabularOptions = {},
 ): Promise<TabularProfile> {
-  let cols: ColumnAccumulator[] = [];
-  const summary = await readTabular(
-    source,
-    {
-      encoding: normalizeEncoding(opts.encoding),
-      delimiter: resolveDelimiter(opts.delimiter),
-      maxColumns: resolveMaxColumns(opts.maxColumns),
-    },
-    (names) => {
-      const { distinctCap, reservoirCap, keyChars } = limitsFor(names.length);
-      cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap, keyChars));
-    },
-    (row) => {
-      const { buf, starts, ends } = row;
-      for (let j = 0; j < cols.length; j++) {
-        const a = starts[j] as number;
-        const col = cols[j] as ColumnAccumulator;
-        if (a >= 0) {
-          col.add(buf, a, ends[j] as number);
-        } else {
-          const e = row.escaped[j] as Buffer;
-          col.add(e, 0, e.length);
-        }
-      }
-    },
-  );
-  return {
-    encoding: summary.encoding,
-    delimiter: summary.delimiter,
-    rowCount: summary.rowCount,
-    columns: cols.map((c) => c.profile()),
-    quantilesExact: cols.every((c) => c.exact),
-  };
+  const lane = new ProfileLane(opts);
+  for await (const chunk of source) lane.write(chunk);
+  return mergeProfileLanes([lane.end()]);
 }
