@@ -136,8 +136,10 @@ sampler = optuna.samplers.TPESampler(seed=ARGS.seed, multivariate=ARGS.multivari
 pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3)
 study = optuna.create_study(direction='maximize', sampler=sampler, pruner=pruner)
 t0 = time.perf_counter()
+c0 = time.process_time()  # all threads of the process
 study.optimize(objective, n_trials=ARGS.trials, n_jobs=ARGS.jobs)
 search_seconds = time.perf_counter() - t0
+search_cpu_seconds = time.process_time() - c0
 
 checkpoints = []
 t1 = time.perf_counter()
@@ -171,6 +173,7 @@ print(
             'threads': ARGS.threads,
             'jobs': ARGS.jobs,
             'searchSeconds': search_seconds,
+            'searchCpuSeconds': search_cpu_seconds,
             'refitSeconds': refit_seconds,
             'states': states,
             'checkpoints': checkpoints,

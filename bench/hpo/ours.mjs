@@ -63,6 +63,7 @@ const t0 = performance.now();
 const pool = await ml.trialPool({ frame: trainFrame, labels: trainY, folds: splits, size: a.workers });
 const tPool = performance.now() - t0;
 const t1 = performance.now();
+const cpu0 = process.resourceUsage();
 const study = await ml.runStudy({
   space,
   objective: pool.objective,
@@ -74,6 +75,9 @@ const study = await ml.runStudy({
   maxStep: 1000,
 });
 const searchSeconds = (performance.now() - t1) / 1000;
+// User + system time of every thread of this process (the workers included): less sensitive to other load.
+const cpu1 = process.resourceUsage();
+const searchCpuSeconds = (cpu1.userCPUTime + cpu1.systemCPUTime - cpu0.userCPUTime - cpu0.systemCPUTime) / 1e6;
 await pool.close();
 
 // Holdout AUC of the CV-best configuration among the first N trials, refit on the whole search part with the mean
@@ -114,6 +118,7 @@ console.log(
     workers: a.workers,
     poolStartSeconds: tPool / 1000,
     searchSeconds,
+    searchCpuSeconds,
     refitSeconds,
     states,
     checkpoints,

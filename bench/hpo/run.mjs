@@ -67,7 +67,7 @@ function runOne(engine, seed) {
   console.error(
     `${engine} seed ${seed}: ` +
       res.checkpoints.map((c) => `${c.trials}: cv ${c.cv?.toFixed(4)} holdout ${c.holdout?.toFixed(4)}`).join(' | ') +
-      ` | search ${res.searchSeconds.toFixed(1)} s, states ${JSON.stringify(res.states)}, load ${load.toFixed(1)}`,
+      ` | search ${res.searchSeconds.toFixed(1)} s (CPU ${res.searchCpuSeconds.toFixed(1)} s), states ${JSON.stringify(res.states)}, load ${load.toFixed(1)}`,
   );
   return res;
 }
@@ -94,6 +94,7 @@ const header = [
   ...checkpoints.map((c) => `holdout AUC @${c}`),
   ...checkpoints.map((c) => `CV AUC @${c}`),
   `search wall s (${trials} trials)`,
+  'search CPU s',
   'pruned / trials',
 ];
 const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
@@ -103,6 +104,7 @@ for (const e of engines) {
   lines.push(
     `| ${names[e]} | ${checkpoints.map((c) => at(c, 'holdout').toFixed(4)).join(' | ')} | ` +
       `${checkpoints.map((c) => at(c, 'cv').toFixed(4)).join(' | ')} | ${median(rs.map((r) => r.searchSeconds)).toFixed(0)} | ` +
+      `${median(rs.map((r) => r.searchCpuSeconds)).toFixed(0)} | ` +
       `${median(rs.map((r) => r.states.pruned))} / ${trials} |`,
   );
 }
