@@ -6,7 +6,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { main } from '../cli/main.js';
 import { bearer, DIALECTS, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
 import { buildApp } from '../http/app.js';
 import {
@@ -634,6 +636,43 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
       // only the diabetes project is reachable for this issuer: no order-select HBV service prefetch for serology
       const services = ((await ok.json()) as { services: { id: string; prefetch: Record<string, string> }[] }).services;
       expect(services.find((s) => s.id === 'ichigen-order-select')!.prefetch['observation-16933-4']).toBeUndefined();
+      // The CLI registers an issuer from a JWKS file, and deploys and lists through the same server.
+      const jwksFile = path.join(t.dir, 'ehr-c.jwks.json');
+      writeFileSync(jwksFile, JSON.stringify({ keys: [es384.jwk] }));
+      const out: string[] = [];
+      const io = {
+        out: (x: string) => out.push(x),
+        err: (x: string) => out.push(x),
+        env: { ICHIGEN_URL: base, ICHIGEN_TOKEN: t.admin.token },
+      };
+      const cli = (...args: string[]) => main(['node', 'ichigen', ...args], io);
+      expect(
+        await cli(
+          'cds',
+          'add-issuer',
+          'https://ehr-c.example.org',
+          '--jwks',
+          jwksFile,
+          '--projects',
+          'diabetes,hbv',
+          '--jku-allow',
+          'https://ehr-c.example.org/jwks',
+        ),
+        out.join('\n'),
+      ).toBe(0);
+      expect(out.at(-1)).toMatch(
+        /^trusted https:\/\/ehr-c\.example\.org as cds-ehr-c-example-org-[0-9a-f]{8} \(clinician in diabetes, hbv\)$/,
+      );
+      expect(await cli('--json', 'deployment', 'list', 'hbv'), out.join('\n')).toBe(0);
+      expect((JSON.parse(out.at(-1)!) as { deployments: { name: string }[] }).deployments.map((d) => d.name)).toEqual([
+        'hbv-reactivation',
+      ]);
+      const c = await fetch(`${base}/cds-services`, {
+        headers: {
+          authorization: `Bearer ${await jwt(`${base}/cds-services`, { iss: 'https://ehr-c.example.org', key: es384 })}`,
+        },
+      });
+      expect(c.status).toBe(200);
       const wrong = await fetch(`${base}/cds-services`, {
         headers: { authorization: `Bearer ${await jwt(`${BASE}/cds-services`, { iss: local })}` },
       });

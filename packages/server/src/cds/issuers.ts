@@ -20,7 +20,7 @@ import type { MetadataStore } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
 import '../deployments/tables.js';
 import { AppError, badRequest, forbidden, notFound } from '../errors.js';
-import { nowIso } from '../util.js';
+import { newId, nowIso } from '../util.js';
 
 export const ALLOWED_ALGS = ['ES256', 'ES384', 'RS384'] as const;
 /** Allowed difference between our clock and the EHR's, in seconds. */
@@ -107,9 +107,23 @@ export class IssuerService {
     const userName = serviceAccountName(input.iss);
     if (!userId) {
       const found = await this.auth.findUser(userName);
-      userId = found?.id ?? (await this.auth.createUser(userName, { admin: false, actor: p.name, client })).user.id;
-      // Nobody knows the random password; a disabled service account cannot log in even if someone did.
-      await this.db.updateTable('users').set({ disabled: 1 }).where('id', '=', userId).execute();
+      userId = found?.id ?? newId();
+      // A service account has no password at all (not a scrypt hash: nothing verifies against it) and is disabled,
+      // so it can never log in; it exists to hold the clinician role that the EHR's JWT stands for.
+      if (!found)
+        await this.db
+          .insertInto('users')
+          .values({
+            id: userId,
+            name: userName,
+            password_hash: 'none:cds-service-account',
+            is_admin: 0,
+            must_change_password: 0,
+            disabled: 1,
+            created_at: nowIso(),
+          })
+          .execute();
+      else await this.db.updateTable('users').set({ disabled: 1 }).where('id', '=', userId).execute();
     }
     const now = nowIso();
     const row = {

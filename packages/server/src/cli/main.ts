@@ -1,7 +1,7 @@
 // The `ichigen` command line: serve and administer a platform directly, or talk to a running server over HTTP.
 // Every command prints human output by default and exactly one JSON document with --json.
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
@@ -1243,6 +1243,173 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         ].join('\n'),
       );
     });
+
+  // ---------- deployments, rule models and the CDS Hooks channel ----------
+  const readJsonFile = async (file: string): Promise<unknown> => {
+    const text = await readFile(file, 'utf8').catch(() => {
+      throw new CliError('FILE_NOT_FOUND', `no file ${file}`);
+    });
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new CliError('BAD_JSON', `${file} is not valid JSON: ${(e as Error).message}`);
+    }
+  };
+  const parseNameRef = (ref: string, what: string) => {
+    const m = /^([^/@]+)\/([^/@]+)$/.exec(ref);
+    if (!m) throw new CliError('BAD_REFERENCE', `"${ref}" is not <project>/<${what}>`);
+    return { project: m[1]!, name: m[2]! };
+  };
+  type DeploymentJson = {
+    name: string;
+    version: number;
+    status: string;
+    statusReason: string;
+    target: { kind: string; name: string; version: number };
+    service: string;
+    hooks: string[];
+    predictions?: number;
+    overrideRate?: number | null;
+  };
+  const deployment = program
+    .command('deployment')
+    .description('deployments: an approved model or rule version bound to applicability, FHIR mapping and a card');
+  deployment
+    .command('put <ref> <spec>')
+    .description('create <project>/<name> from a JSON spec file, or add a new version of it (see docs/cds-hooks.md)')
+    .action(async (ref: string, file: string) => {
+      const r = parseNameRef(ref, 'deployment');
+      const res = await client().request<{ version: number; created: boolean }>(
+        'PUT',
+        `/projects/${enc(r.project)}/deployments/${enc(r.name)}`,
+        { json: await readJsonFile(file) },
+      );
+      print(res, () => (res.created ? `deployed ${r.name} v${res.version}` : `${r.name} v${res.version} unchanged`));
+    });
+  deployment.command('list <project>').action(async (slug: string) => {
+    const res = await client().request<{ deployments: DeploymentJson[] }>('GET', `/projects/${enc(slug)}/deployments`);
+    print(res, () =>
+      table(
+        res.deployments.map((d) => [
+          `${d.name} v${d.version}`,
+          d.status,
+          `${d.target.kind} ${d.target.name}@${d.target.version}`,
+          d.hooks.map((h) => `${d.service}-${h}`).join(', '),
+          d.predictions ?? 0,
+          d.overrideRate === null || d.overrideRate === undefined ? '–' : `${(100 * d.overrideRate).toFixed(0)} %`,
+        ]),
+        ['DEPLOYMENT', 'STATUS', 'TARGET', 'CDS SERVICES', 'PREDICTIONS', 'OVERRIDDEN'],
+      ),
+    );
+  });
+  deployment.command('show <ref>').action(async (ref: string) => {
+    const r = parseNameRef(ref, 'deployment');
+    const res = await client().request<
+      DeploymentJson & { history: { version: number; target: string; createdBy: string; createdAt: string }[] }
+    >('GET', `/projects/${enc(r.project)}/deployments/${enc(r.name)}`);
+    print(res, () =>
+      [
+        `${res.name} v${res.version}: ${res.status}${res.statusReason ? ` (${res.statusReason})` : ''}`,
+        `target: ${res.target.kind} ${res.target.name}@${res.target.version}; services: ${res.hooks.map((h) => `${res.service}-${h}`).join(', ')}`,
+        ...res.history.map((h) => `- v${h.version} ${h.target} by ${h.createdBy} at ${h.createdAt}`),
+      ].join('\n'),
+    );
+  });
+  deployment
+    .command('withdraw <ref>')
+    .requiredOption('--reason <text>', 'why')
+    .action(async (ref: string, o: { reason: string }) => {
+      const r = parseNameRef(ref, 'deployment');
+      const res = await client().request('POST', `/projects/${enc(r.project)}/deployments/${enc(r.name)}/withdraw`, {
+        json: { reason: o.reason },
+      });
+      print(res, () => `withdrew ${r.name}`);
+    });
+
+  const rule = program
+    .command('rule')
+    .description('rule models: declarative JSON rules, versioned and approved like models');
+  rule
+    .command('register <ref> <file>')
+    .description('register a new candidate version of <project>/<rule> from {"spec": …, "description": …}')
+    .action(async (ref: string, file: string) => {
+      const r = parseNameRef(ref, 'rule');
+      const res = await client().request<{ version: number }>(
+        'POST',
+        `/projects/${enc(r.project)}/rules/${enc(r.name)}/versions`,
+        {
+          json: await readJsonFile(file),
+        },
+      );
+      print(res, () => `registered ${r.name}@${res.version} (candidate)`);
+    });
+  rule.command('list <project>').action(async (slug: string) => {
+    const res = await client().request<{
+      versions: { rule: string; version: number; stage: string; createdBy: string; createdAt: string }[];
+    }>('GET', `/projects/${enc(slug)}/rules`);
+    print(res, () =>
+      table(
+        res.versions.map((v) => [`${v.rule}@${v.version}`, v.stage, v.createdBy, v.createdAt]),
+        ['RULE', 'STAGE', 'BY', 'CREATED'],
+      ),
+    );
+  });
+  for (const verb of ['approve', 'retire'] as const)
+    rule
+      .command(`${verb} <ref>`)
+      .description(
+        `${verb} <project>/<rule>@<version>${verb === 'retire' ? ' (withdraws its deployments)' : ' (not by its author)'}`,
+      )
+      .requiredOption('--reason <text>', 'why')
+      .action(async (ref: string, o: { reason: string }) => {
+        const m = parseModelRef(ref);
+        const res = await client().request(
+          'POST',
+          `/projects/${enc(m.project)}/rules/${enc(m.model)}/versions/${m.version}/${verb}`,
+          {
+            json: { reason: o.reason },
+          },
+        );
+        print(res, () => `${verb === 'approve' ? 'approved' : 'retired'} ${m.model}@${m.version}`);
+      });
+
+  const cds = program.command('cds').description('the CDS Hooks channel: EHRs trusted to call it');
+  cds
+    .command('add-issuer <iss>')
+    .description(
+      "trust an EHR's JWT issuer; its service account gets the clinician role in --projects (administrators)",
+    )
+    .requiredOption('--jwks <file-or-url>', "the EHR's public keys: a JWKS file, or the https URL it publishes them at")
+    .requiredOption('--projects <list>', 'comma-separated projects whose deployments it may call')
+    .option('--jku-allow <url...>', 'JWKS URLs the EHR may name in a token header (jku)')
+    .option('--base-url <url>', 'the URL the EHR calls Ichigen at (the JWT aud must start with it)')
+    .action(async (iss: string, o: { jwks: string; projects: string; jkuAllow?: string[]; baseUrl?: string }) => {
+      const jwks = /^https?:\/\//.test(o.jwks) ? { jwksUrl: o.jwks } : { jwks: await readJsonFile(o.jwks) };
+      const res = await client().request<{ serviceAccount: string; projects: string[] }>('PUT', '/cds/issuers', {
+        json: {
+          iss,
+          ...jwks,
+          projects: o.projects
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+          ...(o.jkuAllow ? { jkuAllow: o.jkuAllow } : {}),
+          ...(o.baseUrl ? { baseUrl: o.baseUrl } : {}),
+        },
+      });
+      print(res, () => `trusted ${iss} as ${res.serviceAccount} (clinician in ${res.projects.join(', ')})`);
+    });
+  cds.command('issuers').action(async () => {
+    const res = await client().request<{
+      issuers: { iss: string; serviceAccount: string; jwks: string; projects: string[] }[];
+    }>('GET', '/cds/issuers');
+    print(res, () =>
+      table(
+        res.issuers.map((i) => [i.iss, i.serviceAccount, i.jwks, i.projects.join(',')]),
+        ['ISSUER', 'ACCOUNT', 'JWKS', 'PROJECTS'],
+      ),
+    );
+  });
 
   // ---------- audit ----------
   const audit = program.command('audit').description('the tamper-evident audit trail');
