@@ -21,6 +21,8 @@ const EXPECTED: Record<string, Role[]> = {
   'model.retire': ['owner', 'approver'],
   'lineage.read': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
   'recipe.run': ['owner', 'steward', 'scientist'],
+  'deployment.read': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+  'deployment.manage': ['owner', 'approver'],
 };
 
 describe('role table', () => {
@@ -159,6 +161,15 @@ describe('role table', () => {
           url: '/api/v1/projects/p/recipes/hba1c-control-periods/runs',
           headers: h,
           payload: { inputs: {}, output: 'labels' },
+        });
+      case 'deployment.read':
+        return t.app.inject({ method: 'GET', url: '/api/v1/projects/p/deployments', headers: h });
+      case 'deployment.manage':
+        return t.app.inject({
+          method: 'PUT',
+          url: `/api/v1/projects/p/deployments/d-${who}`,
+          headers: h,
+          payload: { target: { model: 'm', version: 1 }, applicability: {}, mapping: [], card: {} },
         });
       default:
         throw new Error(action);
