@@ -146,7 +146,6 @@ export class IssuerService {
           .values({ project_id: pr.id, user_id: userId, role: 'clinician', created_at: now, created_by: p.name })
           .execute();
     });
-    this.local.delete(input.iss);
     await this.audit.append({
       actor: p.name,
       action: existing ? 'cds.issuer.update' : 'cds.issuer.add',
@@ -273,10 +272,12 @@ export class IssuerService {
         );
       keys = this.remoteSet(header.jku);
     } else if (row.jwks_json) {
-      let s = this.local.get(iss);
+      // Keyed by the JWKS text itself, so a key change made through any server takes effect on every server.
+      let s = this.local.get(row.jwks_json);
       if (!s) {
         s = createLocalJWKSet(JSON.parse(row.jwks_json) as JSONWebKeySet);
-        this.local.set(iss, s);
+        if (this.local.size > 100) this.local.clear();
+        this.local.set(row.jwks_json, s);
       }
       keys = s;
     } else {
