@@ -63,7 +63,7 @@ export function responseLogit(x: {
     0.015 * (x.egfr - 80) -
     0.25 * x.yearsKnown +
     (FIRST_DRUG_EFFECT[x.firstDrug] ?? 0) +
-    0.9 * x.adherence
+    0.6 * x.adherence
   );
 }
 

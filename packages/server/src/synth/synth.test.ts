@@ -167,7 +167,7 @@ describe('synthetic diabetes EHR', () => {
       res.rows.map((x) => x.label),
     );
     // The oracle (true response probability) separates the recipe's labels well but not perfectly.
-    expect(a).toBeGreaterThan(0.75);
+    expect(a).toBeGreaterThan(0.7);
     expect(a).toBeLessThan(0.98);
   });
 });

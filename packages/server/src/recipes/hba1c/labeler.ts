@@ -144,6 +144,17 @@ function badDate(t: InputTable, column: string, row: number, value: unknown) {
   );
 }
 
+// Extracts repeat the same date texts many times: parse each distinct text once (per process, bounded).
+const dayMemo = new Map<string, number | null | undefined>();
+function memoDay(v: unknown): number | null | undefined {
+  if (typeof v !== 'string') return parseDay(v);
+  if (dayMemo.has(v)) return dayMemo.get(v);
+  const d = parseDay(v);
+  if (dayMemo.size > 100_000) dayMemo.clear();
+  dayMemo.set(v, d);
+  return d;
+}
+
 function dayAt(
   t: InputTable,
   column: string,
@@ -151,7 +162,7 @@ function dayAt(
   row: number,
   required: boolean,
 ): number | null {
-  const d = parseDay(values[row]);
+  const d = memoDay(values[row]);
   if (d === undefined) throw badDate(t, column, row, values[row]);
   if (d === null && required)
     throw recipeInputError('RECIPE_MISSING_VALUE', `${t.role} line ${csvLine(row)}: column ${column} is empty`, {
@@ -313,11 +324,17 @@ export function labelControlPeriods(
     const tests = labs.column(L.test);
     const values = labs.column(L.value);
     const units = labs.column(L.unit);
+    const kindOf = new Map<string, 'hba1c' | 'egfr' | 'bmi' | null>();
     for (let i = 0; i < labs.rowCount; i++) {
       const test = tests[i];
       if (test === null || test === undefined) continue;
-      const code = norm(String(test));
-      const kind = hba1cCodes.has(code) ? 'hba1c' : egfrCodes.has(code) ? 'egfr' : bmiCodes.has(code) ? 'bmi' : null;
+      const text = String(test);
+      let kind = kindOf.get(text);
+      if (kind === undefined) {
+        const code = norm(text);
+        kind = hba1cCodes.has(code) ? 'hba1c' : egfrCodes.has(code) ? 'egfr' : bmiCodes.has(code) ? 'bmi' : null;
+        kindOf.set(text, kind);
+      }
       if (!kind) continue;
       const id = idAt(labs, L.patient, ids, i);
       if (kind === 'hba1c') hb.rows++;
