@@ -1,7 +1,7 @@
 // Walks the whole role table of docs/security.md through the HTTP API: every role × every action, plus non-members.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
-import { ROLES, type Role } from './roles.js';
+import { ACTIONS, ROLES, type Role } from './roles.js';
 
 // The table as documented (docs/security.md), written out independently of the code's PERMISSIONS map.
 const EXPECTED: Record<string, Role[]> = {
@@ -23,9 +23,16 @@ const EXPECTED: Record<string, Role[]> = {
   'recipe.run': ['owner', 'steward', 'scientist'],
   'deployment.read': ['owner', 'steward', 'scientist', 'approver', 'auditor'],
   'deployment.manage': ['owner', 'approver'],
+  'model.predict': ['owner', 'scientist', 'approver', 'clinician'],
+  'predictions.read': ['owner', 'scientist', 'approver', 'auditor'],
+  'batch.score': ['owner', 'steward', 'scientist'],
 };
 
 describe('role table', () => {
+  it('the documented table covers every action the code knows', () => {
+    expect(Object.keys(EXPECTED).sort()).toEqual([...ACTIONS].sort());
+  });
+
   let t: TestPlatform;
   const tokens = new Map<string, string>();
 
