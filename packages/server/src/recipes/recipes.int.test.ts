@@ -8,9 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../cli/main.js';
 import { jobHandlers } from '../jobs/handlers.js';
 import { Worker } from '../jobs/worker.js';
-import { HEADERS, synthCohort, toTables } from '../synth/diabetes.js';
+import { HEADERS, synthCohort, toTables, type SynthTables } from '../synth/diabetes.js';
+import { labelControlPeriods } from './hba1c/labeler.js';
+import { outputCsv } from './hba1c/output.js';
+import { hba1cParamsSchema } from './hba1c/params.js';
 import { DIALECTS, bearer, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
-import { toCsv } from './table.js';
+import { recordsTable, toCsv } from './table.js';
 
 const RECIPE = 'hba1c-control-periods';
 
@@ -44,6 +47,7 @@ describe.each(DIALECTS)('recipes on %s', (dialect) => {
       await new Promise((res) => setTimeout(res, 100));
     }
   };
+  let tables: SynthTables;
   const inputs = { labs: 1, prescriptions: 1, patients: 1, conditions: 1 } as Record<string, number>;
   const body = (params: Record<string, unknown> = {}, output = 'cohort', over: Record<string, number> = {}) => ({
     inputs: Object.fromEntries(
@@ -66,7 +70,7 @@ describe.each(DIALECTS)('recipes on %s', (dialect) => {
       tokens[name] = (await t.user(name)).token;
       await api('POST', '/projects/diabetes/members', 'admin', { user: name, role });
     }
-    const tables = toTables(synthCohort({ patients: 120, seed: 11 }));
+    tables = toTables(synthCohort({ patients: 120, seed: 11 }));
     await push('labs', toCsv(HEADERS.labs, tables.labs));
     await push('prescriptions', toCsv(HEADERS.prescriptions, tables.prescriptions));
     await push('patients', toCsv(HEADERS.patients, tables.patients));
@@ -113,6 +117,21 @@ describe.each(DIALECTS)('recipes on %s', (dialect) => {
     const cols = JSON.stringify(v);
     for (const c of ['responder', 'hba1c_last', 'egfr', 'on_sglt2_inhibitor', 'ckd', 'outcome_periods'])
       expect(cols).toContain(`"${c}"`);
+
+    // The bytes equal the pure labeler's output on the CSV text: the Arrow path (typed dates and numbers) changes nothing.
+    const content = await api('GET', '/projects/diabetes/datasets/cohort/versions/1/content', 'alice');
+    expect(content.statusCode).toBe(200);
+    const rec = (k: keyof SynthTables) => {
+      const h = HEADERS[k] as readonly string[];
+      return recordsTable(
+        k,
+        tables[k].map((r) => Object.fromEntries(h.map((c, i) => [c, r[i]]))),
+        [...h],
+      );
+    };
+    const p = hba1cParamsSchema.parse({});
+    const pure = labelControlPeriods(rec('labs'), rec('prescriptions'), rec('patients'), p, rec('conditions'));
+    expect(content.body).toBe(outputCsv(pure, p, true));
 
     // Same recipe, inputs and parameters (defaults spelled out or not): the same run, no second job.
     const again = await api('POST', `/projects/diabetes/recipes/${RECIPE}/runs`, 'alice', body({ threshold: 7.0 }));
