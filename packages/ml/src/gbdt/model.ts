@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto';
 import { numericToCategorical, remapCodes } from '../binning.js';
 import { MlError } from '../errors.js';
-import { Frame } from '../frame.js';
-import type { Column } from '../frame.js';
+import type { Column, Frame } from '../frame.js';
 import { ENGINE_VERSION } from '../version.js';
+import { compileTrees, TreePredictor } from './predict.js';
 import { ShapScratch, treeShap } from './shap.js';
 import type { ShapTree } from './shap.js';
 
@@ -55,10 +55,7 @@ export interface GbdtModelJson {
 
 export type ImportanceKind = 'gain' | 'split' | 'shap';
 
-/** Rows per prediction block: the block's feature matrix stays in L1/L2 while all trees walk over it. */
-const BLOCK = 512;
-
-/** All trees flattened into typed arrays for prediction and SHAP. */
+/** All trees flattened into typed arrays for TreeSHAP (prediction has its own layout in predict.ts). */
 interface Compiled {
   numFeatures: number;
   feature: Int32Array;
@@ -87,6 +84,9 @@ export class GbdtModel {
   readonly bestIteration: number;
   readonly engineVersion: string;
   private compiled: Compiled | null = null;
+  private treePredictor: TreePredictor | null = null;
+  /** Per categorical feature: category → first dictionary code, for predictRow. */
+  private categoryIndex: (Map<string, number> | null)[] | null = null;
 
   constructor(init: {
     objective: GbdtObjective;
@@ -112,17 +112,11 @@ export class GbdtModel {
 
   /** Raw margins: baseScore plus the sum of leaf values (log-odds for binary). */
   predictRaw(frame: Frame): Float64Array {
-    const c = this.compile();
+    const predictor = this.predictor();
     const cols = this.inputColumns(frame);
     const n = frame.numRows;
     const out = new Float64Array(n).fill(this.baseScore);
-    const F = c.numFeatures;
-    const X = new Float64Array(BLOCK * F);
-    for (let r0 = 0; r0 < n; r0 += BLOCK) {
-      const m = Math.min(BLOCK, n - r0);
-      fillBlock(cols, r0, m, X, F);
-      predictBlock(c, X, F, m, out, r0);
-    }
+    predictor.addTrees(cols, n, out);
     return out;
   }
 
@@ -143,7 +137,10 @@ export class GbdtModel {
 
   /** `predict` for one row given as an object of feature name → value (null/undefined = missing). */
   predictRow(row: Record<string, unknown>): number {
-    return this.predict(this.rowFrame(row))[0]!;
+    const predictor = this.predictor();
+    const x = this.rowValues(row);
+    const raw = predictor.sumRow(x, this.baseScore);
+    return this.objective === 'binary' ? 1 / (1 + Math.exp(-raw)) : raw;
   }
 
   /**
@@ -266,21 +263,42 @@ export class GbdtModel {
     });
   }
 
-  private rowFrame(row: Record<string, unknown>): Frame {
-    const like: Column[] = this.features.map((f) =>
-      f.kind === 'numeric'
-        ? { name: f.name, kind: 'numeric', values: new Float64Array(0) }
-        : { name: f.name, kind: 'categorical', codes: new Int32Array(0), dictionary: f.dictionary },
-    );
-    for (const f of this.features) {
-      if (!(f.name in row)) {
+  private predictor(): TreePredictor {
+    this.treePredictor ??= new TreePredictor(compileTrees(this.features, this.trees));
+    return this.treePredictor;
+  }
+
+  /**
+   * One row as the numbers the predictor reads, converted exactly as Frame.fromRow would: numeric fields through
+   * Number() (null, undefined and '' are missing), categorical fields to their dictionary code (-1 when unknown).
+   */
+  private rowValues(row: Record<string, unknown>): Float64Array {
+    const F = this.features.length;
+    if (!this.categoryIndex) {
+      this.categoryIndex = this.features.map((f) => {
+        if (f.kind !== 'categorical') return null;
+        const index = new Map<string, number>();
+        // indexOf finds the first occurrence, so the first code of a repeated category wins here too.
+        f.dictionary.forEach((name, code) => {
+          if (!index.has(name)) index.set(name, code);
+        });
+        return index;
+      });
+    }
+    const x = new Float64Array(F);
+    for (let f = 0; f < F; f++) {
+      const feat = this.features[f]!;
+      if (!(feat.name in row)) {
         throw new MlError(
           'FEATURE_MISSING',
-          `the row has no field "${f.name}", which the model needs (use null for missing)`,
+          `the row has no field "${feat.name}", which the model needs (use null for missing)`,
         );
       }
+      const v = row[feat.name];
+      if (feat.kind === 'numeric') x[f] = v === null || v === undefined || v === '' ? NaN : Number(v);
+      else x[f] = v === null || v === undefined ? -1 : (this.categoryIndex[f]!.get(String(v)) ?? -1);
     }
-    return Frame.fromRow(row, like);
+    return x;
   }
 
   private compile(): Compiled {
@@ -379,54 +397,6 @@ function routeLeft(c: Compiled, g: number, x: number): boolean {
   const co = c.catOffset[g]!;
   if (co < 0) return x <= c.threshold[g]!;
   return c.catMember[co + x] === 1;
-}
-
-function predictBlock(c: Compiled, X: Float64Array, F: number, m: number, out: Float64Array, r0: number): void {
-  const { feature, threshold, defaultLeft, left, right, leafValue, roots, catOffset, catMember } = c;
-  const T = roots.length;
-  if (!c.hasCategorical) {
-    for (let t = 0; t < T; t++) {
-      const root = roots[t]!;
-      if (root < 0) {
-        const v = leafValue[~root]!;
-        for (let i = 0; i < m; i++) out[r0 + i] = out[r0 + i]! + v;
-        continue;
-      }
-      for (let i = 0; i < m; i++) {
-        const xb = i * F;
-        let g = root;
-        do {
-          const x = X[xb + feature[g]!]!;
-          // Only the threshold test is unpredictable; the NaN test almost never fires, so it costs no mispredictions.
-          g = x <= threshold[g]! || (x !== x && defaultLeft[g] === 1) ? left[g]! : right[g]!;
-        } while (g >= 0);
-        out[r0 + i] = out[r0 + i]! + leafValue[~g]!;
-      }
-    }
-    return;
-  }
-  for (let t = 0; t < T; t++) {
-    const root = roots[t]!;
-    if (root < 0) {
-      const v = leafValue[~root]!;
-      for (let i = 0; i < m; i++) out[r0 + i] = out[r0 + i]! + v;
-      continue;
-    }
-    for (let i = 0; i < m; i++) {
-      const xb = i * F;
-      let g = root;
-      do {
-        const x = X[xb + feature[g]!]!;
-        const co = catOffset[g]!;
-        let goLeft: boolean;
-        if (x !== x) goLeft = defaultLeft[g] === 1;
-        else if (co < 0) goLeft = x <= threshold[g]!;
-        else goLeft = catMember[co + x] === 1;
-        g = goLeft ? left[g]! : right[g]!;
-      } while (g >= 0);
-      out[r0 + i] = out[r0 + i]! + leafValue[~g]!;
-    }
-  }
 }
 
 /** JSON text with object keys sorted at every level: the input of the checksum. */

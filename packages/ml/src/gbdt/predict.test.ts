@@ -1,0 +1,328 @@
+// The compiled GBDT predictor must route every row exactly as the model's trees say: these tests compare it (===)
+// with a plain tree walk over the JSON trees on random models, including missing values and categorical splits.
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { Frame } from '../frame.js';
+import { GbdtModel } from './model.js';
+import type { GbdtFeatureJson, GbdtTreeJson } from './model.js';
+import { compileTrees, TreePredictor } from './predict.js';
+import { trainGbdt } from './train.js';
+
+type Cell = number | string | null;
+
+/** The reference: walk each JSON tree from the root for one row, summing leaf values onto baseScore in tree order. */
+function referenceRaw(model: GbdtModel, row: Record<string, Cell>): number {
+  let raw = model.baseScore;
+  for (const t of model.trees) {
+    let node = 0;
+    while (t.left[node] !== -1) {
+      const feat = model.features[t.splitFeature[node]!]!;
+      const x = row[feat.name];
+      let goLeft: boolean;
+      if (feat.kind === 'numeric') {
+        const v = x === null || x === undefined ? NaN : Number(x);
+        goLeft = Number.isNaN(v) ? t.defaultLeft[node]! : v <= t.threshold[node]!;
+      } else {
+        const code = x === null || x === undefined ? -1 : feat.dictionary.indexOf(String(x));
+        goLeft = code < 0 ? t.defaultLeft[node]! : (t.categories[node] ?? []).includes(code);
+      }
+      node = goLeft ? t.left[node]! : t.right[node]!;
+    }
+    raw += t.value[node]!;
+  }
+  return raw;
+}
+
+const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
+
+/** Small deterministic generator, so a failing fast-check seed reproduces the same model and rows. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+/** A random model: trees of random shape, thresholds that repeat across nodes, categorical sets, both defaults. */
+function randomModel(seed: number, opts: { numFeatures: number; numTrees: number; maxLeaves: number }): GbdtModel {
+  const r = rng(seed);
+  const features: GbdtFeatureJson[] = [];
+  for (let f = 0; f < opts.numFeatures; f++) {
+    if (r() < 0.35) {
+      const k = 1 + Math.floor(r() * 12);
+      features.push({ name: `c${f}`, kind: 'categorical', dictionary: Array.from({ length: k }, (_, j) => `k${j}`) });
+    } else {
+      // Few distinct thresholds per feature, so rows often sit exactly on one.
+      const edges = Array.from({ length: 1 + Math.floor(r() * 6) }, () => Math.round((r() * 20 - 10) * 4) / 4);
+      features.push({ name: `x${f}`, kind: 'numeric', binEdges: [...new Set(edges)].sort((a, b) => a - b) });
+    }
+  }
+  const trees: GbdtTreeJson[] = [];
+  for (let ti = 0; ti < opts.numTrees; ti++) {
+    const t: GbdtTreeJson = {
+      splitFeature: [-1],
+      threshold: [0],
+      categories: [null],
+      defaultLeft: [false],
+      left: [-1],
+      right: [-1],
+      value: [r() - 0.5],
+      cover: [1],
+      gain: [0],
+    };
+    const leaves = Math.floor(r() * opts.maxLeaves) + 1;
+    for (let split = 1; split < leaves; split++) {
+      // Split a random leaf; children are appended, so they come after their parent as the format requires.
+      const candidates = t.splitFeature.flatMap((f, j) => (f === -1 ? [j] : []));
+      const j = candidates[Math.floor(r() * candidates.length)]!;
+      const f = Math.floor(r() * features.length);
+      const feat = features[f]!;
+      t.splitFeature[j] = f;
+      t.defaultLeft[j] = r() < 0.5;
+      if (feat.kind === 'numeric') {
+        t.threshold[j] =
+          r() < 0.8 ? feat.binEdges[Math.floor(r() * feat.binEdges.length)]! : Math.round(r() * 2000 - 1000) / 97;
+      } else {
+        t.categories[j] = feat.dictionary.flatMap((_, code) => (r() < 0.5 ? [code] : []));
+      }
+      t.left[j] = t.splitFeature.length;
+      t.right[j] = t.splitFeature.length + 1;
+      for (let c = 0; c < 2; c++) {
+        t.splitFeature.push(-1);
+        t.threshold.push(0);
+        t.categories.push(null);
+        t.defaultLeft.push(false);
+        t.left.push(-1);
+        t.right.push(-1);
+        t.value.push((r() - 0.5) / 7);
+        t.cover.push(1);
+        t.gain.push(0);
+      }
+    }
+    trees.push(t);
+  }
+  return new GbdtModel({
+    objective: r() < 0.5 ? 'binary' : 'regression',
+    features,
+    baseScore: r() - 0.5,
+    trees,
+    params: {},
+    bestIteration: trees.length - 1,
+  });
+}
+
+/** Rows that hit thresholds exactly, fall between and beyond them, are missing, infinite, or unseen categories. */
+function randomRows(model: GbdtModel, n: number, seed: number): Record<string, Cell>[] {
+  const r = rng(seed);
+  const thresholds = model.features.map((_, f) =>
+    model.trees.flatMap((t) => t.threshold.filter((_, j) => t.splitFeature[j] === f)),
+  );
+  const rows: Record<string, Cell>[] = [];
+  for (let i = 0; i < n; i++) {
+    const row: Record<string, Cell> = {};
+    model.features.forEach((feat, f) => {
+      const u = r();
+      if (u < 0.12) row[feat.name] = null;
+      else if (feat.kind === 'categorical') {
+        row[feat.name] = u < 0.18 ? 'never-seen' : feat.dictionary[Math.floor(r() * feat.dictionary.length)]!;
+      } else {
+        const th = thresholds[f]!;
+        if (u < 0.5 && th.length > 0) {
+          const base = th[Math.floor(r() * th.length)]!;
+          const w = r();
+          // Exactly on a threshold, or one ulp-ish either side of it.
+          row[feat.name] = w < 0.5 ? base : w < 0.75 ? base + 1e-12 : base - 1e-12;
+        } else if (u < 0.53) row[feat.name] = r() < 0.5 ? Infinity : -Infinity;
+        else row[feat.name] = r() * 24 - 12;
+      }
+    });
+    rows.push(row);
+  }
+  return rows;
+}
+
+function frameOf(model: GbdtModel, rows: Record<string, Cell>[]): Frame {
+  const cols: Record<string, (number | null)[] | (string | null)[]> = {};
+  for (const feat of model.features) {
+    if (feat.kind === 'numeric') cols[feat.name] = rows.map((row) => (row[feat.name] as number | null) ?? NaN);
+    else cols[feat.name] = rows.map((row) => row[feat.name] as string | null);
+  }
+  return Frame.fromColumns(cols);
+}
+
+function expectMatchesReference(model: GbdtModel, rows: Record<string, Cell>[]): void {
+  const frame = frameOf(model, rows);
+  const raw = model.predictRaw(frame);
+  const pred = model.predict(frame);
+  for (let i = 0; i < rows.length; i++) {
+    const want = referenceRaw(model, rows[i]!);
+    const wantPred = model.objective === 'binary' ? sigmoid(want) : want;
+    if (raw[i] !== want) expect({ row: i, raw: raw[i] }).toEqual({ row: i, raw: want });
+    if (pred[i] !== wantPred) expect({ row: i, pred: pred[i] }).toEqual({ row: i, pred: wantPred });
+    const single = model.predictRow(rows[i]!);
+    if (single !== wantPred) expect({ row: i, single }).toEqual({ row: i, single: wantPred });
+  }
+}
+
+describe('compiled GBDT predictor', () => {
+  test('property: batched, per-row and reference predictions are identical on random models', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 40 }),
+        (seed, numFeatures, numTrees, maxLeaves) => {
+          const model = randomModel(seed, { numFeatures, numTrees, maxLeaves });
+          // 1 000 rows span several blocks and leave a ragged tail for the lockstep walk.
+          expectMatchesReference(model, randomRows(model, 1003, seed ^ 0x5bd1e995));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test('numeric-only and categorical-only models take the fast paths and still agree', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const model = randomModel(seed, { numFeatures: 6, numTrees: 8, maxLeaves: 64 });
+      const numericOnly = new GbdtModel({
+        ...model,
+        features: model.features.map((f) =>
+          f.kind === 'numeric' ? f : { name: f.name, kind: 'numeric', binEdges: [] },
+        ),
+        trees: model.trees.map((t) => ({
+          ...t,
+          categories: t.categories.map(() => null),
+          threshold: t.threshold.map((v, j) =>
+            model.features[t.splitFeature[j]!]?.kind === 'categorical' ? j % 3 : v,
+          ),
+        })),
+        params: {},
+      });
+      expect(compileTrees(numericOnly.features, numericOnly.trees).hasCategorical).toBe(false);
+      expectMatchesReference(numericOnly, randomRows(numericOnly, 300, seed));
+    }
+  });
+
+  test('trained models with missing values and categorical features predict exactly like the reference', async () => {
+    const r = rng(7);
+    const n = 1500;
+    const a = new Float64Array(n);
+    const b = new Float64Array(n);
+    const c: (string | null)[] = [];
+    const y = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      a[i] = r() < 0.15 ? NaN : r() * 10;
+      b[i] = Math.floor(r() * 7);
+      c.push(r() < 0.1 ? null : ['lab', 'ward', 'icu', 'er', 'opd'][Math.floor(r() * 5)]!);
+      const z = (a[i]! > 5 ? 1.5 : -1) + 0.3 * b[i]! - (c[i] === 'icu' ? 2 : 0) + (Number.isNaN(a[i]!) ? 1 : 0);
+      y[i] = r() < sigmoid(z) ? 1 : 0;
+    }
+    const frame = Frame.fromColumns({ a, b, c });
+    for (const numLeaves of [4, 31, 255]) {
+      const model = await trainGbdt(frame, y, { objective: 'binary', numTrees: 15, numLeaves, minDataInLeaf: 2 });
+      const rows: Record<string, Cell>[] = [];
+      for (let i = 0; i < n; i++) rows.push({ a: Number.isNaN(a[i]!) ? null : a[i]!, b: b[i]!, c: c[i]! });
+      expectMatchesReference(model, rows);
+      // And a model read back from its JSON text predicts the same numbers.
+      const back = GbdtModel.fromJSON(JSON.stringify(model.toJSON()));
+      expect(back.predictRaw(frame)).toEqual(model.predictRaw(frame));
+    }
+  });
+
+  test('predictRow converts fields like Frame.fromRow: strings, empty strings, undefined, unknown categories', () => {
+    const model = randomModel(12345, { numFeatures: 5, numTrees: 6, maxLeaves: 20 });
+    const rows = randomRows(model, 50, 99);
+    for (const row of rows) {
+      const asText: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(row)) asText[k] = v === null ? '' : typeof v === 'number' ? String(v) : v;
+      const like = model.features.map((f) =>
+        f.kind === 'numeric'
+          ? { name: f.name, kind: 'numeric' as const, values: new Float64Array(0) }
+          : { name: f.name, kind: 'categorical' as const, codes: new Int32Array(0), dictionary: f.dictionary },
+      );
+      // '' is missing for numeric fields, but a category named '' for categorical ones: unknown, so also missing.
+      expect(model.predictRow(asText)).toBe(model.predict(Frame.fromRow(asText, like))[0]);
+    }
+    const first = model.features[0]!.name;
+    expect(() => model.predictRow({})).toThrow(new RegExp(`no field "${first}"`));
+  });
+
+  test('single-leaf trees and a model with no trees', () => {
+    const stump = randomModel(3, { numFeatures: 3, numTrees: 5, maxLeaves: 1 });
+    expectMatchesReference(stump, randomRows(stump, 20, 1));
+    const empty = new GbdtModel({ ...stump, trees: [], params: {} });
+    expectMatchesReference(empty, randomRows(empty, 5, 2));
+  });
+
+  test('a feature with more split points than 16-bit bins hold falls back to float comparisons', () => {
+    // One chain-shaped tree with 70 000 distinct thresholds on one feature.
+    const k = 70_000;
+    const t: GbdtTreeJson = {
+      splitFeature: [],
+      threshold: [],
+      categories: [],
+      defaultLeft: [],
+      left: [],
+      right: [],
+      value: [],
+      cover: [],
+      gain: [],
+    };
+    for (let j = 0; j < k; j++) {
+      // Node 2j splits at j; its left child (2j+1) is a leaf, its right child (2j+2) the next split.
+      t.splitFeature.push(0, -1);
+      t.threshold.push(j, 0);
+      t.categories.push(null, null);
+      t.defaultLeft.push(j % 2 === 0, false);
+      t.left.push(2 * j + 1, -1);
+      t.right.push(2 * j + 2, -1);
+      t.value.push(0, j / 1000);
+      t.cover.push(1, 1);
+      t.gain.push(0, 0);
+    }
+    t.splitFeature.push(-1);
+    t.threshold.push(0);
+    t.categories.push(null);
+    t.defaultLeft.push(false);
+    t.left.push(-1);
+    t.right.push(-1);
+    t.value.push(-1);
+    t.cover.push(1);
+    t.gain.push(0);
+    const features: GbdtFeatureJson[] = [{ name: 'x', kind: 'numeric', binEdges: [] }];
+    const model = new GbdtModel({
+      objective: 'regression',
+      features,
+      baseScore: 0.25,
+      trees: [t],
+      params: {},
+      bestIteration: 0,
+    });
+    expect(compileTrees(features, [t]).binnable).toBe(false);
+    const rows: Record<string, Cell>[] = [-5, 0, 0.5, 17, 69_999, 70_000.5, null, 12_345].map((x) => ({ x }));
+    expectMatchesReference(model, rows);
+  });
+
+  test('the predictor reuses its scratch across calls and blocks without leaking state between rows', () => {
+    const model = randomModel(77, { numFeatures: 4, numTrees: 10, maxLeaves: 30 });
+    const p = new TreePredictor(compileTrees(model.features, model.trees));
+    const rows = randomRows(model, 2500, 5);
+    const frame = frameOf(model, rows);
+    const cols = model.features.map((f) => {
+      const col = frame.column(f.name);
+      return col.kind === 'numeric' ? col.values : remapped(col.codes, col.dictionary, f);
+    });
+    const once = new Float64Array(rows.length).fill(model.baseScore);
+    p.addTrees(cols, rows.length, once);
+    const twice = new Float64Array(rows.length).fill(model.baseScore);
+    p.addTrees(cols, rows.length, twice);
+    expect(twice).toEqual(once);
+    expect(p.specialised).toBe(true);
+    for (let i = 0; i < rows.length; i++) expect(once[i]).toBe(referenceRaw(model, rows[i]!));
+  });
+});
+
+/** Codes of a frame column re-expressed in the model's dictionary (-1 where the model never saw the category). */
+function remapped(codes: Int32Array, dictionary: readonly string[], f: GbdtFeatureJson): Int32Array {
+  if (f.kind !== 'categorical') throw new Error('not categorical');
+  return codes.map((code) => (code < 0 ? -1 : f.dictionary.indexOf(dictionary[code]!)));
+}

@@ -1,0 +1,344 @@
+// Compiled GBDT predictor: trees flattened into typed arrays with sibling children adjacent, inputs quantised once
+// per row to the model's own split points, and blocks of rows routed level by level without unpredictable branches.
+import type { GbdtFeatureJson, GbdtTreeJson } from './model.js';
+
+/**
+ * Value of a bin column where the input is missing, for nodes that send missing values right: above every value
+ * bin, so `bin <= hi` is false. (The other column of a numeric feature holds 0 there, below every `hi`.)
+ */
+const MISSING_HIGH = 0xffff;
+/** Most distinct split points (or categories + 1) a feature may have for the binned path; beyond that, floats. */
+const MAX_BINNED = MISSING_HIGH - 2;
+/**
+ * Flat form of every tree. Node g is internal when `internal[g]` is 1; then its children are `child[g]` (left) and
+ * `child[g] + 1` (right). A numeric node sends a row left when its bin in column `col[g]` is <= `hi[g]`; a categorical
+ * node has `hi[g] = ~offset` and sends the row left when `catLeft[offset + bin]` is 1 (bin 0 = missing).
+ */
+export interface CompiledTrees {
+  readonly numFeatures: number;
+  readonly numTrees: number;
+  /** Root node of each tree. */
+  readonly roots: Int32Array;
+  readonly col: Int32Array;
+  readonly hi: Int32Array;
+  readonly child: Int32Array;
+  readonly internal: Uint8Array;
+  /** Raw threshold of numeric nodes (the row-at-a-time float path compares against it directly). */
+  readonly threshold: Float64Array;
+  readonly leafValue: Float64Array;
+  readonly catLeft: Uint8Array;
+  /** Per feature: sorted distinct split points, padded with +Infinity to a power of two (numeric features only). */
+  readonly cuts: (Float64Array | null)[];
+  /** Per feature: which bin columns (bit 1: missing low, bit 2: missing high) any node reads. */
+  readonly usedColumns: Uint8Array;
+  readonly categorical: Uint8Array;
+  readonly hasCategorical: boolean;
+  /** False when some feature has too many split points or categories for 16-bit bins: predict with floats. */
+  readonly binnable: boolean;
+}
+
+/** Flattens `trees` for prediction; node order is depth first with each node's two children side by side. */
+export function compileTrees(features: readonly GbdtFeatureJson[], trees: readonly GbdtTreeJson[]): CompiledTrees {
+  const F = features.length;
+  let total = 0;
+  let catTotal = 0;
+  const splitPoints: Set<number>[] = features.map(() => new Set<number>());
+  for (const t of trees) {
+    total += t.splitFeature.length;
+    for (let j = 0; j < t.splitFeature.length; j++) {
+      const f = t.splitFeature[j]!;
+      if (f < 0) continue;
+      const feat = features[f]!;
+      if (feat.kind === 'categorical') catTotal += feat.dictionary.length + 1;
+      else splitPoints[f]!.add(t.threshold[j]!);
+    }
+  }
+  let binnable = true;
+  const cuts: (Float64Array | null)[] = features.map((feat, f) => {
+    if (feat.kind === 'categorical') {
+      if (feat.dictionary.length > MAX_BINNED) binnable = false;
+      return null;
+    }
+    const points = Float64Array.from(splitPoints[f]!).sort();
+    if (points.length > MAX_BINNED) binnable = false;
+    // Padding with +Infinity makes a branch-free binary search of fixed length possible; no input is above it.
+    let size = 1;
+    while (size <= points.length) size *= 2;
+    const padded = new Float64Array(size).fill(Infinity);
+    padded.set(points);
+    return padded;
+  });
+  const roots = new Int32Array(trees.length);
+  const col = new Int32Array(total);
+  const hi = new Int32Array(total);
+  const child = new Int32Array(total);
+  const internal = new Uint8Array(total);
+  const threshold = new Float64Array(total);
+  const leafValue = new Float64Array(total);
+  const catLeft = new Uint8Array(catTotal);
+  const usedColumns = new Uint8Array(F);
+  const categorical = new Uint8Array(F);
+  features.forEach((f, i) => (categorical[i] = f.kind === 'categorical' ? 1 : 0));
+  let next = 0;
+  let catNext = 0;
+  // Places the subtree of tree node j at flat slot g; its children get the next free pair of slots.
+  const stack: number[] = [];
+  for (let ti = 0; ti < trees.length; ti++) {
+    const t = trees[ti]!;
+    roots[ti] = next;
+    stack.push(0, next++);
+    while (stack.length > 0) {
+      const g = stack.pop()!;
+      const j = stack.pop()!;
+      const f = t.splitFeature[j]!;
+      leafValue[g] = t.value[j]!;
+      if (f < 0) {
+        // A leaf sends every row to itself (bins never exceed MISSING_HIGH), so lockstep walks can overshoot it.
+        hi[g] = MISSING_HIGH;
+        child[g] = g;
+        continue;
+      }
+      internal[g] = 1;
+      const l = next;
+      next += 2;
+      child[g] = l;
+      const feat = features[f]!;
+      if (feat.kind === 'categorical') {
+        col[g] = 2 * f;
+        usedColumns[f] = usedColumns[f]! | 1;
+        hi[g] = ~catNext;
+        catLeft[catNext] = t.defaultLeft[j] ? 1 : 0;
+        for (const code of t.categories[j] ?? []) catLeft[catNext + 1 + code] = 1;
+        catNext += feat.dictionary.length + 1;
+      } else {
+        const thr = t.threshold[j]!;
+        threshold[g] = thr;
+        hi[g] = 1 + lowerBound(cuts[f]!, thr);
+        const missingLow = t.defaultLeft[j] === true;
+        col[g] = 2 * f + (missingLow ? 0 : 1);
+        usedColumns[f] = usedColumns[f]! | (missingLow ? 1 : 2);
+      }
+      // Right pushed first so the left subtree is laid out right after this node's children.
+      stack.push(t.right[j]!, l + 1, t.left[j]!, l);
+    }
+  }
+  return {
+    numFeatures: F,
+    numTrees: trees.length,
+    roots,
+    col,
+    hi,
+    child,
+    internal,
+    threshold,
+    leafValue,
+    catLeft,
+    cuts,
+    usedColumns,
+    categorical,
+    hasCategorical: catTotal > 0,
+    binnable,
+  };
+}
+
+/** Number of cuts strictly below x (x not NaN); `cuts.length` is a power of two ending in +Infinity. */
+function lowerBound(cuts: Float64Array, x: number): number {
+  let pos = 0;
+  for (let h = cuts.length >> 1; h > 0; h >>= 1) pos += cuts[pos + h - 1]! < x ? h : 0;
+  return pos;
+}
+
+/** The inputs of the model, one array per feature: numbers (NaN = missing) or dictionary codes (-1 = missing). */
+export type InputColumns = readonly (Float64Array | Int32Array)[];
+
+interface Kernels {
+  /** Fills the row-major bin block for rows [r0, r0 + m): column 2f has missing = 0, column 2f + 1 missing = high. */
+  bin(cols: InputColumns, r0: number, m: number, bins: Uint16Array, C: number): void;
+  /** Adds each tree's leaf value for the m rows of the block to out[r0 + i], tree by tree. */
+  walk(bins: Uint16Array, m: number, C: number, out: Float64Array, r0: number): void;
+}
+
+/**
+ * The batched hot loops over one compiled model. This function must not refer to anything outside itself (not even
+ * module constants, hence the literal 0xffff = MISSING_HIGH): `specialisedKernels` compiles a private copy of it
+ * per model.
+ */
+function kernelsFor(c: CompiledTrees): Kernels {
+  return {
+    bin(cols, r0, m, bins, C) {
+      const { cuts, usedColumns, numFeatures } = c;
+      for (let f = 0; f < numFeatures; f++) {
+        if (usedColumns[f] === 0) continue;
+        const values = cols[f]!;
+        const cut = cuts[f];
+        let at = 2 * f;
+        if (!cut) {
+          for (let i = 0; i < m; i++, at += C) {
+            const code = values[r0 + i]!;
+            bins[at] = code >= 0 ? code + 1 : 0;
+          }
+          continue;
+        }
+        const top = cut.length >> 1;
+        for (let i = 0; i < m; i++, at += C) {
+          const x = values[r0 + i]!;
+          // Branch-free binary search: -(a < b) is 0 or -1, so each step adds h or nothing without a jump.
+          let pos = 0;
+          for (let h = top; h > 0; h >>= 1) pos += h & -(cut[pos + h - 1]! < x);
+          if (x !== x) {
+            bins[at] = 0;
+            bins[at + 1] = 0xffff;
+          } else {
+            bins[at] = pos + 1;
+            bins[at + 1] = pos + 1;
+          }
+        }
+      }
+    },
+
+    // Routes the block through every tree, four rows at a time in lockstep: the four paths are independent, so the
+    // CPU overlaps their loads, and the child is picked by arithmetic, so a hard-to-predict split costs no branch
+    // miss. Leaves point at themselves, so a row that is done waits in place until the other three are.
+    walk(bins, m, C, out, r0) {
+      const { roots, col, hi, child, internal, leafValue, catLeft, hasCategorical } = c;
+      for (let t = 0; t < roots.length; t++) {
+        const root = roots[t]!;
+        let i = 0;
+        if (!hasCategorical) {
+          for (; i + 3 < m; i += 4) {
+            const b0 = i * C;
+            const b1 = b0 + C;
+            const b2 = b1 + C;
+            const b3 = b2 + C;
+            let g0 = root;
+            let g1 = root;
+            let g2 = root;
+            let g3 = root;
+            // (hi - bin) >>> 31 is 1 exactly when bin > hi: both are small non-negative integers.
+            while ((internal[g0]! | internal[g1]! | internal[g2]! | internal[g3]!) !== 0) {
+              g0 = child[g0]! + ((hi[g0]! - bins[b0 + col[g0]!]!) >>> 31);
+              g1 = child[g1]! + ((hi[g1]! - bins[b1 + col[g1]!]!) >>> 31);
+              g2 = child[g2]! + ((hi[g2]! - bins[b2 + col[g2]!]!) >>> 31);
+              g3 = child[g3]! + ((hi[g3]! - bins[b3 + col[g3]!]!) >>> 31);
+            }
+            out[r0 + i] = out[r0 + i]! + leafValue[g0]!;
+            out[r0 + i + 1] = out[r0 + i + 1]! + leafValue[g1]!;
+            out[r0 + i + 2] = out[r0 + i + 2]! + leafValue[g2]!;
+            out[r0 + i + 3] = out[r0 + i + 3]! + leafValue[g3]!;
+          }
+        }
+        // The tail, and every row of a model with categorical splits: one row at a time, a node's kind picking a
+        // comparison or a membership lookup (hi < 0 holds ~offset of the node's category table).
+        for (; i < m; i++) {
+          const b0 = i * C;
+          let g = root;
+          while (internal[g] === 1) {
+            const h = hi[g]!;
+            const v = bins[b0 + col[g]!]!;
+            g = child[g]! + (h >= 0 ? (h - v) >>> 31 : 1 - catLeft[~h + v]!);
+          }
+          out[r0 + i] = out[r0 + i]! + leafValue[g]!;
+        }
+      }
+    },
+  };
+}
+
+/**
+ * kernelsFor compiled afresh for this model. V8 optimises a closure for the values it captured only while that
+ * function has a single closure; one shared kernel used by several models loses that, and the typed arrays'
+ * addresses and lengths then take registers in the inner loop, which measured about half as fast. The copy is
+ * compiled from kernelsFor's own source text (no model data enters the text) and checked against the plain copy on
+ * a probe row; where code generation from strings is off, or the check fails, the plain closures are used.
+ */
+function specialisedKernels(c: CompiledTrees): Kernels & { specialised: boolean } {
+  const plain = { ...kernelsFor(c), specialised: false };
+  let copy: Kernels;
+  try {
+    const factory = new Function(`return ${kernelsFor.toString()}`)() as typeof kernelsFor;
+    copy = factory(c);
+  } catch {
+    return plain;
+  }
+  try {
+    const C = 2 * c.numFeatures;
+    const probe: InputColumns = c.cuts.map((cut, f) =>
+      cut ? Float64Array.of(f % 2 === 0 ? NaN : cut[f % cut.length]!) : Int32Array.of(f % 3 === 0 ? -1 : 0),
+    );
+    const bins = [new Uint16Array(Math.max(C, 1)), new Uint16Array(Math.max(C, 1))] as const;
+    const out = [Float64Array.of(0), Float64Array.of(0)] as const;
+    plain.bin(probe, 0, 1, bins[0], C);
+    copy.bin(probe, 0, 1, bins[1], C);
+    plain.walk(bins[0], 1, C, out[0], 0);
+    copy.walk(bins[1], 1, C, out[1], 0);
+    return out[0][0] === out[1][0] ? { ...copy, specialised: true } : plain;
+  } catch {
+    return plain;
+  }
+}
+
+/** Bytes of bin block a traversal works over: small enough to stay in L2 next to the tree being walked. */
+const BLOCK_BYTES = 48 * 1024;
+
+/** Batched and single-row prediction over one compiled model. */
+export class TreePredictor {
+  private bins: Uint16Array | null = null;
+  private readonly row: Float64Array;
+  private kernels: (Kernels & { specialised: boolean }) | null = null;
+
+  constructor(readonly c: CompiledTrees) {
+    this.row = new Float64Array(c.numFeatures);
+  }
+
+  /** Whether batched prediction runs on this model's own compiled copy of the kernels (see specialisedKernels). */
+  get specialised(): boolean {
+    this.kernels ??= specialisedKernels(this.c);
+    return this.kernels.specialised;
+  }
+
+  /** Adds every tree's leaf value to `out[i]` (which holds the base score), tree by tree in order. */
+  addTrees(cols: InputColumns, n: number, out: Float64Array): void {
+    const c = this.c;
+    if (!c.binnable) {
+      for (let i = 0; i < n; i++) {
+        for (let f = 0; f < c.numFeatures; f++) this.row[f] = cols[f]![i]!;
+        out[i] = this.sumRow(this.row, out[i]!);
+      }
+      return;
+    }
+    this.kernels ??= specialisedKernels(c);
+    const k = this.kernels;
+    const C = 2 * c.numFeatures;
+    const rows = Math.max(16, Math.min(1024, Math.floor(BLOCK_BYTES / (2 * Math.max(C, 1)))));
+    if (!this.bins || this.bins.length !== rows * C) this.bins = new Uint16Array(rows * C);
+    const bins = this.bins;
+    for (let r0 = 0; r0 < n; r0 += rows) {
+      const m = Math.min(rows, n - r0);
+      k.bin(cols, r0, m, bins, C);
+      k.walk(bins, m, C, out, r0);
+    }
+  }
+
+  /**
+   * `start` plus the trees' leaf values, added in tree order, for one row given as numbers per feature
+   * (categorical: the code, -1 or NaN = missing), walked with float comparisons: no binning cost for a single row.
+   */
+  sumRow(x: Float64Array, start: number): number {
+    const { roots, col, hi, child, internal, threshold, leafValue, catLeft } = this.c;
+    let sum = start;
+    for (let t = 0; t < roots.length; t++) {
+      let g = roots[t]!;
+      while (internal[g] === 1) {
+        const k = col[g]!;
+        const v = x[k >> 1]!;
+        const h = hi[g]!;
+        let right: number;
+        if (h >= 0) right = v <= threshold[g]! ? 0 : v !== v ? k & 1 : 1;
+        else right = 1 - catLeft[~h + (v >= 0 ? v + 1 : 0)]!;
+        g = child[g]! + right;
+      }
+      sum += leafValue[g]!;
+    }
+    return sum;
+  }
+}
