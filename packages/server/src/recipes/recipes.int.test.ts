@@ -220,6 +220,11 @@ describe.each(DIALECTS)('recipes on %s', (dialect) => {
     await bad(body({ nonsense: 1 }), 'INVALID_RECIPE_PARAMS', 'nonsense');
     await bad(body({}, 'cohort', { labs: 9 }), 'VERSION_NOT_FOUND', 'labs');
     await bad(body({}, 'labs'), 'RECIPE_OUTPUT_IS_INPUT', 'labs');
+    const done = (await api('GET', '/projects/diabetes/recipe-runs', 'audrey')).json().runs[0];
+    expect(done.status).toBe('succeeded');
+    const cancel = await api('POST', `/projects/diabetes/recipe-runs/${done.id}/cancel`, 'alice');
+    expect(cancel.statusCode).toBe(409);
+    expect(cancel.json().error.code).toBe('RECIPE_RUN_FINISHED');
     const nf = await api('POST', `/projects/diabetes/recipes/no-such-recipe/runs`, 'alice', body());
     expect(nf.statusCode).toBe(404);
     expect(nf.json().error.code).toBe('RECIPE_NOT_FOUND');
