@@ -8,7 +8,9 @@ export async function fanOut<T extends unknown[]>(
   consumers: { [K in keyof T]: (branch: AsyncIterable<Uint8Array>) => Promise<T[K]> },
 ): Promise<T> {
   const branches = consumers.map(() => {
-    const b = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
+    // 1 MiB per branch: enough to keep the hash/write branch and the parse lanes busy (they queue up to 8 MiB
+    // each on their own), without holding 4 MiB twice per push.
+    const b = new PassThrough({ highWaterMark: 1024 * 1024 });
     // The error that tears a branch down is already reported through `firstError`; a consumer that stopped
     // reading must not turn it into an uncaught 'error' event.
     b.on('error', () => undefined);
