@@ -254,17 +254,20 @@ export function synthPatient(seed: number, index: number): SynthPatient {
     });
   }
 
+  // A few are treated by diet (or insulin) alone: no oral drug, so the recipe finds no index for them.
+  const dietOnly = r.chance(0.04);
+  const kept = dietOnly ? prescriptions.filter((x) => !(x.drug.drugClass in ORAL_DRUGS)) : prescriptions;
+  kept.sort((a, b) => a.start - b.start);
   labs.sort((a, b) => a.day - b.day);
-  prescriptions.sort((a, b) => a.start - b.start);
   conditions.sort((a, b) => a.day - b.day);
   return {
     id,
     sex,
     birthDay,
     labs,
-    prescriptions,
+    prescriptions: kept,
     conditions,
-    truth: { pResponse, responder, firstDrug, indexDay: dx },
+    truth: { pResponse, responder, firstDrug: dietOnly ? 'none' : firstDrug, indexDay: dx },
   };
 }
 

@@ -10,6 +10,7 @@ import { labelControlPeriods } from '../recipes/hba1c/labeler.js';
 import { hba1cParamsSchema } from '../recipes/hba1c/params.js';
 import { parseDay, recordsTable } from '../recipes/table.js';
 import { HEADERS, synthCohort, toTables, type SynthTables } from './diabetes.js';
+import { main } from '../cli/main.js';
 import { writeDiabetesCohort } from './write.js';
 
 const records = (header: readonly string[], rows: string[][]) =>
@@ -90,6 +91,18 @@ describe('synthetic diabetes EHR', () => {
         .map((e: { resource: { code: { coding: { code: string }[] } } }) => e.resource.code.coding[0]!.code),
     );
     expect(codes.has('4548-4') || codes.has('59261-8')).toBe(true);
+    // Hepatitis B serology carries a POS/NEG interpretation for the reactivation rule.
+    type Obs = {
+      resourceType: string;
+      code: { coding: { code: string }[] };
+      interpretation?: { coding: { code: string }[] }[];
+    };
+    const serology = readdirSync(path.join(dir, 'fhir'))
+      .flatMap((f) => JSON.parse(readFileSync(path.join(dir, 'fhir', f), 'utf8')).entry as { resource: Obs }[])
+      .map((e) => e.resource)
+      .filter((o) => o.resourceType === 'Observation' && ['5196-1', '13952-7'].includes(o.code.coding[0]!.code));
+    expect(serology.length).toBeGreaterThan(0);
+    for (const o of serology) expect(['POS', 'NEG']).toContain(o.interpretation?.[0]?.coding[0]?.code);
   });
 
   it('is plausible: valid dates, values in clinical ranges, every drug class, units mixed, serology and immunosuppressants', () => {
@@ -159,6 +172,7 @@ describe('synthetic diabetes EHR', () => {
     expect(r.prevalence!).toBeGreaterThan(0.25);
     expect(r.prevalence!).toBeLessThan(0.6);
     expect(r.hba1c.outOfRange.count).toBeGreaterThan(0);
+    expect(r.excluded.noUncontrolledOnOralDrug).toBeGreaterThan(30); // diet-only patients
     expect(r.hba1c.fromIfcc).toBeGreaterThan(0);
     expect(r.hba1c.sameDayMerged).toBeGreaterThan(0);
     const truth = new Map(t.groundTruth.map((g) => [g[0]!, Number(g[1])]));
@@ -169,5 +183,42 @@ describe('synthetic diabetes EHR', () => {
     // The oracle (true response probability) separates the recipe's labels well but not perfectly.
     expect(a).toBeGreaterThan(0.7);
     expect(a).toBeLessThan(0.98);
+  });
+
+  it('`ichigen synth diabetes` writes the files without a server and reports them', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'ichigen-synth-cli-'));
+    dirs.push(out);
+    const lines: string[] = [];
+    const errs: string[] = [];
+    const code = await main(
+      [
+        'node',
+        'ichigen',
+        'synth',
+        'diabetes',
+        '--patients',
+        '40',
+        '--seed',
+        '3',
+        '--out',
+        out,
+        '--fhir-patients',
+        '5',
+        '--json',
+      ],
+      { out: (s) => lines.push(s), err: (s) => errs.push(s), env: {} },
+    );
+    expect(code, errs.join('\n')).toBe(0);
+    const summary = JSON.parse(lines.join('\n'));
+    expect(summary).toMatchObject({ patients: 40, fhirBundles: 5 });
+    expect(summary.files['patients.csv'].rows).toBe(40);
+    expect(readdirSync(path.join(out, 'fhir'))).toHaveLength(5);
+    expect(errs.join('\n')).toContain('generated 40/40 patients');
+    const bad = await main(['node', 'ichigen', 'synth', 'diabetes', '--patients', 'many', '--out', out], {
+      out: () => undefined,
+      err: (s) => errs.push(s),
+      env: {},
+    });
+    expect(bad).toBe(1);
   });
 });

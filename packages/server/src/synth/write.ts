@@ -67,6 +67,22 @@ export function fhirBundle(p: SynthPatient): Bundle {
       effectiveDateTime: formatDay(l.day),
       valueQuantity: { value: Number(l.value), unit: t.unit, system: UCUM, code: UCUM_CODE[t.unit] ?? t.unit },
     };
+    // Serology carries its reading too, as laboratories report it (HBsAg ≥ 0.05 IU/mL, anti-HBc ≥ 1.0 S/CO).
+    const cutoff = l.test === 'hbsag' ? 0.05 : l.test === 'antiHbc' ? 1.0 : null;
+    if (cutoff !== null) {
+      const pos = Number(l.value) >= cutoff;
+      obs.interpretation = [
+        {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
+              code: pos ? 'POS' : 'NEG',
+              display: pos ? 'Positive' : 'Negative',
+            },
+          ],
+        },
+      ];
+    }
     entries.push(obs);
   });
   p.prescriptions.forEach((x, i) => {
