@@ -253,53 +253,31 @@ describe('compiled GBDT predictor', () => {
     expectMatchesReference(empty, randomRows(empty, 5, 2));
   });
 
-  test('a feature with more split points than 16-bit bins hold falls back to float comparisons', () => {
-    // One chain-shaped tree with 70 000 distinct thresholds on one feature.
-    const k = 70_000;
-    const t: GbdtTreeJson = {
-      splitFeature: [],
-      threshold: [],
-      categories: [],
-      defaultLeft: [],
-      left: [],
-      right: [],
-      value: [],
-      cover: [],
-      gain: [],
-    };
-    for (let j = 0; j < k; j++) {
-      // Node 2j splits at j; its left child (2j+1) is a leaf, its right child (2j+2) the next split.
-      t.splitFeature.push(0, -1);
-      t.threshold.push(j, 0);
-      t.categories.push(null, null);
-      t.defaultLeft.push(j % 2 === 0, false);
-      t.left.push(2 * j + 1, -1);
-      t.right.push(2 * j + 2, -1);
-      t.value.push(0, j / 1000);
-      t.cover.push(1, 1);
-      t.gain.push(0, 0);
+  test('bin width follows the number of split points: bytes up to 254, 16 bits beyond, floats past 65 534', () => {
+    for (const [k, missingHigh, binnable] of [
+      [254, 0xff, true],
+      [255, 0xffff, true],
+      [3000, 0xffff, true],
+      [70_000, 0xffff, false],
+    ] as const) {
+      const t = chainTree(k);
+      const features: GbdtFeatureJson[] = [{ name: 'x', kind: 'numeric', binEdges: [] }];
+      const model = new GbdtModel({
+        objective: 'regression',
+        features,
+        baseScore: 0.25,
+        trees: [t, chainTree(7)],
+        params: {},
+        bestIteration: 1,
+      });
+      const compiled = compileTrees(features, model.trees);
+      expect([compiled.missingHigh, compiled.binnable]).toEqual([missingHigh, binnable]);
+      const xs = [-5, 0, 0.5, 3, 6.5, 17, 253, 253.5, 254, 254.5, 2999, 3000, 69_999, 70_000.5, null, 12_345, Infinity];
+      expectMatchesReference(
+        model,
+        [...xs, ...xs.map((x) => (x === null ? 1 : -x))].map((x) => ({ x })),
+      );
     }
-    t.splitFeature.push(-1);
-    t.threshold.push(0);
-    t.categories.push(null);
-    t.defaultLeft.push(false);
-    t.left.push(-1);
-    t.right.push(-1);
-    t.value.push(-1);
-    t.cover.push(1);
-    t.gain.push(0);
-    const features: GbdtFeatureJson[] = [{ name: 'x', kind: 'numeric', binEdges: [] }];
-    const model = new GbdtModel({
-      objective: 'regression',
-      features,
-      baseScore: 0.25,
-      trees: [t],
-      params: {},
-      bestIteration: 0,
-    });
-    expect(compileTrees(features, [t]).binnable).toBe(false);
-    const rows: Record<string, Cell>[] = [-5, 0, 0.5, 17, 69_999, 70_000.5, null, 12_345].map((x) => ({ x }));
-    expectMatchesReference(model, rows);
   });
 
   test('the predictor reuses its scratch across calls and blocks without leaking state between rows', () => {
@@ -325,4 +303,36 @@ describe('compiled GBDT predictor', () => {
 function remapped(codes: Int32Array, dictionary: readonly string[], f: GbdtFeatureJson): Int32Array {
   if (f.kind !== 'categorical') throw new Error('not categorical');
   return codes.map((code) => (code < 0 ? -1 : f.dictionary.indexOf(dictionary[code]!)));
+}
+
+/** A chain-shaped tree with k splits at 0, 1, …, k - 1: node 2j splits, its left child is a leaf. */
+function chainTree(k: number): GbdtTreeJson {
+  const t: GbdtTreeJson = {
+    splitFeature: [],
+    threshold: [],
+    categories: [],
+    defaultLeft: [],
+    left: [],
+    right: [],
+    value: [],
+    cover: [],
+    gain: [],
+  };
+  const push = (f: number, thr: number, dl: boolean, l: number, r: number, v: number): void => {
+    t.splitFeature.push(f);
+    t.threshold.push(thr);
+    t.categories.push(null);
+    t.defaultLeft.push(dl);
+    t.left.push(l);
+    t.right.push(r);
+    t.value.push(v);
+    t.cover.push(1);
+    t.gain.push(0);
+  };
+  for (let j = 0; j < k; j++) {
+    push(0, j, j % 2 === 0, 2 * j + 1, 2 * j + 2, 0);
+    push(-1, 0, false, -1, -1, j / 1000);
+  }
+  push(-1, 0, false, -1, -1, -1);
+  return t;
 }

@@ -2,13 +2,10 @@
 // per row to the model's own split points, and blocks of rows routed level by level without unpredictable branches.
 import type { GbdtFeatureJson, GbdtTreeJson } from './model.js';
 
-/**
- * Value of a bin column where the input is missing, for nodes that send missing values right: above every value
- * bin, so `bin <= hi` is false. (The other column of a numeric feature holds 0 there, below every `hi`.)
- */
-const MISSING_HIGH = 0xffff;
-/** Most distinct split points (or categories + 1) a feature may have for the binned path; beyond that, floats. */
-const MAX_BINNED = MISSING_HIGH - 2;
+/** Most distinct split points (or categories) a feature may have for the binned path; beyond that, floats. */
+const MAX_BINNED = 0xffff - 1;
+/** Most split points per feature (and categories) for one-byte bins. */
+const MAX_BYTE_BINNED = 0xff - 1;
 /**
  * Flat form of every tree. Node g is internal when `internal[g]` is 1; then its children are `child[g]` (left) and
  * `child[g] + 1` (right). A numeric node sends a row left when its bin in column `col[g]` is <= `hi[g]`; a categorical
@@ -35,6 +32,12 @@ export interface CompiledTrees {
   readonly hasCategorical: boolean;
   /** False when some feature has too many split points or categories for 16-bit bins: predict with floats. */
   readonly binnable: boolean;
+  /**
+   * The largest bin value, 0xff (bins fit a byte) or 0xffff: where the input is missing, a node that sends missing
+   * values right reads it (above every `hi`, so `bin <= hi` is false; the other column of a numeric feature holds 0
+   * there, below every `hi`). The top value bin may equal it, which is harmless: both go right everywhere.
+   */
+  readonly missingHigh: number;
 }
 
 /** Flattens `trees` for prediction; node order is depth first with each node's two children side by side. */
@@ -54,13 +57,16 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
     }
   }
   let binnable = true;
+  let bytes = true;
   const cuts: (Float64Array | null)[] = features.map((feat, f) => {
     if (feat.kind === 'categorical') {
       if (feat.dictionary.length > MAX_BINNED) binnable = false;
+      if (feat.dictionary.length > MAX_BYTE_BINNED) bytes = false;
       return null;
     }
     const points = Float64Array.from(splitPoints[f]!).sort();
     if (points.length > MAX_BINNED) binnable = false;
+    if (points.length > MAX_BYTE_BINNED) bytes = false;
     // Padding with +Infinity makes a branch-free binary search of fixed length possible; no input is above it.
     let size = 1;
     while (size <= points.length) size *= 2;
@@ -77,6 +83,7 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
   const leafValue = new Float64Array(total);
   const catLeft = new Uint8Array(catTotal);
   const usedColumns = new Uint8Array(F);
+  const missingHigh = bytes ? 0xff : 0xffff;
   const categorical = new Uint8Array(F);
   features.forEach((f, i) => (categorical[i] = f.kind === 'categorical' ? 1 : 0));
   let next = 0;
@@ -93,8 +100,8 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
       const f = t.splitFeature[j]!;
       leafValue[g] = t.value[j]!;
       if (f < 0) {
-        // A leaf sends every row to itself (bins never exceed MISSING_HIGH), so lockstep walks can overshoot it.
-        hi[g] = MISSING_HIGH;
+        // A leaf sends every row to itself (no bin exceeds missingHigh), so lockstep walks can overshoot it.
+        hi[g] = missingHigh;
         child[g] = g;
         continue;
       }
@@ -138,6 +145,7 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
     categorical,
     hasCategorical: catTotal > 0,
     binnable,
+    missingHigh,
   };
 }
 
@@ -151,22 +159,24 @@ function lowerBound(cuts: Float64Array, x: number): number {
 /** The inputs of the model, one array per feature: numbers (NaN = missing) or dictionary codes (-1 = missing). */
 export type InputColumns = readonly (Float64Array | Int32Array)[];
 
+/** One block of bins, row-major: one byte each when the model allows it (see missingHigh), else two. */
+type Bins = Uint8Array | Uint16Array;
+
 interface Kernels {
   /** Fills the row-major bin block for rows [r0, r0 + m): column 2f has missing = 0, column 2f + 1 missing = high. */
-  bin(cols: InputColumns, r0: number, m: number, bins: Uint16Array, C: number): void;
+  bin(cols: InputColumns, r0: number, m: number, bins: Bins, C: number): void;
   /** Adds each tree's leaf value for the m rows of the block to out[r0 + i], tree by tree. */
-  walk(bins: Uint16Array, m: number, C: number, out: Float64Array, r0: number): void;
+  walk(bins: Bins, m: number, C: number, out: Float64Array, r0: number): void;
 }
 
 /**
  * The batched hot loops over one compiled model. This function must not refer to anything outside itself (not even
- * module constants, hence the literal 0xffff = MISSING_HIGH): `specialisedKernels` compiles a private copy of it
- * per model.
+ * module constants): `specialisedKernels` compiles a private copy of it per model.
  */
 function kernelsFor(c: CompiledTrees): Kernels {
   return {
     bin(cols, r0, m, bins, C) {
-      const { cuts, usedColumns, numFeatures } = c;
+      const { cuts, usedColumns, numFeatures, missingHigh } = c;
       for (let f = 0; f < numFeatures; f++) {
         if (usedColumns[f] === 0) continue;
         const values = cols[f]!;
@@ -187,7 +197,7 @@ function kernelsFor(c: CompiledTrees): Kernels {
           for (let h = top; h > 0; h >>= 1) pos += h & -(cut[pos + h - 1]! < x);
           if (x !== x) {
             bins[at] = 0;
-            bins[at + 1] = 0xffff;
+            bins[at + 1] = missingHigh;
           } else {
             bins[at] = pos + 1;
             bins[at + 1] = pos + 1;
@@ -265,7 +275,7 @@ function specialisedKernels(c: CompiledTrees): Kernels & { specialised: boolean 
     const probe: InputColumns = c.cuts.map((cut, f) =>
       cut ? Float64Array.of(f % 2 === 0 ? NaN : cut[f % cut.length]!) : Int32Array.of(f % 3 === 0 ? -1 : 0),
     );
-    const bins = [new Uint16Array(Math.max(C, 1)), new Uint16Array(Math.max(C, 1))] as const;
+    const bins = [newBins(c, Math.max(C, 1)), newBins(c, Math.max(C, 1))] as const;
     const out = [Float64Array.of(0), Float64Array.of(0)] as const;
     plain.bin(probe, 0, 1, bins[0], C);
     copy.bin(probe, 0, 1, bins[1], C);
@@ -277,12 +287,16 @@ function specialisedKernels(c: CompiledTrees): Kernels & { specialised: boolean 
   }
 }
 
-/** Bytes of bin block a traversal works over: small enough to stay in L2 next to the tree being walked. */
-const BLOCK_BYTES = 48 * 1024;
+function newBins(c: CompiledTrees, length: number): Bins {
+  return c.missingHigh === 0xff ? new Uint8Array(length) : new Uint16Array(length);
+}
+
+/** Bytes of bin block a traversal works over: small enough to stay in L1 next to the tree being walked. */
+const BLOCK_BYTES = 24 * 1024;
 
 /** Batched and single-row prediction over one compiled model. */
 export class TreePredictor {
-  private bins: Uint16Array | null = null;
+  private bins: Bins | null = null;
   private readonly row: Float64Array;
   private kernels: (Kernels & { specialised: boolean }) | null = null;
 
@@ -309,8 +323,9 @@ export class TreePredictor {
     this.kernels ??= specialisedKernels(c);
     const k = this.kernels;
     const C = 2 * c.numFeatures;
-    const rows = Math.max(16, Math.min(1024, Math.floor(BLOCK_BYTES / (2 * Math.max(C, 1)))));
-    if (!this.bins || this.bins.length !== rows * C) this.bins = new Uint16Array(rows * C);
+    const width = c.missingHigh === 0xff ? 1 : 2;
+    const rows = Math.max(16, Math.min(1024, Math.floor(BLOCK_BYTES / (width * Math.max(C, 1)))));
+    if (!this.bins || this.bins.length !== rows * C) this.bins = newBins(c, rows * C);
     const bins = this.bins;
     for (let r0 = 0; r0 < n; r0 += rows) {
       const m = Math.min(rows, n - r0);

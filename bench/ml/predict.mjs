@@ -1,0 +1,259 @@
+// Prediction benchmark: our GBDT predictor (@ichigen/ml, built dist) against XGBoost's `inplace_predict` / `predict`
+// on the same data and the same model shape (100 trees, 255 and 31 leaves, 255 bins), both on one core, in one run.
+//
+// Usage: node bench/ml/predict.mjs [--scale quick|full] [--leaves 255,31] [--rounds 100] [--repeats 7]
+//                                  [--dist packages/ml/dist] [--out .bench-data] [--cache DIR]
+// Needs `npm run build` (or `npx tsc -b packages/ml`) first, and /usr/bin/python3 with numpy + xgboost
+// (apt-get install -y python3-xgboost python3-numpy). Data: the higgs set of generate.mjs (written if missing).
+// --cache DIR keeps the trained models (ours as JSON, XGBoost as its JSON) so a rerun only times prediction.
+// Prints a Markdown table and one JSON line per engine × model; the table goes under docs/benchmarks.md.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { generate } from './generate.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+
+function parseArgs(argv) {
+  const get = (flag, dflt) => {
+    const k = argv.indexOf(flag);
+    return k >= 0 && argv[k + 1] !== undefined ? argv[k + 1] : dflt;
+  };
+  return {
+    scale: get('--scale', 'quick'),
+    leaves: get('--leaves', '255,31').split(',').map(Number),
+    rounds: Number(get('--rounds', '100')),
+    repeats: Number(get('--repeats', '7')),
+    dist: get('--dist', join(ROOT, 'packages/ml/dist')),
+    out: get('--out', join(ROOT, '.bench-data')),
+    cache: get('--cache', ''),
+  };
+}
+
+const loadAvg = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+function loadPart(ml, dir, meta, part) {
+  const n = part === 'train' ? meta.nTrain : meta.nTest;
+  const buf = readFileSync(join(dir, `${part}.x.f32`));
+  const raw = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  const columns = meta.featureNames.map((name, j) => ({
+    name,
+    kind: 'numeric',
+    values: Float64Array.from(raw.subarray(j * n, (j + 1) * n)),
+  }));
+  const yb = readFileSync(join(dir, `${part}.y.u8`));
+  return { frame: new ml.Frame(columns), y: new Uint8Array(yb.buffer, yb.byteOffset, yb.byteLength) };
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
+
+/** Batched: best of `repeats` passes over the test set (wall and CPU). Single rows: predictRow on 2,000 objects. */
+function timeOurs(model, frame, repeats) {
+  let bestWall = Infinity;
+  let bestCpu = Infinity;
+  model.predictProba(frame); // compiles the trees and warms the kernels up
+  for (let r = 0; r < repeats; r++) {
+    const t = performance.now();
+    const c = cpuSeconds();
+    model.predictProba(frame);
+    bestCpu = Math.min(bestCpu, cpuSeconds() - c);
+    bestWall = Math.min(bestWall, (performance.now() - t) / 1000);
+  }
+  const k = Math.min(2000, frame.numRows);
+  const rows = [];
+  for (let i = 0; i < k; i++) {
+    const row = {};
+    for (const col of frame.columns) row[col.name] = col.values[i];
+    rows.push(row);
+  }
+  for (let i = 0; i < Math.min(200, k); i++) model.predictRow(rows[i]);
+  const lat = new Float64Array(k);
+  for (let i = 0; i < k; i++) {
+    const t = process.hrtime.bigint();
+    model.predictRow(rows[i]);
+    lat[i] = Number(process.hrtime.bigint() - t) / 1000;
+  }
+  lat.sort();
+  return {
+    batchRowsPerSec: frame.numRows / bestWall,
+    batchRowsPerCpuSec: frame.numRows / bestCpu,
+    singleRowMedianUs: quantile(lat, 0.5),
+    singleRowP99Us: quantile(lat, 0.99),
+  };
+}
+
+const PY = String.raw`
+import json, os, sys, time
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+import numpy as np
+import xgboost as xgb
+a = json.loads(sys.argv[1])
+meta = json.load(open(os.path.join(a['dir'], 'meta.json')))
+def load(part):
+    n = meta['nTrain'] if part == 'train' else meta['nTest']
+    d = meta['numFeatures']
+    x = np.fromfile(os.path.join(a['dir'], part + '.x.f32'), dtype=np.float32).reshape(d, n).T
+    y = np.fromfile(os.path.join(a['dir'], part + '.y.u8'), dtype=np.uint8)
+    return np.ascontiguousarray(x), y
+xt, yt = load('test')
+cache = a['cache']
+if cache and os.path.exists(cache):
+    booster = xgb.Booster(model_file=cache)
+    train_s = None
+else:
+    x, y = load('train')
+    params = {'objective': 'binary:logistic', 'tree_method': 'hist', 'grow_policy': 'lossguide',
+              'max_leaves': a['leaves'], 'max_depth': 0, 'max_bin': 255, 'eta': 0.1, 'nthread': 1, 'verbosity': 0}
+    t = time.perf_counter()
+    booster = xgb.train(params, xgb.DMatrix(x, label=y, nthread=1), num_boost_round=a['rounds'])
+    train_s = time.perf_counter() - t
+    if cache:
+        booster.save_model(cache)
+booster.set_param({'nthread': 1})
+def best_of(f):
+    f()
+    wall, cpu = float('inf'), float('inf')
+    for _ in range(a['repeats']):
+        t, c = time.perf_counter(), time.process_time()
+        f()
+        cpu = min(cpu, time.process_time() - c)
+        wall = min(wall, time.perf_counter() - t)
+    return wall, cpu
+p = booster.inplace_predict(xt)
+order = np.argsort(-p, kind='stable')
+ranks = np.empty(len(p)); ranks[order] = np.arange(len(p), 0, -1)
+pos = yt == 1
+auc = (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
+ip_wall, ip_cpu = best_of(lambda: booster.inplace_predict(xt))
+# XGBoost caches predictions per DMatrix, so every pass gets a fresh one (built outside the clock).
+mats = [xgb.DMatrix(xt, nthread=1) for _ in range(a['repeats'] + 1)]
+pr_wall, pr_cpu = best_of(lambda: booster.predict(mats.pop()))
+k = min(2000, xt.shape[0])
+for i in range(200):
+    booster.inplace_predict(xt[i:i + 1])
+lat = np.empty(k)
+for i in range(k):
+    row = xt[i:i + 1]
+    t = time.perf_counter_ns()
+    booster.inplace_predict(row)
+    lat[i] = (time.perf_counter_ns() - t) / 1000
+lat.sort()
+n = xt.shape[0]
+leaves = sum(s.count('leaf=') for s in booster.get_dump())
+print(json.dumps({'engine': 'xgboost', 'version': xgb.__version__, 'trainSeconds': train_s, 'auc': float(auc),
+    'leaves': leaves, 'batchRowsPerSec': n / ip_wall, 'batchRowsPerCpuSec': n / ip_cpu,
+    'dmatrixRowsPerSec': n / pr_wall, 'dmatrixRowsPerCpuSec': n / pr_cpu,
+    'singleRowMedianUs': float(lat[k // 2]), 'singleRowP99Us': float(lat[min(k - 1, int(k * 0.99))])}))
+`;
+
+function runXgb(args) {
+  const r = spawnSync(PYTHON, ['-c', PY, JSON.stringify(args)], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+    maxBuffer: 16 << 20,
+  });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line);
+  } catch {
+    const why = (r.stderr || String(r.error ?? '')).trim().split('\n').slice(-3).join(' | ');
+    return { engine: 'xgboost', failed: true, error: why };
+  }
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  const ml = await import(pathToFileURL(join(a.dist, 'index.js')).href);
+  const { dir, meta } = generate('higgs', a.scale, a.out);
+  if (a.cache) mkdirSync(a.cache, { recursive: true });
+  const train = loadPart(ml, dir, meta, 'train');
+  const test = loadPart(ml, dir, meta, 'test');
+  const rows = [];
+  const loads = [loadAvg()];
+  for (const leaves of a.leaves) {
+    const tag = `higgs-${a.scale}-${a.rounds}x${leaves}`;
+    const oursCache = a.cache ? join(a.cache, `${tag}.ours.json`) : '';
+    let model;
+    let trainSeconds = null;
+    if (oursCache && existsSync(oursCache)) model = ml.GbdtModel.fromJSON(readFileSync(oursCache, 'utf8'));
+    else {
+      const t = performance.now();
+      model = await ml.trainGbdt(train.frame, train.y, {
+        objective: 'binary',
+        numTrees: a.rounds,
+        numLeaves: leaves,
+        maxDepth: 0,
+        maxBins: 255,
+        learningRate: 0.1,
+        lambdaL2: 1,
+        minSumHessianInLeaf: 1,
+        minDataInLeaf: 1,
+        numThreads: 1,
+      });
+      trainSeconds = (performance.now() - t) / 1000;
+      if (oursCache) writeFileSync(oursCache, JSON.stringify(model.toJSON()));
+    }
+    const auc = ml.rocAuc(test.y, model.predictProba(test.frame));
+    const numLeaves = model.trees.reduce((s, t) => s + t.splitFeature.filter((f) => f === -1).length, 0);
+    const ours = {
+      engine: 'ours',
+      leavesSetting: leaves,
+      trainSeconds,
+      auc,
+      leaves: numLeaves,
+      ...timeOurs(model, test.frame, a.repeats),
+    };
+    loads.push(loadAvg());
+    const xgbRow = runXgb({
+      dir,
+      leaves,
+      rounds: a.rounds,
+      repeats: a.repeats,
+      cache: a.cache ? join(a.cache, `${tag}.xgb.json`) : '',
+    });
+    loads.push(loadAvg());
+    for (const r of [ours, { ...xgbRow, leavesSetting: leaves }]) {
+      r.trees = a.rounds;
+      r.predictRows = meta.nTest;
+      rows.push(r);
+      console.log(JSON.stringify(r));
+    }
+  }
+  const f0 = (v) => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v).toLocaleString('en') : '—');
+  const f1 = (v) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(1) : '—');
+  const xgbVersion = rows.find((r) => r.version)?.version ?? '?';
+  const head = spawnSync('git', ['log', '-1', '--format=%h'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const lines = [
+    `Command: \`node bench/ml/predict.mjs ${process.argv.slice(2).join(' ')}\`  `,
+    `Date: ${new Date().toISOString()}; ${cpus().length} cores, ${cpus()[0]?.model ?? '?'}; Node ${process.versions.node}; ` +
+      `XGBoost ${xgbVersion}; engine ${ml.ENGINE_VERSION} at commit ${head}.  `,
+    `Data: higgs ${a.scale}, ${meta.nTrain.toLocaleString('en')} training rows, predicting ` +
+      `${meta.nTest.toLocaleString('en')} test rows × ${meta.numFeatures} features. ` +
+      `Load average (1 min) during the run: ${Math.min(...loads)}–${Math.max(...loads)} on ${cpus().length} cores.`,
+    '',
+    '| model | engine | leaves (total) | test AUC | batched rows/s (wall) | batched rows/CPU-s | XGB predict(DMatrix) rows/s | single-row median µs | single-row p99 µs |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const name = r.engine === 'ours' ? 'ours `predictProba` / `predictRow`' : 'XGBoost `inplace_predict`';
+    lines.push(
+      `| ${r.trees} trees × ${r.leavesSetting} leaves | ${name}${r.failed ? ` (failed: ${r.error})` : ''} | ${f0(r.leaves)} | ` +
+        `${typeof r.auc === 'number' ? r.auc.toFixed(4) : '—'} | ${f0(r.batchRowsPerSec)} | ${f0(r.batchRowsPerCpuSec)} | ` +
+        `${f0(r.dmatrixRowsPerSec)} | ${f1(r.singleRowMedianUs)} | ${f1(r.singleRowP99Us)} |`,
+    );
+  }
+  console.log('\n' + lines.join('\n'));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
