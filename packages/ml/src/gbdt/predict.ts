@@ -195,13 +195,11 @@ function kernelsFor(c: CompiledTrees): Kernels {
           // Branch-free binary search: -(a < b) is 0 or -1, so each step adds h or nothing without a jump.
           let pos = 0;
           for (let h = top; h > 0; h >>= 1) pos += h & -(cut[pos + h - 1]! < x);
-          if (x !== x) {
-            bins[at] = 0;
-            bins[at + 1] = missingHigh;
-          } else {
-            bins[at] = pos + 1;
-            bins[at + 1] = pos + 1;
-          }
+          // present is -1 for a number, 0 for NaN: missing values become 0 and missingHigh without a branch, which
+          // matters on clinical data where a third of the values can be missing.
+          const present = -(x === x);
+          bins[at] = (pos + 1) & present;
+          bins[at + 1] = ((pos + 1) & present) | (missingHigh & ~present);
         }
       }
     },
@@ -236,9 +234,48 @@ function kernelsFor(c: CompiledTrees): Kernels {
             out[r0 + i + 2] = out[r0 + i + 2]! + leafValue[g2]!;
             out[r0 + i + 3] = out[r0 + i + 3]! + leafValue[g3]!;
           }
+        } else {
+          // With categorical splits, each step computes both answers and keeps one by the node's kind (hi < 0 holds
+          // ~offset of the node's category table; kind = hi >> 31 is 0 or -1), again without a branch. A numeric
+          // node looks up catLeft[0], which exists and is ignored.
+          for (; i + 3 < m; i += 4) {
+            const b0 = i * C;
+            const b1 = b0 + C;
+            const b2 = b1 + C;
+            const b3 = b2 + C;
+            let g0 = root;
+            let g1 = root;
+            let g2 = root;
+            let g3 = root;
+            while ((internal[g0]! | internal[g1]! | internal[g2]! | internal[g3]!) !== 0) {
+              const h0 = hi[g0]!;
+              const v0 = bins[b0 + col[g0]!]!;
+              const k0 = h0 >> 31;
+              const n0 = (h0 - v0) >>> 31;
+              g0 = child[g0]! + (n0 ^ ((n0 ^ (1 - catLeft[(~h0 + v0) & k0]!)) & k0));
+              const h1 = hi[g1]!;
+              const v1 = bins[b1 + col[g1]!]!;
+              const k1 = h1 >> 31;
+              const n1 = (h1 - v1) >>> 31;
+              g1 = child[g1]! + (n1 ^ ((n1 ^ (1 - catLeft[(~h1 + v1) & k1]!)) & k1));
+              const h2 = hi[g2]!;
+              const v2 = bins[b2 + col[g2]!]!;
+              const k2 = h2 >> 31;
+              const n2 = (h2 - v2) >>> 31;
+              g2 = child[g2]! + (n2 ^ ((n2 ^ (1 - catLeft[(~h2 + v2) & k2]!)) & k2));
+              const h3 = hi[g3]!;
+              const v3 = bins[b3 + col[g3]!]!;
+              const k3 = h3 >> 31;
+              const n3 = (h3 - v3) >>> 31;
+              g3 = child[g3]! + (n3 ^ ((n3 ^ (1 - catLeft[(~h3 + v3) & k3]!)) & k3));
+            }
+            out[r0 + i] = out[r0 + i]! + leafValue[g0]!;
+            out[r0 + i + 1] = out[r0 + i + 1]! + leafValue[g1]!;
+            out[r0 + i + 2] = out[r0 + i + 2]! + leafValue[g2]!;
+            out[r0 + i + 3] = out[r0 + i + 3]! + leafValue[g3]!;
+          }
         }
-        // The tail, and every row of a model with categorical splits: one row at a time, a node's kind picking a
-        // comparison or a membership lookup (hi < 0 holds ~offset of the node's category table).
+        // The last rows of the block, one at a time: a node's kind picks a comparison or a category lookup.
         for (; i < m; i++) {
           const b0 = i * C;
           let g = root;
