@@ -332,6 +332,15 @@ describe('HbA1c control periods: bad input', () => {
       'patient_id, date, test_code, value',
     );
     expect(e.details).toMatchObject({ role: 'labs', column: 'unit' });
+    // The drug code column is not needed for the label.
+    const noDrug = rxs.map(({ drug_code: _d, ...rest }) => rest);
+    const p2 = labelControlPeriods(
+      recordsTable('labs', labs, LAB_COLS),
+      recordsTable('prescriptions', noDrug, ['patient_id', 'start_date', 'end_date', 'drug_class']),
+      recordsTable('patients', pts, PT_COLS),
+      p,
+    );
+    expect(p2.rows[0]!.label).toBe(1);
     // A mapped name is looked up instead of the default.
     expectError(
       () => run(labs, rxs, pts, { prescriptions: { start: 'rx_start' } }),

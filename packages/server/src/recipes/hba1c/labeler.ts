@@ -245,7 +245,9 @@ export function labelControlPeriods(
   conditions?: InputTable,
 ): LabelResult {
   requireColumns(labs, params.labs, 'labs');
-  requireColumns(prescriptions, params.prescriptions, 'prescriptions');
+  // The drug code column is part of the mapping but not needed for the label (classes are): not required.
+  const { drug: _drug, ...rxColumns } = params.prescriptions;
+  requireColumns(prescriptions, rxColumns, 'prescriptions');
   requireColumns(patients, params.patients, 'patients');
   if (conditions) requireColumns(conditions, params.conditions, 'conditions');
 

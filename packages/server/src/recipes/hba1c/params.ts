@@ -118,7 +118,7 @@ export const hba1cParamsSchema = z
         patient: col('patient_id', 'prescriptions: patient id column'),
         start: col('start_date', 'prescriptions: start date column'),
         end: col('end_date', 'prescriptions: end date column (empty = ongoing)'),
-        drug: col('drug_code', 'prescriptions: drug code or name column'),
+        drug: col('drug_code', 'prescriptions: drug code or name column (not needed for the label)'),
         drugClass: col('drug_class', 'prescriptions: drug class column'),
       })
       .strict()
