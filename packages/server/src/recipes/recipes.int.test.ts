@@ -98,6 +98,9 @@ describe.each(DIALECTS)('recipes on %s', (dialect) => {
     expect(h.paramsSchema.properties.lengthMode.enum).toEqual(['first-to-last', 'until-next-uncontrolled']);
     expect(h.paramsSchema.properties.labs.properties.patient.default).toBe('patient_id');
     expect((await api('GET', `/recipes`, 'audrey')).json().recipes).toHaveLength(1);
+    const openapi = await t.app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(openapi.statusCode).toBe(200);
+    expect(Object.keys(openapi.json().paths)).toContain('/api/v1/projects/{project}/recipes/{recipe}/runs');
   });
 
   it('runs as a job into a new dataset version, once, with lineage and audit', async () => {
