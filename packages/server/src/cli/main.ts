@@ -1411,6 +1411,71 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     );
   });
 
+  // ---------- demo ----------
+  program
+    .command('demo')
+    .description(
+      'the diabetes study end to end: synthetic EHR → recipe → study → approval → CDS Hooks cards (uses ICHIGEN_URL/ICHIGEN_TOKEN if set, else an embedded server)',
+    )
+    .option('--data <dir>', 'data directory of the embedded server', './ichigen-data')
+    .option('--port <port>', 'port of the embedded server', '8080')
+    .option('--project <slug>', 'project to create', 'diabetes')
+    .option('--patients <n>', 'synthetic patients', '4000')
+    .option('--trials <n>', 'hyperparameter trials', '20')
+    .option('--exit', 'stop the embedded server once the curl is printed')
+    .action(
+      async (o: { data: string; port: string; project: string; patients: string; trials: string; exit?: boolean }) => {
+        const { runDemo } = await import('./demo.js');
+        const creds = { url: io.env.ICHIGEN_URL, token: io.env.ICHIGEN_TOKEN };
+        let url: string;
+        let token: string;
+        let close: (() => Promise<void>) | undefined;
+        let workDir: string;
+        if (creds.url && creds.token) {
+          url = creds.url.replace(/\/$/, '');
+          token = creds.token;
+          workDir = path.resolve('ichigen-demo');
+        } else {
+          const config = { ...configFrom({ data: o.data, port: o.port }), logLevel: 'warn' as const };
+          const srv = await startServer(config, { print: (l) => io.err(l), handleSignals: !o.exit });
+          close = srv.close;
+          url = srv.url;
+          const name = `demo-admin-${Date.now().toString(36)}`;
+          const { user } = await srv.platform.auth.createUser(name, { admin: true, actor: 'demo' });
+          token = (await srv.platform.auth.issueToken(user.id, 'ichigen demo', 'api', 86400_000)).token;
+          workDir = path.join(config.dataDir, 'demo');
+        }
+        try {
+          const r = await runDemo({
+            url,
+            adminToken: token,
+            project: o.project,
+            patients: Number(o.patients),
+            trials: Number(o.trials),
+            workDir,
+            say: (l) => io.err(l),
+          });
+          print(r, () =>
+            [
+              '',
+              `Model ${r.project}/${r.model.name}@${r.model.version} is approved and deployed: holdout AUC ${r.model.auc.toFixed(3)} [${r.model.aucCi.lower.toFixed(3)}, ${r.model.aucCi.upper.toFixed(3)}] (ground truth of the synthetic cohort: ${r.groundTruth})`,
+              `Cards for sample patient ${r.patient}: ${r.cards.map((c) => `[${c.indicator}] ${c.summary}`).join(' | ')}`,
+              '',
+              'Ask the CDS Hooks service yourself within 5 minutes (the JWT is short-lived and single-use, as the CDS Hooks spec requires):',
+              r.curl,
+              '',
+            ].join('\n'),
+          );
+          if (close && !o.exit) {
+            io.err(`The server keeps running at ${url}; press Ctrl-C to stop it.`);
+            await new Promise(() => undefined);
+          }
+        } finally {
+          if (close && o.exit) await close();
+        }
+      },
+    );
+
   // ---------- audit ----------
   const audit = program.command('audit').description('the tamper-evident audit trail');
   audit
