@@ -84,6 +84,7 @@ describe('trial pool', () => {
       nTrials: 12,
       seed: 1,
       concurrency: pool.size,
+      lag: 2, // the most informed schedule: each trial's rungs see all but the one running beside it
       tpe: { nStartup: 6 },
       pruner: { minResource: 5, reductionFactor: 3 },
       maxStep: 100,
