@@ -1,0 +1,268 @@
+// Serving benchmark: REST predict of a 100-tree GBDT and CDS Hooks patient-view under load, against a bare node:http
+// hello-world and a Flask + XGBoost app. Every server runs in its own child process; this process is the load
+// generator (autocannon, loopback). Usage: node bench/serving/run.mjs [--duration 10] [--connections 10]
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execSync } from 'node:child_process';
+import autocannon from 'autocannon';
+import { importJWK, SignJWT } from 'jose';
+import { setup } from './setup.mjs';
+
+const root = new URL('../../', import.meta.url).pathname;
+const dist = new URL('packages/server/dist/', `file://${root}`);
+const { prefetchFor } = await import(new URL('cli/demo.js', dist));
+const fx = await import(new URL('cds/fixtures.js', dist));
+
+const args = process.argv.slice(2);
+const arg = (k, d) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
+const DURATION = arg('--duration', 10);
+const CONNECTIONS = arg('--connections', 10);
+const CDS_CONNECTIONS = arg('--cds-connections', 100);
+const WARMUP = arg('--warmup', 2);
+// Where the data directory lives: the default temp dir (disk), or e.g. /dev/shm to see what fsync costs.
+const DATA_ROOT = args.includes('--data-root') ? args[args.indexOf('--data-root') + 1] : os.tmpdir();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/** Starts a server in a child process with its output in a log file; resolves with its URL once it prints one. */
+async function child(name, cmd, argv, env = {}) {
+  const log = path.join(os.tmpdir(), `ichigen-bench-serving-${name}-${process.pid}.log`);
+  const fd = openSync(log, 'w');
+  const p = spawn(cmd, argv, { cwd: root, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+  closeSync(fd);
+  for (let i = 0; i < 600; i++) {
+    const m = /(http:\/\/(?:127\.0\.0\.1|localhost|\[::1?\]|0\.0\.0\.0):\d+)/.exec(readFileSync(log, 'utf8'));
+    if (m) return { url: m[1].replace('0.0.0.0', '127.0.0.1').replace('localhost', '127.0.0.1'), proc: p, log };
+    if (p.exitCode !== null) throw new Error(`${name} exited: ${readFileSync(log, 'utf8')}`);
+    await sleep(100);
+  }
+  p.kill('SIGTERM');
+  throw new Error(`${name} printed no URL: ${readFileSync(log, 'utf8')}`);
+}
+
+async function stop(c) {
+  c.proc.kill('SIGTERM');
+  await new Promise((r) => (c.proc.exitCode !== null ? r() : c.proc.once('exit', r)));
+  rmSync(c.log, { force: true });
+}
+
+/** One bounded autocannon run (after a short warm-up run whose numbers are discarded). */
+async function measure(label, opts) {
+  if (WARMUP > 0) await autocannon({ ...opts, duration: WARMUP });
+  const before = load();
+  const r = await autocannon({ ...opts, duration: DURATION });
+  const out = {
+    label,
+    connections: opts.connections,
+    durationS: DURATION,
+    requests: r.requests.total,
+    rps: Math.round(r.requests.average),
+    p50ms: r.latency.p50,
+    p99ms: r.latency.p99,
+    maxMs: r.latency.max,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    loadBefore: before,
+  };
+  console.error(JSON.stringify(out));
+  return out;
+}
+
+const results = {
+  date: new Date().toISOString(),
+  machine: `${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  uptimeAtStart: execSync('uptime').toString().trim(),
+  settings: { dataRoot: DATA_ROOT, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, cdsConnections: CDS_CONNECTIONS },
+  runs: {},
+};
+
+console.error('setting up the data directory (in-process, then closed)…');
+const state = await setup({ dir: mkdtempSync(path.join(DATA_ROOT, 'ichigen-bench-serving-')) });
+results.model = { trees: state.trees, trainMs: state.trainMs, rows: state.rows };
+const predictBody = JSON.stringify({ rows: [state.sample] });
+
+// 1. The anchor: bare node:http.
+{
+  const hello = await child('hello', process.execPath, [path.join(root, 'bench/serving/hello.mjs')]);
+  try {
+    results.runs.hello = await measure('node:http hello-world', {
+      url: `${hello.url}/`,
+      method: 'POST',
+      body: predictBody,
+      headers: { 'content-type': 'application/json' },
+      connections: CONNECTIONS,
+    });
+  } finally {
+    await stop(hello);
+  }
+}
+
+// 2 + 3. Ichigen from its own process, on the data directory prepared above.
+const server = await child('ichigen', process.execPath, [
+  path.join(root, 'packages/server/bin/ichigen.js'),
+  'serve',
+  '--port',
+  '0',
+  '--data',
+  state.dir,
+]);
+try {
+  const predictUrl = `${server.url}/api/v1/projects/dm/models/responder/versions/${state.model.version}/predict`;
+  const headers = { authorization: `Bearer ${state.sciToken}`, 'content-type': 'application/json' };
+  const check = await fetch(predictUrl, { method: 'POST', headers, body: predictBody });
+  const checked = await check.json();
+  if (check.status !== 200) throw new Error(`predict check: ${check.status} ${JSON.stringify(checked)}`);
+  results.predictSample = checked.predictions[0];
+  results.runs.predict = await measure('Ichigen REST predict, 1 row, 100-tree GBDT', {
+    url: predictUrl,
+    method: 'POST',
+    body: predictBody,
+    headers,
+    connections: CONNECTIONS,
+  });
+
+  // CDS Hooks: a fresh ES256 JWT per call (the service refuses a replayed jti), signed up front.
+  const key = await importJWK(state.privateJwk, 'ES256');
+  const sign = (aud) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: state.kid, typ: 'JWT' })
+      .setIssuer(state.iss)
+      .setSubject('bench-client')
+      .setAudience(aud)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setJti(randomUUID())
+      .sign(key);
+  const disc = await fetch(`${server.url}/cds-services`, {
+    headers: { authorization: `Bearer ${await sign(`${state.base}/cds-services`)}` },
+  });
+  const services = (await disc.json()).services;
+  const pv = services.find((s) => s.hook === 'patient-view');
+  if (!pv) throw new Error(`no patient-view service: ${JSON.stringify(services)}`);
+  const endpointAud = `${state.base}/cds-services/${pv.id}`;
+  // A 40-resource record, all of it requested by the discovery templates (so all of it is in the prefetch): the
+  // patient, 5 conditions, 18 HbA1c (some in IFCC mmol/mol), 9 eGFR and 7 BMI observations over ten years.
+  const pid = 'pt-bench';
+  const icd = 'http://hl7.org/fhir/sid/icd-10';
+  const resources = [
+    fx.patient(pid, 'female', '1961-04-02'),
+    fx.condition('c-e11', pid, icd, 'E11.9', 'Type 2 diabetes mellitus'),
+    fx.condition('c-i10', pid, icd, 'I10', 'Essential hypertension'),
+    fx.condition('c-e78', pid, icd, 'E78.5', 'Hyperlipidaemia'),
+    fx.condition('c-n18', pid, icd, 'N18.3', 'CKD stage 3'),
+    fx.condition('c-k21', pid, icd, 'K21.9', 'GERD'),
+    ...Array.from({ length: 18 }, (_, i) =>
+      i % 3 === 2
+        ? fx.quantity(`a1c-${i}`, pid, '4548-4', 53 + (i % 5) * 4, 'mmol/mol', 20 + i * 60)
+        : fx.quantity(`a1c-${i}`, pid, '4548-4', 7 + (i % 5) * 0.4, '%', 20 + i * 60),
+    ),
+    ...Array.from({ length: 9 }, (_, i) =>
+      fx.quantity(`egfr-${i}`, pid, '62238-1', 60 - i * 2, 'mL/min/{1.73_m2}', 30 + i * 90),
+    ),
+    ...Array.from({ length: 7 }, (_, i) => fx.quantity(`bmi-${i}`, pid, '39156-5', 29 + i * 0.3, 'kg/m2', 60 + i * 120)),
+  ];
+  if (resources.length !== 40) throw new Error(`prefetch has ${resources.length} resources, not 40`);
+  const prefetch = prefetchFor(fx.bundle(resources), pid, pv.prefetch ?? {});
+  const bodyTemplate = JSON.stringify({
+    hook: 'patient-view',
+    hookInstance: '__HOOK_INSTANCE__',
+    context: { userId: 'Practitioner/bench', patientId: pid },
+    prefetch,
+  });
+  const freshBody = () => bodyTemplate.replace('__HOOK_INSTANCE__', randomUUID());
+  const cdsUrl = `${server.url}/cds-services/${pv.id}`;
+  const one = await fetch(cdsUrl, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await sign(endpointAud)}`, 'content-type': 'application/json' },
+    body: freshBody(),
+  });
+  const oneJson = await one.json();
+  if (one.status !== 200) throw new Error(`patient-view check: ${one.status} ${JSON.stringify(oneJson)}`);
+  results.cdsCheck = {
+    service: pv.id,
+    prefetchKeys: Object.keys(prefetch),
+    prefetchResources: Object.values(prefetch).reduce(
+      (n, v) => n + (v && v.resourceType === 'Bundle' ? v.entry.length : v ? 1 : 0),
+      0,
+    ),
+    bodyBytes: Buffer.byteLength(freshBody()),
+    cards: oneJson.cards.map((c) => c.summary),
+  };
+  console.error(`patient-view check: ${oneJson.cards.length} card(s): ${results.cdsCheck.cards.join(' | ')}`);
+
+  // The pool: enough for warm-up + run at up to 1,500 calls/s; a reused token would show as non-2xx (401).
+  const poolSize = Math.ceil((DURATION + WARMUP) * 1500);
+  const t0 = Date.now();
+  const pool = await Promise.all(Array.from({ length: poolSize }, () => sign(endpointAud)));
+  results.cdsTokenPool = { size: poolSize, signMs: Date.now() - t0 };
+  let next = 0;
+  const cdsOpts = {
+    url: cdsUrl,
+    connections: CDS_CONNECTIONS,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req) => {
+          const token = pool[next++ % pool.length];
+          return {
+            ...req,
+            headers: { ...req.headers, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: freshBody(),
+          };
+        },
+      },
+    ],
+  };
+  results.runs.patientView = await measure(`CDS patient-view, 40-resource prefetch, ${pv.id}`, cdsOpts);
+  results.cdsTokenPool.used = next;
+  results.cdsTokenPool.reused = Math.max(0, next - pool.length);
+  results.runs.patientView10 = await measure('CDS patient-view at 10 connections', {
+    ...cdsOpts,
+    connections: CONNECTIONS,
+  });
+  results.cdsTokenPool.usedTotal = next;
+} finally {
+  await stop(server);
+}
+
+// 4. The data scientist's alternative: Flask + XGBoost (100 trees) on the same CSV, waitress and the dev server.
+for (const kind of ['waitress', 'flask-dev']) {
+  const py = await child(kind, '/usr/bin/python3', [path.join(root, 'bench/serving/flask_app.py'), state.csvPath, kind]);
+  try {
+    const r = await fetch(`${py.url}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: predictBody,
+    });
+    results[`${kind}Sample`] = (await r.json()).predictions[0];
+    results.runs[kind] = await measure(`Flask + XGBoost predict (${kind})`, {
+      url: `${py.url}/predict`,
+      method: 'POST',
+      body: predictBody,
+      headers: { 'content-type': 'application/json' },
+      connections: CONNECTIONS,
+    });
+  } finally {
+    await stop(py);
+  }
+}
+
+const R = results.runs;
+results.summary = {
+  predictVsHello: +(R.predict.rps / R.hello.rps).toFixed(3),
+  predictTargetMet: R.predict.rps >= 0.5 * R.hello.rps,
+  patientViewP99ms: R.patientView.p99ms,
+  patientViewTargetMet: R.patientView.p99ms < 25 && R.patientView.errors + R.patientView.non2xx === 0,
+  predictVsWaitress: +(R.predict.rps / R.waitress.rps).toFixed(2),
+  predictVsFlaskDev: +(R.predict.rps / R['flask-dev'].rps).toFixed(2),
+};
+results.uptimeAtEnd = execSync('uptime').toString().trim();
+rmSync(state.dir, { recursive: true, force: true });
+mkdirSync(path.join(root, 'bench/serving/out'), { recursive: true });
+const outFile = path.join(root, 'bench/serving/out', `run-${results.date.replace(/[:.]/g, '-')}.json`);
+writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
+console.log(JSON.stringify(results, null, 2));
