@@ -1,6 +1,7 @@
 // Serving benchmark: REST predict of a 100-tree GBDT and CDS Hooks patient-view under load, against a bare node:http
 // hello-world and a Flask + XGBoost app. Every server runs in its own child process; this process is the load
 // generator (autocannon, loopback). Usage: node bench/serving/run.mjs [--duration 10] [--connections 10]
+/* global fetch, setTimeout -- Node 20 globals; the lint config targets TypeScript sources */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,11 @@ const WARMUP = arg('--warmup', 2);
 // Where the data directory lives: the default temp dir (disk), or e.g. /dev/shm to see what fsync costs.
 const DATA_ROOT = args.includes('--data-root') ? args[args.indexOf('--data-root') + 1] : os.tmpdir();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /** Starts a server in a child process with its output in a log file; resolves with its URL once it prints one. */
 async function child(name, cmd, argv, env = {}) {
@@ -76,7 +81,13 @@ const results = {
   date: new Date().toISOString(),
   machine: `${os.cpus().length} × ${os.cpus()[0]?.model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
   uptimeAtStart: execSync('uptime').toString().trim(),
-  settings: { dataRoot: DATA_ROOT, duration: DURATION, warmup: WARMUP, connections: CONNECTIONS, cdsConnections: CDS_CONNECTIONS },
+  settings: {
+    dataRoot: DATA_ROOT,
+    duration: DURATION,
+    warmup: WARMUP,
+    connections: CONNECTIONS,
+    cdsConnections: CDS_CONNECTIONS,
+  },
   runs: {},
 };
 
@@ -163,7 +174,9 @@ try {
     ...Array.from({ length: 9 }, (_, i) =>
       fx.quantity(`egfr-${i}`, pid, '62238-1', 60 - i * 2, 'mL/min/{1.73_m2}', 30 + i * 90),
     ),
-    ...Array.from({ length: 7 }, (_, i) => fx.quantity(`bmi-${i}`, pid, '39156-5', 29 + i * 0.3, 'kg/m2', 60 + i * 120)),
+    ...Array.from({ length: 7 }, (_, i) =>
+      fx.quantity(`bmi-${i}`, pid, '39156-5', 29 + i * 0.3, 'kg/m2', 60 + i * 120),
+    ),
   ];
   if (resources.length !== 40) throw new Error(`prefetch has ${resources.length} resources, not 40`);
   const prefetch = prefetchFor(fx.bundle(resources), pid, pv.prefetch ?? {});
@@ -231,7 +244,11 @@ try {
 
 // 4. The data scientist's alternative: Flask + XGBoost (100 trees) on the same CSV, waitress and the dev server.
 for (const kind of ['waitress', 'flask-dev']) {
-  const py = await child(kind, '/usr/bin/python3', [path.join(root, 'bench/serving/flask_app.py'), state.csvPath, kind]);
+  const py = await child(kind, '/usr/bin/python3', [
+    path.join(root, 'bench/serving/flask_app.py'),
+    state.csvPath,
+    kind,
+  ]);
   try {
     const r = await fetch(`${py.url}/predict`, {
       method: 'POST',

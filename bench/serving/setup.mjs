@@ -1,6 +1,7 @@
 // Serving benchmark, step 1: prepares a data directory (embedded SQLite) through the in-process platform and HTTP API —
 // project, scientist + approver, a cohort CSV, a 100-tree GBDT registered and approved, three applicable patient-view
 // deployments of it, and a CDS issuer — then closes the server so `run.mjs` can serve the same directory from a child.
+/* global fetch -- a Node 20 global; the lint config targets TypeScript sources */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -33,7 +34,11 @@ export function cohort(n, seed = 7) {
     const drug = DRUGS[Math.floor(rnd() * 4)];
     const bmi = rnd() < 0.1 ? null : 20 + rnd() * 15;
     const logit =
-      2 - 0.9 * (a1c - 7.5) + 0.015 * (egfr - 70) - 0.02 * (age - 60) + (drug === 'sglt2' && egfr > 60 ? 0.8 : 0) +
+      2 -
+      0.9 * (a1c - 7.5) +
+      0.015 * (egfr - 70) -
+      0.02 * (age - 60) +
+      (drug === 'sglt2' && egfr > 60 ? 0.8 : 0) +
       (bmi !== null && bmi > 30 ? -0.3 : 0);
     cols.age.push(age);
     cols.sex.push(rnd() < 0.5 ? 'M' : 'F');
@@ -49,8 +54,7 @@ export function cohort(n, seed = 7) {
 export async function setup({ rows = 5000, dir = mkdtempSync(path.join(os.tmpdir(), 'ichigen-bench-serving-')) } = {}) {
   const { cols, y } = cohort(rows);
   const csvLines = [`patient_id,${FEATURES.join(',')},responder`];
-  for (let i = 0; i < rows; i++)
-    csvLines.push(`P${i},${FEATURES.map((f) => cols[f][i] ?? '').join(',')},${y[i]}`);
+  for (let i = 0; i < rows; i++) csvLines.push(`P${i},${FEATURES.map((f) => cols[f][i] ?? '').join(',')},${y[i]}`);
   const csv = csvLines.join('\n') + '\n';
   const csvPath = path.join(dir, 'cohort.csv');
   writeFileSync(csvPath, csv);
