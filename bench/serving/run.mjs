@@ -1,7 +1,6 @@
 // Serving benchmark: REST predict of a 100-tree GBDT and CDS Hooks patient-view under load, against a bare node:http
 // hello-world and a Flask + XGBoost app. Every server runs in its own child process; this process is the load
 // generator (autocannon, loopback). Usage: node bench/serving/run.mjs [--duration 10] [--connections 10]
-/* global fetch, setTimeout -- Node 20 globals; the lint config targets TypeScript sources */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -135,6 +134,14 @@ try {
     headers,
     connections: CONNECTIONS,
   });
+  // One connection: the latency of a call with nothing queued in front of it (the floor under any concurrency).
+  results.runs.predict1 = await measure('Ichigen REST predict at 1 connection', {
+    url: predictUrl,
+    method: 'POST',
+    body: predictBody,
+    headers,
+    connections: 1,
+  });
 
   // CDS Hooks: a fresh ES256 JWT per call (the service refuses a replayed jti), signed up front.
   const key = await importJWK(state.privateJwk, 'ES256');
@@ -237,7 +244,9 @@ try {
     ...cdsOpts,
     connections: CONNECTIONS,
   });
+  results.runs.patientView1 = await measure('CDS patient-view at 1 connection', { ...cdsOpts, connections: 1 });
   results.cdsTokenPool.usedTotal = next;
+  results.cdsTokenPool.reusedTotal = Math.max(0, next - pool.length);
 } finally {
   await stop(server);
 }

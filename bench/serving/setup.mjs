@@ -1,7 +1,6 @@
 // Serving benchmark, step 1: prepares a data directory (embedded SQLite) through the in-process platform and HTTP API —
 // project, scientist + approver, a cohort CSV, a 100-tree GBDT registered and approved, three applicable patient-view
 // deployments of it, and a CDS issuer — then closes the server so `run.mjs` can serve the same directory from a child.
-/* global fetch -- a Node 20 global; the lint config targets TypeScript sources */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
