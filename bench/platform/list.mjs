@@ -34,20 +34,38 @@ async function run(dialect) {
       await d.end();
     };
   }
-  const srv = await startServer(loadConfig({ env: {}, flags: { dataDir: dir, databaseUrl, port: 0 } }), { print: () => undefined, logger: false });
+  const srv = await startServer(loadConfig({ env: {}, flags: { dataDir: dir, databaseUrl, port: 0 } }), {
+    print: () => undefined,
+    logger: false,
+  });
   try {
     const { user } = await srv.platform.auth.createUser('bench', { admin: true, actor: 'bench' });
     const { token } = await srv.platform.auth.issueToken(user.id, 'bench', 'api', 3600_000);
     const h = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    await fetch(`${srv.url}/api/v1/projects`, { method: 'POST', headers: h, body: JSON.stringify({ slug: 'p', name: 'p' }) });
+    await fetch(`${srv.url}/api/v1/projects`, {
+      method: 'POST',
+      headers: h,
+      body: JSON.stringify({ slug: 'p', name: 'p' }),
+    });
     // One real push, then N-1 version rows that reuse its manifest (the list endpoint reads only rows).
-    const first = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions`, { method: 'POST', headers: { ...h, 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
+    const first = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions`, {
+      method: 'POST',
+      headers: { ...h, 'content-type': 'text/csv' },
+      body: 'a,b\n1,2\n',
+    });
     const v1 = (await first.json()).version;
     const ds = await srv.platform.store.db.selectFrom('datasets').select('id').executeTakeFirstOrThrow();
     const base = await srv.platform.store.db.selectFrom('dataset_versions').selectAll().executeTakeFirstOrThrow();
     const rows = [];
     for (let v = 2; v <= N; v++) {
-      rows.push({ ...base, id: `bench${v}`, version: v, parent_version: v - 1, content_digest: `sha256:${v.toString(16).padStart(64, '0')}`, message: `version ${v}` });
+      rows.push({
+        ...base,
+        id: `bench${v}`,
+        version: v,
+        parent_version: v - 1,
+        content_digest: `sha256:${v.toString(16).padStart(64, '0')}`,
+        message: `version ${v}`,
+      });
       if (rows.length === 500 || v === N) {
         await srv.platform.store.db.insertInto('dataset_versions').values(rows).execute();
         rows.length = 0;
@@ -59,14 +77,24 @@ async function run(dialect) {
     for (let i = 0; i < R + 20; i++) {
       const before = i % 2 === 0 ? undefined : 1 + Math.floor(Math.random() * N);
       const t = process.hrtime.bigint();
-      const res = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions?limit=100${before ? `&before=${before}` : ''}`, { headers: h });
+      const res = await fetch(
+        `${srv.url}/api/v1/projects/p/datasets/d/versions?limit=100${before ? `&before=${before}` : ''}`,
+        { headers: h },
+      );
       const body = await res.json();
       if (res.status !== 200 || !Array.isArray(body.versions)) throw new Error(JSON.stringify(body));
       if (i >= 20) times.push(Number(process.hrtime.bigint() - t) / 1e6);
     }
     times.sort((a, b) => a - b);
     const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-    return { dialect, versions: N, requests: R, p50ms: +q(0.5).toFixed(2), p95ms: +q(0.95).toFixed(2), p99ms: +q(0.99).toFixed(2) };
+    return {
+      dialect,
+      versions: N,
+      requests: R,
+      p50ms: +q(0.5).toFixed(2),
+      p95ms: +q(0.95).toFixed(2),
+      p99ms: +q(0.99).toFixed(2),
+    };
   } finally {
     await srv.close();
     await drop();

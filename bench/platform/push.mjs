@@ -20,8 +20,14 @@ async function generate(file, bytes) {
   if (existsSync(file) && statSync(file).size >= bytes) return;
   const out = createWriteStream(file);
   let s = 0x9e3779b9;
-  const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-  const tests = [['HbA1c', '%', 5, 10], ['GLU', 'mg/dL', 70, 250], ['eGFR', 'mL/min/1.73m2', 20, 110], ['ALT', 'U/L', 5, 80], ['CRE', 'mg/dL', 0.4, 2.5]];
+  const rnd = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  const tests = [
+    ['HbA1c', '%', 5, 10],
+    ['GLU', 'mg/dL', 70, 250],
+    ['eGFR', 'mL/min/1.73m2', 20, 110],
+    ['ALT', 'U/L', 5, 80],
+    ['CRE', 'mg/dL', 0.4, 2.5],
+  ];
   let written = 0;
   const header = 'patient_id,date,test_code,value,unit,abnormal,comment\n';
   out.write(header);
@@ -55,7 +61,9 @@ const copy = path.join(work, 'copy.csv');
 const anchorRuns = [];
 for (let i = 0; i < 2; i++) {
   rmSync(copy, { force: true });
-  anchorRuns.push(seconds(() => execFileSync('bash', ['-c', `sha256sum "${csv}" >/dev/null && cp "${csv}" "${copy}"`])));
+  anchorRuns.push(
+    seconds(() => execFileSync('bash', ['-c', `sha256sum "${csv}" >/dev/null && cp "${csv}" "${copy}"`])),
+  );
 }
 rmSync(copy, { force: true });
 const anchor = Math.min(...anchorRuns);
@@ -64,8 +72,15 @@ const anchor = Math.min(...anchorRuns);
 const data = path.join(work, 'data');
 rmSync(data, { recursive: true, force: true });
 const bin = path.join(root, 'packages/server/bin/ichigen.js');
-const created = JSON.parse(execFileSync(process.execPath, [bin, 'admin', 'create-user', 'bench', '--admin', '--data', data, '--json'], { env: { ...process.env, ICHIGEN_CONFIG: '' } }).toString());
-const server = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data', data], { env: { ...process.env, ICHIGEN_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+const created = JSON.parse(
+  execFileSync(process.execPath, [bin, 'admin', 'create-user', 'bench', '--admin', '--data', data, '--json'], {
+    env: { ...process.env, ICHIGEN_CONFIG: '' },
+  }).toString(),
+);
+const server = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data', data], {
+  env: { ...process.env, ICHIGEN_LOG_LEVEL: 'warn' },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 const url = await new Promise((resolve) => {
   let out = '';
   server.stdout.on('data', (d) => {
@@ -75,7 +90,11 @@ const url = await new Promise((resolve) => {
   });
 });
 const auth = { authorization: `Bearer ${created.token}` };
-await fetch(`${url}/api/v1/projects`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ slug: 'bench', name: 'bench' }) });
+await fetch(`${url}/api/v1/projects`, {
+  method: 'POST',
+  headers: { ...auth, 'content-type': 'application/json' },
+  body: JSON.stringify({ slug: 'bench', name: 'bench' }),
+});
 const runs = [];
 let rows = 0;
 const pushes = args.includes('--twice') ? 2 : 1;

@@ -18,7 +18,9 @@ function cohort(n, seed) {
   const rnd = () => ((s ^= s << 13), (s >>>= 0), (s ^= s >>> 17), (s ^= s << 5), (s >>>= 0), s / 2 ** 32);
   const normal = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
   const drugs = ['metformin', 'dpp4', 'sglt2', 'su', 'glinide', 'agi', 'tzd'];
-  const out = ['patient_id,age,sex,hba1c_baseline,hba1c_slope,egfr,bmi,drug_class,n_drugs,years_since_dx,sbp,ldl,alt,responder'];
+  const out = [
+    'patient_id,age,sex,hba1c_baseline,hba1c_slope,egfr,bmi,drug_class,n_drugs,years_since_dx,sbp,ldl,alt,responder',
+  ];
   for (let i = 0; i < n; i++) {
     const age = Math.round(35 + rnd() * 50);
     const sex = rnd() < 0.55 ? 'M' : 'F';
@@ -29,26 +31,63 @@ function cohort(n, seed) {
     const drug = drugs[Math.floor(rnd() * drugs.length)];
     const nd = 1 + Math.floor(rnd() * 3);
     const yrs = rnd() * 20;
-    const logit = 1.8 - 0.8 * (a1c - 7.5) - 1.2 * slope + 0.012 * (egfr - 70) - 0.015 * (age - 60) - 0.05 * yrs + (drug === 'sglt2' && egfr > 60 ? 0.7 : 0) + (drug === 'su' ? -0.4 : 0) - (bmi > 30 ? 0.35 : 0) - 0.2 * (nd - 1) + 0.3 * Math.sin(a1c * 2);
+    const logit =
+      1.8 -
+      0.8 * (a1c - 7.5) -
+      1.2 * slope +
+      0.012 * (egfr - 70) -
+      0.015 * (age - 60) -
+      0.05 * yrs +
+      (drug === 'sglt2' && egfr > 60 ? 0.7 : 0) +
+      (drug === 'su' ? -0.4 : 0) -
+      (bmi > 30 ? 0.35 : 0) -
+      0.2 * (nd - 1) +
+      0.3 * Math.sin(a1c * 2);
     const y = rnd() < 1 / (1 + Math.exp(-logit)) ? 1 : 0;
-    out.push(`P${i},${age},${sex},${a1c.toFixed(1)},${slope.toFixed(2)},${egfr.toFixed(0)},${Number.isNaN(bmi) ? '' : bmi.toFixed(1)},${drug},${nd},${yrs.toFixed(1)},${(110 + rnd() * 50).toFixed(0)},${(70 + rnd() * 100).toFixed(0)},${(10 + rnd() * 50).toFixed(0)},${y}`);
+    out.push(
+      `P${i},${age},${sex},${a1c.toFixed(1)},${slope.toFixed(2)},${egfr.toFixed(0)},${Number.isNaN(bmi) ? '' : bmi.toFixed(1)},${drug},${nd},${yrs.toFixed(1)},${(110 + rnd() * 50).toFixed(0)},${(70 + rnd() * 100).toFixed(0)},${(10 + rnd() * 50).toFixed(0)},${y}`,
+    );
   }
   return out.join('\n') + '\n';
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ichigen-bench-e2e-'));
-const srv = await startServer(loadConfig({ env: {}, flags: { dataDir: dir, port: 0 } }), { print: () => undefined, logger: false });
+const srv = await startServer(loadConfig({ env: {}, flags: { dataDir: dir, port: 0 } }), {
+  print: () => undefined,
+  logger: false,
+});
 try {
   const { user } = await srv.platform.auth.createUser('sci', { admin: true, actor: 'bench' });
   const { token } = await srv.platform.auth.issueToken(user.id, 'bench', 'api', 3600_000);
   const h = { authorization: `Bearer ${token}` };
-  const j = (m, p, b) => fetch(`${srv.url}/api/v1${p}`, { method: m, headers: { ...h, 'content-type': 'application/json' }, body: b ? JSON.stringify(b) : undefined }).then((r) => r.json());
+  const j = (m, p, b) =>
+    fetch(`${srv.url}/api/v1${p}`, {
+      method: m,
+      headers: { ...h, 'content-type': 'application/json' },
+      body: b ? JSON.stringify(b) : undefined,
+    }).then((r) => r.json());
   await j('POST', '/projects', { slug: 'dm', name: 'dm' });
   const csv = cohort(ROWS, 11);
-  await fetch(`${srv.url}/api/v1/projects/dm/datasets/cohort/versions`, { method: 'POST', headers: { ...h, 'content-type': 'text/csv' }, body: cohort(200, 1) });
-  await j('PUT', '/projects/dm/datasets/cohort/policy', { target: 'responder', group: 'patient_id', exclude: ['patient_id'], trials: TRIALS, folds: 5, onNewVersion: true, model: 'oral-response' });
+  await fetch(`${srv.url}/api/v1/projects/dm/datasets/cohort/versions`, {
+    method: 'POST',
+    headers: { ...h, 'content-type': 'text/csv' },
+    body: cohort(200, 1),
+  });
+  await j('PUT', '/projects/dm/datasets/cohort/policy', {
+    target: 'responder',
+    group: 'patient_id',
+    exclude: ['patient_id'],
+    trials: TRIALS,
+    folds: 5,
+    onNewVersion: true,
+    model: 'oral-response',
+  });
   const t0 = Date.now();
-  const pushed = await fetch(`${srv.url}/api/v1/projects/dm/datasets/cohort/versions`, { method: 'POST', headers: { ...h, 'content-type': 'text/csv' }, body: csv }).then((r) => r.json());
+  const pushed = await fetch(`${srv.url}/api/v1/projects/dm/datasets/cohort/versions`, {
+    method: 'POST',
+    headers: { ...h, 'content-type': 'text/csv' },
+    body: csv,
+  }).then((r) => r.json());
   const tPush = Date.now();
   const id = pushed.studiesStarted[0];
   let s;

@@ -158,7 +158,10 @@ export class Frame {
         }
         cols.push(columnFrom(f.name, raw));
       } else {
-        throw new MlError('UNSUPPORTED_COLUMN_TYPE', `column "${f.name}" has Arrow type ${typeId}, which is not a feature type`);
+        throw new MlError(
+          'UNSUPPORTED_COLUMN_TYPE',
+          `column "${f.name}" has Arrow type ${typeId}, which is not a feature type`,
+        );
       }
     }
     return new Frame(cols);

@@ -135,11 +135,7 @@ const m002: Migration = {
       .addUniqueConstraint('jobs_idempotency', ['kind', 'idempotency_key'])
       .execute();
     // Claiming scans queued jobs of some kinds by priority and due time; the sweep scans running leases.
-    await db.schema
-      .createIndex('jobs_claim')
-      .on('jobs')
-      .columns(['state', 'kind', 'priority', 'run_after'])
-      .execute();
+    await db.schema.createIndex('jobs_claim').on('jobs').columns(['state', 'kind', 'priority', 'run_after']).execute();
     await db.schema.createIndex('jobs_lease').on('jobs').columns(['state', 'lease_expires_at']).execute();
     await db.schema.createIndex('jobs_project').on('jobs').columns(['project', 'id']).execute();
   },
