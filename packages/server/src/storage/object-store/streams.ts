@@ -47,16 +47,26 @@ export async function* meteredChunks(body: ObjectBody, opts: PutOptions): AsyncG
     throw new TypeError('An object body must be a Readable stream or an async iterable of Uint8Array chunks');
   }
   const iterator = (body as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-  // A stalled body would never notice an abort between chunks, so each read races the signal.
-  let abortListener: (() => void) | undefined;
-  const aborted =
-    signal === undefined
-      ? undefined
-      : new Promise<never>((_, reject) => {
-          abortListener = () => reject(uploadAborted(signal.reason));
-          signal.addEventListener('abort', abortListener, { once: true });
-        });
-  aborted?.catch(() => undefined);
+  // A stalled body would never notice an abort between chunks, so each read races the signal. The race uses a
+  // fresh promise per read whose listener is removed afterwards: racing one long-lived pending promise would add a
+  // reaction to it per chunk, and each reaction keeps that chunk alive (memory grew with the upload's size).
+  const raceAbort = async (
+    next: Promise<IteratorResult<unknown>>,
+    s: AbortSignal,
+  ): Promise<IteratorResult<unknown>> => {
+    if (s.aborted) throw uploadAborted(s.reason);
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(uploadAborted(s.reason));
+      s.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => undefined);
+    try {
+      return await Promise.race([next, aborted]);
+    } finally {
+      s.removeEventListener('abort', onAbort!);
+    }
+  };
   let size = 0;
   let finished = false;
   let readPending = false;
@@ -64,13 +74,13 @@ export async function* meteredChunks(body: ObjectBody, opts: PutOptions): AsyncG
     for (;;) {
       let step: IteratorResult<unknown>;
       try {
-        if (aborted === undefined) {
+        if (signal === undefined) {
           step = await iterator.next();
         } else {
           const next = iterator.next();
           next.catch(() => undefined); // if the abort wins, a later failure of this read must not go unhandled
           readPending = true;
-          step = await Promise.race([next, aborted]);
+          step = await raceAbort(next, signal);
           readPending = false;
         }
       } catch (err) {
@@ -97,7 +107,6 @@ export async function* meteredChunks(body: ObjectBody, opts: PutOptions): AsyncG
       yield chunk;
     }
   } finally {
-    if (abortListener !== undefined) signal?.removeEventListener('abort', abortListener);
     // Stop the producer (destroys a Readable) when we leave early; ignore its complaints, we already failed.
     if (!finished) {
       const closing = Promise.resolve(iterator.return?.()).catch(() => undefined);
