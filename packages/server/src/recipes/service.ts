@@ -12,7 +12,7 @@ import type { JobQueue } from '../jobs/queue.js';
 import { addEdge } from '../lineage/lineage.js';
 import type { Access } from '../projects/service.js';
 import { validateName } from '../projects/service.js';
-import { newId, nowIso } from '../util.js';
+import { canonicalJson, newId, nowIso } from '../util.js';
 import { describeRecipe, requireRecipe, type RecipeInfo, type RecipeRegistry } from './registry.js';
 import type { RecipeRunsTable } from './tables.js';
 import './tables.js';
@@ -56,17 +56,6 @@ export interface RecipeRunSummary {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
-}
-
-/** JSON with object keys sorted at every level: equal values give equal text. */
-export function canonicalJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(
-          Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : x,
-  );
 }
 
 export class RecipeService {
