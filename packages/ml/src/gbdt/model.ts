@@ -1,7 +1,7 @@
 // The trained gradient-boosted trees model: fast batched prediction on raw frames, TreeSHAP explanations,
 // importances, and the versioned, checksummed JSON format described in docs/model-format.md.
-import { createHash } from 'node:crypto';
 import { numericToCategorical, remapCodes } from '../binning.js';
+import { canonicalJson, modelChecksum } from '../model-json.js';
 import { MlError } from '../errors.js';
 import type { Column, Frame } from '../frame.js';
 import { ENGINE_VERSION } from '../version.js';
@@ -399,22 +399,7 @@ function routeLeft(c: Compiled, g: number, x: number): boolean {
   return c.catMember[co + x] === 1;
 }
 
-/** JSON text with object keys sorted at every level: the input of the checksum. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-}
-
-export function modelChecksum(body: object): string {
-  const rest = { ...(body as Record<string, unknown>) };
-  delete rest.checksum;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
-}
+export { canonicalJson, modelChecksum };
 
 function corrupt(msg: string): never {
   throw new MlError('MODEL_CORRUPT', `model file is damaged or not a GBDT model: ${msg}`);

@@ -1,6 +1,6 @@
 // The trained logistic regression model: probabilities, per-feature logit contributions, and the versioned,
 // checksummed JSON format `ichigen.logistic` (docs/model-format.md).
-import { createHash } from 'node:crypto';
+import { modelChecksum } from '../model-json.js';
 import { MlError } from '../errors.js';
 import { Frame } from '../frame.js';
 import type { Column } from '../frame.js';
@@ -58,22 +58,6 @@ export interface LogisticModelJson {
 }
 
 /** JSON text with object keys sorted at every level: what the checksum covers. */
-function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-}
-
-function checksumOf(body: object): string {
-  const rest = { ...(body as Record<string, unknown>) };
-  delete rest.checksum;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
-}
-
 function corrupt(msg: string): never {
   throw new MlError('MODEL_CORRUPT', `model file is damaged or not a logistic model: ${msg}`);
 }
@@ -178,7 +162,7 @@ export class LogisticModel {
       params: this.params,
       training: this.training,
     };
-    return { ...body, checksum: checksumOf(body) };
+    return { ...body, checksum: modelChecksum(body) };
   }
 
   /** ONNX ModelProto bytes (ai.onnx.ml LinearClassifier; see docs/model-format.md for the input contract). */
@@ -218,7 +202,7 @@ export class LogisticModel {
       );
     }
     if (typeof j.checksum !== 'string') corrupt('checksum missing');
-    if (checksumOf(j) !== j.checksum) {
+    if (modelChecksum(j) !== j.checksum) {
       throw new MlError('MODEL_CHECKSUM', 'model checksum does not match its content: the file was altered or damaged');
     }
     if (!finite(j.intercept)) corrupt('intercept');
