@@ -97,6 +97,7 @@ export async function openPlatform(config: Config, opts: { migrate?: boolean } =
       deployments,
       cds,
       async close() {
+        await audit.close(); // pending group commits first
         await objects.close();
         await store.close();
       },

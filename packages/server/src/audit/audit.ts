@@ -8,6 +8,7 @@ import type { MetadataStore } from '../db/database.js';
 import { GENESIS_HASH } from '../db/migrations.js';
 import type { AuditEventsTable } from '../db/schema.js';
 import { AppError } from '../errors.js';
+import { GroupCommitter, type CommitUnit, type GroupCommitOptions, type Tx } from './commit.js';
 import { canonicalJson, newId, nowIso, sha256Hex } from '../util.js';
 
 export type AuditOutcome = 'success' | 'failure' | 'denied';
@@ -108,29 +109,62 @@ export function eventHash(prevHash: string, e: Omit<AuditEventsTable, 'prev_hash
 }
 
 export class AuditLog {
+  /** Every durable write of a request goes through here: one transaction for many concurrent requests. */
+  readonly committer: GroupCommitter<AuditInput>;
+
   constructor(
     private readonly store: MetadataStore,
     private readonly secrets: AuditSecrets,
-  ) {}
+    opts: GroupCommitOptions = {},
+  ) {
+    this.committer = new GroupCommitter<AuditInput>(store, (tx, inputs) => this.appendInTx(tx, inputs), opts);
+  }
 
   private mac(hash: string): string {
     return createHmac('sha256', this.secrets.key).update(hash).digest('hex');
   }
 
-  /** Appends one event to the chain. Serialized across processes by the update of the single head row. */
-  async append(input: AuditInput): Promise<void> {
-    const written = await this.store.db.transaction().execute(async (tx) => {
-      // Writing first takes the lock (row lock on PostgreSQL, the write lock on SQLite) before anything is read.
-      const head = await tx
-        .updateTable('audit_head')
-        .set({ seq: sql`seq + 1` })
-        .where('id', '=', 1)
-        .returning(['seq', 'hash'])
-        .executeTakeFirstOrThrow();
+  /**
+   * Appends one event to the chain; resolves once it is committed. Concurrent appends (and the other writes of
+   * their requests, see `commit`) share one transaction.
+   */
+  append(input: AuditInput): Promise<void> {
+    return this.committer.submit({ audit: [input] });
+  }
+
+  /**
+   * Commits a request's rows, optional unique claim and audit events together with those of other concurrent
+   * requests, in one transaction; resolves only once they are durable, rejects (with nothing written) otherwise.
+   */
+  commit(unit: CommitUnit<AuditInput>): Promise<void> {
+    return this.committer.submit(unit);
+  }
+
+  /** Waits for every pending commit (call before closing the store). */
+  close(): Promise<void> {
+    return this.committer.drain();
+  }
+
+  /**
+   * Appends events to the chain inside `tx`. Serialized across processes by the update of the single head row,
+   * which is taken once for the whole group: seq advances by the number of events, then each is linked in order.
+   */
+  private async appendInTx(tx: Tx, inputs: AuditInput[]): Promise<() => void> {
+    // Writing first takes the lock (row lock on PostgreSQL, the write lock on SQLite) before anything is read.
+    const head = await tx
+      .updateTable('audit_head')
+      .set({ seq: sql`seq + ${inputs.length}` })
+      .where('id', '=', 1)
+      .returning(['seq', 'hash'])
+      .executeTakeFirstOrThrow();
+    const at = nowIso();
+    let seq = Number(head.seq) - inputs.length;
+    let prev = head.hash;
+    const rows: AuditEventsTable[] = inputs.map((input) => {
       const row = {
-        seq: Number(head.seq),
+        seq: ++seq,
         id: newId(),
-        at: nowIso(),
+        at,
         actor: input.actor,
         action: input.action,
         target: input.target ?? null,
@@ -139,16 +173,19 @@ export class AuditLog {
         client: input.client ?? null,
         details_json: canonicalJson(input.details ?? {}),
       };
-      const hash = eventHash(head.hash, row);
-      const mac = this.mac(hash);
+      const hash = eventHash(prev, row);
+      const out = { ...row, prev_hash: prev, hash, mac: this.mac(hash) };
+      prev = hash;
+      return out;
+    });
+    for (let i = 0; i < rows.length; i += 500)
       await tx
         .insertInto('audit_events')
-        .values({ ...row, prev_hash: head.hash, hash, mac })
+        .values(rows.slice(i, i + 500))
         .execute();
-      await tx.updateTable('audit_head').set({ hash }).where('id', '=', 1).execute();
-      return { seq: row.seq, hash, mac, at: row.at };
-    });
-    this.writeCheckpoint(written);
+    await tx.updateTable('audit_head').set({ hash: prev }).where('id', '=', 1).execute();
+    const last = rows[rows.length - 1]!;
+    return () => this.writeCheckpoint({ seq: last.seq, hash: last.hash, mac: last.mac, at: last.at });
   }
 
   private readCheckpoint(): Checkpoint | null {

@@ -14,10 +14,10 @@ import {
 } from 'jose';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit.js';
+import type { Claim } from '../audit/commit.js';
 import type { Principal } from '../auth/service.js';
 import type { AuthService } from '../auth/service.js';
 import type { MetadataStore } from '../db/database.js';
-import { isUniqueViolation } from '../db/database.js';
 import '../deployments/tables.js';
 import { AppError, badRequest, forbidden, notFound } from '../errors.js';
 import { newId, nowIso } from '../util.js';
@@ -62,6 +62,24 @@ export interface CdsCaller {
   claims: JWTPayload;
   /** The issuer's configured base URL of this service, if any. */
   baseUrl: string | null;
+  /** Until when the jti is remembered (the token's expiry plus the allowed clock skew), ISO time. */
+  jtiExpiresAt: string;
+}
+
+const replayed = () =>
+  unauthorized('CDS_JWT_REPLAYED', 'this JWT (jti) was already used; sign a new one for every call');
+
+/**
+ * The jti record of a verified call, for `audit.commit`: committed together with the call's other writes, and
+ * refused (with CDS_JWT_REPLAYED, nothing of the call written) when the jti is already recorded — by this or any
+ * other server process sharing the database.
+ */
+export function jtiClaim(caller: CdsCaller): Claim {
+  return {
+    table: 'cds_seen_jti',
+    row: { iss: caller.issuer, jti: caller.jti, expires_at: caller.jtiExpiresAt },
+    conflict: replayed,
+  };
 }
 
 const unauthorized = (code: string, message: string) => new AppError(code, 401, message);
@@ -212,22 +230,30 @@ export class IssuerService {
     calledPath: string,
     requestBase: string,
     client: string,
+    opts: { deferJti?: boolean } = {},
   ): Promise<CdsCaller> {
     let iss: string | null = null;
     try {
-      return await this.verifyInner(authorization, calledPath, requestBase, (i) => (iss = i));
+      const caller = await this.verifyInner(authorization, calledPath, requestBase, (i) => (iss = i));
+      // A deferred jti is claimed in the same commit as the call's writes (see jtiClaim); else it is claimed now.
+      if (!opts.deferJti) await this.audit.commit({ claim: jtiClaim(caller) });
+      return caller;
     } catch (e) {
-      if (e instanceof AppError && e.status === 401)
-        await this.audit.append({
-          actor: iss ? `cds:${iss}` : null,
-          action: 'cds.auth',
-          target: calledPath,
-          outcome: 'denied',
-          client,
-          details: { code: e.code },
-        });
+      if (e instanceof AppError && e.status === 401) await this.auditRefusal(iss, calledPath, client, e);
       throw e;
     }
+  }
+
+  /** Audits a refused CDS call (every 401 of the EHR channel is recorded). */
+  async auditRefusal(iss: string | null, calledPath: string, client: string, e: AppError): Promise<void> {
+    await this.audit.append({
+      actor: iss ? `cds:${iss}` : null,
+      action: 'cds.auth',
+      target: calledPath,
+      outcome: 'denied',
+      client,
+      details: { code: e.code },
+    });
   }
 
   private async verifyInner(
@@ -307,7 +333,7 @@ export class IssuerService {
     const jti = String(claims.jti);
     if (!jti || jti.length > 500)
       throw unauthorized('CDS_JWT_CLAIMS', 'the JWT needs a "jti" of at most 500 characters');
-    await this.rememberJti(iss, jti, claims.exp! + CLOCK_SKEW_S);
+    await this.purgeJti();
     const user = await this.db
       .selectFrom('users')
       .select(['id', 'name'])
@@ -319,26 +345,16 @@ export class IssuerService {
       jti,
       claims,
       baseUrl: row.base_url,
+      jtiExpiresAt: new Date((claims.exp! + CLOCK_SKEW_S) * 1000).toISOString(),
     };
   }
 
-  /** Records a jti until the token's expiry; a second use is a replay. Expired entries are purged now and then. */
-  private async rememberJti(iss: string, jti: string, expSeconds: number): Promise<void> {
+  /** Removes expired jti records now and then (a jti is kept until its token's expiry). */
+  private async purgeJti(): Promise<void> {
     const nowMs = Date.now();
-    if (nowMs - this.lastPurge > 60_000) {
-      this.lastPurge = nowMs;
-      await this.db.deleteFrom('cds_seen_jti').where('expires_at', '<', new Date(nowMs).toISOString()).execute();
-    }
-    try {
-      await this.db
-        .insertInto('cds_seen_jti')
-        .values({ iss, jti, expires_at: new Date(expSeconds * 1000).toISOString() })
-        .execute();
-    } catch (e) {
-      if (isUniqueViolation(e))
-        throw unauthorized('CDS_JWT_REPLAYED', 'this JWT (jti) was already used; sign a new one for every call');
-      throw e;
-    }
+    if (nowMs - this.lastPurge <= 60_000) return;
+    this.lastPurge = nowMs;
+    await this.db.deleteFrom('cds_seen_jti').where('expires_at', '<', new Date(nowMs).toISOString()).execute();
   }
 }
 

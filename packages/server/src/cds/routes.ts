@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 import type { Platform } from '../platform.js';
-import type { CdsCaller } from './issuers.js';
+import { jtiClaim, type CdsCaller } from './issuers.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -84,7 +84,11 @@ export function cdsRoutes(platform: Platform) {
       if (req.method === 'OPTIONS') return;
       cors(reply);
       const path = req.url.split('?')[0]!;
-      req.cdsCaller = await platform.cds.issuers.verify(req.headers.authorization, path, requestBase(req), req.ip);
+      // A hook call claims its jti in the same group commit as its predictions and audit event (one durable write).
+      const hookCall = req.method === 'POST' && /^\/cds-services\/[^/]+$/.test(path);
+      req.cdsCaller = await platform.cds.issuers.verify(req.headers.authorization, path, requestBase(req), req.ip, {
+        deferJti: hookCall,
+      });
     });
 
     const idParams = z.object({ id: z.string().min(1).max(200) });
@@ -98,7 +102,22 @@ export function cdsRoutes(platform: Platform) {
 
     app.post('/cds-services/:id', { schema: { tags: ['cds'], description: 'CDS Hooks service call' } }, async (req) => {
       const { id } = idParams.parse(req.params);
-      return platform.cds.service.call(caller(req), id, req.body, caller(req).baseUrl ?? requestBase(req), req.ip);
+      try {
+        return await platform.cds.service.call(
+          caller(req),
+          id,
+          req.body,
+          caller(req).baseUrl ?? requestBase(req),
+          req.ip,
+        );
+      } catch (e) {
+        // The deferred jti claim failed: a replay. Nothing of the call was written; the refusal is audited.
+        if (e instanceof AppError && e.code === 'CDS_JWT_REPLAYED')
+          await platform.cds.issuers.auditRefusal(caller(req).issuer, req.url.split('?')[0]!, req.ip, e);
+        // A call refused for another reason still uses up its token: record the jti (a replay is refused alike).
+        else await platform.audit.commit({ claim: jtiClaim(caller(req)) }).catch(() => undefined);
+        throw e;
+      }
     });
 
     app.post(

@@ -3,7 +3,8 @@
 // features, predict, explain and answer cards; feedback on cards goes to the prediction log.
 import type { Condition, MedicationRequest, Observation, Patient, Resource } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import type { AuditLog } from '../audit/audit.js';
+import type { AuditInput, AuditLog } from '../audit/audit.js';
+import type { InsertRows } from '../audit/commit.js';
 import { allows, type Role } from '../auth/roles.js';
 import type { MetadataStore } from '../db/database.js';
 import {
@@ -23,7 +24,7 @@ import { evaluateRule, type RuleSpec } from '../rules/rule.js';
 import type { Contribution } from '../serving/predict.js';
 import type { PredictionService } from '../serving/service.js';
 import { nowIso } from '../util.js';
-import type { CdsCaller } from './issuers.js';
+import { jtiClaim, type CdsCaller } from './issuers.js';
 
 export interface ServiceDefinition {
   id: string;
@@ -268,76 +269,83 @@ export class CdsService {
     }
 
     const scored = outcomes.filter((o) => o.result);
-    const ids = scored.length
-      ? await this.predictions.log(
-          scored.map((o) => ({
-            projectId: o.d.projectId,
-            modelVersionId: o.d.target.id,
-            deploymentId: o.d.id,
-            source: 'cds' as const,
-            caller: caller.principal.name,
-            hookInstance: req.hookInstance,
-            patientRef: `Patient/${patientId}`,
-            features: o.features!,
-            output: {
-              target: o.d.target.kind,
-              deploymentVersion: o.d.version,
-              hook: service.hook,
-              service: serviceId,
-              ...(o.result!.probability !== null
-                ? { probability: o.result!.probability, label: o.result!.label }
-                : { value: o.result!.output }),
-              indicator: o.card?.indicator ?? null,
-              card: o.card?.uuid ?? null,
-              applicability: o.decision.reasons,
-            },
-            explanation: o.result!.contributions ?? o.result!.reasons,
-          })),
-        )
-      : [];
+    const predictionRows = this.predictions.rowsFor(
+      scored.map((o) => ({
+        projectId: o.d.projectId,
+        modelVersionId: o.d.target.id,
+        deploymentId: o.d.id,
+        source: 'cds' as const,
+        caller: caller.principal.name,
+        hookInstance: req.hookInstance,
+        patientRef: `Patient/${patientId}`,
+        features: o.features!,
+        output: {
+          target: o.d.target.kind,
+          deploymentVersion: o.d.version,
+          hook: service.hook,
+          service: serviceId,
+          ...(o.result!.probability !== null
+            ? { probability: o.result!.probability, label: o.result!.label }
+            : { value: o.result!.output }),
+          indicator: o.card?.indicator ?? null,
+          card: o.card?.uuid ?? null,
+          applicability: o.decision.reasons,
+        },
+        explanation: o.result!.contributions ?? o.result!.reasons,
+      })),
+    );
+    const ids = predictionRows.map((r) => r.id);
     const now = nowIso();
-    const cards = scored.flatMap((o, i) => (o.card ? [{ o, predictionId: ids[i]! }] : []));
-    if (cards.length)
-      await this.db
-        .insertInto('cds_cards')
-        .values(
-          cards.map(({ o, predictionId }) => ({
-            uuid: o.card!.uuid,
-            prediction_id: predictionId,
-            deployment_id: o.d.id,
-            service_id: serviceId,
-            issuer: caller.issuer,
-            hook_instance: req.hookInstance,
-            created_at: now,
-            feedback_at: null,
-          })),
-        )
-        .execute();
+    const cardRows = scored.flatMap((o, i) =>
+      o.card
+        ? [
+            {
+              uuid: o.card.uuid,
+              prediction_id: ids[i]!,
+              deployment_id: o.d.id,
+              service_id: serviceId,
+              issuer: caller.issuer,
+              hook_instance: req.hookInstance,
+              created_at: now,
+              feedback_at: null,
+            },
+          ]
+        : [],
+    );
     const byProject = new Map<string, Outcome[]>();
     for (const o of outcomes) byProject.set(o.d.project, [...(byProject.get(o.d.project) ?? []), o]);
-    for (const [project, os] of byProject)
-      await this.audit.append({
-        actor: caller.principal.name,
-        action: 'cds.hook',
-        target: `cds-service:${serviceId}`,
-        project,
-        outcome: 'success',
-        client,
-        details: {
-          hook: service.hook,
-          hookInstance: req.hookInstance,
-          patient: `Patient/${patientId}`,
-          user: typeof req.context.userId === 'string' ? req.context.userId : null,
-          issuer: caller.issuer,
-          decisions: os.map((o) => ({
-            deployment: `${o.d.name}@${o.d.version}`,
-            applies: o.decision.applies,
-            reasons: o.decision.reasons,
-            prediction: o.result ? ids[scored.indexOf(o)] : null,
-            card: o.card ? { uuid: o.card.uuid, indicator: o.card.indicator } : null,
-          })),
-        },
-      });
+    const audit: AuditInput[] = [...byProject].map(([project, os]) => ({
+      actor: caller.principal.name,
+      action: 'cds.hook',
+      target: `cds-service:${serviceId}`,
+      project,
+      outcome: 'success',
+      client,
+      details: {
+        hook: service.hook,
+        hookInstance: req.hookInstance,
+        patient: `Patient/${patientId}`,
+        user: typeof req.context.userId === 'string' ? req.context.userId : null,
+        issuer: caller.issuer,
+        decisions: os.map((o) => ({
+          deployment: `${o.d.name}@${o.d.version}`,
+          applies: o.decision.applies,
+          reasons: o.decision.reasons,
+          prediction: o.result ? ids[scored.indexOf(o)] : null,
+          card: o.card ? { uuid: o.card.uuid, indicator: o.card.indicator } : null,
+        })),
+      },
+    }));
+    // One durable unit, group-committed with other calls: the jti record (a replay fails here and writes nothing),
+    // the prediction rows, the cards, and the audit events. The cards are answered only after it is on disk.
+    await this.audit.commit({
+      claim: jtiClaim(caller),
+      inserts: [
+        { table: 'predictions', rows: predictionRows as unknown as Record<string, unknown>[] },
+        { table: 'cds_cards', rows: cardRows },
+      ].filter((x) => x.rows.length > 0) as InsertRows[],
+      audit,
+    });
     return { cards: outcomes.flatMap((o) => (o.card ? [o.card] : [])) };
   }
 

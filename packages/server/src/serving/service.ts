@@ -59,10 +59,10 @@ export class PredictionService {
     return r;
   }
 
-  /** Writes prediction log rows in one transaction; returns their ids in order. */
-  async log(entries: LogEntry[]): Promise<string[]> {
+  /** Prediction log rows for entries (ids assigned here), ready for `audit.commit`. */
+  rowsFor(entries: LogEntry[]): PredictionsTable[] {
     const now = nowIso();
-    const rows: PredictionsTable[] = entries.map((e) => ({
+    return entries.map((e) => ({
       id: newId(),
       project_id: e.projectId,
       model_version_id: e.modelVersionId,
@@ -79,12 +79,13 @@ export class PredictionService {
       feedback_at: null,
       created_at: now,
     }));
-    await this.db.transaction().execute(async (tx) => {
-      for (let i = 0; i < rows.length; i += 500)
-        await tx
-          .insertInto('predictions')
-          .values(rows.slice(i, i + 500))
-          .execute();
+  }
+
+  /** Writes prediction log rows in one transaction (group-committed); returns their ids in order. */
+  async log(entries: LogEntry[]): Promise<string[]> {
+    const rows = this.rowsFor(entries);
+    await this.audit.commit({
+      inserts: [{ table: 'predictions', rows: rows as unknown as Record<string, unknown>[] }],
     });
     return rows.map((r) => r.id);
   }
@@ -125,7 +126,7 @@ export class PredictionService {
     );
     const preds = await scorer.predict(rows);
     const features = scorer.features.map((f) => f.name);
-    const ids = await this.log(
+    const logRows = this.rowsFor(
       preds.map((pr, i) => ({
         projectId: a.project.id,
         modelVersionId: mv.id,
@@ -136,15 +137,22 @@ export class PredictionService {
         explanation: pr.contributions,
       })),
     );
-    await this.audit.append({
-      actor: p.name,
-      action: 'prediction.create',
-      target: `model:${a.project.slug}/${model}@${version}`,
-      project: a.project.slug,
-      outcome: 'success',
-      client,
-      details: { rows: rows.length, source: 'rest' },
+    // The log rows and the audit event are committed together (with other requests'), before the answer.
+    await this.audit.commit({
+      inserts: [{ table: 'predictions', rows: logRows as unknown as Record<string, unknown>[] }],
+      audit: [
+        {
+          actor: p.name,
+          action: 'prediction.create',
+          target: `model:${a.project.slug}/${model}@${version}`,
+          project: a.project.slug,
+          outcome: 'success',
+          client,
+          details: { rows: rows.length, source: 'rest' },
+        },
+      ],
     });
+    const ids = logRows.map((r) => r.id);
     return preds.map((pr, i) => ({ id: ids[i]!, ...pr }));
   }
 
