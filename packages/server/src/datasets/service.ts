@@ -15,7 +15,8 @@ import { parseDigest } from '../storage/object-store/port.js';
 import { newId, nowIso } from '../util.js';
 import { fanOut } from './fan-out.js';
 import type { TabularOptions, TabularProfile } from './tabular/index.js';
-import { profileTabularInLanes, tabularToArrowInLanes } from './tabular/index.js';
+import { tabularToArrow } from './tabular/index.js';
+import { TabularIngest } from './tabular/ingest.js';
 
 export type DatasetKind = 'tabular' | 'files';
 
@@ -160,9 +161,10 @@ export class DatasetService {
   }
 
   /**
-   * Pushes a CSV: one pass stores the raw bytes (hashing as they are written) while parsing and profiling them;
-   * a second pass over the stored, verified bytes writes the Arrow copy. Identical content returns the existing version.
-   * Both passes parse in worker threads (tabular/lanes.ts), so this thread is free to hash and write.
+   * Pushes a CSV in one read of the upload: the raw bytes are stored (hashed as they are written) while a single
+   * parse validates and profiles them and spills the parsed cells (tabular/ingest.ts); the Arrow copy is then
+   * written from the spill. Only when a column changed type in a way the spill cannot convert does a second
+   * parse over the stored, verified bytes write the Arrow copy. Identical content returns the existing version.
    */
   async pushTabular(
     p: Principal,
@@ -175,48 +177,65 @@ export class DatasetService {
     const ctl = new AbortController();
     opts.signal?.addEventListener('abort', () => ctl.abort(opts.signal?.reason), { once: true });
     let raw, profile: TabularProfile;
+    let ingest: TabularIngest | undefined;
     try {
-      [raw, profile] = await fanOut<[Awaited<ReturnType<ObjectStore['put']>>, TabularProfile]>(body, [
-        (branch) => this.objects.put(branch, { maxBytes: this.maxUploadBytes, signal: ctl.signal }),
-        (branch) =>
-          profileTabularInLanes(branch, opts).catch((e: unknown) => {
-            ctl.abort(e);
-            throw e;
-          }),
-      ]);
-    } catch (e) {
-      await this.audit.append({
-        actor: p.name,
-        action: 'dataset.push',
-        target: `dataset:${a.project.slug}/${name}`,
-        project: a.project.slug,
-        outcome: 'failure',
-        client: opts.client,
-        details: { code: e instanceof AppError ? e.code : 'INTERNAL' },
-      });
-      throw e;
-    }
-    const existing = dataset.id ? await this.versionByContent(dataset.id, raw.digest) : undefined;
-    if (existing) return { version: this.toInfo(a, dataset, existing), created: false };
+      try {
+        [raw, profile] = await fanOut<[Awaited<ReturnType<ObjectStore['put']>>, TabularProfile]>(body, [
+          (branch) => this.objects.put(branch, { maxBytes: this.maxUploadBytes, signal: ctl.signal }),
+          async (branch) => {
+            try {
+              ingest = new TabularIngest(opts);
+              for await (const chunk of branch) ingest.write(chunk);
+              return ingest.end();
+            } catch (e) {
+              ctl.abort(e);
+              throw e;
+            }
+          },
+        ]);
+      } catch (e) {
+        await this.audit.append({
+          actor: p.name,
+          action: 'dataset.push',
+          target: `dataset:${a.project.slug}/${name}`,
+          project: a.project.slug,
+          outcome: 'failure',
+          client: opts.client,
+          details: { code: e instanceof AppError ? e.code : 'INTERNAL' },
+        });
+        throw e;
+      }
+      const existing = dataset.id ? await this.versionByContent(dataset.id, raw.digest) : undefined;
+      if (existing) return { version: this.toInfo(a, dataset, existing), created: false };
 
-    const arrow = await this.objects.put(tabularToArrowInLanes(await this.readVerified(raw.digest), profile));
-    const manifest: VersionManifest = {
-      format: 'ichigen.dataset-version',
-      formatVersion: 1,
-      kind: 'tabular',
-      files: [{ path: `${name}.csv`, digest: raw.digest, size: raw.size }],
-      arrow: { digest: arrow.digest, size: arrow.size },
-      tabular: profile,
-    };
-    return this.commitVersion(p, a, dataset, {
-      contentDigest: raw.digest,
-      manifest,
-      sizeBytes: raw.size,
-      rowCount: profile.rowCount,
-      schema: profile,
-      message: opts.message ?? '',
-      client: opts.client,
-    });
+      const spilled = ingest as TabularIngest | undefined;
+      const arrow = await this.objects.put(
+        spilled?.hasArrow
+          ? Readable.from(spilled.arrow())
+          : tabularToArrow(await this.readVerified(raw.digest), profile),
+      );
+      ingest?.close();
+      ingest = undefined;
+      const manifest: VersionManifest = {
+        format: 'ichigen.dataset-version',
+        formatVersion: 1,
+        kind: 'tabular',
+        files: [{ path: `${name}.csv`, digest: raw.digest, size: raw.size }],
+        arrow: { digest: arrow.digest, size: arrow.size },
+        tabular: profile,
+      };
+      return await this.commitVersion(p, a, dataset, {
+        contentDigest: raw.digest,
+        manifest,
+        sizeBytes: raw.size,
+        rowCount: profile.rowCount,
+        schema: profile,
+        message: opts.message ?? '',
+        client: opts.client,
+      });
+    } finally {
+      (ingest as TabularIngest | undefined)?.close();
+    }
   }
 
   /** Stores one file of a files dataset ahead of the version that will list it. */

@@ -154,11 +154,28 @@ export class TextCounter {
     this.addBytes(bytes, 0, bytes.length);
   }
 
-  /** Counts the text whose UTF-8 bytes are `buf[a, b)`. */
-  addBytes(buf: Uint8Array, a: number, b: number): void {
+  /**
+   * Counts the text whose UTF-8 bytes are `buf[a, b)`. Returns its index in admission order (stable: keys are
+   * never removed), or -1 when it could not be admitted (the counter overflowed).
+   */
+  addBytes(buf: Uint8Array, a: number, b: number): number {
     const k = this.find(buf, a, b);
-    if (k >= 0) this.counts[k] = (this.counts[k] as number) + 1;
-    else this.insert(buf, a, b, this.lastHash, this.lastSlot, 1);
+    if (k >= 0) {
+      this.counts[k] = (this.counts[k] as number) + 1;
+      return k;
+    }
+    return this.insert(buf, a, b, this.lastHash, this.lastSlot, 1);
+  }
+
+  /** The arena holding every admitted key; key `k` is `keyArena()[keyStartOf(k), keyEndOf(k))`. */
+  keyArena(): Buffer {
+    return this.arena;
+  }
+  keyStartOf(k: number): number {
+    return this.keyStart[k] as number;
+  }
+  keyEndOf(k: number): number {
+    return this.keyEnd[k] as number;
   }
 
   /** Hash and free slot of the last `find` that missed. */
@@ -204,18 +221,19 @@ export class TextCounter {
     this.insert(bytes, 0, bytes.length, h, slot, count);
   }
 
-  private insert(buf: Uint8Array, a: number, b: number, h: number, slot: number, count: number): void {
+  /** Admits a key; returns its index, or -1 (and sets `overflow`) when it cannot be admitted. */
+  private insert(buf: Uint8Array, a: number, b: number, h: number, slot: number, count: number): number {
     const len = b - a;
     const i = this.size;
     if (this.overflow || i >= this.cap || len > 4 * this.maxKeyChars + 4) {
       this.overflow = true;
-      return;
+      return -1;
     }
     const chars = len > this.maxKeyChars || this.maxTotalChars !== Infinity ? utf16Length(buf, a, b) : len;
     if (chars > this.maxKeyChars || this.chars + chars > this.maxTotalChars) {
       // Keep counting the values already known (top values stay meaningful), but admit no new ones.
       this.overflow = true;
-      return;
+      return -1;
     }
     if (i === this.counts.length) this.growEntries();
     if (this.arenaUsed + len > this.arena.length) {
@@ -233,6 +251,7 @@ export class TextCounter {
     this.table[slot] = i + 1;
     this.size = i + 1;
     if (this.size * 2 > this.table.length) this.rehash();
+    return i;
   }
 
   private growEntries(): void {

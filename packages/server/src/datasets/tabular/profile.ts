@@ -52,6 +52,15 @@ const C_BOOL = 4;
 const C_DATE = 8;
 const C_NUMERIC = C_INT | C_NUM;
 
+/** What `ColumnAccumulator.add` took a cell as. */
+export const K_MISSING = 0;
+export const K_NUMBER = 1;
+export const K_DATE = 2;
+/** Text (or boolean) admitted to the column's distinct counter: `code` is its index there. */
+export const K_CODE = 3;
+/** Text not admitted (the counter overflowed: the column is text). */
+export const K_TEXT = 4;
+
 export class ColumnAccumulator {
   missing = 0;
   count = 0;
@@ -93,11 +102,21 @@ export class ColumnAccumulator {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
-  /** Adds the cell whose UTF-8 bytes are `s[a, b)` (most cells never become strings). */
-  add(s: Uint8Array, a: number, b: number): void {
+  /** Set by `add` for K_NUMBER (the number) and K_DATE (epoch ms). */
+  value = 0;
+  /** Set by `add` for K_CODE: the value's index in `texts` (admission order). */
+  code = -1;
+  /** Incremented whenever `texts` is replaced (codes of an older generation mean nothing in the new one). */
+  textsGeneration = 0;
+
+  /**
+   * Adds the cell whose UTF-8 bytes are `s[a, b)` (most cells never become strings). Returns what the cell was
+   * taken as (K_*), so a single-pass ingest can write the parsed value straight into its columnar copy.
+   */
+  add(s: Uint8Array, a: number, b: number): number {
     if (isMissingBytes(s, a, b)) {
       this.missing++;
-      return;
+      return K_MISSING;
     }
     this.count++;
     const cand = this.cand;
@@ -108,7 +127,8 @@ export class ColumnAccumulator {
         else if (cand !== C_NUMERIC) this.cand = cand & C_NUMERIC;
         this.addNumber(v);
         this.countNumber(v, s, a, b);
-        return;
+        this.value = v;
+        return K_NUMBER;
       }
       this.leaveNumeric();
     }
@@ -120,7 +140,8 @@ export class ColumnAccumulator {
         if (ms < this.min) this.min = ms;
         if (ms > this.max) this.max = ms;
         this.countNumber(ms, s, a, b);
-        return;
+        this.value = ms;
+        return K_DATE;
       }
       this.leaveDate();
     }
@@ -133,7 +154,14 @@ export class ColumnAccumulator {
         this.cand &= ~C_BOOL;
       }
     }
-    (this.texts as TextCounter).addBytes(s, a, b);
+    const code = (this.texts as TextCounter).addBytes(s, a, b);
+    this.code = code;
+    return code >= 0 ? K_CODE : K_TEXT;
+  }
+
+  /** The distinct-text counter (once the column is neither numeric nor date). */
+  get textCounter(): TextCounter | undefined {
+    return this.texts;
   }
 
   private addNumber(v: number): void {
@@ -196,6 +224,7 @@ export class ColumnAccumulator {
   }
 
   private toText(): void {
+    this.textsGeneration++;
     const texts = new TextCounter(this.distinctCap, MAX_DISTINCT_KEY_CHARS, this.keyChars);
     if (this.distinctOverflow) texts.overflow = true;
     // Values counted by number keep the text of their first occurrence ("1.50" and "1.5" count as one).

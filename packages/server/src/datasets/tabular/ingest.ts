@@ -1,0 +1,514 @@
+// Single-pass tabular ingest: one parse of the CSV yields the profile (pass 1) AND the columnar copy.
+//
+// The Arrow stream cannot be written while parsing: its schema (types, `ichigen.type`) and its dictionaries
+// (every category, most frequent first) are known only at the end of the file. So while pass 1 parses and
+// profiles each cell, the value it parsed is written into a per-column batch buffer in the encoding the column
+// has at that moment — Float64 for numbers and dates (epoch ms), Int32 codes into the column's distinct-text
+// counter for text and booleans, UTF-8 bytes for text past the distinct cap — and each full batch is spilled to
+// an unlinked temporary file. At the end `toArrow()` reads the batches back and converts each to the final type
+// (dates → days, codes → categories in profile order, codes → text bytes, codes → booleans): the bytes are
+// exactly those pass 2 (`tabularToArrow`) writes, without tokenizing or parsing the CSV again.
+//
+// When a column changed type after values were spilled in an encoding the final type cannot use (e.g. numbers
+// for 10 M rows, then a word: the column is text, but its early cells were kept only as doubles), `arrow` is
+// undefined and the caller runs pass 2 over the stored CSV instead. That costs time, never correctness.
+
+import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ArrowAssembler, batchRowsFor, type ColumnBuffers } from './arrow.js';
+import { normalizeEncoding } from './decode.js';
+import type { TextCounter } from './distinct.js';
+import {
+  ColumnAccumulator,
+  K_CODE,
+  K_MISSING,
+  limitsFor,
+  mergeProfileLanes,
+  resolveDelimiter,
+  resolveMaxColumns,
+} from './profile.js';
+import { TabularReader } from './reader.js';
+import type { ColumnProfile, TabularOptions, TabularProfile } from './types.js';
+import { parseBooleanBytes } from './values.js';
+
+const MS_PER_DAY = 86_400_000;
+
+/** Encodings of one spilled column batch. */
+const M_NULL = 0; // every cell missing
+const M_F64 = 1; // numbers, or dates/datetimes as epoch ms
+const M_CODE = 2; // Int32 index into the column's distinct-text counter, -1 = missing
+const M_UTF8 = 3; // Arrow Utf8 (offsets + bytes)
+
+interface SpilledColumn {
+  mode: number;
+  nulls: number;
+  /** `textsGeneration` of the column's accumulator when its codes were written (M_CODE only). */
+  generation: number;
+  validityBytes: number;
+  valueBytes: number;
+  offsetBytes: number;
+}
+
+interface SpilledBatch {
+  rows: number;
+  columns: SpilledColumn[];
+}
+
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_I32 = new Int32Array(0);
+const EMPTY_U8 = new Uint8Array(0);
+
+function setBit(bits: Uint8Array, i: number): void {
+  bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+}
+
+/** One column of the batch being filled. Buffers are reused: a full batch is written to the spill file at once. */
+class SpillColumn {
+  mode = M_NULL;
+  nulls = 0;
+  generation = 0;
+  readonly validity: Uint8Array;
+  // Allocated on first use: a column normally only ever needs one of them (wide files have many columns).
+  f64 = EMPTY_F64;
+  codes = EMPTY_I32;
+  offsets = EMPTY_I32;
+  bytes = new Uint8Array(0);
+  used = 0;
+
+  constructor(
+    private readonly rows: number,
+    readonly acc: ColumnAccumulator,
+  ) {
+    this.validity = new Uint8Array((rows + 7) >> 3);
+  }
+
+  reset(): void {
+    this.mode = M_NULL;
+    this.nulls = 0;
+    this.used = 0;
+    this.validity.fill(0);
+  }
+
+  /** Starts encoding `mode` at row `row` (every earlier row of the batch was missing). */
+  begin(mode: number, row: number): void {
+    this.mode = mode;
+    if (mode === M_F64 && this.f64.length === 0) this.f64 = new Float64Array(this.rows);
+    if (mode === M_CODE && this.codes.length === 0) this.codes = new Int32Array(this.rows);
+    if (mode === M_UTF8 && this.offsets.length === 0) this.offsets = new Int32Array(this.rows + 1);
+    if (mode === M_F64) this.f64.fill(0, 0, row);
+    else if (mode === M_CODE) this.codes.fill(-1, 0, row);
+    else this.offsets.fill(0, 0, row + 1);
+    if (mode === M_CODE) this.generation = this.acc.textsGeneration;
+  }
+
+  missing(row: number): void {
+    this.nulls++;
+    const mode = this.mode;
+    if (mode === M_F64) this.f64[row] = 0;
+    else if (mode === M_CODE) this.codes[row] = -1;
+    else if (mode === M_UTF8) this.offsets[row + 1] = this.used;
+  }
+
+  appendBytes(s: Uint8Array, a: number, b: number, row: number): void {
+    const len = b - a;
+    let used = this.used;
+    if (used + len > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(this.bytes.length * 2, used + len, 1024));
+      grown.set(this.bytes.subarray(0, used));
+      this.bytes = grown;
+    }
+    const out = this.bytes;
+    if (len < 32) for (let i = a; i < b; i++) out[used++] = s[i] as number;
+    else {
+      out.set(s.subarray(a, b), used);
+      used += len;
+    }
+    this.used = used;
+    this.offsets[row + 1] = used;
+    setBit(this.validity, row);
+  }
+
+  /** The column's counter overflowed mid-batch: rewrite rows [0, row) from codes to UTF-8 bytes. */
+  codesToUtf8(row: number): void {
+    const texts = this.acc.textCounter as TextCounter;
+    const arena = texts.keyArena();
+    this.begin(M_UTF8, 0);
+    for (let r = 0; r < row; r++) {
+      const k = this.codes[r] as number;
+      if (k < 0) this.offsets[r + 1] = this.used;
+      else this.appendBytes(arena, texts.keyStartOf(k), texts.keyEndOf(k), r);
+    }
+  }
+}
+
+/**
+ * Pass 1 plus the spilled columnar copy. `write` each chunk, then `end()` for the profile; then `arrow` is the
+ * columnar copy (or undefined: run pass 2), and `close()` must be called in every case (it frees the spill).
+ */
+export class TabularIngest {
+  private cols: ColumnAccumulator[] = [];
+  private spill: SpillColumn[] = [];
+  private readonly reader: TabularReader;
+  private batchRows = 0;
+  private inBatch = 0;
+  private readonly batches: SpilledBatch[] = [];
+  private fd = -1;
+  private written = 0;
+  /** Set when some column's spilled cells cannot be converted to its type: the copy needs pass 2. */
+  private failed = false;
+  private profile: TabularProfile | undefined;
+
+  constructor(
+    opts: TabularOptions,
+    private readonly spillDir = tmpdir(),
+  ) {
+    this.reader = new TabularReader(
+      {
+        encoding: normalizeEncoding(opts.encoding),
+        delimiter: resolveDelimiter(opts.delimiter),
+        maxColumns: resolveMaxColumns(opts.maxColumns),
+      },
+      (names) => {
+        const { distinctCap, reservoirCap, keyChars } = limitsFor(names.length);
+        this.cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap, keyChars));
+        this.batchRows = batchRowsFor(names.length);
+        this.spill = this.cols.map((c) => new SpillColumn(this.batchRows, c));
+      },
+      (row) => {
+        const { buf, starts, ends } = row;
+        const cols = this.cols;
+        const spill = this.spill;
+        const r = this.inBatch;
+        let failed = this.failed;
+        for (let j = 0; j < cols.length; j++) {
+          let s: Uint8Array = buf;
+          let a = starts[j] as number;
+          let b: number;
+          if (a >= 0) {
+            b = ends[j] as number;
+          } else {
+            s = row.escaped[j] as Buffer;
+            a = 0;
+            b = s.length;
+          }
+          const col = cols[j] as ColumnAccumulator;
+          const kind = col.add(s, a, b);
+          if (failed) continue;
+          const sc = spill[j] as SpillColumn;
+          if (kind === K_MISSING) {
+            sc.missing(r);
+            continue;
+          }
+          let mode = sc.mode;
+          if (kind < K_CODE) {
+            // A number or a date.
+            if (mode === M_NULL) sc.begin((mode = M_F64), r);
+            if (mode !== M_F64) {
+              this.fail();
+              failed = true;
+              continue;
+            }
+            sc.f64[r] = col.value;
+            setBit(sc.validity, r);
+          } else if (kind === K_CODE && mode !== M_UTF8) {
+            if (mode === M_NULL) sc.begin((mode = M_CODE), r);
+            if (mode !== M_CODE || sc.generation !== col.textsGeneration) {
+              this.fail();
+              failed = true;
+              continue;
+            }
+            sc.codes[r] = col.code;
+            setBit(sc.validity, r);
+          } else {
+            // Text the counter did not admit (or a column already past it): the column is text from now on.
+            if (mode === M_F64) {
+              this.fail();
+              failed = true;
+              continue;
+            }
+            if (mode === M_CODE) sc.codesToUtf8(r);
+            else if (mode === M_NULL) sc.begin(M_UTF8, r);
+            sc.appendBytes(s, a, b, r);
+          }
+        }
+        if ((this.inBatch = r + 1) === this.batchRows) this.flush();
+      },
+    );
+  }
+
+  private fail(): void {
+    this.failed = true;
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    this.batches.length = 0;
+  }
+
+  private writeAll(bytes: Uint8Array): number {
+    let off = 0;
+    while (off < bytes.byteLength) off += writeSync(this.fd, bytes, off, bytes.byteLength - off);
+    this.written += bytes.byteLength;
+    return bytes.byteLength;
+  }
+
+  private flush(): void {
+    const rows = this.inBatch;
+    this.inBatch = 0;
+    if (rows === 0 || this.failed) return;
+    if (this.fd < 0) {
+      // Unlinked at once: the file lives as long as the descriptor, so no crash can leave it behind.
+      const path = join(this.spillDir, `ichigen-ingest-${randomBytes(8).toString('hex')}.spill`);
+      this.fd = openSync(path, 'w+', 0o600);
+      unlinkSync(path);
+    }
+    const columns: SpilledColumn[] = [];
+    for (const sc of this.spill) {
+      const c: SpilledColumn = {
+        mode: sc.mode,
+        nulls: sc.nulls,
+        generation: sc.generation,
+        validityBytes: 0,
+        valueBytes: 0,
+        offsetBytes: 0,
+      };
+      if (sc.mode !== M_NULL) {
+        if (sc.nulls > 0) c.validityBytes = this.writeAll(sc.validity);
+        if (sc.mode === M_F64) c.valueBytes = this.writeAll(new Uint8Array(sc.f64.buffer, 0, rows * 8));
+        else if (sc.mode === M_CODE) c.valueBytes = this.writeAll(new Uint8Array(sc.codes.buffer, 0, rows * 4));
+        else {
+          c.offsetBytes = this.writeAll(new Uint8Array(sc.offsets.buffer, 0, (rows + 1) * 4));
+          c.valueBytes = this.writeAll(sc.bytes.subarray(0, sc.used));
+        }
+      }
+      columns.push(c);
+      sc.reset();
+    }
+    this.batches.push({ rows, columns });
+  }
+
+  write(chunk: Uint8Array): void {
+    this.reader.write(chunk);
+  }
+
+  /** Ends the input and returns the profile (throws the AppError of any malformed input). */
+  end(): TabularProfile {
+    const summary = this.reader.end();
+    this.flush();
+    const columns = this.cols.map((c, index) => ({ index, profile: c.profile(), exact: c.exact }));
+    this.profile = mergeProfileLanes([
+      { encoding: summary.encoding, delimiter: summary.delimiter, rowCount: summary.rowCount, columns },
+    ]);
+    if (!this.failed) {
+      this.profile.columns.forEach((c, j) => {
+        if (!this.failed && !this.batches.every((b) => fits(b.columns[j] as SpilledColumn, c, this.cols[j]!)))
+          this.fail();
+      });
+    }
+    return this.profile;
+  }
+
+  /** Whether `arrow()` can produce the columnar copy (else pass 2 must). Valid after `end()`. */
+  get hasArrow(): boolean {
+    return this.profile !== undefined && !this.failed;
+  }
+
+  /** The Arrow IPC stream, byte for byte what `tabularToArrow` writes for this profile. */
+  *arrow(): Generator<Uint8Array, void, undefined> {
+    const profile = this.profile;
+    if (profile === undefined || this.failed) throw new Error('TabularIngest: no columnar copy');
+    const assembler = new ArrowAssembler(profile, 1);
+    const converters = profile.columns.map((c, j) => new Converter(c, j, this.cols[j]!, this.batchRows));
+    let pos = 0;
+    const read = (n: number): Uint8Array => {
+      const out = new Uint8Array(n);
+      let off = 0;
+      while (off < n) {
+        const got = readSync(this.fd, out, off, n - off, pos + off);
+        if (got === 0) throw new Error('ingest spill file ended early');
+        off += got;
+      }
+      pos += n;
+      return out;
+    };
+    for (const batch of this.batches) {
+      const columns = batch.columns.map((c, j) => (converters[j] as Converter).convert(c, batch.rows, read));
+      assembler.add(0, { rows: batch.rows, columns });
+      yield* assembler.takeReady();
+    }
+    for (const out of assembler.finish()) yield out;
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    this.batches.length = 0;
+  }
+}
+
+/** Whether a spilled column batch can be converted to the column's final type. */
+function fits(c: SpilledColumn, p: ColumnProfile, acc: ColumnAccumulator): boolean {
+  if (c.mode === M_NULL) return true;
+  switch (p.type) {
+    case 'integer':
+    case 'number':
+    case 'date':
+    case 'datetime':
+      return c.mode === M_F64;
+    case 'boolean':
+    case 'categorical':
+      return c.mode === M_CODE && c.generation === acc.textsGeneration;
+    case 'text':
+      return c.mode === M_UTF8 || (c.mode === M_CODE && c.generation === acc.textsGeneration);
+  }
+}
+
+/** Converts spilled batches of one column to the Arrow buffers of its final type (as pass 2 builds them). */
+class Converter {
+  /** Code (admission order) → category index, or → 1/0 for booleans. */
+  private readonly map: Int32Array | undefined;
+  private readonly texts: TextCounter | undefined;
+
+  constructor(
+    private readonly column: ColumnProfile,
+    private readonly index: number,
+    acc: ColumnAccumulator,
+    private readonly capacity: number,
+  ) {
+    const texts = acc.textCounter;
+    this.texts = texts;
+    if (texts !== undefined && (column.type === 'categorical' || column.type === 'boolean')) {
+      const entries = texts.entries();
+      const map = new Int32Array(entries.length);
+      if (column.type === 'categorical') {
+        const position = new Map((column.categories ?? []).map((c, i) => [c, i]));
+        entries.forEach((e, k) => (map[k] = position.get(e.text) ?? 0));
+      } else {
+        const arena = texts.keyArena();
+        for (let k = 0; k < entries.length; k++) {
+          map[k] = parseBooleanBytes(arena, texts.keyStartOf(k), texts.keyEndOf(k));
+        }
+      }
+      this.map = map;
+    }
+  }
+
+  convert(c: SpilledColumn, rows: number, read: (n: number) => Uint8Array): ColumnBuffers {
+    const nullCount = c.mode === M_NULL ? rows : c.nulls;
+    let validity: Uint8Array | undefined;
+    if (nullCount > 0) {
+      validity = new Uint8Array((this.capacity + 7) >> 3);
+      if (c.validityBytes > 0) validity.set(read(c.validityBytes));
+    }
+    const out: ColumnBuffers = { index: this.index, nullCount, validity, values: EMPTY_U8, offsets: undefined };
+    const f64 = (): Float64Array => {
+      if (c.mode === M_NULL) return new Float64Array(rows);
+      const b = read(c.valueBytes);
+      return new Float64Array(b.buffer, b.byteOffset, rows);
+    };
+    const codes = (): Int32Array => {
+      if (c.mode === M_NULL) return new Int32Array(rows).fill(-1);
+      const b = read(c.valueBytes);
+      return new Int32Array(b.buffer, b.byteOffset, rows);
+    };
+    switch (this.column.type) {
+      case 'integer':
+      case 'number':
+        out.values = f64();
+        break;
+      case 'date': {
+        const ms = f64();
+        const days = new Int32Array(rows);
+        for (let i = 0; i < rows; i++) days[i] = (ms[i] as number) / MS_PER_DAY;
+        out.values = days;
+        break;
+      }
+      case 'datetime': {
+        const ms = f64();
+        const values = new BigInt64Array(rows);
+        const words = new Uint32Array(values.buffer);
+        for (let i = 0; i < rows; i++) {
+          const v = ms[i] as number;
+          const hi = Math.floor(v / 4294967296);
+          words[i * 2] = v - hi * 4294967296;
+          words[i * 2 + 1] = hi;
+        }
+        out.values = values;
+        break;
+      }
+      case 'categorical': {
+        const k = codes();
+        const map = this.map as Int32Array;
+        const values = new Int32Array(rows);
+        for (let i = 0; i < rows; i++) {
+          const code = k[i] as number;
+          values[i] = code < 0 ? 0 : (map[code] as number);
+        }
+        out.values = values;
+        break;
+      }
+      case 'boolean': {
+        const k = codes();
+        const map = this.map as Int32Array;
+        const bits = new Uint8Array((this.capacity + 7) >> 3);
+        for (let i = 0; i < rows; i++) {
+          const code = k[i] as number;
+          if (code >= 0 && map[code] === 1) setBit(bits, i);
+        }
+        out.values = bits;
+        break;
+      }
+      case 'text': {
+        if (c.mode === M_UTF8) {
+          const o = read(c.offsetBytes);
+          out.offsets = new Int32Array(o.buffer, o.byteOffset, rows + 1);
+          out.values = read(c.valueBytes);
+          break;
+        }
+        const k = codes();
+        const texts = this.texts;
+        const offsets = new Int32Array(rows + 1);
+        let size = 0;
+        if (texts !== undefined) {
+          for (let i = 0; i < rows; i++) {
+            const code = k[i] as number;
+            if (code >= 0) size += texts.keyEndOf(code) - texts.keyStartOf(code);
+          }
+        }
+        const bytes = new Uint8Array(size);
+        let used = 0;
+        if (texts !== undefined) {
+          const arena = texts.keyArena();
+          for (let i = 0; i < rows; i++) {
+            const code = k[i] as number;
+            if (code >= 0) {
+              const b = texts.keyEndOf(code);
+              for (let a = texts.keyStartOf(code); a < b; a++) bytes[used++] = arena[a] as number;
+            }
+            offsets[i + 1] = used;
+          }
+        }
+        out.offsets = offsets;
+        out.values = bytes;
+        break;
+      }
+    }
+    return out;
+  }
+}
+
+/** Single-pass ingest of a whole stream (tests and tools); the caller must `close()` the result. */
+export async function ingestTabular(
+  source: AsyncIterable<Uint8Array>,
+  opts: TabularOptions = {},
+  spillDir?: string,
+): Promise<{ profile: TabularProfile; ingest: TabularIngest }> {
+  const ingest = new TabularIngest(opts, spillDir);
+  try {
+    for await (const chunk of source) ingest.write(chunk);
+    return { profile: ingest.end(), ingest };
+  } catch (e) {
+    ingest.close();
+    throw e;
+  }
+}
