@@ -14,12 +14,15 @@ import {
   verifyPassword,
 } from './passwords.js';
 import { LoginLimiter } from './rate-limit.js';
+import { SessionService, type NewSession } from './sessions.js';
 
 export interface Principal {
   userId: string;
   name: string;
   isAdmin: boolean;
   tokenId: string;
+  /** Set when the caller came with a browser session cookie (web console) rather than a bearer token. */
+  sessionId?: string;
 }
 
 export interface IssuedToken {
@@ -43,10 +46,13 @@ export interface AuthSettings {
   tokenDays: number;
   loginMaxFailures: number;
   loginWindowSeconds: number;
+  sessionIdleMinutes: number;
 }
 
 export class AuthService {
   private readonly limiter: LoginLimiter;
+  /** Browser sessions of the web console (cookie + CSRF token). */
+  readonly sessions: SessionService;
 
   constructor(
     private readonly store: MetadataStore,
@@ -54,6 +60,7 @@ export class AuthService {
     private readonly settings: AuthSettings,
   ) {
     this.limiter = new LoginLimiter(settings.loginMaxFailures, settings.loginWindowSeconds * 1000);
+    this.sessions = new SessionService(store, audit, settings);
   }
 
   private get db() {
@@ -119,6 +126,41 @@ export class AuthService {
     client: string,
     newPassword?: string,
   ): Promise<IssuedToken & { user: UserInfo }> {
+    const row = await this.checkPassword(name, password, client, newPassword);
+    const token = await this.issueToken(row.id, 'login session', 'session', this.settings.sessionHours * 3600_000);
+    await this.audit.append({
+      actor: name,
+      action: 'auth.login',
+      outcome: 'success',
+      client,
+      details: { passwordChanged: newPassword !== undefined },
+    });
+    return { ...token, user: toUserInfo(row) };
+  }
+
+  /** The web console's login: the same checks, throttling and audit as `login`, answered with a browser session. */
+  async loginSession(
+    name: string,
+    password: string,
+    client: string,
+    userAgent: string | null,
+    newPassword?: string,
+  ): Promise<NewSession & { user: UserInfo }> {
+    const row = await this.checkPassword(name, password, client, newPassword);
+    const session = await this.sessions.create(row.id, client, userAgent);
+    await this.audit.append({
+      actor: name,
+      action: 'auth.login',
+      outcome: 'success',
+      client,
+      target: `session:${session.id}`,
+      details: { passwordChanged: newPassword !== undefined, session: true },
+    });
+    return { ...session, user: toUserInfo(row) };
+  }
+
+  /** Throttling, password check (audited on failure), and the first-login password change. */
+  private async checkPassword(name: string, password: string, client: string, newPassword: string | undefined) {
     const wait = this.limiter.retryAfter(name, client);
     if (wait > 0) {
       await this.audit.append({
@@ -156,15 +198,7 @@ export class AuthService {
     }
     if (newPassword !== undefined) await this.setPassword(row.id, newPassword);
     this.limiter.succeed(name);
-    const token = await this.issueToken(row.id, 'login session', 'session', this.settings.sessionHours * 3600_000);
-    await this.audit.append({
-      actor: name,
-      action: 'auth.login',
-      outcome: 'success',
-      client,
-      details: { passwordChanged: newPassword !== undefined },
-    });
-    return { ...token, user: toUserInfo(row) };
+    return row;
   }
 
   async changePassword(p: Principal, oldPassword: string, newPassword: string, client: string): Promise<void> {

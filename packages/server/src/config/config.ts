@@ -40,6 +40,21 @@ export const configSchema = z
     /** Failed logins allowed per user and client address within `loginWindowSeconds`. */
     loginMaxFailures: z.coerce.number().int().positive(),
     loginWindowSeconds: z.coerce.number().int().positive(),
+    /** A browser session ends after this long without a request (its absolute lifetime is `sessionHours`). */
+    sessionIdleMinutes: z.coerce
+      .number()
+      .positive()
+      .max(24 * 60 * 30),
+    /** Trust X-Forwarded-* from a reverse proxy: false (default), true, or its addresses/CIDRs (comma-separated). */
+    trustProxy: z.preprocess(
+      (v) => (v === 'true' ? true : v === 'false' || v === '' ? false : v),
+      z.union([
+        z.boolean(),
+        z.string().regex(/^[0-9A-Za-z.:/, ]+$/, 'must be true, false, or proxy addresses (loopback, 10.0.0.0/8, …)'),
+      ]),
+    ),
+    /** Directory of the built web console; default: the web package next to the installed server package. */
+    webRoot: z.string().min(1).optional(),
   })
   .strict();
 
@@ -59,6 +74,9 @@ export const ENV_SETTINGS: Record<string, keyof Config> = {
   ICHIGEN_SECRETS_DIR: 'secretsDir',
   ICHIGEN_LOGIN_MAX_FAILURES: 'loginMaxFailures',
   ICHIGEN_LOGIN_WINDOW_SECONDS: 'loginWindowSeconds',
+  ICHIGEN_SESSION_IDLE_MINUTES: 'sessionIdleMinutes',
+  ICHIGEN_TRUST_PROXY: 'trustProxy',
+  ICHIGEN_WEB_ROOT: 'webRoot',
 };
 
 export interface ConfigSources {
@@ -124,6 +142,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   raw.secretsDir ??= path.join(dataDir, 'secrets');
   raw.loginMaxFailures ??= 5;
   raw.loginWindowSeconds ??= 300;
+  raw.sessionIdleMinutes ??= 60;
+  raw.trustProxy ??= false;
+  if (typeof raw.webRoot === 'string' && raw.webRoot !== '') raw.webRoot = path.resolve(cwd, raw.webRoot);
 
   const result = configSchema.safeParse(raw);
   if (!result.success) {

@@ -6,6 +6,7 @@ import { trainingMigration } from '../training/tables.js';
 import { recipesMigration } from '../recipes/tables.js';
 import { servingMigration } from '../serving/tables.js';
 import { deploymentsMigration } from '../deployments/tables.js';
+import { webSessionsMigration } from '../auth/sessions.js';
 
 const m001: Migration = {
   async up(db: Kysely<unknown>) {
@@ -151,6 +152,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '004_recipes': recipesMigration,
   '005_serving': servingMigration,
   '006_deployments': deploymentsMigration,
+  '007_web_sessions': webSessionsMigration,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,9 +1,11 @@
 // The HTTP edge: Fastify with zod schemas, OpenAPI at /openapi.json, bearer-token auth, and one error handler that
 // turns every failure into { "error": { "code", "message", "details" } } without leaking stack traces.
+import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
@@ -18,8 +20,9 @@ import {
 import { registerAuditRoutes } from '../audit/routes.js';
 import { registerAuthRoutes } from '../auth/routes.js';
 import type { Principal } from '../auth/service.js';
+import { CSRF_HEADER, SESSION_COOKIE, csrfMatches } from '../auth/sessions.js';
 import { registerDatasetRoutes } from '../datasets/routes.js';
-import { AppError, unauthorized } from '../errors.js';
+import { AppError, forbidden, unauthorized } from '../errors.js';
 import type { Platform } from '../platform.js';
 import { registerProjectRoutes } from '../projects/routes.js';
 import { registerModelRoutes } from '../models/routes.js';
@@ -34,6 +37,8 @@ import { newId } from '../util.js';
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** The presented session cookie was refused: the error answer also clears it. */
+    sessionRefused?: boolean;
   }
 }
 
@@ -42,17 +47,22 @@ export const API = '/api/v1';
 
 export interface AppOptions {
   logger?: boolean | { level: string };
+  /** Serve HTTPS directly with this key and certificate (otherwise TLS is a reverse proxy's job). */
+  https?: { key: string | Buffer; cert: string | Buffer };
 }
 
 export async function buildApp(platform: Platform, opts: AppOptions = {}): Promise<App> {
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     logger: opts.logger ?? false,
     genReqId: () => newId(),
     requestIdHeader: false,
-    trustProxy: false,
+    // Behind a TLS-terminating reverse proxy, `trustProxy` makes req.protocol/req.ip follow X-Forwarded-*.
+    trustProxy: platform.config.trustProxy ?? false,
     bodyLimit: 16 * 1024 * 1024,
     routerOptions: { maxParamLength: 1000 },
   });
+  await app.register(fastifyCookie);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -64,8 +74,18 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Ichigen API', version: '1', description: 'On-premises ML platform for hospitals' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description: 'web console session (POST /api/v1/auth/session); unsafe methods also need X-Ichigen-CSRF',
+          },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
     },
     transform: jsonSchemaTransform,
   });
@@ -77,6 +97,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     // A download that fails before its first byte (e.g. a corrupted object) already carries the file's headers.
     for (const h of ['content-length', 'content-disposition', 'x-ichigen-digest']) reply.removeHeader(h);
     reply.header('content-type', 'application/json; charset=utf-8');
+    if (req.sessionRefused) clearSessionCookie(req, reply);
     if (e.status === 429 && typeof e.details?.retryAfter === 'number')
       reply.header('retry-after', String(e.details.retryAfter));
     void reply
@@ -116,14 +137,58 @@ export type TypedApp = FastifyInstance<
   ZodTypeProvider
 >;
 
-/** Resolves the caller from `Authorization: Bearer <token>`; every API route except login requires it. */
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Resolves the caller from `Authorization: Bearer <token>` or, failing that, the web console's session cookie;
+ * every API route except login requires it. A cookie-authenticated unsafe request must also carry the session's
+ * CSRF token in `X-Ichigen-CSRF` (403 CSRF_REQUIRED otherwise); bearer-token requests need no CSRF token, since a
+ * browser never adds an Authorization header on its own.
+ */
 export async function requirePrincipal(platform: Platform, req: FastifyRequest): Promise<Principal> {
   if (req.principal) return req.principal;
   const h = req.headers.authorization;
-  if (!h || !/^Bearer\s+/i.test(h))
-    throw unauthorized('AUTH_REQUIRED', 'log in first: send Authorization: Bearer <token>');
-  req.principal = await platform.auth.authenticate(h.replace(/^Bearer\s+/i, '').trim(), req.ip);
-  return req.principal;
+  if (h && /^Bearer\s+/i.test(h)) {
+    req.principal = await platform.auth.authenticate(h.replace(/^Bearer\s+/i, '').trim(), req.ip);
+    return req.principal;
+  }
+  const cookie = req.cookies?.[SESSION_COOKIE];
+  if (cookie) {
+    const s = await resolveSession(platform, req, cookie);
+    if (UNSAFE_METHODS.has(req.method) && !csrfMatches(req.headers[CSRF_HEADER], s.csrfToken))
+      throw forbidden(
+        'CSRF_REQUIRED',
+        "this request changes something: send the session's CSRF token (GET /api/v1/auth/session) in X-Ichigen-CSRF",
+      );
+    req.principal = s.principal;
+    return req.principal;
+  }
+  throw unauthorized('AUTH_REQUIRED', 'log in first: send Authorization: Bearer <token>, or log in to the console');
+}
+
+/** The session behind a cookie value; a refused cookie is cleared by the error answer. */
+export async function resolveSession(platform: Platform, req: FastifyRequest, cookie: string) {
+  try {
+    return await platform.auth.sessions.resolve(cookie, req.ip);
+  } catch (e) {
+    req.sessionRefused = true;
+    throw e;
+  }
+}
+
+/** Cookie attributes of the session: HttpOnly, SameSite=Strict, Path=/, and Secure when the request came over TLS. */
+export function sessionCookieOptions(req: FastifyRequest, maxAgeSeconds?: number) {
+  return {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'strict' as const,
+    secure: req.protocol === 'https',
+    ...(maxAgeSeconds !== undefined ? { maxAge: maxAgeSeconds } : {}),
+  };
+}
+
+export function clearSessionCookie(req: FastifyRequest, reply: FastifyReply): void {
+  void reply.clearCookie(SESSION_COOKIE, sessionCookieOptions(req));
 }
 
 function toAppError(err: unknown): AppError {
