@@ -1,6 +1,9 @@
 // Serving benchmark: REST predict of a 100-tree GBDT and CDS Hooks patient-view under load, against a bare node:http
 // hello-world and a Flask + XGBoost app. Every server runs in its own child process; this process is the load
 // generator (autocannon, loopback). Usage: node bench/serving/run.mjs [--duration 10] [--connections 10]
+// [--cds-connections 100] [--data-root DIR] [--skip-anchors] [--cpu-prof DIR] [--server-env K=V,…]
+// Each run also records the server process's CPU time per request (from /proc), which a loaded machine skews less
+// than requests/s.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +27,26 @@ const CDS_CONNECTIONS = arg('--cds-connections', 100);
 const WARMUP = arg('--warmup', 2);
 // Where the data directory lives: the default temp dir (disk), or e.g. /dev/shm to see what fsync costs.
 const DATA_ROOT = args.includes('--data-root') ? args[args.indexOf('--data-root') + 1] : os.tmpdir();
+// --skip-anchors: only the Ichigen server (for quick iterations); --cpu-prof DIR: V8 CPU profile of the server.
+const SKIP_ANCHORS = args.includes('--skip-anchors');
+const CPU_PROF = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : null;
+const SERVER_ENV = args.includes('--server-env')
+  ? Object.fromEntries(
+      args[args.indexOf('--server-env') + 1]
+        .split(',')
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    )
+  : {};
+/** User + system CPU seconds of a process so far (Linux /proc; null elsewhere). */
+const cpuSeconds = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return null;
+  }
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const load = () =>
   os
@@ -54,10 +77,12 @@ async function stop(c) {
 }
 
 /** One bounded autocannon run (after a short warm-up run whose numbers are discarded). */
-async function measure(label, opts) {
+async function measure(label, opts, pid) {
   if (WARMUP > 0) await autocannon({ ...opts, duration: WARMUP });
   const before = load();
+  const cpu0 = pid ? cpuSeconds(pid) : null;
   const r = await autocannon({ ...opts, duration: DURATION });
+  const cpu1 = pid ? cpuSeconds(pid) : null;
   const out = {
     label,
     connections: opts.connections,
@@ -71,6 +96,10 @@ async function measure(label, opts) {
     timeouts: r.timeouts,
     non2xx: r.non2xx,
     loadBefore: before,
+    serverCpuMsPerRequest:
+      cpu0 !== null && cpu1 !== null && r.requests.total
+        ? +(((cpu1 - cpu0) * 1000) / r.requests.total).toFixed(3)
+        : null,
   };
   console.error(JSON.stringify(out));
   return out;
@@ -96,30 +125,41 @@ results.model = { trees: state.trees, trainMs: state.trainMs, rows: state.rows }
 const predictBody = JSON.stringify({ rows: [state.sample] });
 
 // 1. The anchor: bare node:http.
-{
+if (!SKIP_ANCHORS) {
   const hello = await child('hello', process.execPath, [path.join(root, 'bench/serving/hello.mjs')]);
   try {
-    results.runs.hello = await measure('node:http hello-world', {
-      url: `${hello.url}/`,
-      method: 'POST',
-      body: predictBody,
-      headers: { 'content-type': 'application/json' },
-      connections: CONNECTIONS,
-    });
+    results.runs.hello = await measure(
+      'node:http hello-world',
+      {
+        url: `${hello.url}/`,
+        method: 'POST',
+        body: predictBody,
+        headers: { 'content-type': 'application/json' },
+        connections: CONNECTIONS,
+      },
+      hello.proc.pid,
+    );
   } finally {
     await stop(hello);
   }
 }
 
 // 2 + 3. Ichigen from its own process, on the data directory prepared above.
-const server = await child('ichigen', process.execPath, [
-  path.join(root, 'packages/server/bin/ichigen.js'),
-  'serve',
-  '--port',
-  '0',
-  '--data',
-  state.dir,
-]);
+const server = await child(
+  'ichigen',
+  process.execPath,
+  [
+    ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []),
+    path.join(root, 'packages/server/bin/ichigen.js'),
+    'serve',
+    '--port',
+    '0',
+    '--data',
+    state.dir,
+  ],
+  SERVER_ENV,
+);
+const spid = server.proc.pid;
 try {
   const predictUrl = `${server.url}/api/v1/projects/dm/models/responder/versions/${state.model.version}/predict`;
   const headers = { authorization: `Bearer ${state.sciToken}`, 'content-type': 'application/json' };
@@ -127,21 +167,29 @@ try {
   const checked = await check.json();
   if (check.status !== 200) throw new Error(`predict check: ${check.status} ${JSON.stringify(checked)}`);
   results.predictSample = checked.predictions[0];
-  results.runs.predict = await measure('Ichigen REST predict, 1 row, 100-tree GBDT', {
-    url: predictUrl,
-    method: 'POST',
-    body: predictBody,
-    headers,
-    connections: CONNECTIONS,
-  });
+  results.runs.predict = await measure(
+    'Ichigen REST predict, 1 row, 100-tree GBDT',
+    {
+      url: predictUrl,
+      method: 'POST',
+      body: predictBody,
+      headers,
+      connections: CONNECTIONS,
+    },
+    spid,
+  );
   // One connection: the latency of a call with nothing queued in front of it (the floor under any concurrency).
-  results.runs.predict1 = await measure('Ichigen REST predict at 1 connection', {
-    url: predictUrl,
-    method: 'POST',
-    body: predictBody,
-    headers,
-    connections: 1,
-  });
+  results.runs.predict1 = await measure(
+    'Ichigen REST predict at 1 connection',
+    {
+      url: predictUrl,
+      method: 'POST',
+      body: predictBody,
+      headers,
+      connections: 1,
+    },
+    spid,
+  );
 
   // CDS Hooks: a fresh ES256 JWT per call (the service refuses a replayed jti), signed up front.
   const key = await importJWK(state.privateJwk, 'ES256');
@@ -237,14 +285,18 @@ try {
       },
     ],
   };
-  results.runs.patientView = await measure(`CDS patient-view, 40-resource prefetch, ${pv.id}`, cdsOpts);
+  results.runs.patientView = await measure(`CDS patient-view, 40-resource prefetch, ${pv.id}`, cdsOpts, spid);
   results.cdsTokenPool.used = next;
   results.cdsTokenPool.reused = Math.max(0, next - pool.length);
-  results.runs.patientView10 = await measure('CDS patient-view at 10 connections', {
-    ...cdsOpts,
-    connections: CONNECTIONS,
-  });
-  results.runs.patientView1 = await measure('CDS patient-view at 1 connection', { ...cdsOpts, connections: 1 });
+  results.runs.patientView10 = await measure(
+    'CDS patient-view at 10 connections',
+    {
+      ...cdsOpts,
+      connections: CONNECTIONS,
+    },
+    spid,
+  );
+  results.runs.patientView1 = await measure('CDS patient-view at 1 connection', { ...cdsOpts, connections: 1 }, spid);
   results.cdsTokenPool.usedTotal = next;
   results.cdsTokenPool.reusedTotal = Math.max(0, next - pool.length);
 } finally {
@@ -252,7 +304,7 @@ try {
 }
 
 // 4. The data scientist's alternative: Flask + XGBoost (100 trees) on the same CSV, waitress and the dev server.
-for (const kind of ['waitress', 'flask-dev']) {
+for (const kind of SKIP_ANCHORS ? [] : ['waitress', 'flask-dev']) {
   const py = await child(kind, '/usr/bin/python3', [
     path.join(root, 'bench/serving/flask_app.py'),
     state.csvPath,
@@ -265,27 +317,33 @@ for (const kind of ['waitress', 'flask-dev']) {
       body: predictBody,
     });
     results[`${kind}Sample`] = (await r.json()).predictions[0];
-    results.runs[kind] = await measure(`Flask + XGBoost predict (${kind})`, {
-      url: `${py.url}/predict`,
-      method: 'POST',
-      body: predictBody,
-      headers: { 'content-type': 'application/json' },
-      connections: CONNECTIONS,
-    });
+    results.runs[kind] = await measure(
+      `Flask + XGBoost predict (${kind})`,
+      {
+        url: `${py.url}/predict`,
+        method: 'POST',
+        body: predictBody,
+        headers: { 'content-type': 'application/json' },
+        connections: CONNECTIONS,
+      },
+      py.proc.pid,
+    );
   } finally {
     await stop(py);
   }
 }
 
 const R = results.runs;
-results.summary = {
-  predictVsHello: +(R.predict.rps / R.hello.rps).toFixed(3),
-  predictTargetMet: R.predict.rps >= 0.5 * R.hello.rps,
-  patientViewP99ms: R.patientView.p99ms,
-  patientViewTargetMet: R.patientView.p99ms < 25 && R.patientView.errors + R.patientView.non2xx === 0,
-  predictVsWaitress: +(R.predict.rps / R.waitress.rps).toFixed(2),
-  predictVsFlaskDev: +(R.predict.rps / R['flask-dev'].rps).toFixed(2),
-};
+results.summary = SKIP_ANCHORS
+  ? {}
+  : {
+      predictVsHello: +(R.predict.rps / R.hello.rps).toFixed(3),
+      predictTargetMet: R.predict.rps >= 0.5 * R.hello.rps,
+      patientViewP99ms: R.patientView.p99ms,
+      patientViewTargetMet: R.patientView.p99ms < 25 && R.patientView.errors + R.patientView.non2xx === 0,
+      predictVsWaitress: +(R.predict.rps / R.waitress.rps).toFixed(2),
+      predictVsFlaskDev: +(R.predict.rps / R['flask-dev'].rps).toFixed(2),
+    };
 results.uptimeAtEnd = execSync('uptime').toString().trim();
 rmSync(state.dir, { recursive: true, force: true });
 mkdirSync(path.join(root, 'bench/serving/out'), { recursive: true });

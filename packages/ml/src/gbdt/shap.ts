@@ -101,10 +101,14 @@ function recurse(
   // Each level works on its own copy of the path, placed right after the parent's.
   const p = depthIn === 0 ? parentPath : parentPath + depthIn;
   if (depthIn > 0) {
-    s.feat.copyWithin(p, parentPath, parentPath + depthIn);
-    s.zero.copyWithin(p, parentPath, parentPath + depthIn);
-    s.one.copyWithin(p, parentPath, parentPath + depthIn);
-    s.weight.copyWithin(p, parentPath, parentPath + depthIn);
+    // Plain loops: the paths are at most a few entries long, where copyWithin's call overhead dominates.
+    const { feat, zero, one, weight } = s;
+    for (let i = 0; i < depthIn; i++) {
+      feat[p + i] = feat[parentPath + i]!;
+      zero[p + i] = zero[parentPath + i]!;
+      one[p + i] = one[parentPath + i]!;
+      weight[p + i] = weight[parentPath + i]!;
+    }
   }
   let depth = depthIn;
   extend(s, p, depth, parentZero, parentOne, parentFeature);
