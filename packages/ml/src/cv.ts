@@ -231,3 +231,49 @@ export function groupedStratifiedHoldout(
   const [train, test] = splitsFromFolds(fold, 2).map((s) => s.test) as [Uint32Array, Uint32Array];
   return { train, test };
 }
+
+/**
+ * Row indices (ascending) of a random sample of whole groups holding about `fraction` of the rows, with the
+ * sample's positive rate close to the overall one. Unlike `groupedStratifiedHoldout`, groups are visited in random
+ * order (not largest first), so patients with many rows are not over-represented: a sample for a cheaper search.
+ */
+export function groupedSample(
+  groups: ArrayLike<string | number>,
+  labels: ArrayLike<number>,
+  fraction: number,
+  seed = 0,
+): Uint32Array {
+  const n = groups.length;
+  if (!(fraction > 0 && fraction <= 1))
+    throw new MlError('BAD_ARGUMENT', `fraction must be in (0, 1], got ${fraction}`);
+  checkLabels(labels, n);
+  const gs = shuffle(collectGroups(groups, labels), rng(seed));
+  let totalPos = 0;
+  for (const g of gs) totalPos += g.pos;
+  const targetRows = fraction * n;
+  const targetPos = fraction * totalPos;
+  let r = 0;
+  let p = 0;
+  const inSample = new Uint8Array(n);
+  for (const g of gs) {
+    if (r >= targetRows) break;
+    // A group whose outcome mix pulls the sample away from the overall positive rate waits for the second pass.
+    const posShare = p + g.pos - (targetPos * (r + g.rows.length)) / targetRows;
+    if (Math.abs(posShare) > Math.abs(p - (targetPos * r) / targetRows) + g.rows.length / 2) continue;
+    for (const i of g.rows) inSample[i] = 1;
+    r += g.rows.length;
+    p += g.pos;
+  }
+  for (const g of gs) {
+    if (r >= targetRows) break;
+    if (inSample[g.rows[0]!]) continue;
+    for (const i of g.rows) inSample[i] = 1;
+    r += g.rows.length;
+    p += g.pos;
+  }
+  let m = 0;
+  for (let i = 0; i < n; i++) m += inSample[i]!;
+  const out = new Uint32Array(m);
+  for (let i = 0, j = 0; i < n; i++) if (inSample[i]) out[j++] = i;
+  return out;
+}

@@ -28,6 +28,11 @@ export interface CrossValidateOptions {
    * is better. Returning true stops the trial with a `PrunedError`.
    */
   report?: (step: number, value: number) => boolean;
+  /**
+   * Called after every fold but the last with the mean metric of the folds so far. Returning true stops before the
+   * next fold with a `FoldPrunedError` that carries the finished folds.
+   */
+  reportFold?: (fold: number, value: number) => boolean;
   /** Polled between rounds and folds; true stops with MlError CANCELLED. */
   shouldStop?: () => boolean;
 }
@@ -44,6 +49,18 @@ export interface CvResult {
   mean: number;
   std: number;
   folds: FoldResult[];
+}
+
+/** Raised by crossValidate when `reportFold` asked to stop; carries the folds finished so far and their mean. */
+export class FoldPrunedError extends Error {
+  constructor(
+    readonly fold: number,
+    readonly value: number,
+    readonly folds: FoldResult[],
+  ) {
+    super(`pruned after fold ${fold}`);
+    this.name = 'FoldPrunedError';
+  }
 }
 
 /** Raised by crossValidate when `report` asked to stop; carries the last reported step and value. */
@@ -168,6 +185,10 @@ export async function crossValidate(
       proba = model.predictProba(teX);
     }
     folds.push({ metric: rocAuc(teY, proba), trainMs: performance.now() - t0, bestIteration });
+    if (o.reportFold && f < splits.length - 1) {
+      const mean = folds.reduce((a, r) => a + r.metric, 0) / folds.length;
+      if (o.reportFold(f, mean)) throw new FoldPrunedError(f, mean, folds);
+    }
   }
   const k = folds.length;
   let mean = 0;

@@ -1,5 +1,6 @@
 // Hyperparameter search: search spaces, TPE and random samplers, successive-halving pruning, the study runner,
-// cross-validation of one configuration and the worker-thread trial pool. Pure computation; no I/O.
+// pruning between folds, cross-validation of one configuration, the worker-thread trial pool (optionally searching on
+// a sample of the rows) and the confirmation of the best configurations on every row. Pure computation; no I/O.
 export {
   compileSpace,
   validateSpace,
@@ -7,6 +8,7 @@ export {
   defaultSearchSpace,
   defaultGbdtSpace,
   defaultLogisticSpace,
+  LARGE_DATA_ROWS,
 } from './space.js';
 export type {
   SearchSpace,
@@ -24,8 +26,8 @@ export type {
 } from './space.js';
 export { TpeSampler, RandomSampler, defaultGamma, defaultWeights } from './tpe.js';
 export type { Sampler, AskedTrial, TellResult, TpeOptions, Direction } from './tpe.js';
-export { SuccessiveHalvingPruner, shouldPrune } from './pruner.js';
-export type { SuccessiveHalvingOptions, PruneSchedule } from './pruner.js';
+export { SuccessiveHalvingPruner, FoldPruner, shouldPrune, shouldPruneFold } from './pruner.js';
+export type { SuccessiveHalvingOptions, FoldPrunerOptions, PruneSchedule } from './pruner.js';
 export { runStudy, TrialPruned } from './study.js';
 export type {
   StudyOptions,
@@ -36,7 +38,9 @@ export type {
   Objective,
   ObjectiveResult,
 } from './study.js';
-export { crossValidate, cvSplits, PrunedError } from './cross-validate.js';
+export { crossValidate, cvSplits, PrunedError, FoldPrunedError } from './cross-validate.js';
 export type { CrossValidateOptions, CvResult, FoldResult, CvAlgorithm } from './cross-validate.js';
 export { trialPool } from './pool.js';
 export type { TrialPool, TrialPoolOptions, PoolRunResult } from './pool.js';
+export { confirmFinalists } from './finalists.js';
+export type { Finalist, ConfirmOptions } from './finalists.js';

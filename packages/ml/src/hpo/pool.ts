@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type * as WorkerThreads from 'node:worker_threads';
 import type * as Ts from 'typescript';
+import { groupedSample } from '../cv.js';
 import type { CvSplit } from '../cv.js';
 import { MlError } from '../errors.js';
 import type { Column, Frame } from '../frame.js';
@@ -30,6 +31,12 @@ export interface TrialPoolOptions {
   /** Workers. Default: one per core. */
   size?: number;
   metric?: 'auc';
+  /**
+   * Search on a sample: when the data has more rows than this, trials cross-validate on a patient-grouped,
+   * label-stratified sample of about this many rows (whole patients), and `run(..., { fidelity: 'full' })` on the
+   * same number of folds over every row. Default: no sample. Not combinable with ready-made splits.
+   */
+  searchRows?: number;
 }
 
 export interface PoolRunResult {
@@ -40,8 +47,12 @@ export interface PoolRunResult {
 
 export interface TrialPool {
   readonly size: number;
-  /** The fold splits every trial uses. */
+  /** The fold splits every trial uses (row indices of the pool's frame; on the search sample when there is one). */
   readonly splits: CvSplit[];
+  /** The folds over every row (the same array as `splits` without a search sample). */
+  readonly fullSplits: CvSplit[];
+  /** Rows in the search sample (all rows without one). */
+  readonly searchRows: number;
   /**
    * The study objective: `params.algorithm` ('gbdt' | 'logreg', default 'gbdt') picks the learner, the other
    * parameters go to it; returns the mean fold AUC with the fold AUCs, and prunes by the trial's schedule.
@@ -51,8 +62,23 @@ export interface TrialPool {
   run(
     algorithm: CvAlgorithm,
     params: Record<string, ParamValue>,
-    opts?: { seed?: number; prune?: PruneSchedule | null; signal?: AbortSignal },
-  ): Promise<PoolRunResult & { pruned: boolean; reports: [number, number][] }>;
+    opts?: {
+      seed?: number;
+      prune?: PruneSchedule | null;
+      signal?: AbortSignal;
+      /** 'search' (default): the search sample's folds; 'full': the folds over every row. */
+      fidelity?: 'search' | 'full';
+      /** Only these folds (indices), e.g. to spread one configuration's folds over several workers. */
+      folds?: number[];
+    },
+  ): Promise<
+    PoolRunResult & {
+      pruned: boolean;
+      reports: [number, number][];
+      /** Pruned between folds: the (fold, running mean) reports; `folds` then holds the finished folds. */
+      foldReports: [number, number][];
+    }
+  >;
   /** Terminates every worker; pending runs fail with CANCELLED. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -164,7 +190,30 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
   if (o.labels.length !== n) throw new MlError('LABEL_LENGTH', `${o.labels.length} labels for ${n} rows`);
   const size = o.size ?? Math.max(1, availableParallelism());
   if (!(Number.isInteger(size) && size >= 1)) throw new MlError('INVALID_PARAM', 'size must be a positive integer');
-  const splits = Array.isArray(o.folds) ? o.folds : cvSplits(o.labels, o.groups, o.folds ?? 5, o.seed ?? 0);
+  const seed = o.seed ?? 0;
+  const readyMade = Array.isArray(o.folds);
+  const fullSplits = Array.isArray(o.folds) ? o.folds : cvSplits(o.labels, o.groups, o.folds ?? 5, seed);
+  let splits = fullSplits;
+  let searchRows = n;
+  if (o.searchRows !== undefined) {
+    if (!(Number.isInteger(o.searchRows) && o.searchRows >= 2)) {
+      throw new MlError('INVALID_PARAM', `searchRows must be an integer >= 2, got ${String(o.searchRows)}`);
+    }
+    if (readyMade) throw new MlError('INVALID_PARAM', 'searchRows cannot be combined with ready-made folds');
+    if (o.searchRows < n) {
+      const sample = searchSample(o.labels, o.groups, o.searchRows / n, seed);
+      const k = fullSplits.length;
+      const sub = cvSplits(
+        Array.from(sample, (i) => o.labels[i]!),
+        o.groups ? Array.from(sample, (i) => o.groups![i]!) : null,
+        k,
+        seed,
+      );
+      const map = (idx: Uint32Array): Uint32Array => Uint32Array.from(idx, (j) => sample[j]!);
+      splits = sub.map((s) => ({ train: map(s.train), test: map(s.test) }));
+      searchRows = sample.length;
+    }
+  }
   // One shared copy of the data for all workers: columns, labels and fold indices.
   const data: SharedStudyData = {
     columns: o.frame.columns.map((c): Column =>
@@ -173,8 +222,16 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
         : { name: c.name, kind: 'categorical', codes: sharedCopy(c.codes, Int32Array), dictionary: [...c.dictionary] },
     ),
     labels: sharedCopy(o.labels, Float64Array),
-    splits: splits.map((s) => ({ train: sharedCopy(s.train, Uint32Array), test: sharedCopy(s.test, Uint32Array) })),
+    splits: [],
+    fullSplits: fullSplits.map((s) => ({
+      train: sharedCopy(s.train, Uint32Array),
+      test: sharedCopy(s.test, Uint32Array),
+    })),
   };
+  data.splits =
+    splits === fullSplits
+      ? data.fullSplits
+      : splits.map((s) => ({ train: sharedCopy(s.train, Uint32Array), test: sharedCopy(s.test, Uint32Array) }));
   const self = import.meta.url;
   const fromTs = self.endsWith('.ts');
   const entry = new URL(fromTs ? './worker-task.ts' : './worker-task.js', self).href;
@@ -261,7 +318,15 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
 
   const run: TrialPool['run'] = async (algorithm, params, opts = {}) => {
     if (closed) throw new MlError('CANCELLED', 'the trial pool is closed');
-    const task: PoolTask = { id: nextId++, algorithm, params, seed: opts.seed ?? 0, prune: opts.prune ?? null };
+    const task: PoolTask = {
+      id: nextId++,
+      algorithm,
+      params,
+      seed: opts.seed ?? 0,
+      prune: opts.prune ?? null,
+      ...(opts.fidelity ? { fidelity: opts.fidelity } : {}),
+      ...(opts.folds ? { folds: [...opts.folds] } : {}),
+    };
     const signal = opts.signal;
     if (signal?.aborted) throw new MlError('CANCELLED', 'the trial was cancelled');
     const reply = await new Promise<PoolReply>((resolve, reject) => {
@@ -291,8 +356,24 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
       pump();
     });
     if (reply.kind === 'failed') throw new MlError(reply.code ?? 'TRIAL_FAILED', reply.message);
-    if (reply.kind === 'pruned') return { mean: NaN, std: NaN, folds: [], pruned: true, reports: reply.reports };
-    return { mean: reply.mean, std: reply.std, folds: reply.folds, pruned: false, reports: reply.reports };
+    if (reply.kind === 'pruned') {
+      return {
+        mean: NaN,
+        std: NaN,
+        folds: reply.folds ?? [],
+        pruned: true,
+        reports: reply.reports,
+        foldReports: reply.foldReports ?? [],
+      };
+    }
+    return {
+      mean: reply.mean,
+      std: reply.std,
+      folds: reply.folds,
+      pruned: false,
+      reports: reply.reports,
+      foldReports: [],
+    };
   };
 
   const objective: Objective = async (params: TrialParams, ctx: TrialContext) => {
@@ -303,7 +384,15 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
     const r = await run(algorithm, rest, { seed: ctx.seed, prune: ctx.prune, signal: ctx.signal });
     // The worker applied the same schedule; replaying its rung values records them in the study.
     for (const [step, value] of r.reports) ctx.report(step, value);
-    if (r.pruned) throw new TrialPruned();
+    for (const [fold, value] of r.foldReports) ctx.reportFold(fold, value);
+    if (r.pruned) {
+      throw r.folds.length > 0
+        ? new TrialPruned(
+            'pruned between folds',
+            r.folds.map((f) => f.metric),
+          )
+        : new TrialPruned();
+    }
     return {
       value: r.mean,
       folds: r.folds.map((f) => f.metric),
@@ -327,5 +416,19 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
     );
   };
 
-  return { size, splits, objective, run, close };
+  return { size, splits, fullSplits, searchRows, objective, run, close };
+}
+
+/**
+ * Row indices (ascending) of a patient-grouped, label-stratified sample of about `fraction` of the rows; without
+ * groups every row is its own group.
+ */
+function searchSample(
+  labels: ArrayLike<number>,
+  groups: ArrayLike<string | number> | null | undefined,
+  fraction: number,
+  seed: number,
+): Uint32Array {
+  const keys = groups ?? Int32Array.from({ length: labels.length }, (_, i) => i);
+  return groupedSample(keys, labels, fraction, seed);
 }

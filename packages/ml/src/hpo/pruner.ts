@@ -23,6 +23,11 @@ export interface PruneSchedule {
   steps: number[];
   thresholds: (number | null)[];
   direction: Direction;
+  /**
+   * Fold pruning: `foldThresholds[k]` is the value the mean metric of folds 0..k must reach for the trial to go on
+   * to fold k + 1 (null: no rule yet). Absent or empty: trials always run every fold.
+   */
+  foldThresholds?: (number | null)[];
 }
 
 /** True when a value reported at `step` fails the rung at that step. Pure: usable inside worker threads. */
@@ -33,6 +38,76 @@ export function shouldPrune(schedule: PruneSchedule, step: number, value: number
   const t = schedule.thresholds[k];
   if (t === null || t === undefined) return false;
   return schedule.direction === 'maximize' ? value < t : value > t;
+}
+
+/**
+ * True when the mean metric of folds 0..`fold` fails the schedule's fold rule, so the trial stops before the next
+ * fold. Pure, like `shouldPrune`.
+ */
+export function shouldPruneFold(schedule: PruneSchedule, fold: number, value: number): boolean {
+  const t = schedule.foldThresholds?.[fold];
+  if (t === null || t === undefined) return false;
+  if (!Number.isFinite(value)) return true;
+  return schedule.direction === 'maximize' ? value < t : value > t;
+}
+
+export interface FoldPrunerOptions {
+  /**
+   * A trial continues after fold k only if the mean of its folds 0..k is at least this quantile of the same mean
+   * over earlier trials that finished fold k (0.5: the median, as Optuna's MedianPruner). Default 0.5.
+   */
+  quantile?: number;
+  /** No rule at fold k until this many earlier trials finished it. Default 5. */
+  minTrials?: number;
+}
+
+/**
+ * Median-style pruning between cross-validation folds: a configuration whose first folds are already worse than
+ * most earlier configurations on the same folds does not pay for the rest. The folds are the same for every trial,
+ * so the comparison is paired.
+ */
+export class FoldPruner {
+  readonly quantile: number;
+  readonly minTrials: number;
+  /** Fold k → running means (folds 0..k) of finished trials that completed fold k. */
+  private readonly seen: number[][] = [];
+
+  constructor(o: FoldPrunerOptions = {}) {
+    this.quantile = o.quantile ?? 0.5;
+    this.minTrials = o.minTrials ?? 5;
+    if (!(this.quantile >= 0 && this.quantile <= 1)) throw new MlError('INVALID_PARAM', 'quantile must be in [0, 1]');
+    if (!(Number.isInteger(this.minTrials) && this.minTrials >= 1)) {
+      throw new MlError('INVALID_PARAM', 'minTrials must be a positive integer');
+    }
+  }
+
+  /** Thresholds for every fold some earlier trial finished (the objective never asks after its last fold). */
+  thresholds(direction: Direction): (number | null)[] {
+    const out: (number | null)[] = [];
+    for (let k = 0; k < this.seen.length; k++) {
+      const v = (this.seen[k] ?? []).filter((x) => Number.isFinite(x));
+      if (v.length < this.minTrials) {
+        out.push(null);
+        continue;
+      }
+      // "At least as good as the q-quantile": for maximize the value below which a fraction q of the others lie.
+      v.sort((a, b) => (direction === 'maximize' ? a - b : b - a));
+      const pos = this.quantile * (v.length - 1);
+      const lo = Math.floor(pos);
+      const hi = Math.min(v.length - 1, lo + 1);
+      out.push(v[lo]! + (v[hi]! - v[lo]!) * (pos - lo));
+    }
+    return out;
+  }
+
+  /** Records a finished trial's per-fold metrics (all of them, or those it finished before being pruned). */
+  record(folds: readonly number[]): void {
+    let sum = 0;
+    folds.forEach((m, k) => {
+      sum += m;
+      (this.seen[k] ??= []).push(sum / (k + 1));
+    });
+  }
 }
 
 /**

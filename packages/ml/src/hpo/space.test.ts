@@ -1,6 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import { MlError } from '../errors.js';
-import { compileSpace, decodeParams, defaultSearchSpace, overrideSpace, spaceNodes, validateSpace } from './space.js';
+import {
+  LARGE_DATA_ROWS,
+  compileSpace,
+  decodeParams,
+  defaultGbdtSpace,
+  defaultSearchSpace,
+  overrideSpace,
+  spaceNodes,
+  validateSpace,
+} from './space.js';
 import type { SearchSpace } from './space.js';
 import { RandomSampler } from './tpe.js';
 
@@ -51,6 +60,19 @@ describe('search space', () => {
     };
     expect(hi(small, 'minDataInLeaf')).toBeLessThan(hi(large, 'minDataInLeaf'));
     expect(hi(small, 'numLeaves')).toBeLessThan(hi(large, 'numLeaves'));
+    // Large data: rates that reach their best loss within a few hundred rounds, a lower round cap, shorter patience.
+    const at = (numRows: number) => {
+      const g = defaultGbdtSpace({ numRows });
+      const lr = g.learningRate!;
+      return {
+        lr: lr.type === 'float' ? lr.low : NaN,
+        trees: g.numTrees!.type === 'const' ? g.numTrees!.value : NaN,
+        patience: g.earlyStoppingRounds!.type === 'const' ? g.earlyStoppingRounds!.value : NaN,
+      };
+    };
+    expect(at(LARGE_DATA_ROWS)).toEqual({ lr: 0.01, trees: 1000, patience: 50 });
+    expect(at(LARGE_DATA_ROWS + 1)).toEqual({ lr: 0.03, trees: 500, patience: 30 });
+    expect(defaultGbdtSpace({ numRows: 80_000, maxTrees: 200 }).numTrees).toEqual({ type: 'const', value: 200 });
   });
 
   test('conditional parameters appear only under their branch, flat and within bounds', () => {

@@ -2,15 +2,21 @@
 // halving, records every trial, and stops on trial count, timeout or an AbortSignal. Reproducible for seed+concurrency.
 import { performance } from 'node:perf_hooks';
 import { MlError } from '../errors.js';
-import { SuccessiveHalvingPruner, shouldPrune } from './pruner.js';
-import type { PruneSchedule, SuccessiveHalvingOptions } from './pruner.js';
+import { FoldPruner, SuccessiveHalvingPruner, shouldPrune, shouldPruneFold } from './pruner.js';
+import type { FoldPrunerOptions, PruneSchedule, SuccessiveHalvingOptions } from './pruner.js';
 import type { SearchSpace, TrialParams } from './space.js';
 import { RandomSampler, TpeSampler } from './tpe.js';
 import type { Direction, Sampler, TpeOptions } from './tpe.js';
 
 /** Thrown by an objective to end its trial as pruned (after `report` returned true). */
 export class TrialPruned extends Error {
-  constructor(message = 'trial pruned') {
+  /**
+   * @param folds the metrics of the folds the trial finished before a fold rule stopped it (kept in its record).
+   */
+  constructor(
+    message = 'trial pruned',
+    readonly folds?: number[],
+  ) {
     super(message);
     this.name = 'TrialPruned';
   }
@@ -29,6 +35,11 @@ export interface TrialContext {
    * trial should stop: the objective then throws `TrialPruned`.
    */
   report(step: number, value: number): boolean;
+  /**
+   * Reports the mean metric of folds 0..`fold` once fold `fold` is done. Returns true when the trial should not run
+   * the next fold: the objective then throws `TrialPruned` with the finished folds' metrics.
+   */
+  reportFold(fold: number, value: number): boolean;
 }
 
 /** An objective returns its value, or the value with per-fold metrics and free-form attributes to keep. */
@@ -41,8 +52,12 @@ export interface TrialRecord {
   number: number;
   params: TrialParams;
   state: TrialState;
-  /** Objective value (complete), last intermediate value (pruned), or null (failed). */
+  /**
+   * Objective value (complete); for a pruned trial its last intermediate value (pruned within a fold) or the mean
+   * metric of the folds it finished (pruned between folds); null (failed).
+   */
   value: number | null;
+  /** Per-fold metrics: all folds (complete), the finished folds (pruned between folds), else null. */
   folds: number[] | null;
   /** Values reported at the pruner's rung steps, as [step, value]. */
   intermediate: [number, number][];
@@ -81,6 +96,11 @@ export interface StudyOptions {
   tpe?: Omit<TpeOptions, 'space' | 'seed' | 'direction'>;
   /** Successive halving settings, or false for no pruning. Default: minResource 10, η 3. */
   pruner?: SuccessiveHalvingOptions | false;
+  /**
+   * Pruning between folds for objectives that call `reportFold` (the trial pool's does): a trial whose first folds
+   * are below the median of earlier trials stops there. False turns it off. Default: quantile 0.5, 5 trials.
+   */
+  foldPruner?: FoldPrunerOptions | false;
   /** Largest step an objective reports (e.g. the round cap); limits the rungs. Default 1e6. */
   maxStep?: number;
 }
@@ -138,6 +158,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
         ? new RandomSampler({ space: o.space, seed, direction })
         : new TpeSampler({ ...o.tpe, space: o.space, seed, direction });
   const pruner = o.pruner === false ? null : new SuccessiveHalvingPruner(o.pruner ?? {});
+  const foldPruner = o.foldPruner === false ? null : new FoldPruner(o.foldPruner ?? {});
   const maxStep = o.maxStep ?? 1e6;
 
   const records: (TrialRecord | undefined)[] = [];
@@ -164,9 +185,12 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       const r = records[told]!;
       const lastStep = r.intermediate.length ? r.intermediate[r.intermediate.length - 1]![0] : 0;
       if (r.state === 'complete') sampler.tell(told, { state: 'complete', value: r.value! });
-      else if (r.state === 'pruned') sampler.tell(told, { state: 'pruned', step: lastStep, value: r.value! });
-      else sampler.tell(told, { state: 'failed' });
+      else if (r.state === 'pruned') {
+        const folds = r.folds?.length ?? 0;
+        sampler.tell(told, { state: 'pruned', step: lastStep, value: r.value!, ...(folds ? { folds } : {}) });
+      } else sampler.tell(told, { state: 'failed' });
       if (pruner && r.state !== 'failed') pruner.record(r.intermediate);
+      if (foldPruner && r.state !== 'failed' && r.folds) foldPruner.record(r.folds);
     }
   };
 
@@ -175,9 +199,16 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
     const number = asked.number;
     launched++;
     const ctl = new AbortController();
-    const schedule = pruner ? pruner.schedule(direction, maxStep) : null;
+    let schedule: PruneSchedule | null = pruner ? pruner.schedule(direction, maxStep) : null;
+    if (foldPruner) {
+      schedule = {
+        ...(schedule ?? { steps: [], thresholds: [], direction }),
+        foldThresholds: foldPruner.thresholds(direction),
+      };
+    }
     const rungValues: [number, number][] = [];
     let last: [number, number] | null = null;
+    let lastFold: [number, number] | null = null;
     const ctx: TrialContext = {
       number,
       seed,
@@ -190,6 +221,11 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
           rungValues.push([step, value]);
         }
         return schedule !== null && shouldPrune(schedule, step, value);
+      },
+      reportFold(fold, value) {
+        if (!(Number.isInteger(fold) && fold >= 0)) throw new MlError('INVALID_PARAM', 'report fold must be >= 0');
+        lastFold = [fold, value];
+        return schedule !== null && shouldPruneFold(schedule, fold, value);
       },
     };
     const started = performance.now();
@@ -213,7 +249,12 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
           finish({ state: 'failed', value: null, folds: res.folds, error: `objective value ${res.value}` });
         } else finish({ state: 'complete', ...res });
       } catch (e) {
-        if (e instanceof TrialPruned) {
+        const foldReport = lastFold as [number, number] | null;
+        if (e instanceof TrialPruned && e.folds && e.folds.length > 0) {
+          // Stopped between folds: the finished folds are real results; the value is their mean.
+          const value = foldReport ? foldReport[1] : e.folds.reduce((a, b) => a + b, 0) / e.folds.length;
+          finish({ state: 'pruned', value, folds: [...e.folds] });
+        } else if (e instanceof TrialPruned) {
           const lastReport = last as [number, number] | null;
           // The last reported value represents a pruned trial; a rung value it never reached is not invented.
           if (lastReport && !rungValues.some(([s]) => s === lastReport[0])) rungValues.push(lastReport);
@@ -255,6 +296,11 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       tellInOrder(Math.min(need, firstUnfinished(records, told)));
     }
     if (cut) continue;
+    // Waiting for an older trial may have taken a while: the budget is checked again before a new trial starts.
+    if (performance.now() >= deadline) {
+      stoppedBy = 'timeout';
+      break;
+    }
     startTrial();
   }
   if (stoppedBy === 'abort') {

@@ -9,9 +9,15 @@ import type { Dimension, SearchSpace, SpaceNode, TrialParams } from './space.js'
 
 export type Direction = 'maximize' | 'minimize';
 
-/** What a finished trial tells the sampler. Pruned trials carry their last reported (step, value). */
+/**
+ * What a finished trial tells the sampler. Pruned trials carry their last reported (step, value); a trial pruned
+ * between cross-validation folds also the number of folds it finished (it then got further than any trial pruned
+ * inside its first fold) and, as value, the mean metric of those folds.
+ */
 export type TellResult =
-  { state: 'complete'; value: number } | { state: 'pruned'; step: number; value: number } | { state: 'failed' };
+  | { state: 'complete'; value: number }
+  | { state: 'pruned'; step: number; value: number; folds?: number }
+  | { state: 'failed' };
 
 export interface AskedTrial {
   number: number;
@@ -32,6 +38,8 @@ interface History {
   /** Loss (lower is better) of a complete trial, or of a pruned trial's last intermediate value. */
   loss: number;
   step: number;
+  /** Folds a pruned trial finished (0 when it was pruned inside its first fold). */
+  folds: number;
 }
 
 /** The seed of trial `n`'s draws: a trial's parameters depend on the study seed, its number and the history only. */
@@ -69,7 +77,7 @@ abstract class BaseSampler implements Sampler {
       }
     };
     walk(this.root);
-    this.history.push({ encoded, state: 'running', loss: NaN, step: 0 });
+    this.history.push({ encoded, state: 'running', loss: NaN, step: 0, folds: 0 });
     return { number, params: decodeParams(this.root, encoded), encoded };
   }
 
@@ -85,7 +93,10 @@ abstract class BaseSampler implements Sampler {
         return;
       }
       h.loss = this.sign * result.value;
-      if (result.state === 'pruned') h.step = result.step;
+      if (result.state === 'pruned') {
+        h.step = result.step;
+        h.folds = result.folds ?? 0;
+      }
     }
   }
 
@@ -192,7 +203,8 @@ export class TpeSampler extends BaseSampler {
 
   /**
    * Splits the trials that have every dimension of `dims` into the good set (the best gamma(n)) and the rest.
-   * Complete trials rank by loss, then pruned ones (those that got further first, then by their last value),
+   * Complete trials rank by loss, then pruned ones (those that got further first — more finished folds, then more
+   * rounds —, then by their last value),
    * then running ones (constant liar). Each side is weighted in trial order.
    */
   private split(dims: Dimension[]): [Side, Side] {
@@ -205,7 +217,7 @@ export class TpeSampler extends BaseSampler {
     const ordered = [...rows].sort(
       (a, b) =>
         rank(a.h) - rank(b.h) ||
-        (a.h.state === 'pruned' ? b.h.step - a.h.step : 0) ||
+        (a.h.state === 'pruned' ? b.h.folds - a.h.folds || b.h.step - a.h.step : 0) ||
         (a.h.state === 'running' ? 0 : a.h.loss - b.h.loss) ||
         a.n - b.n,
     );

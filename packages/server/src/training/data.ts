@@ -107,7 +107,7 @@ export function prepareStudyData(
   if (labels.length < minRows) {
     throw studyInputError(
       'TOO_FEW_ROWS',
-      `only ${labels.length} usable rows; a study with ${spec.folds} folds and a holdout needs at least ${minRows}`,
+      `only ${labels.length} usable rows; a study with ${spec.folds ?? 5} folds and a holdout needs at least ${minRows}`,
     );
   }
   const keptRows = Int32Array.from(kept);

@@ -29,13 +29,23 @@ export const policySpecSchema = z
     /** Search-space overrides per algorithm, in the HPO engine's space format. */
     searchSpace: z.record(z.string(), z.unknown()).optional(),
     trials: z.number().int().min(1).max(2000).default(30),
+    /**
+     * Time budget of the search: no trial starts once this many minutes have passed since the study started (data
+     * loading included); running trials finish, then the finalists are confirmed and the model refit.
+     */
     timeoutMinutes: z
       .number()
       .positive()
       .max(24 * 60)
       .optional(),
     metric: z.enum(METRICS).default('auc'),
-    folds: z.number().int().min(2).max(20).default(5),
+    /** Grouped CV folds. Unset: 5, or 3 when the training part has more than 20,000 rows. */
+    folds: z.number().int().min(2).max(20).optional(),
+    /**
+     * Trials cross-validate on a patient-grouped sample of this many training rows when there are more; the best
+     * configurations are then confirmed on every row. Unset: 30,000.
+     */
+    searchRows: z.number().int().min(1000).max(100_000_000).optional(),
     holdoutFraction: z.number().gt(0).lt(0.9).default(0.2),
     seed: z
       .number()
@@ -70,6 +80,16 @@ export interface Policy {
 }
 
 /** Columns used as features for a dataset schema: include (or every column) minus exclude, target and group. */
+/** The folds a study uses: the policy's, or 5 (3 for a training part over 20,000 rows). */
+export function effectiveFolds(spec: PolicySpec, trainingRows: number): number {
+  return spec.folds ?? (trainingRows > LARGE_COHORT_ROWS ? 3 : 5);
+}
+
+/** Training rows above which the default folds drop to 3. */
+export const LARGE_COHORT_ROWS = 20_000;
+/** Default size of the search sample (see `searchRows`). */
+export const DEFAULT_SEARCH_ROWS = 30_000;
+
 export function featureColumns(spec: PolicySpec, columns: readonly string[]): string[] {
   const base = spec.include ?? columns;
   const drop = new Set([...spec.exclude, spec.target, ...(spec.group ? [spec.group] : [])]);

@@ -3,6 +3,7 @@
 // candidate model version with its card and lineage. Re-running after a crash starts over and registers at most once.
 import {
   ENGINE_VERSION,
+  confirmFinalists,
   defaultSearchSpace,
   groupedStratifiedHoldout,
   modelToOnnx,
@@ -11,6 +12,7 @@ import {
   trainGbdt,
   trainLogistic,
   trialPool,
+  type Finalist,
   type Frame,
   type GbdtModel,
   type LogisticModel,
@@ -28,7 +30,7 @@ import { compareOnHoldout, evaluateHoldout, type ComparisonResult, type HoldoutM
 import type { Platform } from '../platform.js';
 import { nowIso } from '../util.js';
 import { prepareStudyData, readArrowTable, studyInputError } from './data.js';
-import type { PolicySpec } from './policy.js';
+import { DEFAULT_SEARCH_ROWS, effectiveFolds, type PolicySpec } from './policy.js';
 import './tables.js';
 
 export const studyPayload = z.object({ studyId: z.string().min(1).max(64) }).strict();
@@ -40,9 +42,12 @@ const take = (xs: ArrayLike<number>, idx: ArrayLike<number>) =>
 
 /** Trials run this many at once (worker threads). Fixed, not the core count, so a seed gives the same study everywhere. */
 export const STUDY_CONCURRENCY = 2;
+/** With a search sample, this many of the best configurations are cross-validated again on every training row. */
+export const FINALISTS = 2;
 
 export function studyHandler(platform: Platform): JobHandler {
   return defineHandler(studyPayload, async ({ studyId }, _job, ctx) => {
+    const startedAt = Date.now();
     const db = platform.store.db;
     const study = await db.selectFrom('studies').selectAll().where('id', '=', studyId).executeTakeFirst();
     if (!study) throw new NonRetryableError(`study ${studyId} does not exist`);
@@ -87,7 +92,7 @@ export function studyHandler(platform: Platform): JobHandler {
         .executeTakeFirstOrThrow();
       const manifest = await platform.datasets.manifest(dv.manifest_digest);
       const table = await readArrowTable(platform.objects, manifest);
-      const data = prepareStudyData(table, manifest, spec, Math.max(20, spec.folds * 4));
+      const data = prepareStudyData(table, manifest, spec, Math.max(20, (spec.folds ?? 5) * 4));
 
       // Patient-grouped, stratified holdout that the search never sees.
       const split = groupedStratifiedHoldout(data.groups, data.labels, spec.holdoutFraction, spec.seed);
@@ -104,18 +109,24 @@ export function studyHandler(platform: Platform): JobHandler {
       const trainFrame = data.frame.take(trainIdx);
       const testFrame = data.frame.take(testIdx);
       const trainGroups = Array.from(trainIdx, (i) => data.groups[i]!);
-
-      let space: SearchSpace = defaultSearchSpace({ numRows: trainIdx.length, algorithms: spec.algorithms });
-      if (spec.searchSpace) space = overrideSpace(space, spec.searchSpace as SpaceOverrides);
+      const folds = effectiveFolds(spec, trainIdx.length);
+      const searchRows = spec.searchRows ?? DEFAULT_SEARCH_ROWS;
+      const tLoaded = Date.now();
 
       const pool = await trialPool({
         frame: trainFrame,
         labels: trainLabels,
         groups: trainGroups,
-        folds: spec.folds,
+        folds,
         seed: spec.seed,
         size: STUDY_CONCURRENCY,
+        ...(searchRows < trainIdx.length ? { searchRows } : {}),
       });
+      const sampled = pool.searchRows < trainIdx.length;
+      // The space is sized by the rows a search trial trains on (the sample's fold training parts).
+      const trialRows = pool.splits[0]!.train.length;
+      let space: SearchSpace = defaultSearchSpace({ numRows: trialRows, algorithms: spec.algorithms });
+      if (spec.searchSpace) space = overrideSpace(space, spec.searchSpace as SpaceOverrides);
       let writes = Promise.resolve();
       let done = 0;
       let best: { value: number; number: number } | null = null;
@@ -154,35 +165,72 @@ export function studyHandler(platform: Platform): JobHandler {
         });
       };
       let result;
+      let finalists: Finalist[] = [];
+      const tSearch = Date.now();
+      let tSearched = tSearch;
+      let tConfirmed = tSearch;
       try {
+        // The budget counts from the start of the study (loading the data included).
+        const timeoutMs = spec.timeoutMinutes
+          ? Math.max(0, spec.timeoutMinutes * 60_000 - (Date.now() - startedAt))
+          : null;
+        const maxTrees = space.algorithm?.type === 'branch' ? space.algorithm.branches.gbdt?.numTrees : undefined;
         result = await runStudy({
           space,
           objective: pool.objective,
           nTrials: spec.trials,
-          ...(spec.timeoutMinutes ? { timeoutMs: spec.timeoutMinutes * 60_000 } : {}),
+          ...(timeoutMs !== null ? { timeoutMs } : {}),
           direction: 'maximize',
           seed: spec.seed,
           concurrency: STUDY_CONCURRENCY,
           signal: ctx.signal,
           onTrial,
+          ...(maxTrees?.type === 'const' && typeof maxTrees.value === 'number' ? { maxStep: maxTrees.value } : {}),
         });
+        tSearched = tConfirmed = Date.now();
+        if (sampled && !ctx.signal.aborted && result.stoppedBy !== 'abort' && result.best) {
+          // The search ran on a sample: its best configurations are cross-validated again on every training row.
+          finalists = await confirmFinalists(pool, result.trials, {
+            top: FINALISTS,
+            seed: spec.seed,
+            signal: ctx.signal,
+          });
+          tConfirmed = Date.now();
+        }
+      } catch (e) {
+        if (ctx.signal.aborted) throw new JobCancelledError();
+        throw e;
       } finally {
         await pool.close();
         await writes;
       }
       if (ctx.signal.aborted || result.stoppedBy === 'abort') throw new JobCancelledError();
-      const bestTrial = result.best;
-      if (!bestTrial) {
+      const searchBest = result.best;
+      if (!searchBest) {
         const firstError = result.trials.find((t) => t.error)?.error;
         throw studyInputError(
           'NO_SUCCESSFUL_TRIAL',
           `no trial completed${firstError ? `; first error: ${firstError}` : ''}`,
         );
       }
+      const chosen = finalists[0];
+      const bestTrial = chosen ? result.trials.find((t) => t.number === chosen.trial)! : searchBest;
+      const bestIterations = chosen
+        ? chosen.bestIterations
+        : ((searchBest.attrs?.bestIterations as (number | null)[] | undefined) ?? []);
+      const bestCv = chosen ? chosen.value : searchBest.value!;
 
-      // Refit the best configuration on all training rows, evaluate once on the holdout.
+      // Refit the chosen configuration on all training rows, evaluate once on the holdout.
       const { algorithm, ...params } = bestTrial.params;
-      const fitted = await refit(String(algorithm ?? 'gbdt'), params, trainFrame, trainLabels, bestTrial, spec.seed);
+      const fitted = await refit(
+        String(algorithm ?? 'gbdt'),
+        params,
+        trainFrame,
+        trainLabels,
+        bestIterations,
+        spec.seed,
+      );
+      const tRefit = Date.now();
       const scores = fitted.predictProba(testFrame);
       const importance = importanceOf(fitted, testFrame);
       const metrics = evaluateHoldout(testLabels, scores, {
@@ -238,8 +286,8 @@ export function studyHandler(platform: Platform): JobHandler {
             completed,
             pruned,
             metric: spec.metric,
-            folds: spec.folds,
-            bestCvValue: bestTrial.value,
+            folds,
+            bestCvValue: bestCv,
           },
         },
         metrics,
@@ -279,11 +327,32 @@ export function studyHandler(platform: Platform): JobHandler {
         trainingRows: trainIdx.length,
         holdoutRows: testIdx.length,
         features: data.features,
+        folds,
+        // Rows the search trials cross-validated on (a patient-grouped sample when below trainingRows).
+        searchRows: pool.searchRows,
         bestTrial: bestTrial.number,
-        bestCv: bestTrial.value,
+        bestCv,
+        bestSearchCv: bestTrial.value,
+        finalists: finalists.map((f) => ({
+          trial: f.trial,
+          searchCv: f.searchValue,
+          cv: f.value,
+          std: f.std,
+          folds: f.folds,
+          bestIterations: f.bestIterations,
+        })),
         holdoutAuc: metrics.auc,
         stoppedBy: result.stoppedBy,
         durationMs: Math.round(result.durationMs),
+        // Wall time of each phase, in ms: loading and splitting, search, confirmation on every row, refit,
+        // evaluation and registration.
+        phasesMs: {
+          load: tLoaded - startedAt,
+          search: tSearched - tSearch,
+          confirm: tConfirmed - tSearched,
+          refit: tRefit - tConfirmed,
+          evaluate: Date.now() - tRefit,
+        },
       };
       await setStudy({
         status: 'succeeded',
@@ -341,16 +410,15 @@ async function refit(
   params: Record<string, unknown>,
   frame: Frame,
   labels: Float64Array,
-  best: TrialRecord,
+  bestIterations: (number | null)[],
   seed: number,
 ): Promise<Fitted> {
   if (algorithm === 'logreg') return trainLogistic(frame, labels, params as never);
-  const its =
-    (best.attrs?.bestIterations as (number | null)[] | undefined)?.filter((x): x is number => typeof x === 'number') ??
-    [];
+  const its = bestIterations.filter((x): x is number => typeof x === 'number');
   const { earlyStoppingRounds: _es, ...rest } = params;
+  // The folds' early-stopped round counts (already counts, not indices): their mean sizes the refit.
   const numTrees = its.length
-    ? Math.max(1, Math.round(its.reduce((s, x) => s + x + 1, 0) / its.length))
+    ? Math.max(1, Math.round(its.reduce((s, x) => s + x, 0) / its.length))
     : Number(params.numTrees ?? 100);
   return trainGbdt(frame, labels, { ...(rest as object), objective: 'binary', numTrees, seed, numThreads: 1 } as never);
 }
