@@ -1,0 +1,540 @@
+// Datasets: the list; per dataset a versions timeline, per version its schema and column statistics (histograms,
+// missingness), download for permitted roles, comparison of two versions, upload with progress for stewards.
+import { useState, type FormEvent } from 'react';
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
+import { useTranslation } from 'react-i18next';
+import { api, apiPath, ok } from '../api/client';
+import type { ColumnStats, DatasetSummary, DatasetVersion, DatasetVersionDetail } from '../api/types';
+import { uploadDataset } from '../api/upload';
+import { Async, ErrorBox, Section, useLoad } from '../components/common';
+import { Histogram, MissingBar } from '../components/charts';
+import { useFormat } from '../i18n/format';
+import { can } from '../permissions';
+import { useProject } from './Projects';
+import { diffVersions, isEmptyDiff, type VersionDiff } from './diff';
+
+const ENCODINGS = ['auto', 'utf-8', 'cp932'] as const;
+
+function getVersion(project: string, dataset: string, version: number) {
+  return ok<DatasetVersionDetail>(
+    api.GET('/api/v1/projects/{project}/datasets/{dataset}/versions/{version}', {
+      params: { path: { project, dataset, version } },
+    }),
+  );
+}
+
+export function UploadForm({
+  project,
+  dataset,
+  onDone,
+}: {
+  project: string;
+  dataset?: string;
+  onDone: (dataset: string, version: number) => void;
+}) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const [name, setName] = useState(dataset ?? '');
+  const [file, setFile] = useState<File | null>(null);
+  const [message, setMessage] = useState('');
+  const [encoding, setEncoding] = useState<string>('auto');
+  const [progress, setProgress] = useState<number | null>(null);
+  const [phase, setPhase] = useState<'idle' | 'sending' | 'processing'>('idle');
+  const [result, setResult] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (!file) return;
+    const ds = (dataset ?? name).trim();
+    setError(null);
+    setResult(null);
+    setProgress(0);
+    setPhase('sending');
+    try {
+      const r = await uploadDataset({
+        project,
+        dataset: ds,
+        file,
+        encoding,
+        message,
+        onProgress: (sent, total) => setProgress(total ? sent / total : 0),
+        onSent: () => setPhase('processing'),
+      });
+      setResult(
+        r.created
+          ? t('datasets.uploaded', { version: r.version.version })
+          : t('datasets.unchanged', { version: r.version.version }),
+      );
+      onDone(ds, r.version.version);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setPhase('idle');
+    }
+  }
+
+  return (
+    <form onSubmit={(e) => void submit(e)} className="upload">
+      <div className="row">
+        {dataset === undefined && (
+          <label>
+            {t('datasets.name')}
+            <input required value={name} onChange={(e) => setName(e.target.value)} name="dataset-name" />
+          </label>
+        )}
+        <label>
+          {t('datasets.uploadFile')}
+          <input
+            type="file"
+            accept=".csv,.tsv,.txt,text/csv"
+            required
+            name="file"
+            onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+          />
+        </label>
+        <label>
+          {t('datasets.uploadEncoding')}
+          <select value={encoding} onChange={(e) => setEncoding(e.target.value)} name="encoding">
+            {ENCODINGS.map((x) => (
+              <option key={x} value={x}>
+                {x === 'auto' ? t('datasets.encodingAuto') : x}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label style={{ flex: 1, minWidth: '14rem' }}>
+          {t('datasets.uploadMessage')}
+          <input value={message} onChange={(e) => setMessage(e.target.value)} name="message" maxLength={2000} />
+        </label>
+        <button type="submit" disabled={phase !== 'idle' || !file}>
+          {t('datasets.uploadStart')}
+        </button>
+      </div>
+      {phase !== 'idle' && (
+        <div role="status" style={{ marginTop: '0.5rem' }}>
+          <progress value={progress ?? 0} max={1} aria-label={t('datasets.upload')} />
+          {phase === 'sending'
+            ? t('datasets.uploading', { percent: f.pct(progress ?? 0, 0) })
+            : t('datasets.processing')}
+          {file && <span className="muted"> ({f.bytes(file.size)})</span>}
+        </div>
+      )}
+      {result && (
+        <p className="okbox" role="status">
+          {result}
+        </p>
+      )}
+      {error !== null && <ErrorBox error={error} />}
+    </form>
+  );
+}
+
+export function DatasetsPage() {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const { project = '' } = useParams();
+  const navigate = useNavigate();
+  const proj = useProject(project);
+  const state = useLoad(
+    () =>
+      ok<{ datasets: DatasetSummary[] }>(
+        api.GET('/api/v1/projects/{project}/datasets', { params: { path: { project } } }),
+      ),
+    project,
+  );
+  return (
+    <>
+      <h1>{t('datasets.title')}</h1>
+      <Async state={state}>
+        {({ datasets }) =>
+          datasets.length === 0 ? (
+            <p className="muted">{t('datasets.empty')}</p>
+          ) : (
+            <div className="card table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th>{t('datasets.name')}</th>
+                    <th>{t('datasets.kind')}</th>
+                    <th className="num">{t('datasets.latest')}</th>
+                    <th>{t('datasets.by')}</th>
+                    <th>{t('datasets.at')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {datasets.map((d) => (
+                    <tr key={d.name}>
+                      <td>
+                        <Link to={`/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(d.name)}`}>
+                          {d.name}
+                        </Link>
+                      </td>
+                      <td>{d.kind}</td>
+                      <td className="num">{d.latestVersion}</td>
+                      <td>{d.createdBy}</td>
+                      <td>{f.date(d.createdAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Async>
+      {can(proj.data?.roles, 'dataset.push') && (
+        <Section title={t('datasets.upload')} id="upload-title">
+          <UploadForm
+            project={project}
+            onDone={(ds, v) =>
+              navigate(`/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(ds)}?v=${v}`)
+            }
+          />
+        </Section>
+      )}
+    </>
+  );
+}
+
+function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const numeric = c.type === 'number' || c.type === 'integer';
+  const range =
+    c.min !== undefined && c.max !== undefined
+      ? numeric
+        ? `${f.num(Number(c.min))} – ${f.num(Number(c.max))}`
+        : `${String(c.min)} – ${String(c.max)}`
+      : '–';
+  return (
+    <tr>
+      <th scope="row" style={{ color: 'inherit' }}>
+        {c.name}
+      </th>
+      <td>
+        <code>{c.type}</code>
+      </td>
+      <td>
+        <MissingBar missing={c.missing} total={c.count || rows} />
+      </td>
+      <td className="num">{f.num(c.distinct ?? null, 0)}</td>
+      <td>{range}</td>
+      <td className="num">{c.mean !== undefined ? `${f.num(c.mean, 2)} ± ${f.num(c.std ?? 0, 2)}` : '–'}</td>
+      <td>
+        {c.histogram ? (
+          <Histogram counts={c.histogram.counts} label={t('datasets.histogramOf', { column: c.name })} />
+        ) : c.top && c.top.length > 0 ? (
+          <div className="topvals" aria-label={t('datasets.topValues', { column: c.name })}>
+            {c.top
+              .slice(0, 3)
+              .map((x) => `${x.value} (${f.num(x.count, 0)})`)
+              .join(', ')}
+          </div>
+        ) : null}
+      </td>
+    </tr>
+  );
+}
+
+function VersionDetail({ project, dataset, version, roles }: { project: string; dataset: string; version: number; roles: string[] }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const navigate = useNavigate();
+  const state = useLoad(() => getVersion(project, dataset, version), `${project}/${dataset}@${version}`);
+  const [studyError, setStudyError] = useState<unknown>(null);
+  async function startStudy() {
+    setStudyError(null);
+    try {
+      const s = await ok<{ id: string }>(
+        api.POST('/api/v1/projects/{project}/studies', {
+          params: { path: { project } },
+          body: { dataset, version },
+        }),
+      );
+      navigate(`/p/${encodeURIComponent(project)}/studies/${encodeURIComponent(s.id)}`);
+    } catch (e) {
+      setStudyError(e);
+    }
+  }
+  return (
+    <Async state={state}>
+      {(v) => {
+        const cols = v.schema?.columns ?? [];
+        return (
+          <>
+            <Section title={t('datasets.version', { version: v.version })} id="version-title">
+              <dl className="facts">
+                <dt>{t('datasets.rows')}</dt>
+                <dd>{f.num(v.rowCount, 0)}</dd>
+                <dt>{t('datasets.columns')}</dt>
+                <dd>{cols.length}</dd>
+                <dt>{t('datasets.size')}</dt>
+                <dd>{f.bytes(v.sizeBytes)}</dd>
+                {v.schema?.encoding && (
+                  <>
+                    <dt>{t('datasets.encoding')}</dt>
+                    <dd>{v.schema.encoding}</dd>
+                  </>
+                )}
+                <dt>{t('datasets.message')}</dt>
+                <dd>{v.message || '–'}</dd>
+                <dt>{t('datasets.by')}</dt>
+                <dd>{v.createdBy}</dd>
+                <dt>{t('datasets.at')}</dt>
+                <dd>{f.date(v.createdAt)}</dd>
+                <dt>{t('datasets.digest')}</dt>
+                <dd className="mono">{v.contentDigest}</dd>
+              </dl>
+              <div className="row" style={{ marginTop: '0.75rem' }}>
+                {can(roles, 'dataset.download') && v.kind === 'tabular' && (
+                  <a
+                    className="button"
+                    href={apiPath('projects', project, 'datasets', dataset, 'versions', version, 'content')}
+                    download={`${dataset}-v${version}.csv`}
+                  >
+                    {t('datasets.download')}
+                  </a>
+                )}
+                {can(roles, 'study.run') && v.kind === 'tabular' && (
+                  <button type="button" className="secondary" onClick={() => void startStudy()}>
+                    {t('datasets.startStudy')}
+                  </button>
+                )}
+              </div>
+              {can(roles, 'dataset.download') && <p className="muted">{t('datasets.downloadNote')}</p>}
+              {studyError !== null && <ErrorBox error={studyError} />}
+            </Section>
+            {v.kind === 'files' ? (
+              <Section title={t('datasets.files')} id="files-title">
+                <p>{t('datasets.filesVersion', { count: v.fileCount })}</p>
+                <table>
+                  <thead>
+                    <tr>
+                      <th>{t('datasets.path')}</th>
+                      <th className="num">{t('datasets.size')}</th>
+                      <th>{t('datasets.digest')}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {(v.files ?? []).slice(0, 500).map((x) => (
+                      <tr key={x.path}>
+                        <td>{x.path}</td>
+                        <td className="num">{f.bytes(x.size)}</td>
+                        <td className="mono">{x.digest}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </Section>
+            ) : (
+              <Section title={t('datasets.schema')} id="schema-title">
+                <div className="table-wrap">
+                  <table data-testid="schema-table">
+                    <thead>
+                      <tr>
+                        <th>{t('datasets.column')}</th>
+                        <th>{t('datasets.type')}</th>
+                        <th>{t('datasets.missing')}</th>
+                        <th className="num">{t('datasets.distinct')}</th>
+                        <th>{t('datasets.range')}</th>
+                        <th className="num">{t('datasets.mean')}</th>
+                        <th>{t('datasets.distribution')}</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {cols.map((c) => (
+                        <ColumnRow key={c.name} c={c} rows={v.rowCount ?? 0} />
+                      ))}
+                    </tbody>
+                  </table>
+                </div>
+              </Section>
+            )}
+          </>
+        );
+      }}
+    </Async>
+  );
+}
+
+export function DiffView({ diff }: { diff: VersionDiff }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const show = (x: number | string | null) => (typeof x === 'number' ? f.num(x) : (x ?? '–'));
+  if (isEmptyDiff(diff)) return <p className="muted">{t('datasets.diffNone')}</p>;
+  return (
+    <div data-testid="diff">
+      <p>{t('datasets.diffRows', { from: f.num(diff.rows.from, 0), to: f.num(diff.rows.to, 0) })}</p>
+      {diff.added.length > 0 && (
+        <p>
+          {t('datasets.diffAdded')}: <strong>{diff.added.join(', ')}</strong>
+        </p>
+      )}
+      {diff.removed.length > 0 && (
+        <p>
+          {t('datasets.diffRemoved')}: <strong>{diff.removed.join(', ')}</strong>
+        </p>
+      )}
+      {diff.typeChanged.length > 0 && (
+        <p>
+          {t('datasets.diffTypeChanged')}:{' '}
+          {diff.typeChanged.map((c) => `${c.column} (${c.from} → ${c.to})`).join(', ')}
+        </p>
+      )}
+      {diff.shifts.length > 0 && (
+        <>
+          <h3>{t('datasets.diffStats')}</h3>
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>{t('datasets.column')}</th>
+                  <th>{t('datasets.statistic')}</th>
+                  <th className="num">{t('datasets.versionShort', { version: diff.from })}</th>
+                  <th className="num">{t('datasets.versionShort', { version: diff.to })}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {diff.shifts.map((s) => (
+                  <tr key={`${s.column}:${s.stat}`}>
+                    <td>{s.column}</td>
+                    <td>{t(`datasets.stat.${s.stat}`)}</td>
+                    <td className="num">{show(s.from)}</td>
+                    <td className="num">{show(s.to)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </div>
+  );
+}
+
+function Compare({ project, dataset, versions }: { project: string; dataset: string; versions: DatasetVersion[] }) {
+  const { t } = useTranslation();
+  const [params, setParams] = useSearchParams();
+  const nums = versions.map((v) => v.version).sort((a, b) => a - b);
+  const [from, setFrom] = useState<number>(Number(params.get('from')) || nums[nums.length - 2] || 0);
+  const [to, setTo] = useState<number>(Number(params.get('to')) || nums[nums.length - 1] || 0);
+  const active = params.get('from') && params.get('to');
+  const key = active ? `${project}/${dataset}:${params.get('from')}..${params.get('to')}` : '';
+  const state = useLoad(async () => {
+    if (!active) return null;
+    const [a, b] = await Promise.all([
+      getVersion(project, dataset, Number(params.get('from'))),
+      getVersion(project, dataset, Number(params.get('to'))),
+    ]);
+    return diffVersions(a, b);
+  }, key);
+  if (nums.length < 2) return <p className="muted">{t('datasets.diffNeedTwo')}</p>;
+  return (
+    <>
+      <form
+        className="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const next = new URLSearchParams(params);
+          next.set('from', String(from));
+          next.set('to', String(to));
+          setParams(next);
+        }}
+      >
+        <label>
+          {t('datasets.diffFrom')}
+          <select value={from} onChange={(e) => setFrom(Number(e.target.value))} name="from">
+            {nums.map((n) => (
+              <option key={n} value={n}>
+                {t('datasets.versionShort', { version: n })}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t('datasets.diffTo')}
+          <select value={to} onChange={(e) => setTo(Number(e.target.value))} name="to">
+            {nums.map((n) => (
+              <option key={n} value={n}>
+                {t('datasets.versionShort', { version: n })}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">{t('datasets.diffRun')}</button>
+      </form>
+      {active && <Async state={state}>{(d) => (d ? <DiffView diff={d} /> : null)}</Async>}
+    </>
+  );
+}
+
+export function DatasetPage() {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const { project = '', dataset = '' } = useParams();
+  const [params] = useSearchParams();
+  const navigate = useNavigate();
+  const proj = useProject(project);
+  const state = useLoad(
+    () =>
+      ok<{ versions: DatasetVersion[] }>(
+        api.GET('/api/v1/projects/{project}/datasets/{dataset}/versions', {
+          params: { path: { project, dataset }, query: { limit: 200 } },
+        }),
+      ),
+    `${project}/${dataset}`,
+  );
+  const base = `/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(dataset)}`;
+  return (
+    <>
+      <h1>
+        {t('datasets.name')}: {dataset}
+      </h1>
+      <Async state={state}>
+        {({ versions }) => {
+          const current = Number(params.get('v')) || versions[0]?.version || 0;
+          const roles = proj.data?.roles ?? [];
+          return (
+            <div className="dataset-layout">
+              <aside className="card">
+                <h2>{t('datasets.timeline')}</h2>
+                <ol className="timeline">
+                  {versions.map((v) => (
+                    <li key={v.version} className={v.version === current ? 'current' : undefined}>
+                      <Link to={`${base}?v=${v.version}`} aria-current={v.version === current ? 'page' : undefined}>
+                        {t('datasets.versionShort', { version: v.version })}
+                      </Link>{' '}
+                      <span className="muted">{f.date(v.createdAt)}</span>
+                      <div>{v.message}</div>
+                      <div className="muted">
+                        {v.createdBy} · {f.num(v.rowCount, 0)} {t('datasets.rows')} · {f.bytes(v.sizeBytes)}
+                      </div>
+                    </li>
+                  ))}
+                </ol>
+              </aside>
+              <div>
+                {current > 0 && <VersionDetail project={project} dataset={dataset} version={current} roles={roles} />}
+                <Section title={t('datasets.diff')} id="diff-title">
+                  <Compare project={project} dataset={dataset} versions={versions} />
+                </Section>
+                {can(roles, 'dataset.push') && (
+                  <Section title={t('datasets.upload')} id="upload-title">
+                    <UploadForm
+                      project={project}
+                      dataset={dataset}
+                      onDone={(_ds, v) => {
+                        state.reload();
+                        navigate(`${base}?v=${v}`);
+                      }}
+                    />
+                  </Section>
+                )}
+              </div>
+            </div>
+          );
+        }}
+      </Async>
+    </>
+  );
+}

@@ -1,0 +1,77 @@
+import { useState, type FormEvent } from 'react';
+import { Navigate, useLocation, useNavigate } from 'react-router';
+import { useTranslation } from 'react-i18next';
+import { ApiError } from '../api/client';
+import { useSession } from '../session';
+
+export function LoginPage() {
+  const { t } = useTranslation();
+  const { session, login, expired } = useSession();
+  const navigate = useNavigate();
+  const location = useLocation();
+  const from = (location.state as { from?: string } | null)?.from ?? '/';
+  const [user, setUser] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  if (session) return <Navigate to={from} replace />;
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await login(user.trim(), password);
+      navigate(from, { replace: true });
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div className="login">
+      <form className="card" onSubmit={(e) => void submit(e)} aria-labelledby="login-title">
+        <h1 id="login-title">{t('login.title')}</h1>
+        <p className="muted">{t('app.tagline')}</p>
+        {expired && (
+          <p className="notice" role="status">
+            {t('login.expired')}
+          </p>
+        )}
+        <label>
+          {t('login.user')}
+          <input
+            name="user"
+            autoComplete="username"
+            required
+            value={user}
+            onChange={(e) => setUser(e.target.value)}
+            autoFocus
+          />
+        </label>
+        <label>
+          {t('login.password')}
+          <input
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            required
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        </label>
+        {error && (
+          <p className="error" role="alert">
+            {t('login.failed', { message: error })}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          {busy ? t('login.busy') : t('login.submit')}
+        </button>
+      </form>
+    </div>
+  );
+}

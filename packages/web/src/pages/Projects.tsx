@@ -1,0 +1,284 @@
+// Projects: the list of the user's projects; per project the members and roles (owners manage them) and recent
+// activity from the audit trail.
+import { useState, type FormEvent } from 'react';
+import { Link, useParams } from 'react-router';
+import { useTranslation } from 'react-i18next';
+import { api, ApiError, ok } from '../api/client';
+import type { AuditPage, Member, Project } from '../api/types';
+import { Async, ErrorBox, RoleName, Section, useLoad } from '../components/common';
+import { useFormat } from '../i18n/format';
+import { can } from '../permissions';
+import { ROLES } from '../../../server/src/auth/roles.ts';
+
+export function useProject(slug: string) {
+  return useLoad(() => ok<Project>(api.GET('/api/v1/projects/{project}', { params: { path: { project: slug } } })), slug);
+}
+
+export function ProjectsPage() {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const state = useLoad(() => ok<{ projects: Project[] }>(api.GET('/api/v1/projects')), 'projects');
+  return (
+    <>
+      <h1>{t('projects.title')}</h1>
+      <Async state={state}>
+        {({ projects }) =>
+          projects.length === 0 ? (
+            <p className="muted">{t('projects.empty')}</p>
+          ) : (
+            <div className="card table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th>{t('projects.slug')}</th>
+                    <th>{t('projects.name')}</th>
+                    <th>{t('projects.yourRoles')}</th>
+                    <th>{t('projects.created')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {projects.map((p) => (
+                    <tr key={p.id}>
+                      <td>
+                        <Link to={`/p/${encodeURIComponent(p.slug)}`}>{p.slug}</Link>
+                      </td>
+                      <td>{p.name}</td>
+                      <td>
+                        {p.roles.map((r, i) => (
+                          <span key={r}>
+                            {i > 0 && ', '}
+                            <RoleName role={r} />
+                          </span>
+                        ))}
+                      </td>
+                      <td>{f.date(p.createdAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Async>
+    </>
+  );
+}
+
+function Members({ project, roles }: { project: string; roles: string[] }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const state = useLoad(
+    () => ok<{ members: Member[] }>(api.GET('/api/v1/projects/{project}/members', { params: { path: { project } } })),
+    project,
+  );
+  const manage = can(roles, 'members.manage');
+  const [user, setUser] = useState('');
+  const [role, setRole] = useState<string>('scientist');
+  const [error, setError] = useState<unknown>(null);
+  const [change, setChange] = useState<Record<string, string>>({});
+
+  async function run(action: () => Promise<unknown>) {
+    setError(null);
+    try {
+      await action();
+      state.reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
+  const add = (u: string, r: string) =>
+    ok(api.POST('/api/v1/projects/{project}/members', { params: { path: { project } }, body: { user: u, role: r } }));
+  const remove = (u: string, r: string) =>
+    ok(
+      api.DELETE('/api/v1/projects/{project}/members/{user}', {
+        params: { path: { project, user: u }, query: { role: r } },
+      }),
+    );
+
+  if (!can(roles, 'members.read')) return <p className="muted">{t('projects.membersHidden')}</p>;
+  return (
+    <Async state={state}>
+      {({ members }) => {
+        const byUser = new Map<string, Member[]>();
+        for (const m of members) byUser.set(m.user, [...(byUser.get(m.user) ?? []), m]);
+        return (
+          <>
+            <div className="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th>{t('projects.user')}</th>
+                    <th>{t('projects.role')}</th>
+                    <th>{t('projects.addedBy')}</th>
+                    <th>{t('projects.addedAt')}</th>
+                    {manage && <th>{t('projects.changeRole')}</th>}
+                  </tr>
+                </thead>
+                <tbody>
+                  {[...byUser.entries()].map(([u, ms]) => (
+                    <tr key={u}>
+                      <td>{u}</td>
+                      <td>
+                        {ms.map((m) => (
+                          <div key={m.role}>
+                            <RoleName role={m.role} />{' '}
+                            {manage && (
+                              <button
+                                type="button"
+                                className="link"
+                                aria-label={t('projects.removeRole', { role: t(`roles.${m.role}`), user: u })}
+                                onClick={() => void run(() => remove(u, m.role))}
+                              >
+                                {t('projects.remove')}
+                              </button>
+                            )}
+                          </div>
+                        ))}
+                      </td>
+                      <td>{ms[0]!.addedBy}</td>
+                      <td>{f.date(ms[0]!.addedAt)}</td>
+                      {manage && (
+                        <td>
+                          <div className="row">
+                            <label>
+                              <span className="sr-only">{t('projects.changeTo', { user: u })}</span>
+                              <select
+                                aria-label={t('projects.changeTo', { user: u })}
+                                value={change[u] ?? ms[0]!.role}
+                                onChange={(e) => setChange({ ...change, [u]: e.target.value })}
+                              >
+                                {ROLES.map((r) => (
+                                  <option key={r} value={r}>
+                                    {t(`roles.${r}`)}
+                                  </option>
+                                ))}
+                              </select>
+                            </label>
+                            <button
+                              type="button"
+                              className="secondary"
+                              disabled={!change[u] || ms.some((m) => m.role === change[u])}
+                              onClick={() =>
+                                void run(async () => {
+                                  const next = change[u]!;
+                                  await add(u, next);
+                                  // A change replaces the user's roles with the chosen one.
+                                  for (const m of ms) if (m.role !== next) await remove(u, m.role);
+                                  setChange({ ...change, [u]: '' });
+                                })
+                              }
+                            >
+                              {t('projects.apply')}
+                            </button>
+                          </div>
+                        </td>
+                      )}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            {manage && (
+              <form
+                className="row"
+                style={{ marginTop: '0.75rem' }}
+                onSubmit={(e: FormEvent) => {
+                  e.preventDefault();
+                  void run(async () => {
+                    await add(user.trim(), role);
+                    setUser('');
+                  });
+                }}
+              >
+                <label>
+                  {t('projects.addUser')}
+                  <input value={user} required onChange={(e) => setUser(e.target.value)} name="member-user" />
+                </label>
+                <label>
+                  {t('projects.addRole')}
+                  <select value={role} onChange={(e) => setRole(e.target.value)} name="member-role">
+                    {ROLES.map((r) => (
+                      <option key={r} value={r}>
+                        {t(`roles.${r}`)}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+                <button type="submit">{t('projects.add')}</button>
+              </form>
+            )}
+            {error !== null && <ErrorBox error={error} />}
+          </>
+        );
+      }}
+    </Async>
+  );
+}
+
+export function ActivityList({ project, limit = 10 }: { project: string; limit?: number }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const state = useLoad(
+    () => ok<AuditPage>(api.GET('/api/v1/audit', { params: { query: { project, limit } } })),
+    `${project}:${limit}`,
+  );
+  if (state.error instanceof ApiError && state.error.status === 403)
+    return <p className="muted">{t('projects.activityHidden')}</p>;
+  return (
+    <Async state={state}>
+      {({ events }) =>
+        events.length === 0 ? (
+          <p className="muted">{t('projects.noActivity')}</p>
+        ) : (
+          <ul className="activity">
+            {events.map((e) => (
+              <li key={e.seq}>
+                <span className="muted">{f.date(e.at)}</span> — <strong>{e.actor}</strong> <code>{e.action}</code>{' '}
+                {e.target}
+              </li>
+            ))}
+          </ul>
+        )
+      }
+    </Async>
+  );
+}
+
+export function ProjectOverview() {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const { project = '' } = useParams();
+  const state = useProject(project);
+  return (
+    <Async state={state}>
+      {(p) => (
+        <>
+          <h1>{p.name}</h1>
+          {p.description && <p className="muted">{p.description}</p>}
+          <p>
+            {t('projects.yourRoles')}:{' '}
+            {p.roles.map((r, i) => (
+              <span key={r}>
+                {i > 0 && ', '}
+                <RoleName role={r} />
+              </span>
+            ))}{' '}
+            · {t('projects.created')} {f.date(p.createdAt)}
+          </p>
+          <div className="grid2">
+            <Section title={t('projects.members')} id="members-title">
+              <Members project={project} roles={p.roles} />
+            </Section>
+            <Section title={t('projects.activity')} id="activity-title">
+              {can(p.roles, 'audit.read') ? (
+                <ActivityList project={project} />
+              ) : (
+                <p className="muted">{t('projects.activityHidden')}</p>
+              )}
+            </Section>
+          </div>
+        </>
+      )}
+    </Async>
+  );
+}
