@@ -1,12 +1,13 @@
 // The `ichigen` command line: serve and administer a platform directly, or talk to a running server over HTTP.
 // Every command prints human output by default and exactly one JSON document with --json.
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
 import { migrate, openMetadataStore } from '../db/database.js';
 import { AppError } from '../errors.js';
+import { openApiDocument } from '../http/openapi.js';
 import { DEFAULT_GRACE_MS, runWorkerProcess } from '../jobs/run.js';
 import { openPlatform } from '../platform.js';
 import { startServer } from '../server/serve.js';
@@ -170,6 +171,18 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       } finally {
         await store.close();
       }
+    });
+
+  program
+    .command('openapi')
+    .description('print the OpenAPI document of the HTTP API (no server or database needed)')
+    .option('--out <file>', 'write it to this file instead of standard output')
+    .action(async (opts: { out?: string }) => {
+      const doc = `${JSON.stringify(await openApiDocument(), null, 2)}\n`;
+      if (opts.out) {
+        await writeFile(opts.out, doc);
+        if (!json) io.err(`wrote the OpenAPI document to ${opts.out}`);
+      } else io.out(doc.trimEnd());
     });
 
   const admin = program

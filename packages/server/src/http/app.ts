@@ -33,6 +33,7 @@ import { registerDeploymentRoutes } from '../deployments/routes.js';
 import { registerIssuerRoutes } from '../cds/issuer-routes.js';
 import { cdsRoutes } from '../cds/routes.js';
 import { newId } from '../util.js';
+import { defaultWebRoot, registerConsole, type Console } from './console.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -49,6 +50,8 @@ export interface AppOptions {
   logger?: boolean | { level: string };
   /** Serve HTTPS directly with this key and certificate (otherwise TLS is a reverse proxy's job). */
   https?: { key: string | Buffer; cert: string | Buffer };
+  /** Serve the web console at `/` (default true; `ichigen openapi` builds the app without it). */
+  console?: boolean;
 }
 
 export async function buildApp(platform: Platform, opts: AppOptions = {}): Promise<App> {
@@ -104,7 +107,9 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
       .status(e.status)
       .send({ error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
   });
+  let webConsole: Console | undefined;
   app.setNotFoundHandler((req, reply) => {
+    if (webConsole?.fallback(req, reply)) return;
     void reply
       .status(404)
       .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
@@ -126,6 +131,8 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   registerIssuerRoutes(typed, platform);
   // CDS Hooks answers in its own dialect (OperationOutcome errors, JWT auth, CORS): an encapsulated plugin.
   await app.register(cdsRoutes(platform));
+  // Last: the console's static wildcard is the least specific route; API 404s stay JSON.
+  if (opts.console !== false) webConsole = await registerConsole(app, platform.config.webRoot ?? defaultWebRoot());
   return app;
 }
 
