@@ -49,8 +49,15 @@ export interface AuthSettings {
   sessionIdleMinutes: number;
 }
 
+/**
+ * How long a resolved bearer token is trusted without reading the database again. A revocation or a disabled
+ * account takes effect at once in the process that made it and within this time in other server processes.
+ */
+export const PRINCIPAL_CACHE_MS = 5_000;
+
 export class AuthService {
   private readonly limiter: LoginLimiter;
+  private readonly principals = new Map<string, { principal: Principal; until: number }>();
   /** Browser sessions of the web console (cookie + CSRF token). */
   readonly sessions: SessionService;
 
@@ -276,6 +283,7 @@ export class AuthService {
   }
 
   async revokeToken(p: Principal, tokenId: string, client: string): Promise<void> {
+    for (const [k, v] of this.principals) if (v.principal.tokenId === tokenId) this.principals.delete(k);
     const r = await this.db
       .updateTable('api_tokens')
       .set({ revoked_at: nowIso() })
@@ -297,6 +305,10 @@ export class AuthService {
   async authenticate(token: string, client: string): Promise<Principal> {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > 200)
       throw unauthorized('INVALID_TOKEN', 'the API token is not valid');
+    const digest = sha256Hex(token);
+    const nowMs = Date.now();
+    const cached = this.principals.get(digest);
+    if (cached && nowMs < cached.until) return cached.principal;
     const row = await this.db
       .selectFrom('api_tokens')
       .innerJoin('users', 'users.id', 'api_tokens.user_id')
@@ -310,10 +322,10 @@ export class AuthService {
         'users.is_admin',
         'users.disabled',
       ])
-      .where('api_tokens.token_hash', '=', sha256Hex(token))
+      .where('api_tokens.token_hash', '=', digest)
       .executeTakeFirst();
     if (!row) throw unauthorized('INVALID_TOKEN', 'the API token is not valid');
-    const now = new Date();
+    const now = new Date(nowMs);
     if (row.revoked_at) {
       await this.audit.append({
         actor: row.name,
@@ -344,7 +356,14 @@ export class AuthService {
         .where('id', '=', row.tokenId)
         .execute();
     }
-    return { userId: row.userId, name: row.name, isAdmin: !!row.is_admin, tokenId: row.tokenId };
+    const principal = { userId: row.userId, name: row.name, isAdmin: !!row.is_admin, tokenId: row.tokenId };
+    // Kept for a few seconds (never past the token's expiry); a revocation here drops it at once.
+    if (this.principals.size >= 10_000) this.principals.clear();
+    this.principals.set(digest, {
+      principal,
+      until: Math.min(nowMs + PRINCIPAL_CACHE_MS, new Date(row.expires_at).getTime()),
+    });
+    return principal;
   }
 }
 

@@ -28,7 +28,7 @@ export function openMetadataStore(databaseUrl: string): MetadataStore {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 10000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -40,6 +40,27 @@ export function openMetadataStore(databaseUrl: string): MetadataStore {
     return { db, dialect: 'postgres', close: () => db.destroy() };
   }
   throw new AppError('CONFIG_INVALID', 500, 'invalid setting databaseUrl: must be sqlite:<file> or postgres://…');
+}
+
+/**
+ * Kysely prepares every query anew; on the hot paths (token lookup, predictions, audit) preparing costs more than
+ * running. This keeps prepared statements by SQL text (bounded); a statement still iterating is never handed out.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sqlText: string) {
+      const hit = cache.get(sqlText);
+      if (hit && !hit.busy) return hit;
+      const st = sqlite.prepare(sqlText);
+      if (!hit) {
+        if (cache.size >= 1000) cache.clear();
+        cache.set(sqlText, st);
+      }
+      return st;
+    },
+  };
 }
 
 /** Applies every pending migration; returns the names applied. */
