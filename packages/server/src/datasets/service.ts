@@ -16,7 +16,7 @@ import { newId, nowIso } from '../util.js';
 import { fanOut } from './fan-out.js';
 import type { TabularOptions, TabularProfile } from './tabular/index.js';
 import { tabularToArrow } from './tabular/index.js';
-import { TabularIngest } from './tabular/ingest.js';
+import { openIngest } from './tabular/ingest-thread.js';
 
 export type DatasetKind = 'tabular' | 'files';
 
@@ -162,8 +162,8 @@ export class DatasetService {
 
   /**
    * Pushes a CSV in one read of the upload: the raw bytes are stored (hashed as they are written) while a single
-   * parse validates and profiles them and spills the parsed cells (tabular/ingest.ts); the Arrow copy is then
-   * written from the spill. Only when a column changed type in a way the spill cannot convert does a second
+   * parse — in one worker thread, so the two cores split receiving/hashing/writing and parsing — validates and
+   * profiles them and spills the parsed cells (tabular/ingest.ts); the Arrow copy is then written from the spill. Only when a column changed type in a way the spill cannot convert does a second
    * parse over the stored, verified bytes write the Arrow copy. Identical content returns the existing version.
    */
   async pushTabular(
@@ -177,16 +177,15 @@ export class DatasetService {
     const ctl = new AbortController();
     opts.signal?.addEventListener('abort', () => ctl.abort(opts.signal?.reason), { once: true });
     let raw, profile: TabularProfile;
-    let ingest: TabularIngest | undefined;
+    const ingest = openIngest(opts);
     try {
       try {
         [raw, profile] = await fanOut<[Awaited<ReturnType<ObjectStore['put']>>, TabularProfile]>(body, [
           (branch) => this.objects.put(branch, { maxBytes: this.maxUploadBytes, signal: ctl.signal }),
           async (branch) => {
             try {
-              ingest = new TabularIngest(opts);
-              for await (const chunk of branch) ingest.write(chunk);
-              return ingest.end();
+              for await (const chunk of branch) await ingest.write(chunk);
+              return await ingest.end();
             } catch (e) {
               ctl.abort(e);
               throw e;
@@ -208,14 +207,10 @@ export class DatasetService {
       const existing = dataset.id ? await this.versionByContent(dataset.id, raw.digest) : undefined;
       if (existing) return { version: this.toInfo(a, dataset, existing), created: false };
 
-      const spilled = ingest as TabularIngest | undefined;
       const arrow = await this.objects.put(
-        spilled?.hasArrow
-          ? Readable.from(spilled.arrow())
-          : tabularToArrow(await this.readVerified(raw.digest), profile),
+        ingest.hasArrow ? ingest.arrow() : tabularToArrow(await this.readVerified(raw.digest), profile),
       );
-      ingest?.close();
-      ingest = undefined;
+      ingest.close();
       const manifest: VersionManifest = {
         format: 'ichigen.dataset-version',
         formatVersion: 1,
@@ -234,7 +229,7 @@ export class DatasetService {
         client: opts.client,
       });
     } finally {
-      (ingest as TabularIngest | undefined)?.close();
+      ingest.close();
     }
   }
 

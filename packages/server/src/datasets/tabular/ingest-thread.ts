@@ -1,0 +1,159 @@
+// Runs a single-pass ingest (ingest.ts) in ONE worker thread, so that on a 2-core host the request's thread
+// receives, hashes and writes the upload while the other core parses it — the work is split by stage, not by
+// column (column lanes re-tokenized every byte per lane and lost on this machine; see lanes.ts).
+//
+// Compiled JavaScript uses the worker; from TypeScript sources (tests) the same ingest runs in the calling thread.
+import { Worker } from 'node:worker_threads';
+import { AppError } from '../../errors.js';
+import { TabularIngest } from './ingest.js';
+import type { FromIngest, IngestError, IngestJob, ToIngest } from './ingest-worker.js';
+import type { TabularOptions, TabularProfile } from './types.js';
+
+export interface IngestSession {
+  /** Feeds the next chunk (resolves when the parser has room for more). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Ends the input; resolves to the profile, or rejects with the AppError of malformed input. */
+  end(): Promise<TabularProfile>;
+  /** After `end`: whether `arrow()` has the columnar copy (else pass 2 must write it). */
+  readonly hasArrow: boolean;
+  /** The Arrow IPC stream (only when `hasArrow`). */
+  arrow(): AsyncGenerator<Uint8Array, void, undefined>;
+  /** Frees the worker and the spill; safe to call more than once, at any time. */
+  close(): void;
+}
+
+/** Bytes handed to the worker and not yet parsed, at most (bounds memory when parsing falls behind). */
+const MAX_IN_FLIGHT = 8 * 1024 * 1024;
+/** Arrow bytes the worker may send ahead of what the object store has consumed. */
+const ARROW_CREDIT = 8 * 1024 * 1024;
+/** The parser allocates little per cell; a small nursery keeps the worker's memory near its live data. */
+const YOUNG_GENERATION_MB = 8;
+
+const workerUrl = new URL('./ingest-worker.js', import.meta.url);
+const threadsAvailable = import.meta.url.endsWith('.js');
+
+function revive(e: IngestError): Error {
+  if (e.code !== undefined) return new AppError(e.code, e.status ?? 500, e.message, e.details);
+  const err = new Error(e.message);
+  if (e.stack !== undefined) err.stack = e.stack;
+  return err;
+}
+
+class InlineSession implements IngestSession {
+  private readonly ingest: TabularIngest;
+  constructor(opts: TabularOptions, spillDir?: string) {
+    this.ingest = new TabularIngest(opts, spillDir);
+  }
+  write(chunk: Uint8Array): Promise<void> {
+    this.ingest.write(chunk);
+    return Promise.resolve();
+  }
+  end(): Promise<TabularProfile> {
+    return Promise.resolve(this.ingest.end());
+  }
+  get hasArrow(): boolean {
+    return this.ingest.hasArrow;
+  }
+  async *arrow(): AsyncGenerator<Uint8Array, void, undefined> {
+    yield* this.ingest.arrow();
+  }
+  close(): void {
+    this.ingest.close();
+  }
+}
+
+class ThreadSession implements IngestSession {
+  private readonly worker: Worker;
+  private inFlight = 0;
+  private failure: unknown;
+  private closed = false;
+  /** Wakes whoever waits for the worker (room for chunks, the profile, Arrow bytes). */
+  private wake: (() => void) | undefined;
+  private profile: TabularProfile | undefined;
+  private arrowReady = false;
+  private readonly arrowQueue: Uint8Array[] = [];
+  private arrowDone = false;
+  hasArrow = false;
+
+  constructor(opts: TabularOptions, spillDir?: string) {
+    const job: IngestJob = { opts, ...(spillDir !== undefined ? { spillDir } : {}) };
+    this.worker = new Worker(workerUrl, {
+      workerData: job,
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
+    const fail = (e: unknown): void => {
+      this.failure ??= e;
+      this.notify();
+    };
+    this.worker.on('message', (m: FromIngest) => {
+      if (m.type === 'ack') this.inFlight -= m.bytes;
+      else if (m.type === 'profile') {
+        this.profile = m.profile;
+        this.hasArrow = m.hasArrow;
+      } else if (m.type === 'arrow') this.arrowQueue.push(m.bytes);
+      else if (m.type === 'arrow-end') this.arrowDone = true;
+      else fail(revive(m.error));
+      this.notify();
+    });
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => {
+      if (!this.closed) fail(new Error(`ingest worker exited with code ${code}`));
+    });
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Waits until `ready()` holds or the worker failed (then throws its error). */
+  private async until(ready: () => boolean): Promise<void> {
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      if (ready()) return;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const copy = new Uint8Array(chunk); // the same chunk goes to the object store
+    this.inFlight += copy.byteLength;
+    this.worker.postMessage({ type: 'chunk', bytes: copy } satisfies ToIngest, [copy.buffer]);
+    if (this.inFlight > MAX_IN_FLIGHT) await this.until(() => this.inFlight <= MAX_IN_FLIGHT);
+  }
+
+  async end(): Promise<TabularProfile> {
+    this.worker.postMessage({ type: 'end' } satisfies ToIngest);
+    await this.until(() => this.profile !== undefined);
+    return this.profile as TabularProfile;
+  }
+
+  async *arrow(): AsyncGenerator<Uint8Array, void, undefined> {
+    if (!this.arrowReady) {
+      this.arrowReady = true;
+      this.worker.postMessage({ type: 'arrow', bytes: ARROW_CREDIT } satisfies ToIngest);
+    }
+    for (;;) {
+      await this.until(() => this.arrowQueue.length > 0 || this.arrowDone);
+      const next = this.arrowQueue.shift();
+      if (next === undefined) return;
+      this.worker.postMessage({ type: 'arrow', bytes: next.byteLength } satisfies ToIngest);
+      yield next;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // Not terminate(): the worker must close the spill file's descriptor itself (it outlives the thread).
+    this.worker.postMessage({ type: 'close' } satisfies ToIngest);
+    this.worker.unref();
+  }
+}
+
+/** A single-pass ingest session: in a worker thread when running compiled, else in this thread. */
+export function openIngest(opts: TabularOptions, spillDir?: string): IngestSession {
+  return threadsAvailable ? new ThreadSession(opts, spillDir) : new InlineSession(opts, spillDir);
+}
