@@ -2,6 +2,7 @@
 // every column type, several batches, quoted and missing cells, text past the distinct cap, any chunking, UTF-8
 // and CP932. A column that changes type after its cells were spilled in an incompatible encoding reports no
 // copy (the push then runs pass 2), and errors are pass 1's errors.
+import { existsSync } from 'node:fs';
 import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
@@ -153,5 +154,39 @@ describe('single-pass ingest', () => {
     expect((err as AppError).code).toBe('CSV_RAGGED_ROW');
     const empty = await ingestTabular(chunks(Buffer.alloc(0), 64)).catch((e: unknown) => e);
     expect((empty as AppError).code).toBe('CSV_EMPTY');
+  });
+});
+
+// The worker-thread session only runs from compiled JavaScript (the push uses it); test the built module.
+const distThread = new URL('../../../dist/datasets/tabular/ingest-thread.js', import.meta.url);
+
+describe.skipIf(!existsSync(distThread))('single-pass ingest in a worker thread (compiled)', () => {
+  it('gives the same profile and Arrow bytes, and revives parse errors as AppErrors', async () => {
+    const mod = (await import(distThread.href)) as typeof import('./ingest-thread.js');
+    const bytes = table(70_000);
+    const session = mod.openIngest({});
+    try {
+      for await (const c of chunks(bytes, 1 << 18)) await session.write(c);
+      const profile = await session.end();
+      const expected = await profileTabular(chunks(bytes, 1 << 20));
+      expect(profile).toEqual(expected);
+      expect(session.hasArrow).toBe(true);
+      const want = await collect(tabularToArrow(chunks(bytes, 1 << 20), expected));
+      expect((await collect(session.arrow())).equals(want)).toBe(true);
+    } finally {
+      session.close();
+    }
+    const ragged = Buffer.concat([FIXTURES['labs-utf8.csv'] as Uint8Array, Buffer.from('1,2\n')]);
+    const bad = mod.openIngest({});
+    try {
+      for await (const c of chunks(ragged, 64)) await bad.write(c);
+      const err = await bad.end().catch((e: unknown) => e);
+      // Errors cross the thread boundary as plain data: the code, status and details survive.
+      expect((err as AppError).code).toBe('CSV_RAGGED_ROW');
+      expect((err as AppError).status).toBe(400);
+      expect((err as AppError).details).toMatchObject({ line: 7, expected: 8, actual: 2 });
+    } finally {
+      bad.close();
+    }
   });
 });
