@@ -53,6 +53,8 @@ export const configSchema = z
         z.string().regex(/^[0-9A-Za-z.:/, ]+$/, 'must be true, false, or proxy addresses (loopback, 10.0.0.0/8, …)'),
       ]),
     ),
+    /** One info line per HTTP request (method, path, status, time); false turns it off (errors are still logged). */
+    accessLog: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()),
     /** Directory of the built web console; default: the web package next to the installed server package. */
     webRoot: z.string().min(1).optional(),
   })
@@ -76,6 +78,7 @@ export const ENV_SETTINGS: Record<string, keyof Config> = {
   ICHIGEN_LOGIN_WINDOW_SECONDS: 'loginWindowSeconds',
   ICHIGEN_SESSION_IDLE_MINUTES: 'sessionIdleMinutes',
   ICHIGEN_TRUST_PROXY: 'trustProxy',
+  ICHIGEN_ACCESS_LOG: 'accessLog',
   ICHIGEN_WEB_ROOT: 'webRoot',
 };
 
@@ -144,6 +147,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   raw.loginWindowSeconds ??= 300;
   raw.sessionIdleMinutes ??= 60;
   raw.trustProxy ??= false;
+  raw.accessLog ??= true;
   if (typeof raw.webRoot === 'string' && raw.webRoot !== '') raw.webRoot = path.resolve(cwd, raw.webRoot);
 
   const result = configSchema.safeParse(raw);
