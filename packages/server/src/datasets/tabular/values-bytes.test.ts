@@ -20,6 +20,19 @@ const cell = fc.oneof(
   ),
   fc.double({ noNaN: true }).map(String),
   fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+  // Plain dates (the byte parser's fast path): real ones with either separator, and digit soup of that shape.
+  fc
+    .tuple(fc.date({ noInvalidDate: true }), fc.constantFrom('-', '/'))
+    .map(([d, sep]) => d.toISOString().slice(0, 10).replace(/-/g, sep)),
+  fc
+    .tuple(
+      fc.stringMatching(/^[0-9]{4}$/),
+      fc.constantFrom('-', '/', '.'),
+      fc.stringMatching(/^[0-9]{2}$/),
+      fc.constantFrom('-', '/'),
+      fc.stringMatching(/^[0-9 ]{2}$/),
+    )
+    .map((parts) => parts.join('')),
 );
 
 describe('byte cell parsers', () => {

@@ -426,8 +426,50 @@ function digitsAtB(s: Uint8Array, i: number, count: number, end: number): number
   return v;
 }
 
+/** Days since 1970-01-01 of January 1st of each year 0–9999, filled on first use (NaN = not yet computed). */
+const YEAR_START = new Float64Array(10_000).fill(NaN);
+/** Days before the first of each month (index 1–12) in a common year. */
+const MONTH_START = [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+/**
+ * `YYYY-MM-DD` / `YYYY/MM/DD` exactly (the shape nearly every extract uses) as epoch ms, or NaN when `s[a, a+10)`
+ * is not that shape or not a real date. Same result as the general parser below, without its per-field calls.
+ */
+function parseIsoDateBytes(s: Uint8Array, a: number): number {
+  const sep = s[a + 4] as number;
+  if ((sep !== 45 && sep !== 47) || s[a + 7] !== sep) return NaN;
+  const y0 = (s[a] as number) - 48;
+  const y1 = (s[a + 1] as number) - 48;
+  const y2 = (s[a + 2] as number) - 48;
+  const y3 = (s[a + 3] as number) - 48;
+  const m0 = (s[a + 5] as number) - 48;
+  const m1 = (s[a + 6] as number) - 48;
+  const d0 = (s[a + 8] as number) - 48;
+  const d1 = (s[a + 9] as number) - 48;
+  // Unsigned compare: a byte below '0' wraps to a large number.
+  if (y0 >>> 0 > 9 || y1 >>> 0 > 9 || y2 >>> 0 > 9 || y3 >>> 0 > 9) return NaN;
+  if (m0 >>> 0 > 9 || m1 >>> 0 > 9 || d0 >>> 0 > 9 || d1 >>> 0 > 9) return NaN;
+  const y = y0 * 1000 + y1 * 100 + y2 * 10 + y3;
+  const m = m0 * 10 + m1;
+  const d = d0 * 10 + d1;
+  if (m < 1 || m > 12 || d < 1) return NaN;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const dim = m === 2 && leap ? 29 : (DAYS_IN_MONTH[m - 1] as number);
+  if (d > dim) return NaN;
+  let start = YEAR_START[y] as number;
+  if (start !== start) start = YEAR_START[y] = daysFromCivil(y, 1, 1);
+  return (start + (MONTH_START[m] as number) + (leap && m > 2 ? 1 : 0) + d - 1) * MS_PER_DAY;
+}
+
 /** `parseDateTimeAt` over bytes; sets `scannedHasTime` the same way. */
 export function parseDateTimeBytes(s: Uint8Array, a: number, n: number): number {
+  if (n - a === 10) {
+    const v = parseIsoDateBytes(s, a);
+    if (v === v) {
+      scannedHasTime = false;
+      return v;
+    }
+  }
   if (n - a < 8 || n - a > 40) return NaN;
   const y = digitsAtB(s, a, 4, n);
   if (y < 0) return NaN;
