@@ -1,5 +1,9 @@
-// Gradient histograms per (leaf, feature, bin): the hot loop of training. Bins are read row-major (one cache line
-// per row instead of one per feature), workers split the features and write straight into a shared histogram pool.
+// Gradient histograms per (leaf, feature, bin): the hot loop of training. Bins are read row-major, four bins per
+// 32-bit load (one cache line per row instead of one per feature), by a kernel generated for the active feature list
+// so every histogram offset is a constant. With two threads the rows of a large build are split in two halves: the
+// calling thread sums the first half into the leaf's slot while ONE persistent worker sums the second half into a
+// scratch slot (SharedArrayBuffer, Atomics.wait/notify), then the scratch is added in. The single-thread path splits
+// at the same point and adds the same partial sums, so results are bit-identical for any thread count.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type * as WorkerThreads from 'node:worker_threads';
@@ -7,84 +11,157 @@ import { MlError } from '../errors.js';
 
 /** Floats per histogram bin: gradient sum, hessian sum. Row counts are estimated from hessians (as LightGBM does). */
 export const BIN_STRIDE = 2;
-/** Extra bins at the end of every histogram slot: padding entries of a plan write there and are never read. */
-export const PAD_BINS = 256;
+/** Extra bins at the end of every histogram slot (kept free for callers; never written by the kernels). */
+export const PAD_BINS = 0;
+/** Builds of at least this many (row, feature) updates are split into two halves (one per thread when there are 2). */
+export const SPLIT_WORK = 96 * 1024;
+/** Above this many active features the kernel loops over a plan instead of being unrolled (generated code size). */
+const MAX_UNROLLED_FEATURES = 1024;
 
 /**
- * Adds positions [start, start + count) of `rows` into the histogram at `hist[histBase..]`. Bins are row-major:
- * `rowBins[r * stride + col]`. The plan at `plan[planOff]` holds a length nk (a multiple of 4), then nk columns,
- * then nk histogram offsets (in floats); padding entries write into the slot's padding area, so the unrolled inner
- * loop needs no tail. Gradients are read by position (`grad[2p]`, `grad[2p + 1]`, gathered in leaf order).
- * Self-contained on purpose: its source text is shipped to worker threads.
+ * A histogram kernel: adds rows `rows[start..end)` into `hist[histBase..]`. `rowWords` holds the row-major bins,
+ * `words` 32-bit words (four features) per row; `grad` holds gradient and hessian of row r at 2r and 2r + 1.
  */
-export function histogramKernel(
-  rowBins: Uint8Array,
-  stride: number,
+export type HistogramKernel = (
+  rowWords: Uint32Array,
   rows: Int32Array,
   start: number,
-  count: number,
+  end: number,
   grad: Float64Array,
   hist: Float64Array,
   histBase: number,
-  plan: Int32Array,
-  planOff: number,
-): void {
-  const nk = plan[planOff]!;
-  const cols = planOff + 1;
-  const offs = planOff + 1 + nk;
-  const end = start + count;
-  for (let p = start; p < end; p++) {
-    const base = rows[p]! * stride;
-    const g = grad[p << 1]!;
-    const h = grad[(p << 1) + 1]!;
-    for (let k = 0; k < nk; k += 4) {
-      let b = histBase + plan[offs + k]! + (rowBins[base + plan[cols + k]!]! << 1);
-      hist[b] = hist[b]! + g;
-      hist[b + 1] = hist[b + 1]! + h;
-      b = histBase + plan[offs + k + 1]! + (rowBins[base + plan[cols + k + 1]!]! << 1);
-      hist[b] = hist[b]! + g;
-      hist[b + 1] = hist[b + 1]! + h;
-      b = histBase + plan[offs + k + 2]! + (rowBins[base + plan[cols + k + 2]!]! << 1);
-      hist[b] = hist[b]! + g;
-      hist[b + 1] = hist[b + 1]! + h;
-      b = histBase + plan[offs + k + 3]! + (rowBins[base + plan[cols + k + 3]!]! << 1);
-      hist[b] = hist[b]! + g;
-      hist[b + 1] = hist[b + 1]! + h;
-    }
+) => unknown;
+
+/**
+ * Makes the kernel for features `feats[0..nFeats)`. Up to MAX_UNROLLED_FEATURES features it is generated source
+ * with every offset a literal (only integers computed here from our own bin layout go into the code); beyond that
+ * it is a loop over a plan. Self-contained on purpose: its source text is shipped to the worker thread.
+ */
+export function makeHistogramKernel(
+  feats: ArrayLike<number>,
+  nFeats: number,
+  binOffsets: ArrayLike<number>,
+  words: number,
+  maxUnrolled: number,
+): HistogramKernel {
+  const TOUCH_BLOCK = 64;
+  const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+  const shiftOf = (f: number): number => (littleEndian ? 8 * (f & 3) : 24 - 8 * (f & 3));
+  for (let k = 0; k < nFeats; k++) {
+    const f = feats[k]!;
+    if (!Number.isInteger(f) || f < 0 || f >= binOffsets.length - 1) throw new Error(`bad feature index ${f}`);
   }
+  if (!Number.isInteger(words) || words < 0) throw new Error(`bad word count ${words}`);
+  if (nFeats > maxUnrolled) {
+    const wordOf = new Int32Array(nFeats);
+    const shift = new Int32Array(nFeats);
+    const off = new Int32Array(nFeats);
+    for (let k = 0; k < nFeats; k++) {
+      const f = feats[k]!;
+      wordOf[k] = f >> 2;
+      shift[k] = shiftOf(f);
+      off[k] = binOffsets[f]! * 2;
+    }
+    return (rowWords, rows, start, end, grad, hist, histBase) => {
+      for (let p = start; p < end; p++) {
+        const r = rows[p]!;
+        const o = r * words;
+        const g = grad[r << 1]!;
+        const h = grad[(r << 1) + 1]!;
+        for (let k = 0; k < nFeats; k++) {
+          const b = histBase + off[k]! + (((rowWords[o + wordOf[k]!]! >>> shift[k]!) & 255) << 1);
+          hist[b] = hist[b]! + g;
+          hist[b + 1] = hist[b + 1]! + h;
+        }
+      }
+    };
+  }
+  // Features sorted so each word is loaded once per row.
+  const sorted = Array.from({ length: nFeats }, (_, k) => feats[k]!).sort((a, b) => a - b);
+  const lines: string[] = [];
+  let loaded = -1;
+  for (const f of sorted) {
+    const w = f >> 2;
+    if (w !== loaded) {
+      lines.push(`w = rowWords[o + ${w}];`);
+      loaded = w;
+    }
+    const s = shiftOf(f);
+    const bin = s === 0 ? '(w & 255)' : s === 24 ? '(w >>> 24)' : `((w >>> ${s}) & 255)`;
+    lines.push(`b = hb + ${binOffsets[f]! * 2} + (${bin} << 1); hist[b] += g; hist[b + 1] += h;`);
+  }
+  const row = [
+    'const r = rows[p];',
+    `const o = r * ${words};`,
+    'const g = grad[r << 1];',
+    'const h = grad[(r << 1) + 1];',
+    'let w = 0;',
+    'let b = 0;',
+    ...lines,
+  ].map((l) => '      ' + l);
+  // Sparse row sets (deep leaves) are bound by cache misses on rowWords and grad, one row at a time: a short loop
+  // first touches the next block's rows so their misses overlap (a software prefetch; the sum keeps the loads).
+  const body = [
+    '"use strict";',
+    'const hb = histBase | 0;',
+    'let touched = 0;',
+    'const span = end > start ? rows[end - 1] - rows[start] + 1 : 1;',
+    'if ((end - start) * 4 >= span) {',
+    '  for (let p = start; p < end; p++) {',
+    ...row,
+    '  }',
+    '} else {',
+    `  for (let p0 = start; p0 < end; p0 += ${TOUCH_BLOCK}) {`,
+    `    const e = Math.min(end, p0 + ${TOUCH_BLOCK});`,
+    `    const pe = Math.min(end, e + ${TOUCH_BLOCK});`,
+    '    for (let q = e; q < pe; q++) {',
+    '      const r = rows[q];',
+    `      touched = (touched + rowWords[r * ${words}] + rowWords[r * ${words} + ${Math.max(0, words - 1)}] + grad[r << 1]) | 0;`,
+    '    }',
+    '    for (let p = p0; p < e; p++) {',
+    ...row,
+    '    }',
+    '  }',
+    '}',
+    'return touched;',
+  ].join('\n');
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from integers only, see above
+  return new Function('rowWords', 'rows', 'start', 'end', 'grad', 'hist', 'histBase', body) as HistogramKernel;
 }
 
 // Control block layout (Int32Array over a SharedArrayBuffer).
 const C_SEQ = 0;
 const C_DONE = 1;
 const C_START = 2;
-const C_COUNT = 3;
+const C_END = 3;
 const C_BASE = 4;
 const C_STOP = 5;
 const C_ERROR = 6;
-const C_LEN = 7;
-
-/** Work below this many (row, feature) updates is done on the calling thread alone: waking workers costs more. */
-const PARALLEL_MIN_WORK = 64 * 1024;
+const C_PLAN = 7;
+const C_LEN = 8;
 
 /**
  * The worker's body. Written as a function so the same text runs whether this module is built JS or TS under a
- * test runner; it must not reference anything outside itself except the kernel that is prepended to it.
+ * test runner; it must not reference anything outside itself except the kernel factory prepended to it.
  */
 function workerMain(): void {
   /* eslint-disable @typescript-eslint/no-require-imports -- eval workers are CommonJS scripts */
   const { parentPort, workerData } = require('node:worker_threads') as typeof WorkerThreads;
   const d = workerData as {
     ctl: SharedArrayBuffer;
-    rowBins: Uint8Array;
-    stride: number;
+    rowWords: Uint32Array;
+    words: number;
     rows: Int32Array;
     grad: Float64Array;
     hist: Float64Array;
+    binOffsets: Int32Array;
     plan: Int32Array;
-    planOff: number;
+    maxUnrolled: number;
   };
   const ctl = new Int32Array(d.ctl);
+  const { rowWords, rows, grad, hist, binOffsets, plan } = d;
+  let planSeen = -1;
+  let kernel: HistogramKernel | null = null;
   parentPort!.postMessage('ready');
   let seen = 0;
   for (;;) {
@@ -92,7 +169,19 @@ function workerMain(): void {
     seen = Atomics.load(ctl, 0);
     if (Atomics.load(ctl, 5) === 1) break;
     try {
-      histogramKernel(d.rowBins, d.stride, d.rows, ctl[2]!, ctl[3]!, d.grad, d.hist, ctl[4]!, d.plan, d.planOff);
+      // The plan (feature list) changed: make the matching kernel.
+      const pv = Atomics.load(ctl, 7);
+      if (pv !== planSeen || kernel === null) {
+        kernel = makeHistogramKernel(plan.subarray(1), plan[0]!, binOffsets, d.words, d.maxUnrolled);
+        planSeen = pv;
+      }
+      const base = ctl[4]!;
+      const nf = plan[0]!;
+      for (let k = 0; k < nf; k++) {
+        const f = plan[1 + k]!;
+        hist.fill(0, base + binOffsets[f]! * 2, base + binOffsets[f + 1]! * 2);
+      }
+      kernel(rowWords, rows, ctl[2]!, ctl[3]!, grad, hist, base);
     } catch {
       Atomics.store(ctl, 6, 1);
     }
@@ -102,17 +191,17 @@ function workerMain(): void {
 }
 
 export interface HistogramBuffers {
-  /** Row-major bins, `stride` bytes per row. */
-  rowBins: Uint8Array;
-  stride: number;
+  /** Row-major bins, `words` 32-bit words per row (feature f is byte f & 3 of word f >> 2). */
+  rowWords: Uint32Array;
+  words: number;
   rows: Int32Array;
-  /** Gradients gathered by position. */
+  /** Gradient and hessian of row r at 2r, 2r + 1. */
   grad: Float64Array;
   hist: Float64Array;
   /** Start of each feature's bins in a histogram slot (in bins). */
   binOffsets: Int32Array;
-  /** Floats per histogram slot, padding included. */
-  slotLen: number;
+  /** Start (in floats) of a slot the builder may use as scratch for the second half of a split build. */
+  scratchBase: number;
 }
 
 /** Resolves the `numThreads` option: 0 means every core. */
@@ -121,57 +210,59 @@ export function resolveThreads(numThreads: number): number {
   return numThreads;
 }
 
-/** Builds histograms on the calling thread plus `threads - 1` workers that share the buffers. */
+/** Builds histograms on the calling thread plus at most one worker that shares the buffers. */
 export class HistogramBuilder {
-  private readonly workers: Worker[] = [];
+  private worker: Worker | null = null;
   private readonly ctl: Int32Array;
-  private readonly threads: number;
-  /** One plan per thread (index 0 = calling thread), then one plan with every active feature for small builds. */
+  /** Shared plan: [nFeats, feats...], read by the worker when C_PLAN changes. */
   private readonly plan: Int32Array;
-  private readonly planLen: number;
   private readonly feats: Int32Array;
+  private kernel: HistogramKernel | null = null;
+  private readonly kernels = new Map<string, HistogramKernel>();
   nFeats = 0;
 
-  private constructor(
-    private readonly buf: HistogramBuffers,
-    threads: number,
-  ) {
-    this.threads = threads;
+  private constructor(private readonly buf: HistogramBuffers) {
     this.ctl = new Int32Array(new SharedArrayBuffer(C_LEN * 4));
     const F = buf.binOffsets.length - 1;
-    this.planLen = 1 + 2 * (F + 4);
-    this.plan = new Int32Array(new SharedArrayBuffer((threads + 1) * this.planLen * 4));
+    this.plan = new Int32Array(new SharedArrayBuffer((F + 1) * 4));
     this.feats = new Int32Array(F);
   }
 
-  /** Starts the workers and waits until each one runs, so a worker that cannot start fails here, not mid-training. */
+  /**
+   * Starts the worker (when `threads` > 1; more than 2 threads are not used) and waits until it runs, so a worker
+   * that cannot start fails here, not mid-training.
+   */
   static async start(buf: HistogramBuffers, threads: number): Promise<HistogramBuilder> {
-    const b = new HistogramBuilder(buf, threads);
+    const b = new HistogramBuilder(buf);
     if (threads <= 1) return b;
-    for (const a of [buf.rowBins, buf.rows, buf.grad, buf.hist]) {
+    for (const a of [buf.rowWords, buf.rows, buf.grad, buf.hist]) {
       if (!(a.buffer instanceof SharedArrayBuffer)) throw new Error('histogram buffers must be shared for threads');
     }
     // esbuild-style transforms may wrap functions in __name(); define it so the shipped text runs anywhere.
-    const code = `'use strict';\nconst __name = (f) => f;\nconst histogramKernel = ${histogramKernel.toString()};\n(${workerMain.toString()})();\n`;
+    const code = `'use strict';\nconst __name = (f) => f;\nconst makeHistogramKernel = ${makeHistogramKernel.toString()};\n(${workerMain.toString()})();\n`;
     try {
-      const ready: Promise<void>[] = [];
-      for (let w = 1; w < threads; w++) {
-        const { rowBins, stride, rows, grad, hist } = buf;
-        const worker = new Worker(code, {
-          eval: true,
-          workerData: { ctl: b.ctl.buffer, rowBins, stride, rows, grad, hist, plan: b.plan, planOff: w * b.planLen },
-        });
-        worker.unref();
-        b.workers.push(worker);
-        ready.push(
-          new Promise<void>((resolve, reject) => {
-            worker.once('message', () => resolve());
-            worker.once('error', reject);
-            worker.once('exit', (code) => reject(new Error(`histogram worker exited with code ${code}`)));
-          }),
-        );
-      }
-      await Promise.all(ready);
+      const { rowWords, words, rows, grad, hist, binOffsets } = buf;
+      const worker = new Worker(code, {
+        eval: true,
+        workerData: {
+          ctl: b.ctl.buffer,
+          rowWords,
+          words,
+          rows,
+          grad,
+          hist,
+          binOffsets,
+          plan: b.plan,
+          maxUnrolled: MAX_UNROLLED_FEATURES,
+        },
+      });
+      worker.unref();
+      b.worker = worker;
+      await new Promise<void>((resolve, reject) => {
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`histogram worker exited with code ${code}`)));
+      });
     } catch (e) {
       await b.close();
       throw new MlError('WORKER_FAILED', `could not start histogram workers: ${(e as Error).message}`);
@@ -179,17 +270,23 @@ export class HistogramBuilder {
     return b;
   }
 
-  /** Sets the features histograms are built for (until the next call); splits them between the threads. */
+  /** Sets the features histograms are built for (until the next call). */
   setFeatures(feats: ArrayLike<number>): void {
     this.nFeats = feats.length;
     for (let k = 0; k < feats.length; k++) this.feats[k] = feats[k]!;
-    const T = this.threads;
-    for (let w = 0; w <= T; w++) {
-      // Plan T lists every feature (used when the build is too small to share).
-      const mine: number[] = [];
-      for (let k = 0; k < feats.length; k++) if (w === T || k % T === w) mine.push(feats[k]!);
-      this.writePlan((w === T ? T : w) * this.planLen, mine);
+    const key = Array.from(this.feats.subarray(0, this.nFeats)).join(',');
+    let kernel = this.kernels.get(key);
+    if (!kernel) {
+      const { binOffsets, words } = this.buf;
+      kernel = makeHistogramKernel(this.feats, this.nFeats, binOffsets, words, MAX_UNROLLED_FEATURES);
+      // Feature sampling makes a new list per tree: keep a bounded cache.
+      if (this.kernels.size >= 64) this.kernels.clear();
+      this.kernels.set(key, kernel);
     }
+    this.kernel = kernel;
+    this.plan[0] = this.nFeats;
+    this.plan.set(this.feats.subarray(0, this.nFeats), 1);
+    Atomics.add(this.ctl, C_PLAN, 1);
   }
 
   /** The active features. */
@@ -197,45 +294,59 @@ export class HistogramBuilder {
     return this.feats.subarray(0, this.nFeats);
   }
 
-  private writePlan(off: number, mine: number[]): void {
-    const { binOffsets, slotLen } = this.buf;
-    const nk = (mine.length + 3) & ~3;
-    const plan = this.plan;
-    plan[off] = nk;
-    const pad = slotLen - PAD_BINS * BIN_STRIDE;
-    for (let k = 0; k < nk; k++) {
-      const f = mine[k];
-      plan[off + 1 + k] = f === undefined ? 0 : f;
-      plan[off + 1 + nk + k] = f === undefined ? pad : binOffsets[f]! * BIN_STRIDE;
+  private zero(histBase: number): void {
+    const { hist, binOffsets } = this.buf;
+    const feats = this.feats;
+    for (let k = 0; k < this.nFeats; k++) {
+      const f = feats[k]!;
+      hist.fill(0, histBase + binOffsets[f]! * BIN_STRIDE, histBase + binOffsets[f + 1]! * BIN_STRIDE);
     }
   }
 
-  /** Fills the histogram at `histBase` (zeroed first) from positions [start, start + count). */
+  /** Fills the histogram at `histBase` (zeroed first) from positions [start, start + count) of the rows. */
   build(start: number, count: number, histBase: number): void {
-    const { rowBins, stride, rows, grad, hist, binOffsets } = this.buf;
+    const { rowWords, rows, grad, hist, binOffsets, scratchBase } = this.buf;
+    const kernel = this.kernel!;
     const nFeats = this.nFeats;
-    // Zero only the active features' ranges: inactive ones are never read.
-    for (let k = 0; k < nFeats; k++) {
-      const f = this.feats[k]!;
-      hist.fill(0, histBase + binOffsets[f]! * BIN_STRIDE, histBase + binOffsets[f + 1]! * BIN_STRIDE);
-    }
-    if (this.workers.length === 0 || count * nFeats < PARALLEL_MIN_WORK) {
-      const planOff = (this.workers.length === 0 ? 0 : this.threads) * this.planLen;
-      histogramKernel(rowBins, stride, rows, start, count, grad, hist, histBase, this.plan, planOff);
+    const end = start + count;
+    this.zero(histBase);
+    if (count * nFeats < SPLIT_WORK) {
+      kernel(rowWords, rows, start, end, grad, hist, histBase);
       return;
     }
+    const mid = start + (count >> 1);
+    if (this.worker === null) {
+      this.zero(scratchBase);
+      kernel(rowWords, rows, mid, end, grad, hist, scratchBase);
+      kernel(rowWords, rows, start, mid, grad, hist, histBase);
+    } else {
+      const ctl = this.ctl;
+      ctl[C_START] = mid;
+      ctl[C_END] = end;
+      ctl[C_BASE] = scratchBase;
+      Atomics.store(ctl, C_DONE, 0);
+      Atomics.add(ctl, C_SEQ, 1);
+      Atomics.notify(ctl, C_SEQ);
+      kernel(rowWords, rows, start, mid, grad, hist, histBase);
+      this.waitWorker();
+    }
+    // Second half in: the same additions in the same order whether a worker or this thread made the scratch.
+    const feats = this.feats;
+    for (let k = 0; k < nFeats; k++) {
+      const f = feats[k]!;
+      const a = binOffsets[f]! * BIN_STRIDE;
+      const b = binOffsets[f + 1]! * BIN_STRIDE;
+      for (let i = a; i < b; i++) hist[histBase + i] = hist[histBase + i]! + hist[scratchBase + i]!;
+    }
+  }
+
+  private waitWorker(): void {
     const ctl = this.ctl;
-    ctl[C_START] = start;
-    ctl[C_COUNT] = count;
-    ctl[C_BASE] = histBase;
-    Atomics.store(ctl, C_DONE, 0);
-    Atomics.add(ctl, C_SEQ, 1);
-    Atomics.notify(ctl, C_SEQ);
-    histogramKernel(rowBins, stride, rows, start, count, grad, hist, histBase, this.plan, 0);
-    const want = this.workers.length;
+    // The worker usually finishes about when this thread does: spin briefly before sleeping.
+    for (let spin = 0; spin < 20000; spin++) if (Atomics.load(ctl, C_DONE) >= 1) break;
     for (;;) {
       const done = Atomics.load(ctl, C_DONE);
-      if (done >= want) break;
+      if (done >= 1) break;
       // The timeout only guards against a worker that died without reporting.
       if (Atomics.wait(ctl, C_DONE, done, 60_000) === 'timed-out' && Atomics.load(ctl, C_DONE) === done) {
         throw new MlError('WORKER_FAILED', 'a histogram worker stopped responding');
@@ -244,12 +355,13 @@ export class HistogramBuilder {
     if (Atomics.load(ctl, C_ERROR) === 1) throw new MlError('WORKER_FAILED', 'a histogram worker failed');
   }
 
-  /** Stops and terminates every worker; safe to call twice. */
+  /** Stops and terminates the worker; safe to call twice. */
   async close(): Promise<void> {
     Atomics.store(this.ctl, C_STOP, 1);
     Atomics.add(this.ctl, C_SEQ, 1);
     Atomics.notify(this.ctl, C_SEQ);
-    const ws = this.workers.splice(0);
-    await Promise.all(ws.map((w) => w.terminate()));
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
   }
 }

@@ -189,10 +189,7 @@ class TreeGrower {
 
   constructor(
     readonly data: BinnedData,
-    readonly rowBins: Uint8Array,
     readonly rows: Int32Array,
-    readonly grad: Float64Array,
-    readonly ordGrad: Float64Array,
     readonly hist: Float64Array,
     readonly builder: HistogramBuilder,
     readonly p: Resolved,
@@ -209,16 +206,6 @@ class TreeGrower {
     this.best = Array.from({ length: L }, () => new SplitInfo());
     this.tmpRows = new Int32Array(data.numRows);
     this.slotLen = (data.binOffsets[data.numFeatures]! + PAD_BINS) * BIN_STRIDE;
-  }
-
-  /** Copies the gradients of positions [start, start+count) into leaf order, so the kernel reads them sequentially. */
-  private gather(start: number, count: number): void {
-    const { rows, grad, ordGrad } = this;
-    for (let p = start, end = start + count; p < end; p++) {
-      const r = rows[p]! << 1;
-      ordGrad[p << 1] = grad[r]!;
-      ordGrad[(p << 1) + 1] = grad[r + 1]!;
-    }
   }
 
   private findSplit(leaf: number): void {
@@ -251,7 +238,6 @@ class TreeGrower {
     const { rows, data, hist, slotLen, leafStart, leafCount, leafSlot, leafDepth, leafNode, leafG, leafH, leafC } =
       this;
     const lambda = this.p.split.lambdaL2;
-    this.gather(0, m);
     this.builder.build(0, m, 0);
     // Totals from the first active feature's histogram (every row is in exactly one of its bins).
     let G = 0;
@@ -346,13 +332,11 @@ class TreeGrower {
       if (numLeaves < maxLeaves && childrenSplittable && leafCount[large]! >= 2 * minData) {
         const sStart = leafStart[small]!;
         const sCount = leafCount[small]!;
-        this.gather(sStart, sCount);
         this.builder.build(sStart, sCount, freshSlot * slotLen);
         if (this.p.histogramSubtraction) this.subtract(parentSlot * slotLen, freshSlot * slotLen);
         else {
           const lStart = leafStart[large]!;
           const lCount = leafCount[large]!;
-          this.gather(lStart, lCount);
           this.builder.build(lStart, lCount, parentSlot * slotLen);
         }
         this.findSplit(small);
@@ -533,23 +517,27 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   const n = data.numRows;
   const F = data.numFeatures;
   const alloc = (bytes: number): ArrayBufferLike => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  // Row-major copy of the bins for training: a leaf's scattered rows then cost one cache line each, not one per feature.
-  const rowBins = new Uint8Array(alloc(Math.max(n * F, 1)));
+  // Row-major copy of the bins for training, padded to whole 32-bit words: a leaf's scattered rows then cost one
+  // cache line each, not one per feature, and the kernel reads four bins per load.
+  const words = (F + 3) >> 2;
+  const rowBytes = new Uint8Array(alloc(Math.max(n * words * 4, 4)));
+  const stride = words * 4;
   for (let f = 0; f < F; f++) {
     const col = data.bins.subarray(f * n, (f + 1) * n);
-    for (let i = 0, at = f; i < n; i++, at += F) rowBins[at] = col[i]!;
+    for (let i = 0, at = f; i < n; i++, at += stride) rowBytes[at] = col[i]!;
   }
+  const rowWords = new Uint32Array(rowBytes.buffer, 0, rowBytes.length >> 2);
   const rows = new Int32Array(alloc(n * 4));
-  const grad = new Float64Array(n * 2);
-  const ordGrad = new Float64Array(alloc(n * 16));
+  const grad = new Float64Array(alloc(n * 16));
   const slotLen = (data.binOffsets[F]! + PAD_BINS) * BIN_STRIDE;
-  const hist = new Float64Array(alloc(p.numLeaves * slotLen * 8));
+  // One slot per leaf plus a scratch slot for the second half of split builds.
+  const hist = new Float64Array(alloc((p.numLeaves + 1) * slotLen * 8));
   const builder = await HistogramBuilder.start(
-    { rowBins, stride: F, rows, grad: ordGrad, hist, binOffsets: data.binOffsets, slotLen },
+    { rowWords, words, rows, grad, hist, binOffsets: data.binOffsets, scratchBase: p.numLeaves * slotLen },
     threads,
   );
   try {
-    return await boost(p, options, data, rowBins, y, valid, rows, grad, ordGrad, hist, builder);
+    return await boost(p, options, data, y, valid, rows, grad, hist, builder);
   } finally {
     await builder.close();
   }
@@ -559,12 +547,10 @@ async function boost(
   p: Resolved,
   options: GbdtOptions,
   data: BinnedData,
-  rowBins: Uint8Array,
   y: Float64Array,
   valid: { data: BinnedData; y: Float64Array; f: Float64Array } | null,
   rows: Int32Array,
   grad: Float64Array,
-  ordGrad: Float64Array,
   hist: Float64Array,
   builder: HistogramBuilder,
 ): Promise<GbdtModel> {
@@ -589,7 +575,7 @@ async function boost(
   const f = new Float64Array(n).fill(baseScore);
   if (valid) valid.f.fill(baseScore);
   const rng = new Rng(p.seed);
-  const grower = new TreeGrower(data, rowBins, rows, grad, ordGrad, hist, builder, p);
+  const grower = new TreeGrower(data, rows, hist, builder, p);
   const tree = new TreeBuild();
   const trees: GbdtTreeJson[] = [];
   const inBag = new Uint8Array(n);
@@ -631,7 +617,7 @@ async function boost(
     if (m < n) {
       inBag.fill(0);
       for (let q = 0; q < m; q++) inBag[rows[q]!] = 1;
-      for (let i = 0; i < n; i++) if (inBag[i] === 0) f[i] = f[i]! + json.value[tree.route(rowBins, i * F, 1)]!;
+      for (let i = 0; i < n; i++) if (inBag[i] === 0) f[i] = f[i]! + json.value[tree.route(data.bins, i, n)]!;
     }
     // The training loss costs a pass with exp/log per row: only computed when someone listens.
     const metrics: IterationMetrics = { trainLoss: options.onIteration ? loss(p.objective, y, f) : NaN };
