@@ -12,7 +12,7 @@ import { ModelsPage, ModelVersionPage } from './pages/Models';
 import { DeploymentsPage, DeploymentPage } from './pages/Deployments';
 import { AuditPage } from './pages/Audit';
 
-function LanguageSwitch() {
+export function LanguageSwitch() {
   const { t, i18n } = useTranslation();
   return (
     <label className="lang">

@@ -1,10 +1,8 @@
 // The browser session: restored from the HttpOnly cookie at start (GET /auth/session), created by the login form,
 // ended by logout. Keeps the CSRF token the server issued for the API client's unsafe requests.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
-import { ApiError, rawJson, setCsrfToken } from './api/client';
+import { api, ApiError, ok, setCsrfToken } from './api/client';
 import type { Session } from './api/types';
-
-export const SESSION_URL = '/api/v1/auth/session';
 
 interface SessionState {
   session: Session | null;
@@ -12,7 +10,8 @@ interface SessionState {
   checking: boolean;
   /** Set when an API call answered 401 after we had a session. */
   expired: boolean;
-  login(user: string, password: string): Promise<Session>;
+  /** `newPassword` replaces a one-time password (the server answers PASSWORD_CHANGE_REQUIRED without it). */
+  login(user: string, password: string, newPassword?: string): Promise<Session>;
   logout(): Promise<void>;
   /** Called by pages when the server says the session is gone. */
   lost(): void;
@@ -36,7 +35,7 @@ export function SessionProvider({ children, initial }: { children: ReactNode; in
       return;
     }
     let stop = false;
-    rawJson<Session>('GET', SESSION_URL)
+    ok<Session>(api.GET('/api/v1/auth/session'))
       .then((s) => !stop && adopt(s))
       .catch(() => !stop && adopt(null))
       .finally(() => !stop && setChecking(false));
@@ -46,8 +45,10 @@ export function SessionProvider({ children, initial }: { children: ReactNode; in
   }, [adopt, initial]);
 
   const login = useCallback(
-    async (user: string, password: string) => {
-      const s = await rawJson<Session>('POST', SESSION_URL, { user, password });
+    async (user: string, password: string, newPassword?: string) => {
+      const s = await ok<Session>(
+        api.POST('/api/v1/auth/session', { body: { user, password, ...(newPassword ? { newPassword } : {}) } }),
+      );
       setExpired(false);
       adopt(s);
       return s;
@@ -57,7 +58,7 @@ export function SessionProvider({ children, initial }: { children: ReactNode; in
 
   const logout = useCallback(async () => {
     try {
-      await rawJson('DELETE', SESSION_URL);
+      await ok(api.DELETE('/api/v1/auth/session'));
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 401)) throw e;
     } finally {

@@ -162,6 +162,96 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/auth/session': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description The console's current session (401 when logged out or expired). */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              csrfToken: string;
+              isAdmin: boolean;
+              user: string;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    /** @description Log in to the web console: sets the HttpOnly session cookie and answers the CSRF token. Same throttling and audit as /auth/login; a one-time password needs newPassword. */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            newPassword?: string;
+            password: string;
+            user: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              csrfToken: string;
+              isAdmin: boolean;
+              user: string;
+            };
+          };
+        };
+      };
+    };
+    /** @description Log out of the console: ends the session on the server and clears the cookie (needs X-Ichigen-CSRF). */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/cds/issuers': {
     parameters: {
       query?: never;
@@ -839,6 +929,153 @@ export interface paths {
       };
     };
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/projects/{project}/deployments/{name}/sample': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description A synthetic sample patient (FHIR R4 bundle from the demo generator, no real data) to try the deployment with: the first one its applicability rules select. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+          project: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              applies: boolean;
+              bundle: {
+                [key: string]: unknown;
+              };
+              patientId: string;
+              reasons: string[];
+              /** @enum {boolean} */
+              synthetic: true;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/projects/{project}/deployments/{name}/try': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** @description Send a FHIR R4 bundle (or a prefetch) through the CDS Hooks service for this deployment only and answer the cards an EHR would get. Needs deployment.read and model.predict; the predictions are logged and audited (source "console"). */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+          project: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            bundle?: unknown;
+            draftOrders?: unknown;
+            /** @enum {string} */
+            hook?: 'patient-view' | 'order-select';
+            patientId?: string;
+            prefetch?: {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              cards: {
+                detail?: string;
+                /** @enum {string} */
+                indicator: 'info' | 'warning' | 'critical';
+                links?: {
+                  appContext?: string;
+                  label: string;
+                  /** @enum {string} */
+                  type: 'absolute' | 'smart';
+                  url: string;
+                }[];
+                overrideReasons?: {
+                  code: string;
+                  display: string;
+                  system?: string;
+                }[];
+                /** @enum {string} */
+                selectionBehavior?: 'at-most-one' | 'any';
+                source: {
+                  label: string;
+                  topic?: {
+                    code: string;
+                    display: string;
+                    system: string;
+                  };
+                  url?: string;
+                };
+                suggestions?: {
+                  actions?: {
+                    description: string;
+                    resource?: {
+                      [key: string]: unknown;
+                    };
+                    resourceId?: string[];
+                    type: string;
+                  }[];
+                  isRecommended?: boolean;
+                  label: string;
+                  uuid: string;
+                }[];
+                summary: string;
+                uuid: string;
+              }[];
+              hook: string;
+              patientId: string;
+              service: string;
+            };
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;

@@ -45,21 +45,30 @@ export function nodeHref(project: string, n: LineageNode): string | null {
 }
 
 /** Adds a predictions node after each deployment that has predictions, then layers and places every node. */
-export function layout(project: string, g: LineageGraph): { nodes: PlacedNode[]; edges: [PlacedNode, PlacedNode][]; width: number; height: number } {
+export function layout(
+  project: string,
+  g: LineageGraph,
+): { nodes: PlacedNode[]; edges: [PlacedNode, PlacedNode][]; width: number; height: number } {
   const nodes: LineageNode[] = [...g.nodes];
   const edges = g.edges.map((e) => ({ from: key(e.from), to: key(e.to) }));
   for (const n of g.nodes) {
     const count = Number(n.detail?.predictions ?? 0);
     if (n.kind === 'deployment' && count > 0) {
       const name = /^deployment (.+) v\d+$/.exec(n.label)?.[1] ?? n.label;
-      const p: LineageNode = { kind: 'predictions', id: n.id, label: String(count), detail: { deployment: name, count } };
+      const p: LineageNode = {
+        kind: 'predictions',
+        id: n.id,
+        label: String(count),
+        detail: { deployment: name, count },
+      };
       nodes.push(p);
       edges.push({ from: key(n), to: key(p) });
     }
   }
   const byKey = new Map(nodes.map((n) => [key(n), n]));
   const incoming = new Map<string, string[]>();
-  for (const e of edges) if (byKey.has(e.from) && byKey.has(e.to)) incoming.set(e.to, [...(incoming.get(e.to) ?? []), e.from]);
+  for (const e of edges)
+    if (byKey.has(e.from) && byKey.has(e.to)) incoming.set(e.to, [...(incoming.get(e.to) ?? []), e.from]);
   const layer = new Map<string, number>();
   const visiting = new Set<string>();
   const depth = (k: string): number => {

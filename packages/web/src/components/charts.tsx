@@ -257,6 +257,7 @@ export function HistoryChart({
           tick={AXIS}
           allowDecimals={false}
           domain={['dataMin', 'dataMax']}
+          padding={{ left: 12, right: 12 }}
           label={{ value: t('studies.trialNumber'), position: 'insideBottom', offset: -16, fontSize: 12 }}
         />
         <YAxis

@@ -39,6 +39,10 @@ export const en = {
     busy: 'Signing in…',
     failed: 'Sign-in failed: {{message}}',
     expired: 'Your session has ended. Please sign in again.',
+    changeRequired: 'This is a one-time password. Choose a new password to continue.',
+    newPassword: 'New password',
+    confirmPassword: 'New password again',
+    mismatch: 'The two new passwords differ.',
   },
   error: {
     title: 'Something went wrong',
@@ -88,6 +92,7 @@ export const en = {
     version: 'Version {{version}}',
     versionShort: 'v{{version}}',
     rows: 'Rows',
+    rowsCount: '{{n}} rows',
     columns: 'Columns',
     files: 'Files',
     size: 'Size',

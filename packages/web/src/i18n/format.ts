@@ -15,7 +15,9 @@ export function formatDate(iso: string | null | undefined, lang: string): string
 export function formatNumber(x: number | null | undefined, lang: string, digits?: number): string {
   if (x === null || x === undefined || Number.isNaN(x)) return '–';
   const opts: Intl.NumberFormatOptions =
-    digits === undefined ? { maximumFractionDigits: 3 } : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+    digits === undefined
+      ? { maximumFractionDigits: 3 }
+      : { minimumFractionDigits: digits, maximumFractionDigits: digits };
   return new Intl.NumberFormat(locale(lang), opts).format(x);
 }
 

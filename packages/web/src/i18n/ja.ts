@@ -40,6 +40,10 @@ export const ja: MessageShape = {
     busy: 'ログイン中…',
     failed: 'ログインできませんでした: {{message}}',
     expired: 'セッションが終了しました。もう一度ログインしてください。',
+    changeRequired: '一時パスワードです。続けるには新しいパスワードを設定してください。',
+    newPassword: '新しいパスワード',
+    confirmPassword: '新しいパスワード（確認）',
+    mismatch: '2 つの新しいパスワードが一致しません。',
   },
   error: {
     title: 'エラーが発生しました',
@@ -89,6 +93,7 @@ export const ja: MessageShape = {
     version: 'バージョン {{version}}',
     versionShort: 'v{{version}}',
     rows: '行数',
+    rowsCount: '{{n}} 行',
     columns: '列',
     files: 'ファイル',
     size: 'サイズ',

@@ -106,17 +106,17 @@ export function AuditPage() {
                     {events.map((e) => (
                       <tr key={e.seq}>
                         <td className="num">{e.seq}</td>
-                        <td>{f.date(e.at)}</td>
+                        <td className="nowrap">{f.date(e.at)}</td>
                         <td>{e.actor}</td>
                         <td>
                           <code>{e.action}</code>
                         </td>
-                        <td className="mono">{e.target}</td>
+                        <td className="mono wrap-any">{e.target}</td>
                         <td>{e.project ?? '–'}</td>
                         <td>
                           <StatusBadge status={e.outcome} />
                         </td>
-                        <td className="mono">
+                        <td className="mono details">
                           {Object.keys(e.details ?? {}).length ? JSON.stringify(e.details) : ''}
                         </td>
                       </tr>

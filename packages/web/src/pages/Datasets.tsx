@@ -173,7 +173,7 @@ export function DatasetsPage() {
                       <td>{d.kind}</td>
                       <td className="num">{d.latestVersion}</td>
                       <td>{d.createdBy}</td>
-                      <td>{f.date(d.createdAt)}</td>
+                      <td className="nowrap">{f.date(d.createdAt)}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -186,9 +186,7 @@ export function DatasetsPage() {
         <Section title={t('datasets.upload')} id="upload-title">
           <UploadForm
             project={project}
-            onDone={(ds, v) =>
-              navigate(`/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(ds)}?v=${v}`)
-            }
+            onDone={(ds, v) => navigate(`/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(ds)}?v=${v}`)}
           />
         </Section>
       )}
@@ -214,7 +212,7 @@ function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
       <td>
         <code>{c.type}</code>
       </td>
-      <td>
+      <td className="missing-cell">
         <MissingBar missing={c.missing} total={c.count || rows} />
       </td>
       <td className="num">{f.num(c.distinct ?? null, 0)}</td>
@@ -236,7 +234,17 @@ function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
   );
 }
 
-function VersionDetail({ project, dataset, version, roles }: { project: string; dataset: string; version: number; roles: string[] }) {
+function VersionDetail({
+  project,
+  dataset,
+  version,
+  roles,
+}: {
+  project: string;
+  dataset: string;
+  version: number;
+  roles: string[];
+}) {
   const { t } = useTranslation();
   const f = useFormat();
   const navigate = useNavigate();
@@ -377,8 +385,7 @@ export function DiffView({ diff }: { diff: VersionDiff }) {
       )}
       {diff.typeChanged.length > 0 && (
         <p>
-          {t('datasets.diffTypeChanged')}:{' '}
-          {diff.typeChanged.map((c) => `${c.column} (${c.from} → ${c.to})`).join(', ')}
+          {t('datasets.diffTypeChanged')}: {diff.typeChanged.map((c) => `${c.column} (${c.from} → ${c.to})`).join(', ')}
         </p>
       )}
       {diff.shifts.length > 0 && (
@@ -507,7 +514,7 @@ export function DatasetPage() {
                       <span className="muted">{f.date(v.createdAt)}</span>
                       <div>{v.message}</div>
                       <div className="muted">
-                        {v.createdBy} · {f.num(v.rowCount, 0)} {t('datasets.rows')} · {f.bytes(v.sizeBytes)}
+                        {v.createdBy} · {t('datasets.rowsCount', { n: f.num(v.rowCount, 0) })} · {f.bytes(v.sizeBytes)}
                       </div>
                     </li>
                   ))}

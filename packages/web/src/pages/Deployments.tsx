@@ -170,9 +170,7 @@ export function DeploymentPage() {
   const { project = '', name = '' } = useParams();
   const state = useLoad(
     () =>
-      ok<Deployment>(
-        api.GET('/api/v1/projects/{project}/deployments/{name}', { params: { path: { project, name } } }),
-      ),
+      ok<Deployment>(api.GET('/api/v1/projects/{project}/deployments/{name}', { params: { path: { project, name } } })),
     `${project}/${name}`,
   );
   return (
@@ -215,7 +213,9 @@ export function DeploymentPage() {
                 <ul>
                   {(d.spec.card?.bands ?? []).map((b, i) => (
                     <li key={i}>
-                      <span className={`badge badge-${b.indicator === 'critical' ? 'failed' : b.indicator === 'warning' ? 'pruned' : 'candidate'}`}>
+                      <span
+                        className={`badge badge-${b.indicator === 'critical' ? 'failed' : b.indicator === 'warning' ? 'pruned' : 'candidate'}`}
+                      >
                         {t(`deployments.indicator.${b.indicator}`, { defaultValue: b.indicator })}
                       </span>{' '}
                       {b.summary}

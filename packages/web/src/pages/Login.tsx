@@ -1,3 +1,5 @@
+// Sign-in with the platform's accounts. A one-time password (new users) must be replaced on first sign-in: the
+// server answers PASSWORD_CHANGE_REQUIRED and the form then asks for a new password.
 import { useState, type FormEvent } from 'react';
 import { Navigate, useLocation, useNavigate } from 'react-router';
 import { useTranslation } from 'react-i18next';
@@ -12,6 +14,9 @@ export function LoginPage() {
   const from = (location.state as { from?: string } | null)?.from ?? '/';
   const [user, setUser] = useState('');
   const [password, setPassword] = useState('');
+  const [change, setChange] = useState(false);
+  const [newPassword, setNewPassword] = useState('');
+  const [confirm, setConfirm] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -19,13 +24,22 @@ export function LoginPage() {
 
   async function submit(e: FormEvent) {
     e.preventDefault();
-    setBusy(true);
     setError(null);
+    if (change && newPassword !== confirm) {
+      setError(t('login.mismatch'));
+      return;
+    }
+    setBusy(true);
     try {
-      await login(user.trim(), password);
+      await login(user.trim(), password, change ? newPassword : undefined);
       navigate(from, { replace: true });
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      if (err instanceof ApiError && err.code === 'PASSWORD_CHANGE_REQUIRED') {
+        setChange(true);
+        setError(null);
+      } else {
+        setError(err instanceof ApiError ? err.message : String(err));
+      }
     } finally {
       setBusy(false);
     }
@@ -63,6 +77,36 @@ export function LoginPage() {
             onChange={(e) => setPassword(e.target.value)}
           />
         </label>
+        {change && (
+          <>
+            <p className="notice" role="status">
+              {t('login.changeRequired')}
+            </p>
+            <label>
+              {t('login.newPassword')}
+              <input
+                name="newPassword"
+                type="password"
+                autoComplete="new-password"
+                required
+                minLength={8}
+                value={newPassword}
+                onChange={(e) => setNewPassword(e.target.value)}
+              />
+            </label>
+            <label>
+              {t('login.confirmPassword')}
+              <input
+                name="confirmPassword"
+                type="password"
+                autoComplete="new-password"
+                required
+                value={confirm}
+                onChange={(e) => setConfirm(e.target.value)}
+              />
+            </label>
+          </>
+        )}
         {error && (
           <p className="error" role="alert">
             {t('login.failed', { message: error })}

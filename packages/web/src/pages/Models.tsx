@@ -74,7 +74,9 @@ export function ModelsPage() {
                   {versions.map((v) => (
                     <tr key={v.id}>
                       <td>
-                        <Link to={`/p/${encodeURIComponent(project)}/models/${encodeURIComponent(v.model)}/${v.version}`}>
+                        <Link
+                          to={`/p/${encodeURIComponent(project)}/models/${encodeURIComponent(v.model)}/${v.version}`}
+                        >
                           {v.model}
                         </Link>
                       </td>
@@ -87,7 +89,7 @@ export function ModelsPage() {
                       </td>
                       <td>{v.algorithm}</td>
                       <td>{v.trainedBy}</td>
-                      <td>{f.date(v.createdAt)}</td>
+                      <td className="nowrap">{f.date(v.createdAt)}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -128,7 +130,8 @@ export function ConfusionMatrix({ c }: { c: { tp: number; fp: number; tn: number
   );
 }
 
-type MetricKey = 'auc' | 'averagePrecision' | 'sensitivity' | 'specificity' | 'ppv' | 'npv' | 'accuracy' | 'f1' | 'brier';
+type MetricKey =
+  'auc' | 'averagePrecision' | 'sensitivity' | 'specificity' | 'ppv' | 'npv' | 'accuracy' | 'f1' | 'brier';
 const METRIC_ROWS: { key: MetricKey; pct?: boolean }[] = [
   { key: 'auc' },
   { key: 'averagePrecision' },
@@ -306,12 +309,15 @@ export function ModelVersionPage() {
   const ver = Number(version);
   const proj = useProject(project);
   const [message, setMessage] = useState<string | null>(null);
-  const state = useLoad(async () => {
-    const [detail, list] = await Promise.all([getVersion(project, model, ver), listVersions(project)]);
-    const approved = list.versions.find((x) => x.model === model && x.stage === 'approved' && x.version !== ver);
-    const other = approved ? await getVersion(project, model, approved.version) : null;
-    return { detail, approved: other };
-  }, `${project}/${model}@${ver}:${message ?? ''}`);
+  const state = useLoad(
+    async () => {
+      const [detail, list] = await Promise.all([getVersion(project, model, ver), listVersions(project)]);
+      const approved = list.versions.find((x) => x.model === model && x.stage === 'approved' && x.version !== ver);
+      const other = approved ? await getVersion(project, model, approved.version) : null;
+      return { detail, approved: other };
+    },
+    `${project}/${model}@${ver}:${message ?? ''}`,
+  );
   const roles = proj.data?.roles ?? [];
   const lineage = useLoad(
     () =>
@@ -450,7 +456,9 @@ export function ModelVersionPage() {
                         </td>
                         <td className="num">{f.pct(s.sensitivity ?? null)}</td>
                         <td className="num">{f.pct(s.specificity ?? null)}</td>
-                        <td>{s.flagged && <span className="badge badge-flag">{s.reason ?? t('models.smallGroup')}</span>}</td>
+                        <td>
+                          {s.flagged && <span className="badge badge-flag">{s.reason ?? t('models.smallGroup')}</span>}
+                        </td>
                       </tr>
                     ))}
                   </tbody>

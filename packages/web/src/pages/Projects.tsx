@@ -11,7 +11,10 @@ import { can } from '../permissions';
 import { ROLES } from '../../../server/src/auth/roles.ts';
 
 export function useProject(slug: string) {
-  return useLoad(() => ok<Project>(api.GET('/api/v1/projects/{project}', { params: { path: { project: slug } } })), slug);
+  return useLoad(
+    () => ok<Project>(api.GET('/api/v1/projects/{project}', { params: { path: { project: slug } } })),
+    slug,
+  );
 }
 
 export function ProjectsPage() {
@@ -51,7 +54,7 @@ export function ProjectsPage() {
                           </span>
                         ))}
                       </td>
-                      <td>{f.date(p.createdAt)}</td>
+                      <td className="nowrap">{f.date(p.createdAt)}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -109,7 +112,6 @@ function Members({ project, roles }: { project: string; roles: string[] }) {
                   <tr>
                     <th>{t('projects.user')}</th>
                     <th>{t('projects.role')}</th>
-                    <th>{t('projects.addedBy')}</th>
                     <th>{t('projects.addedAt')}</th>
                     {manage && <th>{t('projects.changeRole')}</th>}
                   </tr>
@@ -117,51 +119,49 @@ function Members({ project, roles }: { project: string; roles: string[] }) {
                 <tbody>
                   {[...byUser.entries()].map(([u, ms]) => (
                     <tr key={u}>
-                      <td>{u}</td>
+                      <td className="wrap-any">{u}</td>
                       <td>
                         {ms.map((m) => (
-                          <div key={m.role}>
-                            <RoleName role={m.role} />{' '}
+                          <span key={m.role} className="role-chip">
+                            <RoleName role={m.role} />
                             {manage && (
                               <button
                                 type="button"
-                                className="link"
                                 aria-label={t('projects.removeRole', { role: t(`roles.${m.role}`), user: u })}
+                                title={t('projects.removeRole', { role: t(`roles.${m.role}`), user: u })}
                                 onClick={() => void run(() => remove(u, m.role))}
                               >
-                                {t('projects.remove')}
+                                ×
                               </button>
                             )}
-                          </div>
+                          </span>
                         ))}
                       </td>
-                      <td>{ms[0]!.addedBy}</td>
-                      <td>{f.date(ms[0]!.addedAt)}</td>
+                      <td className="nowrap" title={t('projects.addedBy') + ': ' + ms[0]!.addedBy}>
+                        {f.date(ms[0]!.addedAt)}
+                      </td>
                       {manage && (
                         <td>
-                          <div className="row">
-                            <label>
-                              <span className="sr-only">{t('projects.changeTo', { user: u })}</span>
-                              <select
-                                aria-label={t('projects.changeTo', { user: u })}
-                                value={change[u] ?? ms[0]!.role}
-                                onChange={(e) => setChange({ ...change, [u]: e.target.value })}
-                              >
-                                {ROLES.map((r) => (
-                                  <option key={r} value={r}>
-                                    {t(`roles.${r}`)}
-                                  </option>
-                                ))}
-                              </select>
-                            </label>
+                          <div className="row compact">
+                            <select
+                              aria-label={t('projects.changeTo', { user: u })}
+                              value={change[u] || ms[0]!.role}
+                              onChange={(e) => setChange({ ...change, [u]: e.target.value })}
+                            >
+                              {ROLES.map((r) => (
+                                <option key={r} value={r}>
+                                  {t(`roles.${r}`)}
+                                </option>
+                              ))}
+                            </select>
                             <button
                               type="button"
                               className="secondary"
-                              disabled={!change[u] || ms.some((m) => m.role === change[u])}
+                              disabled={!change[u] || (ms.length === 1 && ms[0]!.role === change[u])}
                               onClick={() =>
                                 void run(async () => {
                                   const next = change[u]!;
-                                  await add(u, next);
+                                  if (!ms.some((m) => m.role === next)) await add(u, next);
                                   // A change replaces the user's roles with the chosen one.
                                   for (const m of ms) if (m.role !== next) await remove(u, m.role);
                                   setChange({ ...change, [u]: '' });

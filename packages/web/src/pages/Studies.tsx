@@ -73,7 +73,7 @@ export function StudiesPage() {
                           </Link>
                         )}
                       </td>
-                      <td>{f.date(s.startedAt ?? s.createdAt)}</td>
+                      <td className="nowrap">{f.date(s.startedAt ?? s.createdAt)}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -195,7 +195,9 @@ export function StudyPage() {
       <h1>{t('studies.study', { id: shortId(study.id) })}</h1>
       <p className="muted">
         {t('studies.dataset')}:{' '}
-        <Link to={`/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(study.dataset)}?v=${study.datasetVersion}`}>
+        <Link
+          to={`/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(study.dataset)}?v=${study.datasetVersion}`}
+        >
           {study.dataset}@{study.datasetVersion}
         </Link>{' '}
         · {study.createdBy} · {f.date(study.createdAt)}
@@ -253,7 +255,9 @@ export function StudyPage() {
           {importance.length > 0 ? (
             <Bars
               label={t('studies.importance')}
-              bars={importance.slice(0, 12).map((p) => ({ label: p.param, value: p.importance, text: f.pct(p.importance) }))}
+              bars={importance
+                .slice(0, 12)
+                .map((p) => ({ label: p.param, value: p.importance, text: f.pct(p.importance) }))}
             />
           ) : (
             <p className="muted">{t('studies.noTrials')}</p>

@@ -1,6 +1,7 @@
 // Hyperparameter importance from the trial table, used when the server does not send one: for each parameter,
-// the share of the variance of trial values explained by it (η², correlation ratio), with numeric parameters
-// grouped into quartile bins and categorical ones by value; normalised to sum to 1.
+// the share of the variance of trial values explained by it (η², correlation ratio) among the trials that have it,
+// weighted by that share of trials; numeric parameters grouped into quartile bins, categorical ones by value;
+// normalised to sum to 1.
 import type { Trial } from '../api/types';
 
 export interface ParamImportance {
@@ -27,26 +28,30 @@ export function paramImportance(trials: Trial[]): ParamImportance[] {
   const done = trials.filter((t) => t.state === 'complete' && typeof t.value === 'number');
   if (done.length < 3) return [];
   const y = done.map((t) => t.value!);
-  const mean = y.reduce((a, b) => a + b, 0) / y.length;
-  const total = y.reduce((a, b) => a + (b - mean) ** 2, 0);
-  if (total <= 0) return [];
   const names = new Set<string>();
   for (const t of done) for (const k of Object.keys(t.params)) names.add(k);
   const raw: ParamImportance[] = [];
   for (const name of names) {
-    // Trials without the parameter (another algorithm) form their own group.
-    const g = groups(done.map((t) => (name in t.params ? t.params[name] : '__absent__')));
+    // Only the trials that have the parameter (another algorithm may not) say how much it matters; the share of
+    // trials that have it weighs the result, and the algorithm choice itself is a parameter too.
+    const idx = done.map((t, i) => (name in t.params ? i : -1)).filter((i) => i >= 0);
+    if (idx.length < 3) continue;
+    const ys = idx.map((i) => y[i]!);
+    const m = ys.reduce((a, b) => a + b, 0) / ys.length;
+    const tot = ys.reduce((a, b) => a + (b - m) ** 2, 0);
+    if (tot <= 0) continue;
+    const g = groups(idx.map((i) => done[i]!.params[name]));
     const sums = new Map<number, { s: number; n: number }>();
-    g.forEach((k, i) => {
+    g.forEach((k, j) => {
       const e = sums.get(k) ?? { s: 0, n: 0 };
-      e.s += y[i]!;
+      e.s += ys[j]!;
       e.n++;
       sums.set(k, e);
     });
     if (sums.size < 2) continue;
     let between = 0;
-    for (const { s, n } of sums.values()) between += n * (s / n - mean) ** 2;
-    raw.push({ param: name, importance: between / total });
+    for (const { s, n } of sums.values()) between += n * (s / n - m) ** 2;
+    raw.push({ param: name, importance: (between / tot) * (idx.length / done.length) });
   }
   const sum = raw.reduce((a, b) => a + b.importance, 0);
   return raw
