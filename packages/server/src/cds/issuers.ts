@@ -12,12 +12,14 @@ import {
   type JSONWebKeySet,
   type JWTPayload,
 } from 'jose';
+import type { Selectable } from 'kysely';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit.js';
 import type { Claim } from '../audit/commit.js';
 import type { Principal } from '../auth/service.js';
 import type { AuthService } from '../auth/service.js';
 import type { MetadataStore } from '../db/database.js';
+import type { CdsIssuersTable } from '../deployments/tables.js';
 import '../deployments/tables.js';
 import { AppError, badRequest, forbidden, notFound } from '../errors.js';
 import { newId, nowIso } from '../util.js';
@@ -82,12 +84,20 @@ export function jtiClaim(caller: CdsCaller): Claim {
   };
 }
 
+/** How long an issuer's row and service account are used without reading the database again. */
+export const ISSUER_CACHE_MS = 5_000;
+type IssuerRow = Selectable<CdsIssuersTable>;
+
 const unauthorized = (code: string, message: string) => new AppError(code, 401, message);
 
 export class IssuerService {
   private readonly remote = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
   private readonly local = new Map<string, ReturnType<typeof createLocalJWKSet>>();
   private lastPurge = 0;
+  private readonly issuers = new Map<
+    string,
+    { value: { row: IssuerRow; user: { id: string; name: string } }; until: number }
+  >();
 
   constructor(
     private readonly store: MetadataStore,
@@ -101,6 +111,7 @@ export class IssuerService {
 
   /** Adds or replaces a trusted issuer; its service account gets exactly the clinician role in `projects`. */
   async put(p: Principal, input: IssuerInput, client: string) {
+    this.issuers.clear();
     if (!p.isAdmin) throw forbidden('ADMIN_REQUIRED', 'only an administrator can trust a CDS client');
     if (input.jwks) {
       try {
@@ -164,6 +175,7 @@ export class IssuerService {
           .values({ project_id: pr.id, user_id: userId, role: 'clinician', created_at: now, created_by: p.name })
           .execute();
     });
+    this.issuers.clear();
     await this.audit.append({
       actor: p.name,
       action: existing ? 'cds.issuer.update' : 'cds.issuer.add',
@@ -282,8 +294,8 @@ export class IssuerService {
     if (typeof unverified.iss !== 'string') throw unauthorized('CDS_JWT_CLAIMS', 'the JWT has no "iss"');
     const iss = unverified.iss;
     seen(iss);
-    const row = await this.db.selectFrom('cds_issuers').selectAll().where('iss', '=', iss).executeTakeFirst();
-    if (!row)
+    const { row, user } = (await this.issuer(iss)) ?? {};
+    if (!row || !user)
       throw unauthorized(
         'CDS_JWT_UNKNOWN_ISSUER',
         `issuer "${iss.slice(0, 200)}" is not trusted (ichigen cds add-issuer)`,
@@ -334,11 +346,6 @@ export class IssuerService {
     if (!jti || jti.length > 500)
       throw unauthorized('CDS_JWT_CLAIMS', 'the JWT needs a "jti" of at most 500 characters');
     await this.purgeJti();
-    const user = await this.db
-      .selectFrom('users')
-      .select(['id', 'name'])
-      .where('id', '=', row.service_user_id)
-      .executeTakeFirstOrThrow();
     return {
       principal: { userId: user.id, name: user.name, isAdmin: false, tokenId: `jwt:${jti}` },
       issuer: iss,
@@ -347,6 +354,28 @@ export class IssuerService {
       baseUrl: row.base_url,
       jtiExpiresAt: new Date((claims.exp! + CLOCK_SKEW_S) * 1000).toISOString(),
     };
+  }
+
+  /**
+   * The issuer's row and service account, kept for ISSUER_CACHE_MS (a change through `put` on this server takes
+   * effect at once; through another server process within that time). Unknown issuers are not kept.
+   */
+  private async issuer(iss: string): Promise<{ row: IssuerRow; user: { id: string; name: string } } | null> {
+    const now = Date.now();
+    const hit = this.issuers.get(iss);
+    if (hit && now < hit.until) return hit.value;
+    const row = await this.db.selectFrom('cds_issuers').selectAll().where('iss', '=', iss).executeTakeFirst();
+    if (!row) return null;
+    const user = await this.db
+      .selectFrom('users')
+      .select(['id', 'name'])
+      .where('id', '=', row.service_user_id)
+      .executeTakeFirst();
+    if (!user) return null;
+    const value = { row, user };
+    if (this.issuers.size > 1000) this.issuers.clear();
+    this.issuers.set(iss, { value, until: now + ISSUER_CACHE_MS });
+    return value;
   }
 
   /** Removes expired jti records now and then (a jti is kept until its token's expiry). */

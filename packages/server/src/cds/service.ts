@@ -21,6 +21,7 @@ import { chooseBand, renderCard, type CdsCard, type Hook } from '../deployments/
 import '../deployments/tables.js';
 import { AppError, badRequest, notFound } from '../errors.js';
 import { evaluateRule, type RuleSpec } from '../rules/rule.js';
+import type { ModelVersionsTable } from '../training/tables.js';
 import type { Contribution } from '../serving/predict.js';
 import type { PredictionService } from '../serving/service.js';
 import { nowIso } from '../util.js';
@@ -138,6 +139,10 @@ const firstIssue = (e: z.ZodError) => {
 
 export class CdsService {
   private readonly ruleSpecs = new Map<string, RuleSpec>();
+  private readonly modelVersions = new Map<
+    string,
+    Pick<ModelVersionsTable, 'id' | 'model_digest' | 'onnx_digest' | 'features_json' | 'threshold'>
+  >();
 
   constructor(
     private readonly store: MetadataStore,
@@ -371,11 +376,18 @@ export class CdsService {
         reasons: r.reasons,
       };
     }
-    const mv = await this.db
-      .selectFrom('model_versions')
-      .select(['id', 'model_digest', 'onnx_digest', 'features_json', 'threshold'])
-      .where('id', '=', d.target.id)
-      .executeTakeFirstOrThrow();
+    // A version's artifact, features and threshold never change (only its stage does, and retiring withdraws
+    // its deployments), so the row is read once.
+    let mv = this.modelVersions.get(d.target.id);
+    if (!mv) {
+      mv = await this.db
+        .selectFrom('model_versions')
+        .select(['id', 'model_digest', 'onnx_digest', 'features_json', 'threshold'])
+        .where('id', '=', d.target.id)
+        .executeTakeFirstOrThrow();
+      if (this.modelVersions.size > 1000) this.modelVersions.clear();
+      this.modelVersions.set(d.target.id, mv);
+    }
     const scorer = await this.predictions.scorers.get(mv);
     const [p] = await scorer.predict([features], { top: 5 });
     return {

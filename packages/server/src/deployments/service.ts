@@ -43,7 +43,17 @@ export interface ActiveDeployment extends DeploymentInfo {
 
 type Tx = Transaction<Database>;
 
+/**
+ * How long the active-deployment list of a set of projects is reused. Changes made through this process (deploy,
+ * withdraw, retiring a target) take effect at once; changes made by another server process within this time.
+ */
+export const ACTIVE_CACHE_MS = 2_000;
+
 export class DeploymentService {
+  /** Bumped by every change to deployments made here; cached lists from an older generation are dropped. */
+  private generation = 0;
+  private readonly activeCache = new Map<string, { gen: number; until: number; deps: ActiveDeployment[] }>();
+
   constructor(
     private readonly store: MetadataStore,
     private readonly audit: AuditLog,
@@ -234,6 +244,7 @@ export class DeploymentService {
             client,
             details: { target: spec.target, hooks: spec.hooks ?? HOOKS, service: spec.service ?? DEFAULT_SERVICE },
           });
+        this.changed();
         return { deployment: name, ...r, status: 'active' };
       } catch (e) {
         if (!isUniqueViolation(e) || attempt >= 5) throw e;
@@ -343,13 +354,27 @@ export class DeploymentService {
   /** Active deployments in the given projects (the CDS service's view). */
   async active(projectIds: string[]): Promise<ActiveDeployment[]> {
     if (projectIds.length === 0) return [];
+    const key = [...projectIds].sort().join(',');
+    const now = Date.now();
+    const hit = this.activeCache.get(key);
+    if (hit && hit.gen === this.generation && now < hit.until) return hit.deps;
+    const gen = this.generation;
     const rows = await this.query()
       .where('deployments.status', '=', 'active')
       .where('deployments.project_id', 'in', projectIds)
       .orderBy('projects.slug')
       .orderBy('deployments.name')
       .execute();
-    return rows.map((r) => this.toInfo(r));
+    const deps = rows.map((r) => this.toInfo(r));
+    if (this.activeCache.size > 1000) this.activeCache.clear();
+    this.activeCache.set(key, { gen, until: now + ACTIVE_CACHE_MS, deps });
+    return deps;
+  }
+
+  /** Drops the cached active-deployment lists (after any change to deployments). */
+  private changed(): void {
+    this.generation++;
+    this.activeCache.clear();
   }
 
   async withdraw(p: Principal, a: Access, name: string, reason: string, client: string) {
@@ -362,6 +387,7 @@ export class DeploymentService {
       .where('name', '=', name)
       .where('status', '=', 'active')
       .executeTakeFirst();
+    this.changed();
     if (Number(u.numUpdatedRows) !== 1) {
       await this.get(a, name); // 404 if it does not exist
       throw conflict('INVALID_STATUS', `deployment ${name} is already withdrawn`);
@@ -399,6 +425,7 @@ export class DeploymentService {
         .set({ status: 'withdrawn', status_reason: `target retired: ${reason}`, updated_at: nowIso() })
         .where('id', '=', r.id)
         .execute();
+    this.changed();
     return rows.map((r) => r.name);
   }
 }
