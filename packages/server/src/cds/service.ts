@@ -199,16 +199,22 @@ export class CdsService {
     };
   }
 
-  /** Handles one hook call. `base` is the URL the EHR reached us at (for model card links). */
+  /**
+   * Handles one hook call. `base` is the URL the EHR reached us at (for model card links). The web console's
+   * "try it" passes `only` (one deployment of the service) and `source: 'console'` (how its predictions are logged).
+   */
   async call(
     caller: CdsCaller,
     serviceId: string,
     body: unknown,
     base: string,
     client: string,
+    opts: { only?: string; source?: 'cds' | 'console' } = {},
   ): Promise<{ cards: CdsCard[] }> {
-    const service = this.servicesOf(await this.reachable(caller)).get(serviceId);
-    if (!service)
+    const found = this.servicesOf(await this.reachable(caller)).get(serviceId);
+    const service =
+      found && opts.only !== undefined ? { ...found, deps: found.deps.filter((d) => d.id === opts.only) } : found;
+    if (!service || service.deps.length === 0)
       throw notFound('CDS_SERVICE_NOT_FOUND', `no CDS service "${serviceId.slice(0, 100)}" (see GET /cds-services)`);
     const parsed = hookRequestSchema.safeParse(body);
     if (!parsed.success)
@@ -279,7 +285,7 @@ export class CdsService {
         projectId: o.d.projectId,
         modelVersionId: o.d.target.id,
         deploymentId: o.d.id,
-        source: 'cds' as const,
+        source: opts.source ?? ('cds' as const),
         caller: caller.principal.name,
         hookInstance: req.hookInstance,
         patientRef: `Patient/${patientId}`,
@@ -332,6 +338,7 @@ export class CdsService {
         patient: `Patient/${patientId}`,
         user: typeof req.context.userId === 'string' ? req.context.userId : null,
         issuer: caller.issuer,
+        ...(opts.source === 'console' ? { source: 'console' } : {}),
         decisions: os.map((o) => ({
           deployment: `${o.d.name}@${o.d.version}`,
           applies: o.decision.applies,

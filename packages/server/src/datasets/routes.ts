@@ -7,6 +7,8 @@ import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import type { Platform } from '../platform.js';
 import type { Digest } from '../storage/object-store/port.js';
 import { parseDigest } from '../storage/object-store/port.js';
+import { datasetDiff, datasetDiffSchema } from '../console/insights.js';
+import type { TabularProfile } from './tabular/index.js';
 
 const params = z.object({ project: z.string().max(300), dataset: z.string().max(300) });
 const versionParams = params.extend({
@@ -155,6 +157,48 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
         arrow: manifest.arrow ?? null,
         files: manifest.files.length <= 10_000 ? manifest.files : undefined,
       };
+    },
+  );
+
+  app.get(
+    `${API}/projects/:project/datasets/:dataset/diff`,
+    {
+      schema: {
+        tags: ['datasets'],
+        description:
+          'What changed between two tabular versions (rows, added/removed columns, type changes, missingness and mean shifts), from their stored profiles: no data is read.',
+        params,
+        querystring: z.object({
+          from: z.coerce
+            .number()
+            .int()
+            .positive()
+            .max(2 ** 31),
+          to: z.coerce
+            .number()
+            .int()
+            .positive()
+            .max(2 ** 31),
+        }),
+        response: { 200: datasetDiffSchema },
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'dataset.metadata');
+      const [from, to] = await Promise.all([
+        datasets.version(a, req.params.dataset, req.query.from),
+        datasets.version(a, req.params.dataset, req.query.to),
+      ]);
+      if (!from.row.schema_json || !to.row.schema_json)
+        throw badRequest('NOT_TABULAR', 'only tabular versions can be compared column by column');
+      return datasetDiff(
+        req.params.dataset,
+        req.query.from,
+        req.query.to,
+        JSON.parse(from.row.schema_json) as TabularProfile,
+        JSON.parse(to.row.schema_json) as TabularProfile,
+      );
     },
   );
 

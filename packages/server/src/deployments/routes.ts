@@ -3,6 +3,14 @@
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import type { Platform } from '../platform.js';
+import {
+  findTryable,
+  sampleFor,
+  sampleResultSchema,
+  tryBodySchema,
+  tryDeployment,
+  tryResultSchema,
+} from '../console/try.js';
 
 const proj = z.object({ project: z.string().max(300) });
 const dep = proj.extend({ name: z.string().max(300) });
@@ -64,6 +72,45 @@ export function registerDeploymentRoutes(app: TypedApp, platform: Platform): voi
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'deployment.manage');
       return deployments.withdraw(p, a, req.params.name, req.body.reason, req.ip);
+    },
+  );
+
+  // ---------- the web console's "try it" (through the CDS service, as the console user) ----------
+  app.post(
+    `${API}/projects/:project/deployments/:name/try`,
+    {
+      schema: {
+        tags: ['deployments'],
+        description:
+          'Send a FHIR R4 bundle (or a prefetch) through the CDS Hooks service for this deployment only and answer the cards an EHR would get. Needs deployment.read and model.predict; the predictions are logged and audited (source "console").',
+        params: dep,
+        body: tryBodySchema,
+        response: { 200: tryResultSchema },
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'deployment.read');
+      const d = await findTryable(platform, a, req.params.name);
+      return tryDeployment(platform, p, d, req.body, `${req.protocol}://${req.host}`, req.ip);
+    },
+  );
+  app.get(
+    `${API}/projects/:project/deployments/:name/sample`,
+    {
+      schema: {
+        tags: ['deployments'],
+        description:
+          'A synthetic sample patient (FHIR R4 bundle from the demo generator, no real data) to try the deployment with: the first one its applicability rules select.',
+        params: dep,
+        response: { 200: sampleResultSchema },
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'deployment.read');
+      const s = sampleFor(await deployments.get(a, req.params.name));
+      return { ...s, bundle: s.bundle as unknown as Record<string, unknown> };
     },
   );
 

@@ -62,6 +62,25 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
     return { members: await projects.members(a) };
   });
 
+  app.get(
+    `${API}/projects/:project/users`,
+    {
+      schema: {
+        tags: ['projects'],
+        description:
+          "Active user names an owner may add to the project (the console's member picker); needs members.manage.",
+        params: slugParam,
+        response: { 200: z.object({ users: z.array(z.object({ name: z.string() })) }) },
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      await projects.access(p, req.params.project, 'members.manage');
+      const users = await platform.auth.listUsers();
+      return { users: users.filter((u) => !u.disabled).map((u) => ({ name: u.name })) };
+    },
+  );
+
   app.post(
     `${API}/projects/:project/members`,
     {

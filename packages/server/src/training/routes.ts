@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import type { Platform } from '../platform.js';
+import { paramImportance, paramImportanceSchema } from '../console/insights.js';
 
 const ds = z.object({ project: z.string().max(300), dataset: z.string().max(300) });
 const studyParams = z.object({ project: z.string().max(300), study: z.string().max(64) });
@@ -80,6 +81,24 @@ export function registerTrainingRoutes(app: TypedApp, platform: Platform): void 
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'model.read');
       return training.get(a, req.params.study);
+    },
+  );
+
+  app.get(
+    `${API}/projects/:project/studies/:study/importance`,
+    {
+      schema: {
+        tags: ['training'],
+        description:
+          "How much each hyperparameter's value explained the objective across the study's completed trials (main-effect eta-squared, normalised).",
+        params: studyParams,
+        response: { 200: paramImportanceSchema },
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'model.read');
+      return paramImportance((await training.get(a, req.params.study)).trialsList);
     },
   );
 
