@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { MAX_CATEGORY_BINS, MISSING_BIN, binFrame, fitBinMappers, numericBin } from './binning.js';
+import { MAX_CATEGORY_BINS, MISSING_BIN, binFrame, binNumericColumn, fitBinMappers, numericBin } from './binning.js';
 import type { CategoricalBinMapper, NumericBinMapper } from './binning.js';
 import { Frame } from './frame.js';
 
@@ -61,6 +61,36 @@ describe('numeric binning', () => {
     const ms = fitBinMappers(frame) as NumericBinMapper[];
     expect(ms.map((m) => m.numBins)).toEqual([2, 2]);
     expect(Array.from(binFrame(frame, ms).bins)).toEqual([1, 1, 1, 0, 0, 0]);
+  });
+
+  test('property: the branch-free column binning equals numericBin value by value', () => {
+    let seed = 12345;
+    const rand = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    for (const k of [0, 1, 2, 7, 128, 200, 253, 254]) {
+      const edges = Float64Array.from({ length: k }, () => rand() * 10 - 5).sort();
+      const values = new Float64Array(5000);
+      for (let i = 0; i < values.length; i++) {
+        const u = rand();
+        // Exact edges, values between them, outside them, NaN and infinities.
+        values[i] =
+          u < 0.2 && k > 0
+            ? edges[Math.floor(rand() * k)]!
+            : u < 0.25
+              ? Number.NaN
+              : u < 0.27
+                ? Number.POSITIVE_INFINITY
+                : u < 0.29
+                  ? Number.NEGATIVE_INFINITY
+                  : rand() * 12 - 6;
+      }
+      const out = new Uint8Array(values.length);
+      binNumericColumn(edges, values, out);
+      const want = Array.from(values, (x) => numericBin(edges, x));
+      expect(Array.from(out)).toEqual(want);
+    }
   });
 
   test('rejects maxBins outside 2..255', () => {
