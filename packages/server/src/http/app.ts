@@ -3,6 +3,7 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
@@ -43,6 +44,16 @@ declare module 'fastify' {
   }
 }
 
+/** The access log: one line when a request completes (method, path without query, status, milliseconds). */
+class AccessLog extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request');
+  }
+}
+
 export type App = FastifyInstance;
 export const API = '/api/v1';
 
@@ -59,8 +70,9 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     ...(opts.https ? { https: opts.https } : {}),
     logger: opts.logger ?? false,
     genReqId: () => newId(),
-    // Fastify's two info lines per request are replaced by one access-log line (setting accessLog, below).
-    disableRequestLogging: true,
+    // One access-log line per request instead of Fastify's two, or none (setting accessLog).
+    logController:
+      platform.config.accessLog === false ? new LogController({ disableRequestLogging: true }) : new AccessLog(),
     requestIdHeader: false,
     // Behind a TLS-terminating reverse proxy, `trustProxy` makes req.protocol/req.ip follow X-Forwarded-*.
     trustProxy: platform.config.trustProxy ?? false,
@@ -68,13 +80,6 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     routerOptions: { maxParamLength: 1000 },
   });
   await app.register(fastifyCookie);
-  if (platform.config.accessLog !== false)
-    app.addHook('onResponse', async (req, reply) => {
-      req.log.info(
-        { method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-        'request',
-      );
-    });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

@@ -48,6 +48,12 @@ export function registerServingRoutes(app: TypedApp, platform: Platform): void {
         description:
           'Score rows: JSON {"rows":[{feature: value, …}]} or a CSV with a header. Returns one prediction per row, in input order.',
         params: mv,
+        querystring: z.object({
+          explain: z
+            .enum(['true', 'false'])
+            .optional()
+            .describe('false: no contributions (faster; the prediction log then stores none)'),
+        }),
       },
     },
     async (req) => {
@@ -83,7 +89,9 @@ export function registerServingRoutes(app: TypedApp, platform: Platform): void {
         columns = columns.filter((c) => rows.every((r) => c in r) || !first.has(c));
       }
       return {
-        predictions: await predictions.predict(p, a, req.params.model, req.params.version, rows, columns, req.ip),
+        predictions: await predictions.predict(p, a, req.params.model, req.params.version, rows, columns, req.ip, {
+          explain: req.query.explain !== 'false',
+        }),
       };
     },
   );

@@ -22,7 +22,7 @@ export interface LogEntry {
   projectId: string;
   modelVersionId: string;
   deploymentId?: string | null;
-  source: 'rest' | 'batch' | 'cds' | 'console';
+  source: 'rest' | 'batch' | 'cds';
   caller: string;
   hookInstance?: string | null;
   patientRef?: string | null;
@@ -102,6 +102,7 @@ export class PredictionService {
     rows: Row[],
     columns: string[],
     client: string,
+    opts: { explain?: boolean } = {},
   ): Promise<LoggedPrediction[]> {
     if (rows.length === 0) throw new AppError('PREDICT_NO_ROWS', 400, 'send at least one row');
     if (rows.length > MAX_PREDICT_ROWS)
@@ -124,7 +125,8 @@ export class PredictionService {
       scorer.features.map((f) => f.name),
       columns,
     );
-    const preds = await scorer.predict(rows);
+    // Contributions (exact TreeSHAP) cost ~20× the prediction itself: computed unless the caller opts out.
+    const preds = await scorer.predict(rows, { explain: opts.explain !== false });
     const features = scorer.features.map((f) => f.name);
     const logRows = this.rowsFor(
       preds.map((pr, i) => ({
