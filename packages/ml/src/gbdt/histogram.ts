@@ -129,6 +129,38 @@ export function makeHistogramKernel(
   return new Function('rowWords', 'rows', 'start', 'end', 'grad', 'hist', 'histBase', body) as HistogramKernel;
 }
 
+/**
+ * Stable partition of positions [start, end) of `rows` by `lut[bins[col + row]]` (1 = left): left rows are written
+ * back from `start` on, right rows to `tmp[start..]`. Returns the number of left rows. Branch-free: a split
+ * sends rows left or right at random, so a branch would mispredict about half the time. Self-contained (shipped to
+ * the worker).
+ */
+export function partitionRange(
+  bins: Uint8Array,
+  col: number,
+  lut: Uint8Array,
+  rows: Int32Array,
+  tmp: Int32Array,
+  start: number,
+  end: number,
+): number {
+  let nl = 0;
+  let nr = 0;
+  for (let p = start; p < end; p++) {
+    const r = rows[p]!;
+    const isLeft = lut[bins[col + r]!]!;
+    // Writing at start + nl never passes p.
+    rows[start + nl] = r;
+    tmp[start + nr] = r;
+    nl += isLeft;
+    nr += 1 - isLeft;
+  }
+  return nl;
+}
+
+/** Partitions of at least this many rows are split between the two threads. */
+const PARALLEL_PARTITION_MIN = 32 * 1024;
+
 // Control block layout (Int32Array over a SharedArrayBuffer).
 const C_SEQ = 0;
 const C_DONE = 1;
@@ -138,7 +170,12 @@ const C_BASE = 4;
 const C_STOP = 5;
 const C_ERROR = 6;
 const C_PLAN = 7;
-const C_LEN = 8;
+const C_JOB = 8;
+const C_COL = 9;
+const C_RESULT = 10;
+const C_LEN = 11;
+const JOB_HISTOGRAM = 1;
+const JOB_PARTITION = 2;
 
 /**
  * The worker's body. Written as a function so the same text runs whether this module is built JS or TS under a
@@ -157,9 +194,12 @@ function workerMain(): void {
     binOffsets: Int32Array;
     plan: Int32Array;
     maxUnrolled: number;
+    colBins: Uint8Array;
+    lut: Uint8Array;
+    tmp: Int32Array;
   };
   const ctl = new Int32Array(d.ctl);
-  const { rowWords, rows, grad, hist, binOffsets, plan } = d;
+  const { rowWords, rows, grad, hist, binOffsets, plan, colBins, lut, tmp } = d;
   let planSeen = -1;
   let kernel: HistogramKernel | null = null;
   parentPort!.postMessage('ready');
@@ -169,6 +209,12 @@ function workerMain(): void {
     seen = Atomics.load(ctl, 0);
     if (Atomics.load(ctl, 5) === 1) break;
     try {
+      if (ctl[8] === 2) {
+        ctl[10] = partitionRange(colBins, ctl[9]!, lut, rows, tmp, ctl[2]!, ctl[3]!);
+        Atomics.add(ctl, 1, 1);
+        Atomics.notify(ctl, 1);
+        continue;
+      }
       // The plan (feature list) changed: make the matching kernel.
       const pv = Atomics.load(ctl, 7);
       if (pv !== planSeen || kernel === null) {
@@ -202,6 +248,10 @@ export interface HistogramBuffers {
   binOffsets: Int32Array;
   /** Start (in floats) of a slot the builder may use as scratch for the second half of a split build. */
   scratchBase: number;
+  /** Column-major bins (`colBins[f * numRows + row]`) and scratch rows, for partitions. */
+  colBins: Uint8Array;
+  numRows: number;
+  tmp: Int32Array;
 }
 
 /** Resolves the `numThreads` option: 0 means every core. */
@@ -220,9 +270,12 @@ export class HistogramBuilder {
   private kernel: HistogramKernel | null = null;
   private readonly kernels = new Map<string, HistogramKernel>();
   nFeats = 0;
+  /** Which bins go left in the next `partition` (set by the caller). */
+  readonly lut: Uint8Array;
 
   private constructor(private readonly buf: HistogramBuffers) {
     this.ctl = new Int32Array(new SharedArrayBuffer(C_LEN * 4));
+    this.lut = new Uint8Array(new SharedArrayBuffer(256));
     const F = buf.binOffsets.length - 1;
     this.plan = new Int32Array(new SharedArrayBuffer((F + 1) * 4));
     this.feats = new Int32Array(F);
@@ -235,13 +288,13 @@ export class HistogramBuilder {
   static async start(buf: HistogramBuffers, threads: number): Promise<HistogramBuilder> {
     const b = new HistogramBuilder(buf);
     if (threads <= 1) return b;
-    for (const a of [buf.rowWords, buf.rows, buf.grad, buf.hist]) {
+    for (const a of [buf.rowWords, buf.rows, buf.grad, buf.hist, buf.colBins, buf.tmp]) {
       if (!(a.buffer instanceof SharedArrayBuffer)) throw new Error('histogram buffers must be shared for threads');
     }
     // esbuild-style transforms may wrap functions in __name(); define it so the shipped text runs anywhere.
-    const code = `'use strict';\nconst __name = (f) => f;\nconst makeHistogramKernel = ${makeHistogramKernel.toString()};\n(${workerMain.toString()})();\n`;
+    const code = `'use strict';\nconst __name = (f) => f;\nconst makeHistogramKernel = ${makeHistogramKernel.toString()};\nconst partitionRange = ${partitionRange.toString()};\n(${workerMain.toString()})();\n`;
     try {
-      const { rowWords, words, rows, grad, hist, binOffsets } = buf;
+      const { rowWords, words, rows, grad, hist, binOffsets, colBins, tmp } = buf;
       const worker = new Worker(code, {
         eval: true,
         workerData: {
@@ -254,6 +307,9 @@ export class HistogramBuilder {
           binOffsets,
           plan: b.plan,
           maxUnrolled: MAX_UNROLLED_FEATURES,
+          colBins,
+          lut: b.lut,
+          tmp,
         },
       });
       worker.unref();
@@ -324,6 +380,7 @@ export class HistogramBuilder {
       ctl[C_START] = mid;
       ctl[C_END] = end;
       ctl[C_BASE] = scratchBase;
+      ctl[C_JOB] = JOB_HISTOGRAM;
       Atomics.store(ctl, C_DONE, 0);
       Atomics.add(ctl, C_SEQ, 1);
       Atomics.notify(ctl, C_SEQ);
@@ -338,6 +395,40 @@ export class HistogramBuilder {
       const b = binOffsets[f + 1]! * BIN_STRIDE;
       for (let i = a; i < b; i++) hist[histBase + i] = hist[histBase + i]! + hist[scratchBase + i]!;
     }
+  }
+
+  /**
+   * Stable in-place partition of positions [start, start + count) by `this.lut` on feature `feature`'s bins: left
+   * rows first, in order, then right rows. Returns the number of left rows. Large ranges are split between the two
+   * threads (the result is the same: a stable partition is unique).
+   */
+  partition(start: number, count: number, feature: number): number {
+    const { colBins, numRows, rows, tmp } = this.buf;
+    const col = feature * numRows;
+    const end = start + count;
+    if (this.worker === null || count < PARALLEL_PARTITION_MIN) {
+      const nl = partitionRange(colBins, col, this.lut, rows, tmp, start, end);
+      rows.set(tmp.subarray(start, start + count - nl), start + nl);
+      return nl;
+    }
+    const mid = start + (count >> 1);
+    const ctl = this.ctl;
+    ctl[C_START] = mid;
+    ctl[C_END] = end;
+    ctl[C_COL] = col;
+    ctl[C_JOB] = JOB_PARTITION;
+    Atomics.store(ctl, C_DONE, 0);
+    Atomics.add(ctl, C_SEQ, 1);
+    Atomics.notify(ctl, C_SEQ);
+    const nl1 = partitionRange(colBins, col, this.lut, rows, tmp, start, mid);
+    this.waitWorker();
+    const nl2 = ctl[C_RESULT]!;
+    const nr1 = mid - start - nl1;
+    // [L1 R1 | L2 R2] with R1, R2 in tmp: move L2 down behind L1, then R1 and R2 behind it.
+    rows.copyWithin(start + nl1, mid, mid + nl2);
+    rows.set(tmp.subarray(start, start + nr1), start + nl1 + nl2);
+    rows.set(tmp.subarray(mid, end - nl2), start + nl1 + nl2 + nr1);
+    return nl1 + nl2;
   }
 
   private waitWorker(): void {

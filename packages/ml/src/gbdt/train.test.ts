@@ -205,6 +205,17 @@ describe('trainGbdt quality and controls', () => {
     expect(JSON.stringify(two.toJSON())).toBe(JSON.stringify(one.toJSON()));
   });
 
+  test('1 and 2 threads stay bit-identical when builds and partitions are split between the threads', async () => {
+    // 60,000 rows × 5 features: the root's histogram (300,000 updates) and its partition (60,000 rows) are large
+    // enough to be split in halves; feature sampling changes the generated kernel per tree.
+    const { frame, y } = signalData(60_000, 21);
+    const opts = { objective: 'binary' as const, numTrees: 3, numLeaves: 24, featureFraction: 0.8, seed: 5 };
+    const one = await trainGbdt(frame, y, { ...opts, numThreads: 1 });
+    const two = await trainGbdt(frame, y, { ...opts, numThreads: 2 });
+    expect(JSON.stringify(two.toJSON())).toBe(JSON.stringify(one.toJSON()));
+    expect(one.toJSON().trees.every((t) => t.splitFeature.filter((f) => f >= 0).length === 23)).toBe(true);
+  });
+
   test('histogram subtraction gives the same trees as building every histogram', async () => {
     const { frame, y } = signalData(3000, 5);
     const opts = { objective: 'binary' as const, numTrees: 5, numLeaves: 20, seed: 1 };

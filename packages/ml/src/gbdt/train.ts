@@ -183,8 +183,6 @@ class TreeGrower {
   readonly leafC: Float64Array;
   readonly best: SplitInfo[];
   readonly cand = new SplitInfo();
-  readonly lut = new Uint8Array(256);
-  readonly tmpRows: Int32Array;
   readonly slotLen: number;
 
   constructor(
@@ -204,7 +202,6 @@ class TreeGrower {
     this.leafH = new Float64Array(L);
     this.leafC = new Float64Array(L);
     this.best = Array.from({ length: L }, () => new SplitInfo());
-    this.tmpRows = new Int32Array(data.numRows);
     this.slotLen = (data.binOffsets[data.numFeatures]! + PAD_BINS) * BIN_STRIDE;
   }
 
@@ -235,8 +232,7 @@ class TreeGrower {
    * leafStart/leafCount for the score update.
    */
   grow(m: number, tree: TreeBuild): number {
-    const { rows, data, hist, slotLen, leafStart, leafCount, leafSlot, leafDepth, leafNode, leafG, leafH, leafC } =
-      this;
+    const { data, hist, slotLen, leafStart, leafCount, leafSlot, leafDepth, leafNode, leafG, leafH, leafC } = this;
     const lambda = this.p.split.lambdaL2;
     this.builder.build(0, m, 0);
     // Totals from the first active feature's histogram (every row is in exactly one of its bins).
@@ -277,27 +273,13 @@ class TreeGrower {
       if (bestLeaf < 0) break;
       const s = this.best[bestLeaf]!;
       const f = s.feature;
-      // Partition the leaf's rows in place: left rows keep their order at the front, right rows follow.
-      s.fillLookup(this.lut);
-      const lut = this.lut;
+      // Partition the leaf's rows in place: left rows keep their order at the front, right rows follow. Column-major
+      // bins here: one feature's column (n bytes) stays in cache while the leaf's rows are scanned.
+      s.fillLookup(this.builder.lut);
       const start = leafStart[bestLeaf]!;
       const count = leafCount[bestLeaf]!;
-      // Column-major here: one feature's column (n bytes) stays in cache while the leaf's rows are scanned.
-      const bins = data.bins;
-      const col = f * data.numRows;
-      const tmp = this.tmpRows;
-      let nl = 0;
-      let nr = 0;
-      for (let p = start, end = start + count; p < end; p++) {
-        const r = rows[p]!;
-        // Branch-free: a random split would mispredict half the time. Writing at start + nl never passes p.
-        const isLeft = lut[bins[col + r]!]!;
-        rows[start + nl] = r;
-        tmp[nr] = r;
-        nl += isLeft;
-        nr += 1 - isLeft;
-      }
-      rows.set(tmp.subarray(0, nr), start + nl);
+      const nl = this.builder.partition(start, count, f);
+      const nr = count - nl;
       const node = leafNode[bestLeaf]!;
       const newLeaf = numLeaves++;
       const lNode = tree.addLeaf(-s.gl / (s.hl + lambda), s.hl);
@@ -502,7 +484,7 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   const mappers = fitBinMappers(train, { maxBins: p.maxBins, seed: p.seed });
   const threads = p.numThreads;
   const shared = threads > 1;
-  const data = binFrame(train, mappers);
+  const data = binFrame(train, mappers, shared);
   let valid: { data: BinnedData; y: Float64Array; f: Float64Array } | null = null;
   if (options.validation) {
     const vf = options.validation.frame;
@@ -533,7 +515,18 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   // One slot per leaf plus a scratch slot for the second half of split builds.
   const hist = new Float64Array(alloc((p.numLeaves + 1) * slotLen * 8));
   const builder = await HistogramBuilder.start(
-    { rowWords, words, rows, grad, hist, binOffsets: data.binOffsets, scratchBase: p.numLeaves * slotLen },
+    {
+      rowWords,
+      words,
+      rows,
+      grad,
+      hist,
+      binOffsets: data.binOffsets,
+      scratchBase: p.numLeaves * slotLen,
+      colBins: data.bins,
+      numRows: n,
+      tmp: new Int32Array(alloc(n * 4)),
+    },
     threads,
   );
   try {
