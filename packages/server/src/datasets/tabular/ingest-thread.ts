@@ -24,6 +24,13 @@ export interface IngestSession {
 
 /** Bytes handed to the worker and not yet parsed, at most (bounds memory when parsing falls behind). */
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
+/**
+ * Shared memory the chunks are copied into for the worker. Transferring a fresh copy per chunk instead left the
+ * worker holding ~64 MB of dead chunks (it allocates so few objects that V8 rarely collects their buffers).
+ */
+const RING_BYTES = 8 * 1024 * 1024;
+/** Larger chunks are transferred as copies. */
+const MAX_RING_CHUNK = RING_BYTES / 4;
 /** Arrow bytes the worker may send ahead of what the object store has consumed. */
 const ARROW_CREDIT = 8 * 1024 * 1024;
 /** The parser allocates little per cell; a small nursery keeps the worker's memory near its live data. */
@@ -65,6 +72,10 @@ class InlineSession implements IngestSession {
 class ThreadSession implements IngestSession {
   private readonly worker: Worker;
   private inFlight = 0;
+  private readonly ring = new SharedArrayBuffer(RING_BYTES);
+  private readonly ringBytes = new Uint8Array(this.ring);
+  /** Regions of the ring not yet acknowledged, oldest first (acks arrive in order). */
+  private readonly regions: { offset: number; length: number; ring: boolean }[] = [];
   private failure: unknown;
   private closed = false;
   /** Wakes whoever waits for the worker (room for chunks, the profile, Arrow bytes). */
@@ -76,7 +87,7 @@ class ThreadSession implements IngestSession {
   hasArrow = false;
 
   constructor(opts: TabularOptions, spillDir?: string) {
-    const job: IngestJob = { opts, ...(spillDir !== undefined ? { spillDir } : {}) };
+    const job: IngestJob = { opts, ring: this.ring, ...(spillDir !== undefined ? { spillDir } : {}) };
     this.worker = new Worker(workerUrl, {
       workerData: job,
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
@@ -86,8 +97,10 @@ class ThreadSession implements IngestSession {
       this.notify();
     };
     this.worker.on('message', (m: FromIngest) => {
-      if (m.type === 'ack') this.inFlight -= m.bytes;
-      else if (m.type === 'profile') {
+      if (m.type === 'ack') {
+        this.inFlight -= m.bytes;
+        if (m.bytes > 0) this.regions.shift();
+      } else if (m.type === 'profile') {
         this.profile = m.profile;
         this.hasArrow = m.hasArrow;
       } else if (m.type === 'arrow') this.arrowQueue.push(m.bytes);
@@ -116,11 +129,40 @@ class ThreadSession implements IngestSession {
     }
   }
 
+  /** Where a chunk of `length` bytes fits in the ring without touching an unacknowledged region, or -1. */
+  private place(length: number): number {
+    const inRing = this.regions.filter((r) => r.ring);
+    const oldest = inRing[0];
+    const newest = inRing[inRing.length - 1];
+    if (oldest === undefined || newest === undefined) return 0;
+    const head = newest.offset + newest.length;
+    if (newest.offset >= oldest.offset) {
+      // Occupied: [oldest, head). Append, or wrap to the start.
+      if (head + length <= RING_BYTES) return head;
+      return length <= oldest.offset ? 0 : -1;
+    }
+    // Wrapped, occupied: [oldest, end) and [0, head).
+    return head + length <= oldest.offset ? head : -1;
+  }
+
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
-    const copy = new Uint8Array(chunk); // the same chunk goes to the object store
-    this.inFlight += copy.byteLength;
-    this.worker.postMessage({ type: 'chunk', bytes: copy } satisfies ToIngest, [copy.buffer]);
+    const length = chunk.byteLength;
+    if (length === 0) return;
+    // The same chunk goes to the object store, so the worker gets a copy: in the ring when it fits.
+    if (length <= MAX_RING_CHUNK) {
+      if (this.place(length) < 0) await this.until(() => this.place(length) >= 0);
+      const offset = this.place(length);
+      this.ringBytes.set(chunk, offset);
+      this.regions.push({ offset, length, ring: true });
+      this.inFlight += length;
+      this.worker.postMessage({ type: 'ring', offset, length } satisfies ToIngest);
+    } else {
+      const copy = new Uint8Array(chunk);
+      this.regions.push({ offset: 0, length, ring: false });
+      this.inFlight += length;
+      this.worker.postMessage({ type: 'chunk', bytes: copy } satisfies ToIngest, [copy.buffer]);
+    }
     if (this.inFlight > MAX_IN_FLIGHT) await this.until(() => this.inFlight <= MAX_IN_FLIGHT);
   }
 

@@ -21,10 +21,13 @@ function serializeError(e: unknown): IngestError {
 export interface IngestJob {
   opts: TabularOptions;
   spillDir?: string;
+  /** Chunks arrive in this ring (shared memory) as `ring` messages; a region is reused once acknowledged. */
+  ring: SharedArrayBuffer;
 }
 
 export type ToIngest =
   | { type: 'chunk'; bytes: Uint8Array }
+  | { type: 'ring'; offset: number; length: number }
   | { type: 'end' }
   /** Free the spill and stop (the spill's descriptor belongs to the process, not to this thread). */
   | { type: 'close' }
@@ -59,7 +62,11 @@ function main(): void {
     }
     if (failed) return;
     try {
-      if (m.type === 'chunk') {
+      if (m.type === 'ring') {
+        // Nothing keeps a reference to the chunk after `write` returns (keys, spill and carry are copies).
+        ingest.write(new Uint8Array(job.ring, m.offset, m.length));
+        port.postMessage({ type: 'ack', bytes: m.length } satisfies FromIngest);
+      } else if (m.type === 'chunk') {
         ingest.write(m.bytes);
         port.postMessage({ type: 'ack', bytes: m.bytes.byteLength } satisfies FromIngest);
       } else if (m.type === 'end') {

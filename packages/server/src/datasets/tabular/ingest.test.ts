@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../errors.js';
 import { FIXTURES } from './fixtures/fixtures.js';
 import { profileTabular, tabularToArrow, type TabularOptions } from './index.js';
+import type { openIngest } from './ingest-thread.js';
 import { ingestTabular } from './ingest.js';
 
 async function* chunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
@@ -162,7 +163,7 @@ const distThread = new URL('../../../dist/datasets/tabular/ingest-thread.js', im
 
 describe.skipIf(!existsSync(distThread))('single-pass ingest in a worker thread (compiled)', () => {
   it('gives the same profile and Arrow bytes, and revives parse errors as AppErrors', async () => {
-    const mod = (await import(distThread.href)) as typeof import('./ingest-thread.js');
+    const mod = (await import(distThread.href)) as { openIngest: typeof openIngest };
     const bytes = table(70_000);
     const session = mod.openIngest({});
     try {

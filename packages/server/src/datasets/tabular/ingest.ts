@@ -59,6 +59,11 @@ interface SpilledBatch {
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_U8 = new Uint8Array(0);
+/** Scratch slots of a converter. */
+const S_VALIDITY = 0;
+const S_IN = 1;
+const S_OUT = 2;
+const S_OFFSETS = 3;
 
 function setBit(bits: Uint8Array, i: number): void {
   bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
@@ -320,8 +325,8 @@ export class TabularIngest {
     const assembler = new ArrowAssembler(profile, 1);
     const converters = profile.columns.map((c, j) => new Converter(c, j, this.cols[j]!, this.batchRows));
     let pos = 0;
-    const read = (n: number): Uint8Array => {
-      const out = new Uint8Array(n);
+    const read = (out: Uint8Array): void => {
+      const n = out.byteLength;
       let off = 0;
       while (off < n) {
         const got = readSync(this.fd, out, off, n - off, pos + off);
@@ -329,7 +334,6 @@ export class TabularIngest {
         off += got;
       }
       pos += n;
-      return out;
     };
     for (const batch of this.batches) {
       const columns = batch.columns.map((c, j) => (converters[j] as Converter).convert(c, batch.rows, read));
@@ -393,23 +397,42 @@ class Converter {
     }
   }
 
-  convert(c: SpilledColumn, rows: number, read: (n: number) => Uint8Array): ColumnBuffers {
+  /**
+   * Buffers reused from batch to batch (the assembler copies each record batch out before the next one is
+   * converted): a fresh set per batch made ~60 MB of dead buffers pile up in the worker between collections.
+   */
+  private readonly scratch: ArrayBuffer[] = [];
+  private space(slot: number, bytes: number): ArrayBuffer {
+    let b = this.scratch[slot];
+    if (b === undefined || b.byteLength < bytes) {
+      b = new ArrayBuffer(Math.max(bytes, (b?.byteLength ?? 0) * 2, 64));
+      this.scratch[slot] = b;
+    }
+    return b;
+  }
+
+  convert(c: SpilledColumn, rows: number, read: (into: Uint8Array) => void): ColumnBuffers {
     const nullCount = c.mode === M_NULL ? rows : c.nulls;
+    const bitmapBytes = (this.capacity + 7) >> 3;
     let validity: Uint8Array | undefined;
     if (nullCount > 0) {
-      validity = new Uint8Array((this.capacity + 7) >> 3);
-      if (c.validityBytes > 0) validity.set(read(c.validityBytes));
+      validity = new Uint8Array(this.space(S_VALIDITY, bitmapBytes), 0, bitmapBytes);
+      if (c.validityBytes > 0) read(validity);
+      else validity.fill(0);
     }
     const out: ColumnBuffers = { index: this.index, nullCount, validity, values: EMPTY_U8, offsets: undefined };
+    const input = (): ArrayBuffer => {
+      const b = this.space(S_IN, c.valueBytes);
+      read(new Uint8Array(b, 0, c.valueBytes));
+      return b;
+    };
     const f64 = (): Float64Array => {
-      if (c.mode === M_NULL) return new Float64Array(rows);
-      const b = read(c.valueBytes);
-      return new Float64Array(b.buffer, b.byteOffset, rows);
+      if (c.mode !== M_NULL) return new Float64Array(input(), 0, rows);
+      return new Float64Array(this.space(S_IN, rows * 8), 0, rows).fill(0);
     };
     const codes = (): Int32Array => {
-      if (c.mode === M_NULL) return new Int32Array(rows).fill(-1);
-      const b = read(c.valueBytes);
-      return new Int32Array(b.buffer, b.byteOffset, rows);
+      if (c.mode !== M_NULL) return new Int32Array(input(), 0, rows);
+      return new Int32Array(this.space(S_IN, rows * 4), 0, rows).fill(-1);
     };
     switch (this.column.type) {
       case 'integer':
@@ -418,28 +441,28 @@ class Converter {
         break;
       case 'date': {
         const ms = f64();
-        const days = new Int32Array(rows);
+        const days = new Int32Array(this.space(S_OUT, rows * 4), 0, rows);
         for (let i = 0; i < rows; i++) days[i] = (ms[i] as number) / MS_PER_DAY;
         out.values = days;
         break;
       }
       case 'datetime': {
         const ms = f64();
-        const values = new BigInt64Array(rows);
-        const words = new Uint32Array(values.buffer);
+        const buf = this.space(S_OUT, rows * 8);
+        const words = new Uint32Array(buf, 0, rows * 2);
         for (let i = 0; i < rows; i++) {
           const v = ms[i] as number;
           const hi = Math.floor(v / 4294967296);
           words[i * 2] = v - hi * 4294967296;
           words[i * 2 + 1] = hi;
         }
-        out.values = values;
+        out.values = new BigInt64Array(buf, 0, rows);
         break;
       }
       case 'categorical': {
         const k = codes();
         const map = this.map as Int32Array;
-        const values = new Int32Array(rows);
+        const values = new Int32Array(this.space(S_OUT, rows * 4), 0, rows);
         for (let i = 0; i < rows; i++) {
           const code = k[i] as number;
           values[i] = code < 0 ? 0 : (map[code] as number);
@@ -450,7 +473,7 @@ class Converter {
       case 'boolean': {
         const k = codes();
         const map = this.map as Int32Array;
-        const bits = new Uint8Array((this.capacity + 7) >> 3);
+        const bits = new Uint8Array(this.space(S_OUT, bitmapBytes), 0, bitmapBytes).fill(0);
         for (let i = 0; i < rows; i++) {
           const code = k[i] as number;
           if (code >= 0 && map[code] === 1) setBit(bits, i);
@@ -459,15 +482,16 @@ class Converter {
         break;
       }
       case 'text': {
+        const offsets = new Int32Array(this.space(S_OFFSETS, (rows + 1) * 4), 0, rows + 1);
+        out.offsets = offsets;
         if (c.mode === M_UTF8) {
-          const o = read(c.offsetBytes);
-          out.offsets = new Int32Array(o.buffer, o.byteOffset, rows + 1);
-          out.values = read(c.valueBytes);
+          read(new Uint8Array(offsets.buffer, 0, c.offsetBytes));
+          out.values = new Uint8Array(input(), 0, c.valueBytes);
           break;
         }
         const k = codes();
         const texts = this.texts;
-        const offsets = new Int32Array(rows + 1);
+        offsets[0] = 0;
         let size = 0;
         if (texts !== undefined) {
           for (let i = 0; i < rows; i++) {
@@ -475,20 +499,17 @@ class Converter {
             if (code >= 0) size += texts.keyEndOf(code) - texts.keyStartOf(code);
           }
         }
-        const bytes = new Uint8Array(size);
+        const bytes = new Uint8Array(this.space(S_OUT, size), 0, size);
         let used = 0;
-        if (texts !== undefined) {
-          const arena = texts.keyArena();
-          for (let i = 0; i < rows; i++) {
-            const code = k[i] as number;
-            if (code >= 0) {
-              const b = texts.keyEndOf(code);
-              for (let a = texts.keyStartOf(code); a < b; a++) bytes[used++] = arena[a] as number;
-            }
-            offsets[i + 1] = used;
+        const arena = texts?.keyArena();
+        for (let i = 0; i < rows; i++) {
+          const code = k[i] as number;
+          if (code >= 0 && texts !== undefined && arena !== undefined) {
+            const b = texts.keyEndOf(code);
+            for (let a = texts.keyStartOf(code); a < b; a++) bytes[used++] = arena[a] as number;
           }
+          offsets[i + 1] = used;
         }
-        out.offsets = offsets;
         out.values = bytes;
         break;
       }
