@@ -1,7 +1,8 @@
 // The tamper-evident audit trail: append-only events in a SHA-256 hash chain, each MACed with a key kept
 // outside the database, plus a head checkpoint file, so that edits, deletions and truncation are all detected.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import type { MetadataStore } from '../db/database.js';
@@ -111,6 +112,7 @@ export function eventHash(prevHash: string, e: Omit<AuditEventsTable, 'prev_hash
 export class AuditLog {
   /** Every durable write of a request goes through here: one transaction for many concurrent requests. */
   readonly committer: GroupCommitter<AuditInput>;
+  private tmpCounter = 0;
 
   constructor(
     private readonly store: MetadataStore,
@@ -149,7 +151,7 @@ export class AuditLog {
    * Appends events to the chain inside `tx`. Serialized across processes by the update of the single head row,
    * which is taken once for the whole group: seq advances by the number of events, then each is linked in order.
    */
-  private async appendInTx(tx: Tx, inputs: AuditInput[]): Promise<() => void> {
+  private async appendInTx(tx: Tx, inputs: AuditInput[]): Promise<() => Promise<void>> {
     // Writing first takes the lock (row lock on PostgreSQL, the write lock on SQLite) before anything is read.
     const head = await tx
       .updateTable('audit_head')
@@ -199,13 +201,20 @@ export class AuditLog {
   }
 
   /** Keeps the newest head outside the database (atomic replace), so deleting the newest rows is detected. */
-  private writeCheckpoint(cp: Checkpoint): void {
-    const current = this.readCheckpoint();
+  private async writeCheckpoint(cp: Checkpoint): Promise<void> {
+    // Asynchronous (the event loop keeps serving meanwhile), but done before the group's requests are answered.
+    let current: Checkpoint | null = null;
+    try {
+      const c = JSON.parse(await readFile(this.secrets.checkpointPath, 'utf8')) as Checkpoint;
+      if (typeof c.seq === 'number' && typeof c.hash === 'string') current = c;
+    } catch {
+      current = null;
+    }
     if (current && current.seq >= cp.seq) return;
-    const tmp = `${this.secrets.checkpointPath}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(cp) + '\n', { mode: 0o600 });
-    renameSync(tmp, this.secrets.checkpointPath);
-    chmodSync(this.secrets.checkpointPath, 0o600);
+    const tmp = `${this.secrets.checkpointPath}.${process.pid}.${++this.tmpCounter}.tmp`;
+    await writeFile(tmp, JSON.stringify(cp) + '\n', { mode: 0o600 });
+    await rename(tmp, this.secrets.checkpointPath);
+    await chmod(this.secrets.checkpointPath, 0o600);
   }
 
   /** Walks the whole chain; reports the first broken link (edit, deletion, insertion, truncation). */

@@ -48,7 +48,7 @@ interface Pending<A> {
 }
 
 /** Appends audit inputs inside the batch transaction; returns what to do after the commit (e.g. a checkpoint). */
-export type AuditAppender<A> = (tx: Tx, inputs: A[]) => Promise<(() => void) | void>;
+export type AuditAppender<A> = (tx: Tx, inputs: A[]) => Promise<(() => Promise<void> | void) | void>;
 
 /** Rows per INSERT statement (SQLite allows 32,766 bound parameters; our widest table has 15 columns). */
 const ROWS_PER_INSERT = 500;
@@ -115,7 +115,7 @@ export class GroupCommitter<A> {
 
   private async commit(batch: Pending<A>[]): Promise<void> {
     const refused = new Map<Pending<A>, Error>();
-    let after: (() => void) | void = undefined;
+    let after: (() => Promise<void> | void) | void = undefined;
     try {
       after = await this.store.db.transaction().execute(async (tx) => {
         const db = tx as unknown as Kysely<Record<string, Record<string, unknown>>>;
@@ -153,14 +153,17 @@ export class GroupCommitter<A> {
     }
     this.stats.commits++;
     this.stats.units += batch.length - refused.size;
+    let afterError: unknown = null;
     try {
-      if (after) after();
-    } finally {
-      for (const p of batch) {
-        const err = refused.get(p);
-        if (err) p.reject(err);
-        else p.resolve();
-      }
+      if (after) await after();
+    } catch (e) {
+      // Committed, but what follows (the audit checkpoint) failed: report it rather than acknowledge silently.
+      afterError = e;
+    }
+    for (const p of batch) {
+      const err = refused.get(p) ?? afterError;
+      if (err) p.reject(err);
+      else p.resolve();
     }
   }
 }
