@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { forbidden } from '../errors.js';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
+import { auditPageSchema, auditVerifySchema } from '../http/schemas.js';
 import type { Platform } from '../platform.js';
 
 export function registerAuditRoutes(app: TypedApp, platform: Platform): void {
@@ -10,6 +11,7 @@ export function registerAuditRoutes(app: TypedApp, platform: Platform): void {
     {
       schema: {
         tags: ['audit'],
+        response: { 200: auditPageSchema },
         querystring: z.object({
           project: z.string().max(300).optional(),
           actor: z.string().max(200).optional(),
@@ -45,7 +47,7 @@ export function registerAuditRoutes(app: TypedApp, platform: Platform): void {
     },
   );
 
-  app.get(`${API}/audit/verify`, { schema: { tags: ['audit'] } }, async (req) => {
+  app.get(`${API}/audit/verify`, { schema: { tags: ['audit'], response: { 200: auditVerifySchema } } }, async (req) => {
     const p = await requirePrincipal(platform, req);
     if (!p.isAdmin) {
       const mine = await platform.projects.list(p);

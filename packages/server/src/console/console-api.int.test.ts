@@ -261,6 +261,49 @@ describe.each(DIALECTS)('console API on %s', (dialect) => {
     expect(r.json().error.code).toBe('DEPLOYMENT_NOT_ACTIVE');
   });
 
+  // ---------- typed answers of the read routes the console uses ----------
+  it('the read routes answer within their documented response schemas (the serializer checks every field)', async () => {
+    const get = async (url: string, token = owner.token) => {
+      const r = await api('GET', url, token);
+      expect(r.statusCode, `${url}: ${r.body}`).toBe(200);
+      return r.json();
+    };
+    expect((await get('/projects/dm')).roles).toEqual(['owner']);
+    expect((await get('/projects/dm/members')).members.length).toBeGreaterThanOrEqual(5);
+    expect((await get('/projects/dm/datasets')).datasets[0]).toMatchObject({ name: 'cohort', latestVersion: 2 });
+    expect(
+      (await get('/projects/dm/datasets/cohort/versions')).versions.map((v: { version: number }) => v.version),
+    ).toEqual([2, 1]);
+    const v2 = await get('/projects/dm/datasets/cohort/versions/2');
+    expect(v2.schema.columns.map((c: { name: string }) => c.name)).toEqual(['id', 'age', 'sex', 'hba1c', 'egfr']);
+    expect(v2.schema.columns[1].histogram.counts.length).toBeGreaterThan(0);
+    expect((await get('/projects/dm/studies', sci.token)).studies.length).toBe(1);
+    const models = (await get('/projects/dm/models', sci.token)).versions;
+    expect(models[0]).toMatchObject({ model: 'responder', version: modelVersion, stage: 'approved' });
+    expect(models[0].aucCi.lower).toBeLessThanOrEqual(models[0].auc);
+    const mv = await get(`/projects/dm/models/responder/versions/${modelVersion}`, sci.token);
+    expect(mv.metrics.roc.x.length).toBe(mv.metrics.roc.y.length);
+    expect(mv.metrics.confusion).toHaveProperty('tp');
+    expect(Array.isArray(mv.metrics.importance)).toBe(true); // the fixture model records none
+    expect(mv.stageHistory.map((h: { to: string }) => h.to)).toContain('approved');
+    expect(mv.card.model).toBe('responder');
+    const lineage = await get(
+      `/projects/dm/lineage?model=responder&modelVersion=${modelVersion}&direction=both`,
+      sci.token,
+    );
+    expect(lineage.nodes.some((n: { kind: string }) => n.kind === 'deployment')).toBe(true);
+    const deps = (await get('/projects/dm/deployments', sci.token)).deployments;
+    const dm = deps.find((d: { name: string }) => d.name === 'dm-response');
+    expect(dm.predictions).toBeGreaterThanOrEqual(1);
+    expect(dm.spec.mapping.length).toBeGreaterThan(0);
+    expect((await get('/projects/dm/deployments/dm-response', sci.token)).history.length).toBe(1);
+    const page = await get('/audit?project=dm&limit=5');
+    expect(page.events).toHaveLength(5);
+    expect(typeof page.nextBefore).toBe('number');
+    const verify = await get('/audit/verify', t.admin.token);
+    expect(verify.ok).toBe(true);
+  });
+
   // ---------- owners' user picker ----------
   it('lists active user names to owners (members.manage) only', async () => {
     const r = await api('GET', '/projects/dm/users', owner.token);

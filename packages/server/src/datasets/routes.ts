@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError, badRequest, notFound } from '../errors.js';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
+import { datasetLogSchema, datasetsSchema, datasetVersionDetailSchema } from '../http/schemas.js';
 import type { Platform } from '../platform.js';
 import type { Digest } from '../storage/object-store/port.js';
 import { parseDigest } from '../storage/object-store/port.js';
@@ -33,7 +34,7 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
 
   app.get(
     `${API}/projects/:project/datasets`,
-    { schema: { tags: ['datasets'], params: params.pick({ project: true }) } },
+    { schema: { tags: ['datasets'], params: params.pick({ project: true }), response: { 200: datasetsSchema } } },
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'dataset.list');
@@ -123,6 +124,7 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
       schema: {
         tags: ['datasets'],
         params,
+        response: { 200: datasetLogSchema },
         querystring: z.object({
           limit: z.coerce.number().int().min(1).max(500).optional(),
           before: z.coerce.number().int().positive().optional(),
@@ -138,7 +140,7 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
 
   app.get(
     `${API}/projects/:project/datasets/:dataset/versions/:version`,
-    { schema: { tags: ['datasets'], params: versionParams } },
+    { schema: { tags: ['datasets'], params: versionParams, response: { 200: datasetVersionDetailSchema } } },
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'dataset.metadata');

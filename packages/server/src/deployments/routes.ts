@@ -2,6 +2,7 @@
 // approve, retire), inside a project.
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
+import { deploymentDetailSchema, deploymentsSchema } from '../http/schemas.js';
 import type { Platform } from '../platform.js';
 import {
   findTryable,
@@ -43,22 +44,26 @@ export function registerDeploymentRoutes(app: TypedApp, platform: Platform): voi
       return reply.status(r.created ? 201 : 200).send(r);
     },
   );
-  app.get(`${API}/projects/:project/deployments`, { schema: { tags: ['deployments'], params: proj } }, async (req) => {
-    const p = await requirePrincipal(platform, req);
-    const a = await projects.access(p, req.params.project, 'deployment.read');
-    const [list, rates] = await Promise.all([deployments.list(a), platform.predictions.overrideRates(a)]);
-    const byId = new Map(rates.map((r) => [r.deploymentId, r]));
-    return {
-      deployments: list.map((d) => ({
-        ...d,
-        predictions: byId.get(d.id)?.predictions ?? 0,
-        overrideRate: byId.get(d.id)?.overrideRate ?? null,
-      })),
-    };
-  });
+  app.get(
+    `${API}/projects/:project/deployments`,
+    { schema: { tags: ['deployments'], params: proj, response: { 200: deploymentsSchema } } },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'deployment.read');
+      const [list, rates] = await Promise.all([deployments.list(a), platform.predictions.overrideRates(a)]);
+      const byId = new Map(rates.map((r) => [r.deploymentId, r]));
+      return {
+        deployments: list.map((d) => ({
+          ...d,
+          predictions: byId.get(d.id)?.predictions ?? 0,
+          overrideRate: byId.get(d.id)?.overrideRate ?? null,
+        })),
+      };
+    },
+  );
   app.get(
     `${API}/projects/:project/deployments/:name`,
-    { schema: { tags: ['deployments'], params: dep } },
+    { schema: { tags: ['deployments'], params: dep, response: { 200: deploymentDetailSchema } } },
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'deployment.read');

@@ -1,6 +1,7 @@
 // HTTP routes for the model registry (list, show, card, artifacts, approve, retire, external ONNX upload) and lineage.
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
+import { lineageGraphSchema, modelVersionDetailSchema, modelVersionsSchema } from '../http/schemas.js';
 import type { NodeKind } from '../lineage/lineage.js';
 import { AppError, badRequest, notFound } from '../errors.js';
 
@@ -23,7 +24,14 @@ export function registerModelRoutes(app: TypedApp, platform: Platform): void {
 
   app.get(
     `${API}/projects/:project/models`,
-    { schema: { tags: ['models'], params: proj, querystring: z.object({ model: z.string().max(300).optional() }) } },
+    {
+      schema: {
+        tags: ['models'],
+        params: proj,
+        querystring: z.object({ model: z.string().max(300).optional() }),
+        response: { 200: modelVersionsSchema },
+      },
+    },
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'model.read');
@@ -33,7 +41,7 @@ export function registerModelRoutes(app: TypedApp, platform: Platform): void {
 
   app.get(
     `${API}/projects/:project/models/:model/versions/:version`,
-    { schema: { tags: ['models'], params: mv } },
+    { schema: { tags: ['models'], params: mv, response: { 200: modelVersionDetailSchema } } },
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'model.read');
@@ -145,6 +153,7 @@ export function registerModelRoutes(app: TypedApp, platform: Platform): void {
       schema: {
         tags: ['lineage'],
         params: proj,
+        response: { 200: lineageGraphSchema },
         querystring: z.object({
           dataset: z.string().max(300).optional(),
           version: z.coerce.number().int().positive().optional(),

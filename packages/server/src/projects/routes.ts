@@ -1,6 +1,7 @@
 // HTTP routes for projects and their members.
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
+import { membersSchema, projectWithRolesSchema } from '../http/schemas.js';
 import type { Platform } from '../platform.js';
 
 const project = z.object({
@@ -50,17 +51,25 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
     },
   );
 
-  app.get(`${API}/projects/:project`, { schema: { tags: ['projects'], params: slugParam } }, async (req) => {
-    const p = await requirePrincipal(platform, req);
-    const a = await projects.access(p, req.params.project, 'project.read');
-    return { ...a.project, roles: a.roles };
-  });
+  app.get(
+    `${API}/projects/:project`,
+    { schema: { tags: ['projects'], params: slugParam, response: { 200: projectWithRolesSchema } } },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'project.read');
+      return { ...a.project, roles: a.roles };
+    },
+  );
 
-  app.get(`${API}/projects/:project/members`, { schema: { tags: ['projects'], params: slugParam } }, async (req) => {
-    const p = await requirePrincipal(platform, req);
-    const a = await projects.access(p, req.params.project, 'members.read');
-    return { members: await projects.members(a) };
-  });
+  app.get(
+    `${API}/projects/:project/members`,
+    { schema: { tags: ['projects'], params: slugParam, response: { 200: membersSchema } } },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'members.read');
+      return { members: await projects.members(a) };
+    },
+  );
 
   app.get(
     `${API}/projects/:project/users`,

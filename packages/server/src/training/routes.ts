@@ -1,6 +1,7 @@
 // HTTP routes for training policies and studies.
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
+import { studiesSchema, studyDetailSchema } from '../http/schemas.js';
 import type { Platform } from '../platform.js';
 import { paramImportance, paramImportanceSchema } from '../console/insights.js';
 
@@ -61,6 +62,7 @@ export function registerTrainingRoutes(app: TypedApp, platform: Platform): void 
       schema: {
         tags: ['training'],
         params: ds.pick({ project: true }),
+        response: { 200: studiesSchema },
         querystring: z.object({
           status: z.string().max(20).optional(),
           limit: z.coerce.number().int().min(1).max(500).optional(),
@@ -76,7 +78,7 @@ export function registerTrainingRoutes(app: TypedApp, platform: Platform): void 
 
   app.get(
     `${API}/projects/:project/studies/:study`,
-    { schema: { tags: ['training'], params: studyParams } },
+    { schema: { tags: ['training'], params: studyParams, response: { 200: studyDetailSchema } } },
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'model.read');
