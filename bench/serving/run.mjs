@@ -28,6 +28,14 @@ const WARMUP = arg('--warmup', 2);
 // Where the data directory lives: the default temp dir (disk), or e.g. /dev/shm to see what fsync costs.
 const DATA_ROOT = args.includes('--data-root') ? args[args.indexOf('--data-root') + 1] : os.tmpdir();
 // --skip-anchors: only the Ichigen server (for quick iterations); --cpu-prof DIR: V8 CPU profile of the server.
+// --cds-rates 50,100,200: also patient-view at 100 connections with a fixed arrival rate (open loop, calls/s), the
+// way EHR traffic arrives; a closed loop of 100 connections measures queueing (p99 ≈ 100 / throughput) instead.
+const CDS_RATES = args.includes('--cds-rates')
+  ? args[args.indexOf('--cds-rates') + 1]
+      .split(',')
+      .map(Number)
+      .filter((x) => x > 0)
+  : [];
 const SKIP_ANCHORS = args.includes('--skip-anchors');
 const CPU_PROF = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : null;
 const SERVER_ENV = args.includes('--server-env')
@@ -178,6 +186,11 @@ try {
     },
     spid,
   );
+  results.runs.predictNoExplain = await measure(
+    'Ichigen REST predict, ?explain=false (no contributions)',
+    { url: `${predictUrl}?explain=false`, method: 'POST', body: predictBody, headers, connections: CONNECTIONS },
+    spid,
+  );
   // One connection: the latency of a call with nothing queued in front of it (the floor under any concurrency).
   results.runs.predict1 = await measure(
     'Ichigen REST predict at 1 connection',
@@ -262,8 +275,9 @@ try {
   };
   console.error(`patient-view check: ${oneJson.cards.length} card(s): ${results.cdsCheck.cards.join(' | ')}`);
 
-  // The pool: enough for warm-up + run at up to 1,500 calls/s; a reused token would show as non-2xx (401).
-  const poolSize = Math.ceil((DURATION + WARMUP) * 1500);
+  // The pool: enough for the closed-loop runs at up to 2,500 calls/s in all plus the fixed-rate runs; a reused token
+  // would show as non-2xx (401).
+  const poolSize = Math.ceil((DURATION + WARMUP) * (2500 + CDS_RATES.reduce((a, b) => a + b, 0)));
   const t0 = Date.now();
   const pool = await Promise.all(Array.from({ length: poolSize }, () => sign(endpointAud)));
   results.cdsTokenPool = { size: poolSize, signMs: Date.now() - t0 };
@@ -297,6 +311,12 @@ try {
     spid,
   );
   results.runs.patientView1 = await measure('CDS patient-view at 1 connection', { ...cdsOpts, connections: 1 }, spid);
+  for (const rate of CDS_RATES)
+    results.runs[`patientViewRate${rate}`] = await measure(
+      `CDS patient-view at ${rate} calls/s over ${CDS_CONNECTIONS} connections`,
+      { ...cdsOpts, overallRate: rate },
+      spid,
+    );
   results.cdsTokenPool.usedTotal = next;
   results.cdsTokenPool.reusedTotal = Math.max(0, next - pool.length);
 } finally {
