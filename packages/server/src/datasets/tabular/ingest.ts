@@ -69,7 +69,11 @@ function setBit(bits: Uint8Array, i: number): void {
   bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
 }
 
-/** One column of the batch being filled. Buffers are reused: a full batch is written to the spill file at once. */
+/**
+ * One column of the batch being filled. Buffers are reused: a full batch is written to the spill file at once.
+ * A missing cell is marked in the values themselves (NaN for doubles — no accepted number or date is NaN —, -1
+ * for codes, 0 in `valid` for UTF-8), so a present cell costs one store; `validityBits` derives the bitmap.
+ */
 class SpillColumn {
   mode = M_NULL;
   nulls = 0;
@@ -79,6 +83,8 @@ class SpillColumn {
   f64 = EMPTY_F64;
   codes = EMPTY_I32;
   offsets = EMPTY_I32;
+  /** UTF-8 mode: 1 per present row, 0 per missing row. */
+  valid = EMPTY_U8;
   bytes = new Uint8Array(0);
   used = 0;
 
@@ -93,27 +99,63 @@ class SpillColumn {
     this.mode = M_NULL;
     this.nulls = 0;
     this.used = 0;
-    this.validity.fill(0);
   }
 
   /** Starts encoding `mode` at row `row` (every earlier row of the batch was missing). */
   begin(mode: number, row: number): void {
     this.mode = mode;
-    if (mode === M_F64 && this.f64.length === 0) this.f64 = new Float64Array(this.rows);
-    if (mode === M_CODE && this.codes.length === 0) this.codes = new Int32Array(this.rows);
-    if (mode === M_UTF8 && this.offsets.length === 0) this.offsets = new Int32Array(this.rows + 1);
-    if (mode === M_F64) this.f64.fill(0, 0, row);
-    else if (mode === M_CODE) this.codes.fill(-1, 0, row);
-    else this.offsets.fill(0, 0, row + 1);
-    if (mode === M_CODE) this.generation = this.acc.textsGeneration;
+    if (mode === M_F64) {
+      if (this.f64.length === 0) this.f64 = new Float64Array(this.rows);
+      this.f64.fill(NaN, 0, row);
+    } else if (mode === M_CODE) {
+      if (this.codes.length === 0) this.codes = new Int32Array(this.rows);
+      this.codes.fill(-1, 0, row);
+      this.generation = this.acc.textsGeneration;
+    } else {
+      if (this.offsets.length === 0) {
+        this.offsets = new Int32Array(this.rows + 1);
+        this.valid = new Uint8Array(this.rows);
+      }
+      this.offsets.fill(0, 0, row + 1);
+      this.valid.fill(0, 0, row);
+    }
   }
 
   missing(row: number): void {
     this.nulls++;
     const mode = this.mode;
-    if (mode === M_F64) this.f64[row] = 0;
+    if (mode === M_F64) this.f64[row] = NaN;
     else if (mode === M_CODE) this.codes[row] = -1;
-    else if (mode === M_UTF8) this.offsets[row + 1] = this.used;
+    else if (mode === M_UTF8) {
+      this.offsets[row + 1] = this.used;
+      this.valid[row] = 0;
+    }
+  }
+
+  /**
+   * The validity bitmap of rows [0, rows) (call only when `nulls > 0`); missing doubles become 0, as pass 2
+   * leaves them.
+   */
+  validityBits(rows: number): Uint8Array {
+    const bits = this.validity;
+    bits.fill(0);
+    const mode = this.mode;
+    if (mode === M_F64) {
+      const f64 = this.f64;
+      for (let i = 0; i < rows; i++) {
+        const v = f64[i] as number;
+        if (v === v) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+        else f64[i] = 0;
+      }
+    } else if (mode === M_CODE) {
+      const codes = this.codes;
+      for (let i = 0; i < rows; i++)
+        if ((codes[i] as number) >= 0) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+    } else if (mode === M_UTF8) {
+      const valid = this.valid;
+      for (let i = 0; i < rows; i++) if (valid[i] === 1) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+    }
+    return bits;
   }
 
   appendBytes(s: Uint8Array, a: number, b: number, row: number): void {
@@ -132,7 +174,7 @@ class SpillColumn {
     }
     this.used = used;
     this.offsets[row + 1] = used;
-    setBit(this.validity, row);
+    this.valid[row] = 1;
   }
 
   /** The column's counter overflowed mid-batch: rewrite rows [0, row) from codes to UTF-8 bytes. */
@@ -142,8 +184,10 @@ class SpillColumn {
     this.begin(M_UTF8, 0);
     for (let r = 0; r < row; r++) {
       const k = this.codes[r] as number;
-      if (k < 0) this.offsets[r + 1] = this.used;
-      else this.appendBytes(arena, texts.keyStartOf(k), texts.keyEndOf(k), r);
+      if (k < 0) {
+        this.offsets[r + 1] = this.used;
+        this.valid[r] = 0;
+      } else this.appendBytes(arena, texts.keyStartOf(k), texts.keyEndOf(k), r);
     }
   }
 }
@@ -216,7 +260,6 @@ export class TabularIngest {
               continue;
             }
             sc.f64[r] = col.value;
-            setBit(sc.validity, r);
           } else if (kind === K_CODE && mode !== M_UTF8) {
             if (mode === M_NULL) sc.begin((mode = M_CODE), r);
             if (mode !== M_CODE || sc.generation !== col.textsGeneration) {
@@ -225,7 +268,6 @@ export class TabularIngest {
               continue;
             }
             sc.codes[r] = col.code;
-            setBit(sc.validity, r);
           } else {
             // Text the counter did not admit (or a column already past it): the column is text from now on.
             if (mode === M_F64) {
@@ -278,7 +320,7 @@ export class TabularIngest {
         offsetBytes: 0,
       };
       if (sc.mode !== M_NULL) {
-        if (sc.nulls > 0) c.validityBytes = this.writeAll(sc.validity);
+        if (sc.nulls > 0) c.validityBytes = this.writeAll(sc.validityBits(rows));
         if (sc.mode === M_F64) c.valueBytes = this.writeAll(new Uint8Array(sc.f64.buffer, 0, rows * 8));
         else if (sc.mode === M_CODE) c.valueBytes = this.writeAll(new Uint8Array(sc.codes.buffer, 0, rows * 4));
         else {
