@@ -567,6 +567,78 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/projects/{project}/datasets/{dataset}/diff': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description What changed between two tabular versions (rows, added/removed columns, type changes, missingness and mean shifts), from their stored profiles: no data is read. */
+    get: {
+      parameters: {
+        query: {
+          from: number;
+          to: number;
+        };
+        header?: never;
+        path: {
+          dataset: string;
+          project: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              columnsAdded: string[];
+              columnsRemoved: string[];
+              dataset: string;
+              from: number;
+              rows: {
+                from: number;
+                to: number;
+              };
+              stats: {
+                changed: boolean;
+                distinctFrom: number | null;
+                distinctTo: number | null;
+                meanFrom: number | null;
+                meanShiftStd: number | null;
+                meanTo: number | null;
+                missingFrom: number;
+                missingTo: number;
+                name: string;
+                stdFrom: number | null;
+                stdTo: number | null;
+                typeFrom: string;
+                typeTo: string;
+              }[];
+              to: number;
+              typeChanged: {
+                from: string;
+                name: string;
+                to: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/projects/{project}/datasets/{dataset}/policy': {
     parameters: {
       query?: never;
@@ -1555,7 +1627,10 @@ export interface paths {
     /** @description Score rows: JSON {"rows":[{feature: value, …}]} or a CSV with a header. Returns one prediction per row, in input order. */
     post: {
       parameters: {
-        query?: never;
+        query?: {
+          /** @description false: no contributions (faster; the prediction log then stores none) */
+          explain?: 'true' | 'false';
+        };
         header?: never;
         path: {
           model: string;
@@ -2268,6 +2343,97 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/projects/{project}/studies/{study}/importance': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description How much each hyperparameter's value explained the objective across the study's completed trials (main-effect eta-squared, normalised). */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          project: string;
+          study: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              method: string;
+              note: string | null;
+              params: {
+                etaSquared: number;
+                importance: number;
+                levels: number;
+                name: string;
+              }[];
+              trials: number;
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/projects/{project}/users': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description Active user names an owner may add to the project (the console's member picker); needs members.manage. */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          project: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              users: {
+                name: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;

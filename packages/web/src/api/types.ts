@@ -81,7 +81,8 @@ export interface ColumnStats {
   type: string;
   missing: number;
   count: number;
-  distinct?: number;
+  /** `{atLeast}` once a column has more distinct values than the profiler counts exactly. */
+  distinct?: number | { atLeast: number };
   min?: number | string;
   max?: number | string;
   mean?: number;

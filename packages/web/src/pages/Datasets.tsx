@@ -11,7 +11,7 @@ import { Histogram, MissingBar } from '../components/charts';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
 import { useProject } from './Projects';
-import { diffVersions, isEmptyDiff, type VersionDiff } from './diff';
+import { diffVersions, isEmptyDiff, type StatValue, type VersionDiff } from './diff';
 
 const ENCODINGS = ['auto', 'utf-8', 'cp932'] as const;
 
@@ -194,6 +194,15 @@ export function DatasetsPage() {
   );
 }
 
+export function distinctText(
+  d: ColumnStats['distinct'] | StatValue | undefined,
+  num: (x: number | null, digits?: number) => string,
+): string {
+  if (d === undefined || d === null) return '–';
+  if (typeof d === 'object') return `≥ ${num(d.atLeast, 0)}`;
+  return typeof d === 'number' ? num(d) : d;
+}
+
 function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
   const { t } = useTranslation();
   const f = useFormat();
@@ -215,7 +224,7 @@ function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
       <td className="missing-cell">
         <MissingBar missing={c.missing} total={c.count || rows} />
       </td>
-      <td className="num">{f.num(c.distinct ?? null, 0)}</td>
+      <td className="num">{distinctText(c.distinct, f.num)}</td>
       <td>{range}</td>
       <td className="num">{c.mean !== undefined ? `${f.num(c.mean, 2)} ± ${f.num(c.std ?? 0, 2)}` : '–'}</td>
       <td>
@@ -368,7 +377,7 @@ function VersionDetail({
 export function DiffView({ diff }: { diff: VersionDiff }) {
   const { t } = useTranslation();
   const f = useFormat();
-  const show = (x: number | string | null) => (typeof x === 'number' ? f.num(x) : (x ?? '–'));
+  const show = (x: StatValue) => distinctText(x, f.num);
   if (isEmptyDiff(diff)) return <p className="muted">{t('datasets.diffNone')}</p>;
   return (
     <div data-testid="diff">
@@ -523,7 +532,7 @@ export function DatasetPage() {
               <div>
                 {current > 0 && <VersionDetail project={project} dataset={dataset} version={current} roles={roles} />}
                 <Section title={t('datasets.diff')} id="diff-title">
-                  <Compare project={project} dataset={dataset} versions={versions} />
+                  <Compare key={versions.length} project={project} dataset={dataset} versions={versions} />
                 </Section>
                 {can(roles, 'dataset.push') && (
                   <Section title={t('datasets.upload')} id="upload-title">

@@ -2,11 +2,13 @@
 // and per shared column the shifts in missingness, mean, standard deviation and distinct count.
 import type { ColumnStats, DatasetVersionDetail } from '../api/types';
 
+export type StatValue = number | string | { atLeast: number } | null;
+
 export interface StatShift {
   column: string;
   stat: 'missing' | 'mean' | 'std' | 'distinct' | 'min' | 'max';
-  from: number | string | null;
-  to: number | string | null;
+  from: StatValue;
+  to: StatValue;
 }
 
 export interface VersionDiff {
@@ -23,7 +25,7 @@ const STATS: StatShift['stat'][] = ['missing', 'mean', 'std', 'distinct', 'min',
 
 function same(a: unknown, b: unknown): boolean {
   if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a));
-  return a === b;
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export function diffVersions(a: DatasetVersionDetail, b: DatasetVersionDetail): VersionDiff {
@@ -43,8 +45,8 @@ export function diffVersions(a: DatasetVersionDetail, b: DatasetVersionDetail): 
     if (!y) continue;
     if (x.type !== y.type) d.typeChanged.push({ column: name, from: x.type, to: y.type });
     for (const s of STATS) {
-      const fv = (x[s] as number | string | undefined) ?? null;
-      const tv = (y[s] as number | string | undefined) ?? null;
+      const fv = (x[s] as StatValue | undefined) ?? null;
+      const tv = (y[s] as StatValue | undefined) ?? null;
       if (fv === null && tv === null) continue;
       if (!same(fv, tv)) d.shifts.push({ column: name, stat: s, from: fv, to: tv });
     }
