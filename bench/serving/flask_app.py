@@ -1,28 +1,46 @@
 # Serving benchmark anchor: what a data scientist deploys instead of Ichigen — a Flask app that trains an XGBoost
 # classifier (100 trees, same depth/learning rate as our GBDT) on the same cohort CSV and serves predict_proba on
-# {"rows": [...]} through pandas. Run with /usr/bin/python3 (Debian python3-flask, -xgboost, -pandas, -waitress).
-import json
+# {"rows": [...]}, one-hot encoding with numpy. Run with /usr/bin/python3 (Debian python3-flask, -xgboost, -waitress).
+import csv
+import math
 import sys
 
-import pandas as pd
+import numpy as np
 import xgboost as xgb
 from flask import Flask, jsonify, request
 
 FEATURES = ['age', 'sex', 'hba1c_baseline', 'egfr', 'bmi', 'drug_class']
+NUMERIC = ['age', 'hba1c_baseline', 'egfr', 'bmi']
 CATEGORICAL = ['sex', 'drug_class']
 
 
-def encode(df):
-    # One-hot encoding with the training columns, as a notebook would do with get_dummies + reindex.
-    x = pd.get_dummies(df[FEATURES], columns=CATEGORICAL, dtype=float)
-    return x.reindex(columns=COLUMNS, fill_value=0.0).astype(float)
+def number(v):
+    if v is None or v == '':
+        return math.nan
+    return float(v)
+
+
+def encode(rows):
+    # One-hot encoding with the training columns (what pandas get_dummies + reindex gives), with numpy only.
+    x = np.zeros((len(rows), len(COLUMNS)), dtype=float)
+    for i, r in enumerate(rows):
+        for j, f in enumerate(NUMERIC):
+            x[i, j] = number(r.get(f))
+        for f in CATEGORICAL:
+            k = INDEX.get((f, str(r.get(f))))
+            if k is not None:
+                x[i, k] = 1.0
+    return x
 
 
 csv_path, server_kind = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else 'waitress'
-train = pd.read_csv(csv_path)
-COLUMNS = list(pd.get_dummies(train[FEATURES], columns=CATEGORICAL, dtype=float).columns)
+with open(csv_path, newline='') as fh:
+    train = list(csv.DictReader(fh))
+CATEGORIES = [(f, c) for f in CATEGORICAL for c in sorted({r[f] for r in train})]
+COLUMNS = NUMERIC + [f'{f}_{c}' for f, c in CATEGORIES]
+INDEX = {fc: len(NUMERIC) + k for k, fc in enumerate(CATEGORIES)}
 model = xgb.XGBClassifier(n_estimators=100, max_depth=6, learning_rate=0.1, min_child_weight=1, tree_method='hist')
-model.fit(encode(train), train['responder'])
+model.fit(encode(train), np.array([int(r['responder']) for r in train]))
 
 app = Flask(__name__)
 
@@ -30,7 +48,7 @@ app = Flask(__name__)
 @app.post('/predict')
 def predict():
     rows = request.get_json()['rows']
-    p = model.predict_proba(encode(pd.DataFrame(rows, columns=FEATURES)))[:, 1]
+    p = model.predict_proba(encode(rows))[:, 1]
     return jsonify({'predictions': [{'probability': float(v)} for v in p]})
 
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { execSync } from 'node:child_process';
 import autocannon from 'autocannon';
 import { importJWK, SignJWT } from 'jose';
+import { openLoop } from './openloop.mjs';
 import { setup } from './setup.mjs';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -28,8 +29,9 @@ const WARMUP = arg('--warmup', 2);
 // Where the data directory lives: the default temp dir (disk), or e.g. /dev/shm to see what fsync costs.
 const DATA_ROOT = args.includes('--data-root') ? args[args.indexOf('--data-root') + 1] : os.tmpdir();
 // --skip-anchors: only the Ichigen server (for quick iterations); --cpu-prof DIR: V8 CPU profile of the server.
-// --cds-rates 50,100,200: also patient-view at 100 connections with a fixed arrival rate (open loop, calls/s), the
-// way EHR traffic arrives; a closed loop of 100 connections measures queueing (p99 ≈ 100 / throughput) instead.
+// --cds-rates 50,100,200: also patient-view with a fixed arrival rate (open loop, calls/s; openloop.mjs) over up to
+// --cds-connections keep-alive connections, the way EHR traffic arrives; a closed loop of 100 connections measures
+// its own queue instead (by Little's law p50 ≈ 100 / throughput).
 const CDS_RATES = args.includes('--cds-rates')
   ? args[args.indexOf('--cds-rates') + 1]
       .split(',')
@@ -311,12 +313,33 @@ try {
     spid,
   );
   results.runs.patientView1 = await measure('CDS patient-view at 1 connection', { ...cdsOpts, connections: 1 }, spid);
-  for (const rate of CDS_RATES)
-    results.runs[`patientViewRate${rate}`] = await measure(
-      `CDS patient-view at ${rate} calls/s over ${CDS_CONNECTIONS} connections`,
-      { ...cdsOpts, overallRate: rate },
-      spid,
-    );
+  for (const rate of CDS_RATES) {
+    const opts = {
+      url: cdsUrl,
+      rate,
+      connections: CDS_CONNECTIONS,
+      next: () => ({
+        path: new URL(cdsUrl).pathname,
+        headers: { authorization: `Bearer ${pool[next++ % pool.length]}`, 'content-type': 'application/json' },
+        body: freshBody(),
+      }),
+    };
+    if (WARMUP > 0) await openLoop({ ...opts, durationS: WARMUP });
+    const before = load();
+    const cpu0 = cpuSeconds(spid);
+    const r = await openLoop({ ...opts, durationS: DURATION });
+    const cpu1 = cpuSeconds(spid);
+    const out = {
+      label: `CDS patient-view, open loop at ${rate} calls/s over up to ${CDS_CONNECTIONS} connections`,
+      connections: CDS_CONNECTIONS,
+      durationS: DURATION,
+      ...r,
+      loadBefore: before,
+      serverCpuMsPerRequest: cpu0 !== null && cpu1 !== null ? +(((cpu1 - cpu0) * 1000) / r.requests).toFixed(3) : null,
+    };
+    console.error(JSON.stringify(out));
+    results.runs[`patientViewRate${rate}`] = out;
+  }
   results.cdsTokenPool.usedTotal = next;
   results.cdsTokenPool.reusedTotal = Math.max(0, next - pool.length);
 } finally {
