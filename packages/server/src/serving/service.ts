@@ -22,7 +22,7 @@ export interface LogEntry {
   projectId: string;
   modelVersionId: string;
   deploymentId?: string | null;
-  source: 'rest' | 'batch' | 'cds';
+  source: 'rest' | 'batch' | 'cds' | 'console';
   caller: string;
   hookInstance?: string | null;
   patientRef?: string | null;
