@@ -112,6 +112,13 @@ export class NumberCounter {
   }
 }
 
+/** FNV-1a hash of the bytes `buf[a, b)`. (A multiply-free h·33 + byte with a final avalanche measured slower.) */
+export function hashBytes(buf: Uint8Array, a: number, b: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = a; i < b; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
+  return h;
+}
+
 /** Length in UTF-16 code units of the UTF-8 bytes `buf[a, b)` (what String#length would say). */
 export function utf16Length(buf: Uint8Array, a: number, b: number): number {
   let n = 0;
@@ -184,9 +191,7 @@ export class TextCounter {
 
   /** Index (in admission order) of the text whose UTF-8 bytes are `buf[a, b)`, or -1. */
   find(buf: Uint8Array, a: number, b: number): number {
-    // FNV-1a over the bytes.
-    let h = 0x811c9dc5 | 0;
-    for (let i = a; i < b; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
+    const h = hashBytes(buf, a, b);
     const table = this.table;
     const mask = table.length - 1;
     const len = b - a;
@@ -214,8 +219,7 @@ export class TextCounter {
   /** Adds a value with a count (for values counted elsewhere first). */
   admit(key: string, count: number): void {
     const bytes = Buffer.from(key, 'utf8');
-    let h = 0x811c9dc5 | 0;
-    for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193);
+    const h = hashBytes(bytes, 0, bytes.length);
     let slot = h & (this.table.length - 1);
     while (this.table[slot] !== 0) slot = (slot + 1) & (this.table.length - 1);
     this.insert(bytes, 0, bytes.length, h, slot, count);

@@ -67,6 +67,8 @@ export class CsvTokenizer {
 
   /** A record may hold at most this many fields; the reader lowers it once the header is known. */
   maxFields: number;
+  /** The larger of the delimiter and LF. */
+  private readonly specialMax: number;
 
   constructor(
     private readonly delimiter: number,
@@ -76,6 +78,7 @@ export class CsvTokenizer {
     private readonly onTooManyFields: (line: number, maxFields: number) => never,
   ) {
     this.maxFields = maxFields;
+    this.specialMax = Math.max(delimiter, LF);
   }
 
   /** Line on which the unparsed remainder starts, plus the line breaks inside it (for decode errors). */
@@ -205,9 +208,11 @@ export class CsvTokenizer {
         }
       } else {
         a = pos;
+        // Most bytes of a field (digits, letters, UTF-8) are above both the delimiter and LF: one compare each.
+        const top = this.specialMax;
         while (pos < n) {
           c = s[pos] as number;
-          if (c === delim || c === LF) break;
+          if (c <= top && (c === delim || c === LF)) break;
           pos++;
         }
         if (pos === n) {
