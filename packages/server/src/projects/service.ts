@@ -101,10 +101,11 @@ export class ProjectService {
    * a member whose roles do not allow the action gets FORBIDDEN (403).
    */
   async access(p: Principal, slug: string, action: Action): Promise<Access> {
-    const nf = notFound('PROJECT_NOT_FOUND', `no project "${printable(slug)}"`);
-    if (!nameSchema.safeParse(slug).success) throw nf;
+    // Built only when thrown: an Error captures a stack trace, too costly for every call on the hot path.
+    const nf = () => notFound('PROJECT_NOT_FOUND', `no project "${printable(slug)}"`);
+    if (!nameSchema.safeParse(slug).success) throw nf();
     const row = await this.db.selectFrom('projects').selectAll().where('slug', '=', slug).executeTakeFirst();
-    if (!row) throw nf;
+    if (!row) throw nf();
     const roles = (
       await this.db
         .selectFrom('members')
@@ -113,7 +114,7 @@ export class ProjectService {
         .where('user_id', '=', p.userId)
         .execute()
     ).map((r) => r.role as Role);
-    if (roles.length === 0 && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) throw nf;
+    if (roles.length === 0 && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) throw nf();
     if (!allows(roles, action) && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) {
       throw forbidden('FORBIDDEN', `your roles in ${slug} (${roles.join(', ')}) do not allow ${action}`);
     }

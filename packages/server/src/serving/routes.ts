@@ -18,6 +18,7 @@ const mv = z.object({
     .max(2 ** 31),
 });
 const MAX_CSV_BYTES = 32 * 1024 * 1024;
+const rowsBody = z.object({ rows: z.array(z.record(z.string(), z.unknown())).max(MAX_PREDICT_ROWS) });
 
 async function readText(body: AsyncIterable<Uint8Array>): Promise<string> {
   const chunks: Buffer[] = [];
@@ -77,9 +78,7 @@ export function registerServingRoutes(app: TypedApp, platform: Platform): void {
         columns = header;
         rows = records.slice(1).map((r) => Object.fromEntries(header.map((h, j) => [h, r[j] === '' ? null : r[j]])));
       } else {
-        const parsed = z
-          .object({ rows: z.array(z.record(z.string(), z.unknown())).max(MAX_PREDICT_ROWS) })
-          .safeParse(body);
+        const parsed = rowsBody.safeParse(body);
         if (!parsed.success)
           throw badRequest('VALIDATION_ERROR', 'send {"rows": [{"feature": value, …}, …]} or text/csv');
         rows = parsed.data.rows;
