@@ -112,6 +112,9 @@ export class NumberCounter {
   }
 }
 
+/** Counters with at most this many keys are searched without hashing. */
+const SMALL_COUNTER = 8;
+
 /** FNV-1a hash of the bytes `buf[a, b)`. (A multiply-free h·33 + byte with a final avalanche measured slower.) */
 export function hashBytes(buf: Uint8Array, a: number, b: number): number {
   let h = 0x811c9dc5 | 0;
@@ -191,6 +194,18 @@ export class TextCounter {
 
   /** Index (in admission order) of the text whose UTF-8 bytes are `buf[a, b)`, or -1. */
   find(buf: Uint8Array, a: number, b: number): number {
+    const len0 = b - a;
+    if (this.size <= SMALL_COUNTER) {
+      // Few keys (codes, units, flags): comparing lengths and bytes directly beats hashing every cell.
+      const arena = this.arena;
+      for (let k = 0; k < this.size; k++) {
+        const ks = this.keyStart[k] as number;
+        if ((this.keyEnd[k] as number) - ks !== len0) continue;
+        let i = 0;
+        while (i < len0 && arena[ks + i] === buf[a + i]) i++;
+        if (i === len0) return k;
+      }
+    }
     const h = hashBytes(buf, a, b);
     const table = this.table;
     const mask = table.length - 1;
