@@ -206,6 +206,65 @@ describe('role table', () => {
     });
   }
 
+  // Routes added for the web console reuse the actions above; trying a deployment needs two of them.
+  const CONSOLE_ROUTES: { name: string; allowed: Role[]; send: (h: Record<string, string>) => Promise<Response> }[] = [
+    {
+      name: 'diff two dataset versions (dataset.metadata)',
+      allowed: ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+      send: (h) =>
+        t.app.inject({ method: 'GET', url: '/api/v1/projects/p/datasets/base/diff?from=1&to=1', headers: h }),
+    },
+    {
+      name: 'read a study’s parameter importance (model.read)',
+      allowed: ['owner', 'steward', 'scientist', 'approver', 'clinician', 'auditor'],
+      send: (h) => t.app.inject({ method: 'GET', url: '/api/v1/projects/p/studies/nope/importance', headers: h }),
+    },
+    {
+      name: 'get a deployment’s sample patient (deployment.read)',
+      allowed: ['owner', 'steward', 'scientist', 'approver', 'auditor'],
+      send: (h) => t.app.inject({ method: 'GET', url: '/api/v1/projects/p/deployments/nope/sample', headers: h }),
+    },
+    {
+      name: 'try a deployment (deployment.read and model.predict)',
+      allowed: ['owner', 'scientist', 'approver'],
+      send: (h) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects/p/deployments/nope/try',
+          headers: h,
+          payload: { bundle: [] },
+        }),
+    },
+    {
+      name: 'list user names to add as members (members.manage)',
+      allowed: ['owner'],
+      send: (h) => t.app.inject({ method: 'GET', url: '/api/v1/projects/p/users', headers: h }),
+    },
+  ];
+  type Response = Awaited<ReturnType<TestPlatform['app']['inject']>>;
+
+  for (const route of CONSOLE_ROUTES) {
+    for (const role of ROLES) {
+      const ok = route.allowed.includes(role);
+      it(`console: ${role} ${ok ? 'may' : 'may not'} ${route.name}`, async () => {
+        const res = await route.send(bearer(tokens.get(role)!));
+        if (ok) {
+          expect(res.statusCode, res.body).not.toBe(403);
+          expect(res.statusCode, res.body).not.toBe(401);
+          if (res.statusCode === 404) expect(res.json().error.code).not.toBe('PROJECT_NOT_FOUND');
+        } else {
+          expect(res.statusCode, res.body).toBe(403);
+          expect(res.json().error.code).toBe('FORBIDDEN');
+        }
+      });
+    }
+    it(`console: a non-member gets 404 to ${route.name}`, async () => {
+      const res = await route.send(bearer(tokens.get('outsider')!));
+      expect(res.statusCode).toBe(404);
+      expect(res.json().error.code).toBe('PROJECT_NOT_FOUND');
+    });
+  }
+
   it('an unknown project answers exactly like a project you are not in', async () => {
     const a = await t.app.inject({
       method: 'GET',

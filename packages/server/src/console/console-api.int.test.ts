@@ -372,7 +372,7 @@ describe('shiftToRecent', () => {
       ],
     };
     const out = shiftToRecent(rec, new Date('2026-11-26T12:00:00Z'));
-    const [pt, obs, cond] = out.entry.map((e) => e.resource as Record<string, string>);
+    const [pt, obs, cond] = out.entry.map((e) => e.resource as unknown as Record<string, string>);
     expect(obs!.effectiveDateTime).toBe('2026-11-19T08:30:00.000Z');
     const days = (Date.parse('2026-11-19T08:30:00Z') - Date.parse('2024-12-01T08:30:00Z')) / 86_400_000;
     expect(Number.isInteger(days)).toBe(true);
