@@ -1,5 +1,13 @@
 import { describe, expect, test } from 'vitest';
-import { MAX_CATEGORY_BINS, MISSING_BIN, binFrame, binNumericColumn, fitBinMappers, numericBin } from './binning.js';
+import {
+  MAX_CATEGORY_BINS,
+  MISSING_BIN,
+  binFrame,
+  binNumericColumn,
+  fitBinMappers,
+  numericBin,
+  sortFloat64,
+} from './binning.js';
 import type { CategoricalBinMapper, NumericBinMapper } from './binning.js';
 import { Frame } from './frame.js';
 
@@ -90,6 +98,31 @@ describe('numeric binning', () => {
       binNumericColumn(edges, values, out);
       const want = Array.from(values, (x) => numericBin(edges, x));
       expect(Array.from(out)).toEqual(want);
+    }
+  });
+
+  test('property: the radix sort orders like the built-in sort (signs, zeros, infinities, float32 values, ties)', () => {
+    let seed = 99;
+    const rand = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const makers: (() => number)[] = [
+      () => rand() * 2e6 - 1e6,
+      () => Math.fround(rand() * 20 - 10),
+      () => Math.floor(rand() * 5) - 2,
+      () => [0, -0, Infinity, -Infinity, 1e-310, -1e-310, Number.MAX_VALUE, -Number.MAX_VALUE][Math.floor(rand() * 8)]!,
+      () => (rand() < 0.5 ? -1 : 1) * Math.exp(rand() * 40 - 20),
+    ];
+    for (const n of [600, 5000]) {
+      for (const make of makers) {
+        const a = Float64Array.from({ length: n }, make);
+        const want = Float64Array.from(a).sort();
+        const got = sortFloat64(Float64Array.from(a));
+        expect(Array.from(got).map((x) => (Object.is(x, -0) ? '-0' : x))).toEqual(
+          Array.from(want).map((x) => (Object.is(x, -0) ? '-0' : x)),
+        );
+      }
     }
   });
 

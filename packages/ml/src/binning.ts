@@ -77,7 +77,7 @@ function fitNumeric(name: string, values: Float64Array, sample: Int32Array | nul
     const v = values[sample ? sample[i]! : i]!;
     if (v === v) tmp[k++] = v;
   }
-  const sorted = tmp.subarray(0, k).sort();
+  const sorted = sortFloat64(tmp.subarray(0, k));
   // Distinct values with their counts.
   const distinct = new Float64Array(k);
   const counts = new Float64Array(k);
@@ -118,6 +118,65 @@ function fitNumeric(name: string, values: Float64Array, sample: Int32Array | nul
     }
   }
   return { name, kind: 'numeric', binEdges: Float64Array.from(edges), numBins: edges.length + 2 };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * Sorts non-NaN doubles ascending in place (-0 before +0, like TypedArray sort) and returns them: an LSD radix
+ * sort over 16-bit digits of the order-preserving bit pattern, skipping digits every value shares (values that came
+ * from float32 have an all-zero low word). Several times faster than the built-in sort on 200,000 values.
+ */
+export function sortFloat64(a: Float64Array): Float64Array {
+  const n = a.length;
+  if (n < 512 || !LITTLE_ENDIAN || a.byteOffset % 8 !== 0) return a.sort();
+  const u = new Uint32Array(a.buffer, a.byteOffset, 2 * n);
+  let hi = new Uint32Array(n);
+  let lo = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const h = u[2 * i + 1]!;
+    const l = u[2 * i]!;
+    // Negative: flip every bit; positive: flip the sign bit. Unsigned order then equals numeric order.
+    const neg = h >>> 31;
+    hi[i] = neg ? ~h >>> 0 : (h | 0x80000000) >>> 0;
+    lo[i] = neg ? ~l >>> 0 : l;
+  }
+  let hi2 = new Uint32Array(n);
+  let lo2 = new Uint32Array(n);
+  const count = new Int32Array(65536);
+  for (let pass = 0; pass < 4; pass++) {
+    const key = pass < 2 ? lo : hi;
+    const shift = (pass & 1) * 16;
+    count.fill(0);
+    for (let i = 0; i < n; i++) {
+      const d = (key[i]! >>> shift) & 0xffff;
+      count[d] = count[d]! + 1;
+    }
+    if (count[(key[0]! >>> shift) & 0xffff] === n) continue;
+    let sum = 0;
+    for (let d = 0; d < 65536; d++) {
+      const c = count[d]!;
+      count[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const d = (key[i]! >>> shift) & 0xffff;
+      const at = count[d]!;
+      count[d] = at + 1;
+      hi2[at] = hi[i]!;
+      lo2[at] = lo[i]!;
+    }
+    [hi, hi2] = [hi2, hi];
+    [lo, lo2] = [lo2, lo];
+  }
+  for (let i = 0; i < n; i++) {
+    const h = hi[i]!;
+    const l = lo[i]!;
+    const pos = h >>> 31;
+    u[2 * i + 1] = pos ? (h & 0x7fffffff) >>> 0 : ~h >>> 0;
+    u[2 * i] = pos ? l : ~l >>> 0;
+  }
+  return a;
 }
 
 /** A cut strictly between a and b (a < b) that keeps a on the left: the midpoint unless rounding breaks it. */

@@ -125,7 +125,6 @@ export function makeHistogramKernel(
     '}',
     'return touched;',
   ].join('\n');
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from integers only, see above
   return new Function('rowWords', 'rows', 'start', 'end', 'grad', 'hist', 'histBase', body) as HistogramKernel;
 }
 
