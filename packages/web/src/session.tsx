@@ -35,7 +35,7 @@ export function SessionProvider({ children, initial }: { children: ReactNode; in
       return;
     }
     let stop = false;
-    ok<Session>(api.GET('/api/v1/auth/session'))
+    ok(api.GET('/api/v1/auth/session'))
       .then((s) => !stop && adopt(s))
       .catch(() => !stop && adopt(null))
       .finally(() => !stop && setChecking(false));
@@ -46,7 +46,7 @@ export function SessionProvider({ children, initial }: { children: ReactNode; in
 
   const login = useCallback(
     async (user: string, password: string, newPassword?: string) => {
-      const s = await ok<Session>(
+      const s = await ok(
         api.POST('/api/v1/auth/session', { body: { user, password, ...(newPassword ? { newPassword } : {}) } }),
       );
       setExpired(false);

@@ -12,6 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startServerProcess, type ServerProcess } from '../../server/src/test-support/process';
+import type * as DemoModuleNs from '../../server/src/cli/demo';
+
+type DemoModule = typeof DemoModuleNs;
 
 const CHROMIUM = '/usr/bin/chromium';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -102,9 +105,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
       }),
     );
     // The demo's data: project, synthetic EHR, pushes, recipe, a study, an approved model and two deployments.
-    const demo = (await import(
-      path.join(ROOT, 'packages/server/dist/cli/demo.js')
-    )) as typeof import('../../server/src/cli/demo');
+    const demo = (await import(path.join(ROOT, 'packages/server/dist/cli/demo.js'))) as DemoModule;
     await demo.runDemo({
       url: srv.url,
       adminToken: admin.token,
@@ -210,7 +211,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
     await mori.waitForURL(/datasets\/cohort\?v=2$/);
     await mori.getByRole('button', { name: 'Compare', exact: true }).click();
     await mori.getByTestId('diff').getByText('Rows: 965 → 905').waitFor();
-    await mori.getByRole('heading', { name: 'Compare versions' }).scrollIntoViewIfNeeded();
+    await mori.getByRole('heading', { name: 'Compare versions' }).evaluate((h) => h.scrollIntoView({ block: 'start' }));
     await shot(mori, 'dataset-diff');
 
     // Start a study and watch it to the end without reloading the page.
@@ -276,18 +277,20 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
     // ---- try the deployment and see a card, as an EHR would show it ----
     await ito.goto(`${srv.url}/p/${PROJECT}/deployments/oral-response`);
     await ito.getByTestId('applicability').getByText('Age 18–110').waitFor();
+    await ito.getByRole('button', { name: 'Load a sample patient' }).click();
+    await ito.getByText(/^Synthetic patient .+ the deployment applies to them\.$/).waitFor();
     await ito.getByRole('button', { name: 'Send' }).click();
     const card = ito.getByTestId('cds-cards').locator('article').first();
     await card.waitFor();
     expect(await card.locator('.summary').textContent()).toMatch(/HbA1c control on oral therapy/);
-    await card.scrollIntoViewIfNeeded();
+    await ito.getByRole('heading', { name: 'Try it' }).evaluate((h) => h.scrollIntoView({ block: 'start' }));
     await shot(ito, 'deployment-try');
 
     // ---- Japanese ----
     await ito.getByLabel('Language').selectOption('ja');
     await ito.getByRole('link', { name: 'デプロイ' }).waitFor();
     expect(await ito.evaluate(() => document.documentElement.lang)).toBe('ja');
-    await ito.getByRole('heading', { name: '試してみる' }).waitFor();
+    await ito.getByRole('heading', { name: '試してみる' }).evaluate((h) => h.scrollIntoView({ block: 'start' }));
     await shot(ito, 'deployment-ja');
     await ito.goto(`${srv.url}/p/${PROJECT}/models/oral-response/2`);
     await ito.getByRole('heading', { name: 'ホールドアウトでの評価指標' }).waitFor();

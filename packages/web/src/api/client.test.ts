@@ -6,7 +6,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServerProcess, type ServerProcess } from '../../../server/src/test-support/process';
 import { ApiError, createApi, ok, setCsrfToken } from './client';
-import type { Session } from './types';
 
 /** What a browser does with cookies for one origin: keep Set-Cookie, send Cookie. */
 function cookieFetch(): typeof fetch {
@@ -42,11 +41,9 @@ beforeAll(async () => {
   const api = createApi(srv.url, cookieFetch());
   password = 'carol-long-password-1';
   await expect(
-    ok<Session>(api.POST('/api/v1/auth/session', { body: { user: 'carol', password: oneTime } })),
+    ok(api.POST('/api/v1/auth/session', { body: { user: 'carol', password: oneTime } })),
   ).rejects.toMatchObject({ code: 'PASSWORD_CHANGE_REQUIRED' });
-  await ok<Session>(
-    api.POST('/api/v1/auth/session', { body: { user: 'carol', password: oneTime, newPassword: password } }),
-  );
+  await ok(api.POST('/api/v1/auth/session', { body: { user: 'carol', password: oneTime, newPassword: password } }));
 });
 
 afterAll(async () => {
@@ -70,10 +67,10 @@ describe('API client', () => {
   it('uses the session cookie, and sends the CSRF token on unsafe requests', async () => {
     const api = createApi(srv.url, cookieFetch());
     await expect(ok(api.GET('/api/v1/projects'))).rejects.toMatchObject({ status: 401 });
-    const s = await ok<Session>(api.POST('/api/v1/auth/session', { body: { user: 'carol', password } }));
+    const s = await ok(api.POST('/api/v1/auth/session', { body: { user: 'carol', password } }));
     expect(s).toMatchObject({ user: 'carol', isAdmin: true });
     expect(s.csrfToken.length).toBeGreaterThan(10);
-    expect(await ok<{ name: string }>(api.GET('/api/v1/me'))).toMatchObject({ name: 'carol' });
+    expect(await ok(api.GET('/api/v1/me'))).toMatchObject({ name: 'carol' });
 
     // Without the token the server refuses an unsafe cookie-authenticated request…
     setCsrfToken(null);
@@ -85,7 +82,7 @@ describe('API client', () => {
     // …and with it (added by the middleware) the same request succeeds.
     setCsrfToken(s.csrfToken);
     await ok(api.POST('/api/v1/projects', { body: { slug: 'csrf-test', name: 'CSRF test' } as never }));
-    const list = await ok<{ projects: { slug: string }[] }>(api.GET('/api/v1/projects'));
+    const list = await ok(api.GET('/api/v1/projects'));
     expect(list.projects.map((p) => p.slug)).toContain('csrf-test');
 
     await ok(api.DELETE('/api/v1/auth/session'));

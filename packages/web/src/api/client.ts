@@ -70,11 +70,8 @@ interface FetchResult {
   response: Response;
 }
 
-/**
- * Awaits an openapi-fetch call and returns its body, or throws ApiError. `T` names the body where the server's
- * OpenAPI document does not describe it yet (see ./types.ts).
- */
-export async function ok<T>(call: Promise<FetchResult>): Promise<T> {
+/** Awaits an openapi-fetch call and returns its typed body, or throws ApiError. */
+export async function ok<R extends FetchResult>(call: Promise<R>): Promise<NonNullable<R['data']>> {
   let r: FetchResult;
   try {
     r = await call;
@@ -82,37 +79,12 @@ export async function ok<T>(call: Promise<FetchResult>): Promise<T> {
     throw new ApiError(0, 'NETWORK_ERROR', e instanceof Error ? e.message : String(e));
   }
   if (!r.response.ok || r.error !== undefined) throw toApiError(r.response.status, r.error, r.response.statusText);
-  return r.data as T;
+  return r.data as NonNullable<R['data']>;
 }
 
-/**
- * A JSON request to a route that the generated schema does not list yet (used for the cookie-session routes while
- * the server is older than the console). Same cookie, CSRF and error handling as `api`.
- */
-export async function rawJson<T>(method: string, url: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (!SAFE.has(method) && csrfToken) headers[CSRF_HEADER] = csrfToken;
-  let res: Response;
-  try {
-    res = await fetch(new URL(url, origin()), {
-      method,
-      headers,
-      credentials: 'same-origin',
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  } catch (e) {
-    throw new ApiError(0, 'NETWORK_ERROR', e instanceof Error ? e.message : String(e));
-  }
-  const text = await res.text();
-  let parsed: unknown = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
-  }
-  if (!res.ok) throw toApiError(res.status, parsed, res.statusText);
-  return parsed as T;
+/** `ok` for a route whose answer the OpenAPI document does not describe: `T` names the fields the caller reads. */
+export function okAs<T>(call: Promise<FetchResult>): Promise<T> {
+  return ok(call) as Promise<T>;
 }
 
 /** Path of an API route with its segments encoded. */

@@ -30,7 +30,26 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              events: {
+                action: string;
+                actor: string | null;
+                at: string;
+                client: string | null;
+                details: {
+                  [key: string]: unknown;
+                };
+                hash: string;
+                id: string;
+                outcome: string;
+                project: string | null;
+                seq: number;
+                target: string | null;
+              }[];
+              nextBefore: number | null;
+            };
+          };
         };
       };
     };
@@ -63,7 +82,18 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              checkpointSeq: number | null;
+              events: number;
+              firstBroken?: {
+                reason: string;
+                seq: number;
+              };
+              headSeq: number;
+              ok: boolean;
+            };
+          };
         };
       };
     };
@@ -483,7 +513,17 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              createdAt: string;
+              createdBy: string;
+              description: string;
+              id: string;
+              name: string;
+              roles: string[];
+              slug: string;
+            };
+          };
         };
       };
     };
@@ -555,7 +595,18 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              datasets: {
+                createdAt: string;
+                createdBy: string;
+                /** @enum {string} */
+                kind: 'tabular' | 'files';
+                latestVersion: number | null;
+                name: string;
+              }[];
+            };
+          };
         };
       };
     };
@@ -729,7 +780,28 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              nextBefore: number | null;
+              versions: {
+                contentDigest: string;
+                createdAt: string;
+                createdBy: string;
+                dataset: string;
+                fileCount: number;
+                id: string;
+                /** @enum {string} */
+                kind: 'tabular' | 'files';
+                manifestDigest: string;
+                message: string;
+                parentVersion: number | null;
+                project: string;
+                rowCount: number | null;
+                sizeBytes: number;
+                version: number;
+              }[];
+            };
+          };
         };
       };
     };
@@ -791,7 +863,75 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              arrow: {
+                digest: string;
+                size: number;
+              } | null;
+              contentDigest: string;
+              createdAt: string;
+              createdBy: string;
+              dataset: string;
+              fileCount: number;
+              files?: {
+                digest: string;
+                path: string;
+                size: number;
+              }[];
+              id: string;
+              /** @enum {string} */
+              kind: 'tabular' | 'files';
+              manifestDigest: string;
+              message: string;
+              parentVersion: number | null;
+              project: string;
+              rowCount: number | null;
+              schema: {
+                columns: {
+                  categories?: string[];
+                  count: number;
+                  distinct?:
+                    | number
+                    | {
+                        atLeast: number;
+                      };
+                  histogram?: {
+                    counts: number[];
+                    edges: number[];
+                  };
+                  max?: number | string;
+                  mean?: number;
+                  min?: number | string;
+                  missing: number;
+                  name: string;
+                  quantiles?: {
+                    p01: number;
+                    p05: number;
+                    p25: number;
+                    p50: number;
+                    p75: number;
+                    p95: number;
+                    p99: number;
+                  };
+                  std?: number;
+                  top?: {
+                    count: number;
+                    value: string;
+                  }[];
+                  /** @enum {string} */
+                  type: 'integer' | 'number' | 'boolean' | 'date' | 'datetime' | 'categorical' | 'text';
+                }[];
+                delimiter: string;
+                /** @enum {string} */
+                encoding: 'utf-8' | 'utf-8-bom' | 'cp932';
+                quantilesExact: boolean;
+                rowCount: number;
+              } | null;
+              sizeBytes: number;
+              version: number;
+            };
+          };
         };
       };
     };
@@ -938,7 +1078,119 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              deployments: {
+                createdBy: string;
+                hooks: string[];
+                id: string;
+                name: string;
+                overrideRate: number | null;
+                predictions: number;
+                project: string;
+                service: string;
+                spec: {
+                  applicability: {
+                    age?: {
+                      max?: number;
+                      min?: number;
+                    };
+                    conditions?: {
+                      code: string;
+                      display?: string;
+                      system: string;
+                    }[];
+                    observations?: {
+                      code: string;
+                      display?: string;
+                      withinDays: number;
+                    }[];
+                    sex?: ('male' | 'female' | 'other' | 'unknown')[];
+                  };
+                  card: {
+                    bands: {
+                      atLeast?: number;
+                      detail?: string;
+                      equals?: boolean | string;
+                      /** @enum {string} */
+                      indicator: 'info' | 'warning' | 'critical';
+                      suggestions?: {
+                        actions?: {
+                          description: string;
+                          resource?: {
+                            [key: string]: unknown;
+                          };
+                          resourceId?: string[];
+                          /** @enum {string} */
+                          type: 'create' | 'update' | 'delete';
+                        }[];
+                        isRecommended?: boolean;
+                        label: string;
+                      }[];
+                      summary: string;
+                    }[];
+                    links?: {
+                      appContext?: string;
+                      label: string;
+                      /** @enum {string} */
+                      type: 'absolute' | 'smart';
+                      /** Format: uri */
+                      url: string;
+                    }[];
+                    overrideReasons?: {
+                      code: string;
+                      display: string;
+                      system?: string;
+                    }[];
+                    title: string;
+                    topContributions?: number;
+                  };
+                  description?: string;
+                  hooks?: ('patient-view' | 'order-select')[];
+                  mapping: {
+                    /** @enum {string} */
+                    aggregate?: 'latest' | 'mean' | 'min' | 'max' | 'count' | 'days_since' | 'years_since' | 'present';
+                    /** @enum {string} */
+                    analyte?: 'hba1c' | 'glucose';
+                    code?: string;
+                    expression?: string;
+                    feature: string;
+                    label?: string;
+                    map?: {
+                      [key: string]: string | number | boolean;
+                    };
+                    /** @enum {string} */
+                    resource: 'Patient' | 'Condition' | 'Observation' | 'MedicationRequest';
+                    /** @enum {string} */
+                    source?: 'record' | 'draft' | 'both';
+                    unit?: string;
+                    windowDays?: number;
+                  }[];
+                  service?: string;
+                  target:
+                    | {
+                        model: string;
+                        version: number;
+                      }
+                    | {
+                        rule: string;
+                        version: number;
+                      };
+                };
+                status: string;
+                statusReason: string;
+                target: {
+                  id: string;
+                  /** @enum {string} */
+                  kind: 'model' | 'rule';
+                  name: string;
+                  version: number;
+                };
+                updatedAt: string;
+                version: number;
+              }[];
+            };
+          };
         };
       };
     };
@@ -974,7 +1226,121 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              createdBy: string;
+              history: {
+                createdAt: string;
+                createdBy: string;
+                target: string;
+                version: number;
+              }[];
+              hooks: string[];
+              id: string;
+              name: string;
+              project: string;
+              service: string;
+              spec: {
+                applicability: {
+                  age?: {
+                    max?: number;
+                    min?: number;
+                  };
+                  conditions?: {
+                    code: string;
+                    display?: string;
+                    system: string;
+                  }[];
+                  observations?: {
+                    code: string;
+                    display?: string;
+                    withinDays: number;
+                  }[];
+                  sex?: ('male' | 'female' | 'other' | 'unknown')[];
+                };
+                card: {
+                  bands: {
+                    atLeast?: number;
+                    detail?: string;
+                    equals?: boolean | string;
+                    /** @enum {string} */
+                    indicator: 'info' | 'warning' | 'critical';
+                    suggestions?: {
+                      actions?: {
+                        description: string;
+                        resource?: {
+                          [key: string]: unknown;
+                        };
+                        resourceId?: string[];
+                        /** @enum {string} */
+                        type: 'create' | 'update' | 'delete';
+                      }[];
+                      isRecommended?: boolean;
+                      label: string;
+                    }[];
+                    summary: string;
+                  }[];
+                  links?: {
+                    appContext?: string;
+                    label: string;
+                    /** @enum {string} */
+                    type: 'absolute' | 'smart';
+                    /** Format: uri */
+                    url: string;
+                  }[];
+                  overrideReasons?: {
+                    code: string;
+                    display: string;
+                    system?: string;
+                  }[];
+                  title: string;
+                  topContributions?: number;
+                };
+                description?: string;
+                hooks?: ('patient-view' | 'order-select')[];
+                mapping: {
+                  /** @enum {string} */
+                  aggregate?: 'latest' | 'mean' | 'min' | 'max' | 'count' | 'days_since' | 'years_since' | 'present';
+                  /** @enum {string} */
+                  analyte?: 'hba1c' | 'glucose';
+                  code?: string;
+                  expression?: string;
+                  feature: string;
+                  label?: string;
+                  map?: {
+                    [key: string]: string | number | boolean;
+                  };
+                  /** @enum {string} */
+                  resource: 'Patient' | 'Condition' | 'Observation' | 'MedicationRequest';
+                  /** @enum {string} */
+                  source?: 'record' | 'draft' | 'both';
+                  unit?: string;
+                  windowDays?: number;
+                }[];
+                service?: string;
+                target:
+                  | {
+                      model: string;
+                      version: number;
+                    }
+                  | {
+                      rule: string;
+                      version: number;
+                    };
+              };
+              status: string;
+              statusReason: string;
+              target: {
+                id: string;
+                /** @enum {string} */
+                kind: 'model' | 'rule';
+                name: string;
+                version: number;
+              };
+              updatedAt: string;
+              version: number;
+            };
+          };
         };
       };
     };
@@ -1262,7 +1628,41 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              direction: 'downstream' | 'upstream' | 'both';
+              edges: {
+                from: {
+                  id: string;
+                  /** @enum {string} */
+                  kind:
+                    'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+                };
+                relation: string;
+                to: {
+                  id: string;
+                  /** @enum {string} */
+                  kind:
+                    'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+                };
+              }[];
+              nodes: {
+                detail?: {
+                  [key: string]: unknown;
+                };
+                id: string;
+                /** @enum {string} */
+                kind: 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+                label: string;
+              }[];
+              root: {
+                id: string;
+                /** @enum {string} */
+                kind: 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+              };
+            };
+          };
         };
       };
     };
@@ -1297,7 +1697,16 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              members: {
+                addedAt: string;
+                addedBy: string;
+                role: string;
+                user: string;
+              }[];
+            };
+          };
         };
       };
     };
@@ -1398,7 +1807,30 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              versions: {
+                algorithm: string;
+                auc: number;
+                aucCi: {
+                  lower: number;
+                  upper: number;
+                };
+                createdAt: string;
+                dataset: string;
+                datasetDigest: string;
+                datasetVersion: number;
+                id: string;
+                model: string;
+                source: string;
+                /** @enum {string} */
+                stage: 'candidate' | 'approved' | 'retired';
+                studyId: string | null;
+                trainedBy: string;
+                version: number;
+              }[];
+            };
+          };
         };
       };
     };
@@ -1483,7 +1915,247 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              algorithm: string;
+              auc: number;
+              aucCi: {
+                lower: number;
+                upper: number;
+              };
+              card: {
+                comparison: {
+                  against: {
+                    model: string;
+                    version: number;
+                  };
+                  approvedAuc: number;
+                  candidateAuc: number;
+                  difference: number;
+                  n: number;
+                  note: string;
+                  pValue: number;
+                } | null;
+                createdAt: string;
+                data: {
+                  dataset: string;
+                  datasetDigest: string;
+                  datasetVersion: number;
+                  droppedMissingTarget: number;
+                  features: string[];
+                  holdoutPatients: number | null;
+                  holdoutRows: number;
+                  patients: number | null;
+                  positive: string;
+                  prevalence: number;
+                  project: string;
+                  rows: number;
+                  target: string;
+                  trainingRows: number;
+                };
+                intendedUse: string;
+                limitations: string[];
+                method: {
+                  algorithm: string;
+                  engineVersion: string;
+                  params: {
+                    [key: string]: unknown;
+                  };
+                  search: {
+                    bestCvValue: number | null;
+                    completed: number;
+                    folds: number;
+                    metric: string;
+                    pruned: number;
+                    trials: number;
+                  } | null;
+                  seed: number | null;
+                  /** @enum {string} */
+                  source: 'study' | 'external';
+                };
+                metrics: {
+                  accuracy: number;
+                  auc: number;
+                  aucCi: {
+                    level: number;
+                    lower: number;
+                    upper: number;
+                  };
+                  averagePrecision: number;
+                  brier: number | null;
+                  calibration: {
+                    curve: {
+                      count: number[];
+                      fractionPositive: number[];
+                      meanPredicted: number[];
+                    };
+                    intercept: number;
+                    slope: number;
+                  } | null;
+                  confusion: {
+                    fn: number;
+                    fp: number;
+                    tn: number;
+                    tp: number;
+                  };
+                  f1: number;
+                  importance: {
+                    coefficient: number | null;
+                    feature: string;
+                    gain: number | null;
+                    meanAbsShap: number | null;
+                    split: number | null;
+                  }[];
+                  logLoss: number | null;
+                  n: number;
+                  npv: number;
+                  positives: number;
+                  ppv: number;
+                  pr: {
+                    thresholds?: number[];
+                    x: number[];
+                    y: number[];
+                  };
+                  prevalence: number;
+                  roc: {
+                    thresholds?: number[];
+                    x: number[];
+                    y: number[];
+                  };
+                  sensitivity: number;
+                  specificity: number;
+                  subgroups: {
+                    auc: number | null;
+                    aucCi: {
+                      lower: number;
+                      upper: number;
+                    } | null;
+                    column: string;
+                    flagged: boolean;
+                    flagReason?: string;
+                    group: string;
+                    n: number;
+                    positives: number;
+                    ppv: number | null;
+                    prevalence: number;
+                    sensitivity: number | null;
+                    specificity: number | null;
+                  }[];
+                  threshold: {
+                    method: string;
+                    target?: number;
+                    value: number;
+                  };
+                };
+                model: string;
+                version: number;
+              };
+              cardMarkdown: string;
+              createdAt: string;
+              dataset: string;
+              datasetDigest: string;
+              datasetVersion: number;
+              engineVersion: string;
+              features: string[];
+              id: string;
+              metrics: {
+                accuracy: number;
+                auc: number;
+                aucCi: {
+                  level: number;
+                  lower: number;
+                  upper: number;
+                };
+                averagePrecision: number;
+                brier: number | null;
+                calibration: {
+                  curve: {
+                    count: number[];
+                    fractionPositive: number[];
+                    meanPredicted: number[];
+                  };
+                  intercept: number;
+                  slope: number;
+                } | null;
+                confusion: {
+                  fn: number;
+                  fp: number;
+                  tn: number;
+                  tp: number;
+                };
+                f1: number;
+                importance: {
+                  coefficient: number | null;
+                  feature: string;
+                  gain: number | null;
+                  meanAbsShap: number | null;
+                  split: number | null;
+                }[];
+                logLoss: number | null;
+                n: number;
+                npv: number;
+                positives: number;
+                ppv: number;
+                pr: {
+                  thresholds?: number[];
+                  x: number[];
+                  y: number[];
+                };
+                prevalence: number;
+                roc: {
+                  thresholds?: number[];
+                  x: number[];
+                  y: number[];
+                };
+                sensitivity: number;
+                specificity: number;
+                subgroups: {
+                  auc: number | null;
+                  aucCi: {
+                    lower: number;
+                    upper: number;
+                  } | null;
+                  column: string;
+                  flagged: boolean;
+                  flagReason?: string;
+                  group: string;
+                  n: number;
+                  positives: number;
+                  ppv: number | null;
+                  prevalence: number;
+                  sensitivity: number | null;
+                  specificity: number | null;
+                }[];
+                threshold: {
+                  method: string;
+                  target?: number;
+                  value: number;
+                };
+              };
+              model: string;
+              modelDigest: string | null;
+              onnxDigest: string | null;
+              params: {
+                [key: string]: unknown;
+              };
+              policyId: string | null;
+              seed: number | null;
+              source: string;
+              /** @enum {string} */
+              stage: 'candidate' | 'approved' | 'retired';
+              stageHistory: {
+                at: string;
+                by: string;
+                from: string;
+                reason: string;
+                to: string;
+              }[];
+              studyId: string | null;
+              threshold: number;
+              trainedBy: string;
+              version: number;
+            };
+          };
         };
       };
     };
@@ -2239,7 +2911,33 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              studies: {
+                bestTrial: number | null;
+                bestValue: number | null;
+                createdAt: string;
+                createdBy: string;
+                dataset: string;
+                datasetVersion: number;
+                error: string | null;
+                finishedAt: string | null;
+                id: string;
+                jobId: string | null;
+                metric: string;
+                modelVersion: {
+                  model: string;
+                  version: number;
+                } | null;
+                project: string;
+                startedAt: string | null;
+                status: string;
+                trials: number;
+                trialsDone: number;
+                trigger: string;
+              }[];
+            };
+          };
         };
       };
     };
@@ -2301,7 +2999,48 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              bestTrial: number | null;
+              bestValue: number | null;
+              createdAt: string;
+              createdBy: string;
+              dataset: string;
+              datasetVersion: number;
+              error: string | null;
+              finishedAt: string | null;
+              id: string;
+              jobId: string | null;
+              metric: string;
+              modelVersion: {
+                model: string;
+                version: number;
+              } | null;
+              project: string;
+              report: unknown;
+              spec: {
+                [key: string]: unknown;
+              };
+              startedAt: string | null;
+              status: string;
+              trials: number;
+              trialsDone: number;
+              trialsList: {
+                algorithm: string;
+                durationMs: number;
+                error: string | null;
+                finishedAt: string;
+                folds: unknown;
+                number: number;
+                params: {
+                  [key: string]: unknown;
+                };
+                state: string;
+                value: number | null;
+              }[];
+              trigger: string;
+            };
+          };
         };
       };
     };

@@ -1,7 +1,8 @@
-// CDS Hooks cards rendered as an EHR shows them: indicator colour and label, summary, detail, source, suggestions
-// and links. Card text is shown as text only.
+// CDS Hooks cards rendered as an EHR shows them: indicator colour and label, summary, detail (Markdown, as the CDS
+// Hooks specification says, through the safe subset renderer), source, suggestions and links.
 import { useTranslation } from 'react-i18next';
 import type { CdsCard } from '../api/types';
+import { Markdown } from './Markdown';
 
 const SAFE_URL = /^https?:/i;
 
@@ -16,7 +17,7 @@ export function CdsCards({ cards }: { cards: CdsCard[] }) {
           <article key={c.uuid ?? i} className={`cds-card ${ind}`} aria-label={c.summary}>
             <div className="indicator">{t(`deployments.indicator.${ind}`)}</div>
             <p className="summary">{c.summary}</p>
-            {c.detail && <div className="detail">{c.detail}</div>}
+            {c.detail && <Markdown source={c.detail} className="detail" />}
             {c.suggestions && c.suggestions.length > 0 && (
               <>
                 <strong>{t('deployments.suggestions')}</strong>

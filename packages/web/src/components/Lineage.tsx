@@ -4,7 +4,10 @@
 import type { KeyboardEvent } from 'react';
 import { useNavigate } from 'react-router';
 import { useTranslation } from 'react-i18next';
-import type { LineageGraph, LineageNode } from '../api/types';
+import type { LineageGraph, LineageNode as ApiNode } from '../api/types';
+
+/** A node of the graph as drawn: the server's, or the predictions summary added after a deployment. */
+export type LineageNode = Omit<ApiNode, 'kind'> & { kind: ApiNode['kind'] | 'predictions' };
 
 export interface PlacedNode extends LineageNode {
   key: string;

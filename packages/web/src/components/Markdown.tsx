@@ -46,7 +46,7 @@ function cells(line: string): string[] {
     .map((c) => c.trim());
 }
 
-export function Markdown({ source }: { source: string }) {
+export function Markdown({ source, className = 'markdown' }: { source: string; className?: string }) {
   const lines = source.replace(/\r\n?/g, '\n').split('\n');
   const blocks: ReactNode[] = [];
   let i = 0;
@@ -131,5 +131,5 @@ export function Markdown({ source }: { source: string }) {
       para.push(lines[i++]!);
     blocks.push(<p key={k}>{inline(para.join(' '), k)}</p>);
   }
-  return <div className="markdown">{blocks}</div>;
+  return <div className={className}>{blocks}</div>;
 }

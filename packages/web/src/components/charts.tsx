@@ -225,7 +225,7 @@ export function CalibrationChart({
 export function HistoryChart({
   trials,
   maximize = true,
-  width = 560,
+  width = 540,
   height = 280,
 }: {
   trials: { number: number; value: number | null }[];

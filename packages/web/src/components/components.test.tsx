@@ -6,14 +6,12 @@ import { MemoryRouter, Route, Routes, useLocation } from 'react-router';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import i18n, { setLanguage, STORAGE_KEY } from '../i18n';
 import { LanguageSwitch } from '../App';
-import type { DatasetVersionDetail, LineageGraph, Study, Trial } from '../api/types';
+import type { DatasetDiff, LineageGraph, Study } from '../api/types';
 import { CdsCards } from './CdsCards';
 import { layout, LineageView } from './Lineage';
 import { ConfusionMatrix } from '../pages/Models';
 import { StudyProgress } from '../pages/Studies';
 import { DiffView } from '../pages/Datasets';
-import { diffVersions } from '../pages/diff';
-import { paramImportance } from '../pages/importance';
 
 beforeAll(async () => {
   await setLanguage('en');
@@ -22,6 +20,7 @@ afterEach(cleanup);
 
 const graph: LineageGraph = {
   root: { kind: 'model_version', id: 'mv1' },
+  direction: 'both',
   nodes: [
     { kind: 'dataset_version', id: 'dv1', label: 'cohort@2', detail: { rows: 965 } },
     { kind: 'recipe_run', id: 'rr1', label: 'hba1c-control-periods@1.0.0' },
@@ -103,13 +102,14 @@ describe('CDS cards', () => {
             indicator: 'critical',
             detail: 'Order HBV-DNA <b>now</b>',
             source: { label: 'Ichigen rule hbv-reactivation@1' },
-            suggestions: [{ label: 'Order HBV-DNA', isRecommended: true }],
+            suggestions: [{ label: 'Order HBV-DNA', uuid: 's1', isRecommended: true }],
             links: [
-              { label: 'Guideline', url: 'https://example.org/g' },
-              { label: 'Bad', url: 'javascript:alert(1)' },
+              { label: 'Guideline', url: 'https://example.org/g', type: 'absolute' },
+              { label: 'Bad', url: 'javascript:alert(1)', type: 'absolute' },
             ],
+            uuid: 'c1',
           },
-          { summary: 'Likely control', indicator: 'info', source: { label: 'Ichigen' } },
+          { summary: 'Likely control', indicator: 'info', source: { label: 'Ichigen' }, uuid: 'c2' },
         ]}
       />,
     );
@@ -157,6 +157,7 @@ describe('model and study views', () => {
       error: null,
       modelVersion: null,
       createdBy: 'sato',
+      jobId: null,
       createdAt: new Date().toISOString(),
       startedAt: new Date(Date.now() - 65_000).toISOString(),
       finishedAt: null,
@@ -173,84 +174,54 @@ describe('model and study views', () => {
     expect(screen.queryByText('Updating every 2 seconds')).toBeNull();
     expect(screen.getByText('succeeded')).toBeTruthy();
   });
-
-  it('estimates parameter importance from the trials', () => {
-    const trials: Trial[] = Array.from({ length: 12 }, (_, i) => ({
-      number: i,
-      algorithm: 'gbdt',
-      params: { learningRate: 0.01 * (i + 1), noise: i % 2 === 0 ? 'a' : 'b' },
-      state: 'complete',
-      value: 0.6 + 0.01 * i + (i % 2) * 0.001,
-      durationMs: 10,
-      error: null,
-      finishedAt: null,
-    }));
-    const imp = paramImportance(trials);
-    expect(imp.map((x) => x.param)).toEqual(['learningRate', 'noise']);
-    expect(imp[0]!.importance).toBeGreaterThan(0.8);
-    expect(imp.reduce((a, b) => a + b.importance, 0)).toBeCloseTo(1, 9);
-    expect(paramImportance(trials.slice(0, 2))).toEqual([]);
-  });
 });
 
 describe('dataset diff', () => {
-  const base = {
-    id: '1',
-    project: 'p',
+  const stat = {
+    typeFrom: 'number',
+    typeTo: 'number',
+    missingFrom: 0.05,
+    missingTo: 0.02,
+    meanFrom: 7.1,
+    meanTo: 7.4,
+    stdFrom: 1.2,
+    stdTo: 1.25,
+    meanShiftStd: 0.25,
+    distinctFrom: 80,
+    distinctTo: 90,
+    changed: true,
+  };
+  const diff: DatasetDiff = {
     dataset: 'labs',
-    kind: 'tabular',
-    contentDigest: 'sha256:x',
-    sizeBytes: 1,
-    fileCount: 1,
-    parentVersion: null,
-    message: '',
-    createdBy: 'u',
-    createdAt: '2026-01-01T00:00:00Z',
-  };
-  const v1: DatasetVersionDetail = {
-    ...base,
-    version: 1,
-    rowCount: 100,
-    schema: {
-      columns: [
-        { name: 'id', type: 'text', missing: 0, count: 100, distinct: 100 },
-        { name: 'hba1c', type: 'number', missing: 5, count: 100, mean: 7.1, std: 1.2, min: 4, max: 12 },
-        { name: 'old', type: 'text', missing: 0, count: 100 },
-      ],
-    },
-  };
-  const v2: DatasetVersionDetail = {
-    ...base,
-    version: 2,
-    rowCount: 120,
-    schema: {
-      columns: [
-        { name: 'id', type: 'text', missing: 0, count: 120, distinct: 120 },
-        { name: 'hba1c', type: 'number', missing: 2, count: 120, mean: 7.4, std: 1.2, min: 4, max: 13 },
-        { name: 'egfr', type: 'number', missing: 0, count: 120 },
-      ],
-    },
+    from: 1,
+    to: 2,
+    rows: { from: 100, to: 120 },
+    columnsAdded: ['egfr'],
+    columnsRemoved: ['old'],
+    typeChanged: [{ name: 'code', from: 'integer', to: 'text' }],
+    stats: [
+      { name: 'hba1c', ...stat },
+      { name: 'id', ...stat, changed: false },
+    ],
   };
 
-  it('finds rows, added / removed columns and statistic shifts', () => {
-    const d = diffVersions(v1, v2);
-    expect(d.rows).toEqual({ from: 100, to: 120 });
-    expect(d.added).toEqual(['egfr']);
-    expect(d.removed).toEqual(['old']);
-    expect(d.shifts.map((s) => `${s.column}.${s.stat}`).sort()).toEqual([
-      'hba1c.max',
-      'hba1c.mean',
-      'hba1c.missing',
-      'id.distinct',
-    ]);
-    render(<DiffView diff={d} />);
+  it('shows rows, added / removed / retyped columns and only the changed statistics', () => {
+    render(<DiffView diff={diff} />);
     expect(screen.getByText('Rows: 100 → 120')).toBeTruthy();
     expect(screen.getByText('egfr')).toBeTruthy();
-    expect(screen.getAllByRole('row')).toHaveLength(5);
+    expect(screen.getByText('old')).toBeTruthy();
+    expect(screen.getByText(/code \(integer → text\)/)).toBeTruthy();
+    const rows = screen.getAllByRole('row');
+    expect(rows).toHaveLength(2); // header + hba1c; the unchanged id column is left out
+    expect(rows[1]!.textContent).toBe('hba1c5.0% → 2.0%7.10 → 7.401.20 → 1.25+0.2580 → 90');
   });
 
   it('reports identical versions as such', () => {
-    render(<DiffView diff={diffVersions(v1, { ...v1, version: 3 })} />);
+    render(
+      <DiffView
+        diff={{ ...diff, rows: { from: 5, to: 5 }, columnsAdded: [], columnsRemoved: [], typeChanged: [], stats: [] }}
+      />,
+    );
     expect(screen.getByText('No differences in rows, columns or statistics.')).toBeTruthy();
   });
 });

@@ -3,7 +3,6 @@ import { useState, type FormEvent } from 'react';
 import { useSearchParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ApiError, ok } from '../api/client';
-import type { AuditPage as Page, AuditVerify } from '../api/types';
 import { Async, StatusBadge, useLoad } from '../components/common';
 import { useFormat } from '../i18n/format';
 
@@ -12,7 +11,7 @@ const FILTERS = ['project', 'actor', 'action', 'since', 'until'] as const;
 
 function Verify() {
   const { t } = useTranslation();
-  const state = useLoad(() => ok<AuditVerify>(api.GET('/api/v1/audit/verify')), 'verify');
+  const state = useLoad(() => ok(api.GET('/api/v1/audit/verify')), 'verify');
   if (state.error instanceof ApiError && (state.error.status === 403 || state.error.status === 404))
     return <p className="muted">{t('audit.chainUnknown')}</p>;
   return (
@@ -47,7 +46,7 @@ export function AuditPage() {
   }
   if (before) query.before = Number(before);
   const state = useLoad(
-    () => ok<Page>(api.GET('/api/v1/audit', { params: { query: query as { limit: number } } })),
+    () => ok(api.GET('/api/v1/audit', { params: { query: query as { limit: number } } })),
     params.toString(),
   );
 

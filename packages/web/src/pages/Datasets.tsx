@@ -3,20 +3,19 @@
 import { useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
-import { api, apiPath, ok } from '../api/client';
-import type { ColumnStats, DatasetSummary, DatasetVersion, DatasetVersionDetail } from '../api/types';
+import { api, apiPath, ok, okAs } from '../api/client';
+import type { ColumnStats, DatasetDiff, DatasetVersion } from '../api/types';
 import { uploadDataset } from '../api/upload';
 import { Async, ErrorBox, Section, useLoad } from '../components/common';
 import { Histogram, MissingBar } from '../components/charts';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
 import { useProject } from './Projects';
-import { diffVersions, isEmptyDiff, type StatValue, type VersionDiff } from './diff';
 
 const ENCODINGS = ['auto', 'utf-8', 'cp932'] as const;
 
 function getVersion(project: string, dataset: string, version: number) {
-  return ok<DatasetVersionDetail>(
+  return ok(
     api.GET('/api/v1/projects/{project}/datasets/{dataset}/versions/{version}', {
       params: { path: { project, dataset, version } },
     }),
@@ -137,10 +136,7 @@ export function DatasetsPage() {
   const navigate = useNavigate();
   const proj = useProject(project);
   const state = useLoad(
-    () =>
-      ok<{ datasets: DatasetSummary[] }>(
-        api.GET('/api/v1/projects/{project}/datasets', { params: { path: { project } } }),
-      ),
+    () => ok(api.GET('/api/v1/projects/{project}/datasets', { params: { path: { project } } })),
     project,
   );
   return (
@@ -195,12 +191,11 @@ export function DatasetsPage() {
 }
 
 export function distinctText(
-  d: ColumnStats['distinct'] | StatValue | undefined,
+  d: ColumnStats['distinct'] | null,
   num: (x: number | null, digits?: number) => string,
 ): string {
   if (d === undefined || d === null) return '–';
-  if (typeof d === 'object') return `≥ ${num(d.atLeast, 0)}`;
-  return typeof d === 'number' ? num(d) : d;
+  return typeof d === 'object' ? `≥ ${num(d.atLeast, 0)}` : num(d, 0);
 }
 
 function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
@@ -222,7 +217,7 @@ function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
         <code>{c.type}</code>
       </td>
       <td className="missing-cell">
-        <MissingBar missing={c.missing} total={c.count || rows} />
+        <MissingBar missing={c.missing} total={rows || c.count + c.missing} />
       </td>
       <td className="num">{distinctText(c.distinct, f.num)}</td>
       <td>{range}</td>
@@ -234,7 +229,7 @@ function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
           <div className="topvals" aria-label={t('datasets.topValues', { column: c.name })}>
             {c.top
               .slice(0, 3)
-              .map((x) => `${x.value} (${f.num(x.count, 0)})`)
+              .map((x) => `${x.value.length > 18 ? `${x.value.slice(0, 17)}…` : x.value} (${f.num(x.count, 0)})`)
               .join(', ')}
           </div>
         ) : null}
@@ -262,7 +257,7 @@ function VersionDetail({
   async function startStudy() {
     setStudyError(null);
     try {
-      const s = await ok<{ id: string }>(
+      const s = await okAs<{ id: string }>(
         api.POST('/api/v1/projects/{project}/studies', {
           params: { path: { project } },
           body: { dataset, version },
@@ -280,7 +275,7 @@ function VersionDetail({
         return (
           <>
             <Section title={t('datasets.version', { version: v.version })} id="version-title">
-              <dl className="facts">
+              <dl className="facts facts4">
                 <dt>{t('datasets.rows')}</dt>
                 <dd>{f.num(v.rowCount, 0)}</dd>
                 <dt>{t('datasets.columns')}</dt>
@@ -294,13 +289,13 @@ function VersionDetail({
                   </>
                 )}
                 <dt>{t('datasets.message')}</dt>
-                <dd>{v.message || '–'}</dd>
+                <dd className="span3">{v.message || '–'}</dd>
                 <dt>{t('datasets.by')}</dt>
                 <dd>{v.createdBy}</dd>
                 <dt>{t('datasets.at')}</dt>
                 <dd>{f.date(v.createdAt)}</dd>
                 <dt>{t('datasets.digest')}</dt>
-                <dd className="mono">{v.contentDigest}</dd>
+                <dd className="mono span3">{v.contentDigest}</dd>
               </dl>
               <div className="row" style={{ marginTop: '0.75rem' }}>
                 {can(roles, 'dataset.download') && v.kind === 'tabular' && (
@@ -374,30 +369,42 @@ function VersionDetail({
   );
 }
 
-export function DiffView({ diff }: { diff: VersionDiff }) {
+function isEmptyDiff(d: DatasetDiff): boolean {
+  return (
+    d.rows.from === d.rows.to &&
+    d.columnsAdded.length === 0 &&
+    d.columnsRemoved.length === 0 &&
+    d.typeChanged.length === 0 &&
+    !d.stats.some((s) => s.changed)
+  );
+}
+
+/** Rows, columns added / removed / retyped, and per changed column its missingness, mean, SD and distinct shifts. */
+export function DiffView({ diff }: { diff: DatasetDiff }) {
   const { t } = useTranslation();
   const f = useFormat();
-  const show = (x: StatValue) => distinctText(x, f.num);
+  const pair = (a: string, b: string) => (a === b ? a : `${a} → ${b}`);
   if (isEmptyDiff(diff)) return <p className="muted">{t('datasets.diffNone')}</p>;
+  const changed = diff.stats.filter((s) => s.changed);
   return (
     <div data-testid="diff">
       <p>{t('datasets.diffRows', { from: f.num(diff.rows.from, 0), to: f.num(diff.rows.to, 0) })}</p>
-      {diff.added.length > 0 && (
+      {diff.columnsAdded.length > 0 && (
         <p>
-          {t('datasets.diffAdded')}: <strong>{diff.added.join(', ')}</strong>
+          {t('datasets.diffAdded')}: <strong>{diff.columnsAdded.join(', ')}</strong>
         </p>
       )}
-      {diff.removed.length > 0 && (
+      {diff.columnsRemoved.length > 0 && (
         <p>
-          {t('datasets.diffRemoved')}: <strong>{diff.removed.join(', ')}</strong>
+          {t('datasets.diffRemoved')}: <strong>{diff.columnsRemoved.join(', ')}</strong>
         </p>
       )}
       {diff.typeChanged.length > 0 && (
         <p>
-          {t('datasets.diffTypeChanged')}: {diff.typeChanged.map((c) => `${c.column} (${c.from} → ${c.to})`).join(', ')}
+          {t('datasets.diffTypeChanged')}: {diff.typeChanged.map((c) => `${c.name} (${c.from} → ${c.to})`).join(', ')}
         </p>
       )}
-      {diff.shifts.length > 0 && (
+      {changed.length > 0 && (
         <>
           <h3>{t('datasets.diffStats')}</h3>
           <div className="table-wrap">
@@ -405,18 +412,29 @@ export function DiffView({ diff }: { diff: VersionDiff }) {
               <thead>
                 <tr>
                   <th>{t('datasets.column')}</th>
-                  <th>{t('datasets.statistic')}</th>
-                  <th className="num">{t('datasets.versionShort', { version: diff.from })}</th>
-                  <th className="num">{t('datasets.versionShort', { version: diff.to })}</th>
+                  <th className="num">{t('datasets.stat.missing')}</th>
+                  <th className="num">{t('datasets.stat.mean')}</th>
+                  <th className="num">{t('datasets.stat.std')}</th>
+                  <th className="num">{t('datasets.meanShift')}</th>
+                  <th className="num">{t('datasets.stat.distinct')}</th>
                 </tr>
               </thead>
               <tbody>
-                {diff.shifts.map((s) => (
-                  <tr key={`${s.column}:${s.stat}`}>
-                    <td>{s.column}</td>
-                    <td>{t(`datasets.stat.${s.stat}`)}</td>
-                    <td className="num">{show(s.from)}</td>
-                    <td className="num">{show(s.to)}</td>
+                {changed.map((s) => (
+                  <tr key={s.name}>
+                    <th scope="row" style={{ color: 'inherit' }}>
+                      {s.name}
+                      {s.typeFrom !== s.typeTo && <div className="muted">{pair(s.typeFrom, s.typeTo)}</div>}
+                    </th>
+                    <td className="num">{pair(f.pct(s.missingFrom), f.pct(s.missingTo))}</td>
+                    <td className="num">{pair(f.num(s.meanFrom, 2), f.num(s.meanTo, 2))}</td>
+                    <td className="num">{pair(f.num(s.stdFrom, 2), f.num(s.stdTo, 2))}</td>
+                    <td className="num">
+                      {s.meanShiftStd === null ? '–' : `${s.meanShiftStd > 0 ? '+' : ''}${f.num(s.meanShiftStd, 2)}`}
+                    </td>
+                    <td className="num">
+                      {pair(distinctText(s.distinctFrom, f.num), distinctText(s.distinctTo, f.num))}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -436,14 +454,20 @@ function Compare({ project, dataset, versions }: { project: string; dataset: str
   const [to, setTo] = useState<number>(Number(params.get('to')) || nums[nums.length - 1] || 0);
   const active = params.get('from') && params.get('to');
   const key = active ? `${project}/${dataset}:${params.get('from')}..${params.get('to')}` : '';
-  const state = useLoad(async () => {
-    if (!active) return null;
-    const [a, b] = await Promise.all([
-      getVersion(project, dataset, Number(params.get('from'))),
-      getVersion(project, dataset, Number(params.get('to'))),
-    ]);
-    return diffVersions(a, b);
-  }, key);
+  const state = useLoad(
+    async () =>
+      active
+        ? ok(
+            api.GET('/api/v1/projects/{project}/datasets/{dataset}/diff', {
+              params: {
+                path: { project, dataset },
+                query: { from: Number(params.get('from')), to: Number(params.get('to')) },
+              },
+            }),
+          )
+        : null,
+    key,
+  );
   if (nums.length < 2) return <p className="muted">{t('datasets.diffNeedTwo')}</p>;
   return (
     <>
@@ -493,7 +517,7 @@ export function DatasetPage() {
   const proj = useProject(project);
   const state = useLoad(
     () =>
-      ok<{ versions: DatasetVersion[] }>(
+      ok(
         api.GET('/api/v1/projects/{project}/datasets/{dataset}/versions', {
           params: { path: { project, dataset }, query: { limit: 200 } },
         }),

@@ -3,12 +3,11 @@
 import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
-import { api, apiPath, ok, rawJson } from '../api/client';
+import { api, ok } from '../api/client';
 import type { Deployment, TryResult } from '../api/types';
 import { Async, ErrorBox, Section, StatusBadge, useLoad } from '../components/common';
 import { CdsCards } from '../components/CdsCards';
 import { useFormat } from '../i18n/format';
-import { sampleBundle } from './sampleBundle';
 
 function targetHref(project: string, d: Deployment): string | null {
   return d.target.kind === 'model'
@@ -21,10 +20,7 @@ export function DeploymentsPage() {
   const f = useFormat();
   const { project = '' } = useParams();
   const state = useLoad(
-    () =>
-      ok<{ deployments: Deployment[] }>(
-        api.GET('/api/v1/projects/{project}/deployments', { params: { path: { project } } }),
-      ),
+    () => ok(api.GET('/api/v1/projects/{project}/deployments', { params: { path: { project } } })),
     project,
   );
   return (
@@ -100,11 +96,32 @@ export function Applicability({ d }: { d: Deployment }) {
 
 function TryPanel({ project, d }: { project: string; d: Deployment }) {
   const { t } = useTranslation();
-  const [text, setText] = useState(() => JSON.stringify(sampleBundle(), null, 2));
+  const [text, setText] = useState('');
+  const [note, setNote] = useState<string | null>(null);
   const [hook, setHook] = useState(d.hooks[0] ?? 'patient-view');
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<TryResult | null>(null);
   const [error, setError] = useState<unknown>(null);
+
+  async function loadSample() {
+    setError(null);
+    try {
+      const s = await ok(
+        api.GET('/api/v1/projects/{project}/deployments/{name}/sample', {
+          params: { path: { project, name: d.name } },
+        }),
+      );
+      setText(JSON.stringify(s.bundle, null, 2));
+      setNote(
+        s.applies
+          ? t('deployments.sampleApplies', { patient: s.patientId })
+          : t('deployments.sampleNotApplies', { patient: s.patientId, reasons: s.reasons.join('; ') }),
+      );
+    } catch (err) {
+      setError(err);
+    }
+  }
+
   async function send(e: FormEvent) {
     e.preventDefault();
     setError(null);
@@ -119,10 +136,12 @@ function TryPanel({ project, d }: { project: string; d: Deployment }) {
     setBusy(true);
     try {
       setResult(
-        await rawJson<TryResult>('POST', `${apiPath('projects', project, 'deployments', d.name)}/try`, {
-          hook,
-          bundle,
-        }),
+        await ok(
+          api.POST('/api/v1/projects/{project}/deployments/{name}/try', {
+            params: { path: { project, name: d.name } },
+            body: { hook: hook as 'patient-view' | 'order-select', bundle },
+          }),
+        ),
       );
     } catch (err) {
       setError(err);
@@ -143,22 +162,34 @@ function TryPanel({ project, d }: { project: string; d: Deployment }) {
               ))}
             </select>
           </label>
-          <button type="button" className="secondary" onClick={() => setText(JSON.stringify(sampleBundle(), null, 2))}>
+          <button type="button" className="secondary" onClick={() => void loadSample()}>
             {t('deployments.sample')}
           </button>
         </div>
+        {note && (
+          <p className="muted" role="status">
+            {note}
+          </p>
+        )}
         <label>
           {t('deployments.bundle')}
-          <textarea rows={16} value={text} onChange={(e) => setText(e.target.value)} name="bundle" spellCheck={false} />
+          <textarea
+            rows={16}
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            name="bundle"
+            spellCheck={false}
+            required
+          />
         </label>
-        <button type="submit" disabled={busy} style={{ marginTop: '0.5rem' }}>
+        <button type="submit" disabled={busy || !text.trim()} style={{ marginTop: '0.5rem' }}>
           {busy ? t('deployments.sending') : t('deployments.send')}
         </button>
       </form>
       <div aria-live="polite">
         <h3>{t('deployments.cards')}</h3>
         {error !== null && <ErrorBox error={error} />}
-        {result && <CdsCards cards={result.cards ?? []} />}
+        {result && <CdsCards cards={result.cards} />}
       </div>
     </div>
   );
@@ -168,11 +199,15 @@ export function DeploymentPage() {
   const { t } = useTranslation();
   const f = useFormat();
   const { project = '', name = '' } = useParams();
-  const state = useLoad(
-    () =>
-      ok<Deployment>(api.GET('/api/v1/projects/{project}/deployments/{name}', { params: { path: { project, name } } })),
-    `${project}/${name}`,
-  );
+  // The list carries each deployment's use (predictions, override rate); the detail its full specification.
+  const state = useLoad(async () => {
+    const [detail, list] = await Promise.all([
+      ok(api.GET('/api/v1/projects/{project}/deployments/{name}', { params: { path: { project, name } } })),
+      ok(api.GET('/api/v1/projects/{project}/deployments', { params: { path: { project } } })),
+    ]);
+    const usage = list.deployments.find((x) => x.name === name);
+    return { ...detail, predictions: usage?.predictions ?? 0, overrideRate: usage?.overrideRate ?? null };
+  }, `${project}/${name}`);
   return (
     <Async state={state}>
       {(d) => {

@@ -5,7 +5,7 @@ import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ok } from '../api/client';
-import type { LineageGraph, Metrics, ModelVersionDetail, ModelVersionSummary } from '../api/types';
+import type { Metrics, ModelVersionDetail } from '../api/types';
 import { Async, ErrorBox, Section, StatusBadge, useLoad } from '../components/common';
 import { Bars, CalibrationChart, CurveChart } from '../components/charts';
 import { LineageView } from '../components/Lineage';
@@ -15,13 +15,11 @@ import { can } from '../permissions';
 import { useProject } from './Projects';
 
 function listVersions(project: string) {
-  return ok<{ versions: ModelVersionSummary[] }>(
-    api.GET('/api/v1/projects/{project}/models', { params: { path: { project } } }),
-  );
+  return ok(api.GET('/api/v1/projects/{project}/models', { params: { path: { project } } }));
 }
 
 function getVersion(project: string, model: string, version: number) {
-  return ok<ModelVersionDetail>(
+  return ok(
     api.GET('/api/v1/projects/{project}/models/{model}/versions/{version}', {
       params: { path: { project, model, version } },
     }),
@@ -322,7 +320,7 @@ export function ModelVersionPage() {
   const lineage = useLoad(
     () =>
       can(roles, 'lineage.read')
-        ? ok<LineageGraph>(
+        ? ok(
             api.GET('/api/v1/projects/{project}/lineage', {
               params: { path: { project }, query: { model, modelVersion: ver, direction: 'both' } },
             }),
@@ -457,7 +455,9 @@ export function ModelVersionPage() {
                         <td className="num">{f.pct(s.sensitivity ?? null)}</td>
                         <td className="num">{f.pct(s.specificity ?? null)}</td>
                         <td>
-                          {s.flagged && <span className="badge badge-flag">{s.reason ?? t('models.smallGroup')}</span>}
+                          {s.flagged && (
+                            <span className="badge badge-flag">{s.flagReason ?? t('models.smallGroup')}</span>
+                          )}
                         </td>
                       </tr>
                     ))}

@@ -4,23 +4,20 @@ import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ApiError, ok } from '../api/client';
-import type { AuditPage, Member, Project } from '../api/types';
+import type { Member } from '../api/types';
 import { Async, ErrorBox, RoleName, Section, useLoad } from '../components/common';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
 import { ROLES } from '../../../server/src/auth/roles.ts';
 
 export function useProject(slug: string) {
-  return useLoad(
-    () => ok<Project>(api.GET('/api/v1/projects/{project}', { params: { path: { project: slug } } })),
-    slug,
-  );
+  return useLoad(() => ok(api.GET('/api/v1/projects/{project}', { params: { path: { project: slug } } })), slug);
 }
 
 export function ProjectsPage() {
   const { t } = useTranslation();
   const f = useFormat();
-  const state = useLoad(() => ok<{ projects: Project[] }>(api.GET('/api/v1/projects')), 'projects');
+  const state = useLoad(() => ok(api.GET('/api/v1/projects')), 'projects');
   return (
     <>
       <h1>{t('projects.title')}</h1>
@@ -71,7 +68,7 @@ function Members({ project, roles }: { project: string; roles: string[] }) {
   const { t } = useTranslation();
   const f = useFormat();
   const state = useLoad(
-    () => ok<{ members: Member[] }>(api.GET('/api/v1/projects/{project}/members', { params: { path: { project } } })),
+    () => ok(api.GET('/api/v1/projects/{project}/members', { params: { path: { project } } })),
     project,
   );
   const manage = can(roles, 'members.manage');
@@ -219,7 +216,7 @@ export function ActivityList({ project, limit = 10 }: { project: string; limit?:
   const { t } = useTranslation();
   const f = useFormat();
   const state = useLoad(
-    () => ok<AuditPage>(api.GET('/api/v1/audit', { params: { query: { project, limit } } })),
+    () => ok(api.GET('/api/v1/audit', { params: { query: { project, limit } } })),
     `${project}:${limit}`,
   );
   if (state.error instanceof ApiError && state.error.status === 403)

@@ -10,7 +10,6 @@ import { Bars, HistoryChart } from '../components/charts';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
 import { useProject } from './Projects';
-import { importanceOf } from './importance';
 
 export const POLL_MS = 2000;
 const ACTIVE = new Set(['queued', 'running']);
@@ -24,7 +23,7 @@ export function StudiesPage() {
   const f = useFormat();
   const { project = '' } = useParams();
   const state = useLoad(
-    () => ok<{ studies: Study[] }>(api.GET('/api/v1/projects/{project}/studies', { params: { path: { project } } })),
+    () => ok(api.GET('/api/v1/projects/{project}/studies', { params: { path: { project } } })),
     project,
   );
   return (
@@ -96,7 +95,7 @@ export function useStudy(project: string, id: string) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const load = async () => {
       try {
-        const s = await ok<StudyDetail>(
+        const s = await ok(
           api.GET('/api/v1/projects/{project}/studies/{study}', { params: { path: { project, study: id } } }),
         );
         if (stop) return;
@@ -179,6 +178,39 @@ function paramText(params: Record<string, unknown>, num: (x: number) => string):
     .join(', ');
 }
 
+/** The server's estimate of each hyperparameter's main effect, refreshed as trials finish. */
+function Importance({ project, study, trialsDone }: { project: string; study: string; trialsDone: number }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const state = useLoad(
+    () =>
+      ok(
+        api.GET('/api/v1/projects/{project}/studies/{study}/importance', {
+          params: { path: { project, study } },
+        }),
+      ),
+    `${project}/${study}:${trialsDone}`,
+  );
+  return (
+    <>
+      <p className="muted">{t('studies.importanceNote')}</p>
+      {state.data && state.data.params.length > 0 ? (
+        <Bars
+          label={t('studies.importance')}
+          bars={[...state.data.params]
+            .sort((a, b) => b.importance - a.importance)
+            .slice(0, 12)
+            .map((p) => ({ label: p.name, value: p.importance, text: f.pct(p.importance) }))}
+        />
+      ) : state.error ? (
+        <ErrorBox error={state.error} onRetry={state.reload} />
+      ) : (
+        <p className="muted">{t('studies.importanceWaiting')}</p>
+      )}
+    </>
+  );
+}
+
 export function StudyPage() {
   const { t } = useTranslation();
   const f = useFormat();
@@ -188,7 +220,6 @@ export function StudyPage() {
   const [cancelError, setCancelError] = useState<unknown>(null);
   if (!study) return error ? <ErrorBox error={error} onRetry={reload} /> : <Loading />;
   const trials = study.trialsList ?? [];
-  const importance = importanceOf(study.importance, trials);
   const maximize = study.metric !== 'logloss' && study.metric !== 'brier';
   return (
     <>
@@ -202,7 +233,7 @@ export function StudyPage() {
         </Link>{' '}
         · {study.createdBy} · {f.date(study.createdAt)}
       </p>
-      <Section title={t('studies.progress')} id="progress-title">
+      <Section title={t('studies.progressTitle')} id="progress-title">
         <StudyProgress study={study} />
         {study.error && (
           <p className="error">
@@ -251,17 +282,7 @@ export function StudyPage() {
           )}
         </section>
         <Section title={t('studies.importance')} id="importance-title">
-          <p className="muted">{t('studies.importanceNote')}</p>
-          {importance.length > 0 ? (
-            <Bars
-              label={t('studies.importance')}
-              bars={importance
-                .slice(0, 12)
-                .map((p) => ({ label: p.param, value: p.importance, text: f.pct(p.importance) }))}
-            />
-          ) : (
-            <p className="muted">{t('studies.noTrials')}</p>
-          )}
+          <Importance project={project} study={study.id} trialsDone={study.trialsDone} />
         </Section>
       </div>
       <Section title={t('studies.trials')} id="trials-title">
