@@ -140,15 +140,12 @@ export const ja: MessageShape = {
     studyStarted: 'スタディを開始しました。',
     filesVersion: 'ファイル形式のバージョン: {{count}} ファイル',
     path: 'パス',
-    statistic: '統計量',
     meanShift: '平均の変化（SD 単位）',
     stat: {
       missing: '欠損数',
       mean: '平均',
-      std: '標準偏差',
+      std: 'SD',
       distinct: '異なり数',
-      min: '最小値',
-      max: '最大値',
     },
   },
   studies: {

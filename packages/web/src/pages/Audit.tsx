@@ -31,6 +31,19 @@ function Verify() {
   );
 }
 
+/** An event's details: short ones inline, long ones folded behind their first characters. */
+function Details({ value }: { value: Record<string, unknown> | null | undefined }) {
+  if (!value || Object.keys(value).length === 0) return null;
+  const text = JSON.stringify(value);
+  if (text.length <= 80) return <>{text}</>;
+  return (
+    <details>
+      <summary>{text.slice(0, 60)}…</summary>
+      <pre>{JSON.stringify(value, null, 2)}</pre>
+    </details>
+  );
+}
+
 export function AuditPage() {
   const { t } = useTranslation();
   const f = useFormat();
@@ -116,7 +129,7 @@ export function AuditPage() {
                           <StatusBadge status={e.outcome} />
                         </td>
                         <td className="mono details">
-                          {Object.keys(e.details ?? {}).length ? JSON.stringify(e.details) : ''}
+                          <Details value={e.details} />
                         </td>
                       </tr>
                     ))}

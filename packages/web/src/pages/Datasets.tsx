@@ -220,7 +220,7 @@ function ColumnRow({ c, rows }: { c: ColumnStats; rows: number }) {
         <MissingBar missing={c.missing} total={rows || c.count + c.missing} />
       </td>
       <td className="num">{distinctText(c.distinct, f.num)}</td>
-      <td>{range}</td>
+      <td className="nowrap">{range}</td>
       <td className="num">{c.mean !== undefined ? `${f.num(c.mean, 2)} ± ${f.num(c.std ?? 0, 2)}` : '–'}</td>
       <td>
         {c.histogram ? (
@@ -430,7 +430,11 @@ export function DiffView({ diff }: { diff: DatasetDiff }) {
                     <td className="num">{pair(f.num(s.meanFrom, 2), f.num(s.meanTo, 2))}</td>
                     <td className="num">{pair(f.num(s.stdFrom, 2), f.num(s.stdTo, 2))}</td>
                     <td className="num">
-                      {s.meanShiftStd === null ? '–' : `${s.meanShiftStd > 0 ? '+' : ''}${f.num(s.meanShiftStd, 2)}`}
+                      {s.meanShiftStd === null
+                        ? '–'
+                        : Math.abs(s.meanShiftStd) < 0.005
+                          ? f.num(0, 2)
+                          : `${s.meanShiftStd > 0 ? '+' : ''}${f.num(s.meanShiftStd, 2)}`}
                     </td>
                     <td className="num">
                       {pair(distinctText(s.distinctFrom, f.num), distinctText(s.distinctTo, f.num))}

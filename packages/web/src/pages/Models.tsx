@@ -75,7 +75,7 @@ export function ModelsPage() {
                         <Link
                           to={`/p/${encodeURIComponent(project)}/models/${encodeURIComponent(v.model)}/${v.version}`}
                         >
-                          {v.model}
+                          {v.model}@{v.version}
                         </Link>
                       </td>
                       <td className="num">{v.version}</td>
