@@ -248,6 +248,37 @@ describe.each(DIALECTS)('web console sessions on %s', (dialect) => {
     expect(reasons).toEqual(expect.arrayContaining(['idle', 'expired']));
   });
 
+  it("a login removes the user's sessions that ended over a day ago, and only those", async () => {
+    const u = await t.user('tidy');
+    const db = t.platform.store.db;
+    const old = await session(u.name, u.password);
+    const recent = await session(u.name, u.password);
+    const live = await session(u.name, u.password);
+    const longAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    await db
+      .updateTable('web_sessions')
+      .set({ expires_at: longAgo })
+      .where('session_hash', '=', sha256Hex(old.cookie))
+      .execute();
+    await db
+      .updateTable('web_sessions')
+      .set({ revoked_at: new Date(Date.now() - 3600_000).toISOString() })
+      .where('session_hash', '=', sha256Hex(recent.cookie))
+      .execute();
+    await session(u.name, u.password);
+    const left = await db
+      .selectFrom('web_sessions')
+      .innerJoin('users', 'users.id', 'web_sessions.user_id')
+      .select('session_hash')
+      .where('users.name', '=', 'tidy')
+      .execute();
+    const hashes = left.map((r) => r.session_hash);
+    expect(hashes).not.toContain(sha256Hex(old.cookie));
+    expect(hashes).toContain(sha256Hex(recent.cookie));
+    expect(hashes).toContain(sha256Hex(live.cookie));
+    expect(hashes).toHaveLength(3);
+  });
+
   it('login failures are throttled and audited exactly like the password login', async () => {
     const u = await t.user('mallory-target');
     for (let i = 0; i < 3; i++) {

@@ -107,6 +107,13 @@ export class SessionService {
     const now = new Date();
     const id = newId();
     const expiresAt = new Date(now.getTime() + this.lifetimeMs).toISOString();
+    // Housekeeping at login: this user's sessions that ended over a day ago are no longer worth a row.
+    const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
+    await this.db
+      .deleteFrom('web_sessions')
+      .where('user_id', '=', userId)
+      .where((eb) => eb.or([eb('expires_at', '<', dayAgo), eb('revoked_at', '<', dayAgo)]))
+      .execute();
     await this.db
       .insertInto('web_sessions')
       .values({
