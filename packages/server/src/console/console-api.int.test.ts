@@ -314,6 +314,43 @@ describe.each(DIALECTS)('console API on %s', (dialect) => {
     expect((await api('GET', '/projects/dm/users', sci.token)).statusCode).toBe(403);
     expect((await api('GET', '/projects/dm/users', outsider.token)).statusCode).toBe(404);
   });
+
+  // ---------- what the caller may do with a model version ----------
+  it('says whether the caller may approve or retire a version, with the reason approving is not offered', async () => {
+    const actions = async (version: number, token: string) =>
+      (await api('GET', `/projects/dm/models/responder/versions/${version}`, token)).json().actions;
+    // The approved version: nobody may approve it again; approvers and owners may retire it.
+    expect(await actions(modelVersion, appr.token)).toEqual({
+      approve: false,
+      approveBlockedBy: 'stage',
+      retire: true,
+    });
+    expect(await actions(modelVersion, owner.token)).toEqual({
+      approve: false,
+      approveBlockedBy: 'role',
+      retire: true,
+    });
+    expect(await actions(modelVersion, sci.token)).toEqual({ approve: false, approveBlockedBy: 'role', retire: false });
+    // A candidate the approver trained: the two-person rule keeps them from approving it, and the server agrees.
+    const own = (await registerDiabetesModel(t.platform, 'dm', 'appr')).version;
+    expect(await actions(own, appr.token)).toEqual({
+      approve: false,
+      approveBlockedBy: 'two-person-rule',
+      retire: true,
+    });
+    const refused = await api('POST', `/projects/dm/models/responder/versions/${own}/approve`, appr.token, {
+      reason: 'mine',
+    });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().error.code).toBe('TWO_PERSON_RULE');
+    // A candidate someone else trained: offered, and it works.
+    const other = (await registerDiabetesModel(t.platform, 'dm', 'sci')).version;
+    expect(await actions(other, appr.token)).toEqual({ approve: true, approveBlockedBy: null, retire: true });
+    const ok = await api('POST', `/projects/dm/models/responder/versions/${other}/approve`, appr.token, {
+      reason: 'fine',
+    });
+    expect(ok.statusCode, ok.body).toBe(200);
+  });
 });
 
 describe('paramImportance', () => {

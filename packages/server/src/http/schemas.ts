@@ -300,6 +300,15 @@ export const modelVersionDetailSchema = modelVersionSummarySchema.extend({
   ),
 });
 
+/** What the caller may do with this version now (the console offers only these; the server checks again anyway). */
+export const modelVersionActionsSchema = z.object({
+  approve: z.boolean(),
+  /** Why approving is not offered: role, stage, or the two-person rule. */
+  approveBlockedBy: z.enum(['role', 'stage', 'two-person-rule']).nullable(),
+  retire: z.boolean(),
+});
+export const modelVersionViewSchema = modelVersionDetailSchema.extend({ actions: modelVersionActionsSchema });
+
 // ---------- lineage ----------
 const nodeKind = z.enum(['dataset_version', 'study', 'model_version', 'deployment', 'recipe_run', 'prediction_batch']);
 const nodeRef = z.object({ kind: nodeKind, id: z.string() });

@@ -1,7 +1,8 @@
 // HTTP routes for the model registry (list, show, card, artifacts, approve, retire, external ONNX upload) and lineage.
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
-import { lineageGraphSchema, modelVersionDetailSchema, modelVersionsSchema } from '../http/schemas.js';
+import { lineageGraphSchema, modelVersionViewSchema, modelVersionsSchema } from '../http/schemas.js';
+import { allows } from '../auth/roles.js';
 import type { NodeKind } from '../lineage/lineage.js';
 import { AppError, badRequest, notFound } from '../errors.js';
 
@@ -41,11 +42,33 @@ export function registerModelRoutes(app: TypedApp, platform: Platform): void {
 
   app.get(
     `${API}/projects/:project/models/:model/versions/:version`,
-    { schema: { tags: ['models'], params: mv, response: { 200: modelVersionDetailSchema } } },
+    { schema: { tags: ['models'], params: mv, response: { 200: modelVersionViewSchema } } },
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'model.read');
-      return registry.get(a, req.params.model, req.params.version);
+      const d = await registry.get(a, req.params.model, req.params.version);
+      // What the console may offer this caller: the same conditions approve/retire enforce.
+      const r = await platform.store.db
+        .selectFrom('model_versions')
+        .select(['responsible_json', 'trained_by'])
+        .where('id', '=', d.id)
+        .executeTakeFirstOrThrow();
+      const responsible = [...(JSON.parse(r.responsible_json) as string[]), r.trained_by];
+      const approveBlockedBy = !allows(a.roles, 'model.approve')
+        ? ('role' as const)
+        : d.stage !== 'candidate'
+          ? ('stage' as const)
+          : responsible.includes(p.name)
+            ? ('two-person-rule' as const)
+            : null;
+      return {
+        ...d,
+        actions: {
+          approve: approveBlockedBy === null,
+          approveBlockedBy,
+          retire: allows(a.roles, 'model.retire') && d.stage !== 'retired',
+        },
+      };
     },
   );
 
