@@ -12,6 +12,7 @@ import {
   mapFeature,
   resourcesOf,
   type Decision,
+  type FeatureMapping,
   type FeatureValue,
   type MappedResourceType,
   type PatientData,
@@ -248,13 +249,23 @@ export class CdsService {
       card?: CdsCard;
     };
     const outcomes: Outcome[] = [];
+    // Deployments often map the same feature the same way (age, latest HbA1c, …): evaluate each mapping once per call.
+    const mapped = new Map<string, FeatureValue>();
+    const mapOnce = (m: FeatureMapping): FeatureValue => {
+      const { feature: _name, ...how } = m;
+      const key = JSON.stringify(how);
+      if (mapped.has(key)) return mapped.get(key)!;
+      const v = mapFeature(m, data);
+      mapped.set(key, v);
+      return v;
+    };
     for (const d of service.deps) {
       const decision = decideApplicability(d.spec.applicability, data);
       if (!decision.applies) {
         outcomes.push({ d, decision });
         continue;
       }
-      const features = Object.fromEntries(d.spec.mapping.map((m) => [m.feature, mapFeature(m, data)]));
+      const features = Object.fromEntries(d.spec.mapping.map((m) => [m.feature, mapOnce(m)]));
       const result = await this.score(d, features);
       const band = chooseBand(d.spec.card, result.output);
       const card = band
