@@ -59,14 +59,34 @@ const sizeMB = size / 1e6;
 // Anchor: hash then copy, as an operator would store a file by hand.
 const copy = path.join(work, 'copy.csv');
 const anchorRuns = [];
+const anchorCpu = [];
 for (let i = 0; i < 2; i++) {
   rmSync(copy, { force: true });
+  let out = '';
   anchorRuns.push(
-    seconds(() => execFileSync('bash', ['-c', `sha256sum "${csv}" >/dev/null && cp "${csv}" "${copy}"`])),
+    seconds(() => {
+      // `times` prints the CPU time of the shell's children (user and system): the anchor's CPU cost.
+      out = execFileSync('bash', ['-c', `sha256sum "${csv}" >/dev/null && cp "${csv}" "${copy}"; times`]).toString();
+    }),
   );
+  const t = [
+    ...out
+      .trim()
+      .split('\n')
+      .pop()
+      .matchAll(/(\d+)m([\d.]+)s/g),
+  ].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  anchorCpu.push(t[0] + t[1]);
 }
 rmSync(copy, { force: true });
 const anchor = Math.min(...anchorRuns);
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+const cpuOf = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / ticks;
+};
 
 // Ours: a fresh embedded server in its own process, pushed to over loopback HTTP.
 const data = path.join(work, 'data');
@@ -98,7 +118,9 @@ await fetch(`${url}/api/v1/projects`, {
 const runs = [];
 let rows = 0;
 const pushes = args.includes('--twice') ? 2 : 1;
+const serverCpu = [];
 for (let i = 0; i < pushes; i++) {
+  const cpu0 = cpuOf(server.pid);
   const t = process.hrtime.bigint();
   const res = await fetch(`${url}/api/v1/projects/bench/datasets/labs${i}/versions`, {
     method: 'POST',
@@ -110,6 +132,7 @@ for (let i = 0; i < pushes; i++) {
   if (res.status !== 201) throw new Error(JSON.stringify(body));
   rows = body.version.rowCount;
   runs.push(Number(process.hrtime.bigint() - t) / 1e9);
+  serverCpu.push(cpuOf(server.pid) - cpu0);
   // The second push is a new dataset: identical content is stored once, so it measures parse + Arrow + dedupe.
 }
 const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
@@ -130,6 +153,11 @@ const result = {
   pushMBps: Number((sizeMB / ours).toFixed(1)),
   ...(runs[1] !== undefined ? { secondPushSeconds: Number(runs[1].toFixed(2)) } : {}),
   ratio: Number((anchor / ours).toFixed(3)),
+  // CPU time is what a loaded machine cannot distort much: the anchor's (sha256sum + cp) and the server's (all
+  // threads) for the first push. Their ratio is the throughput ratio on an idle machine with one core per thread.
+  anchorCpuSeconds: Number(Math.min(...anchorCpu).toFixed(2)),
+  pushServerCpuSeconds: Number(serverCpu[0].toFixed(2)),
+  cpuRatio: Number((Math.min(...anchorCpu) / serverCpu[0]).toFixed(3)),
   serverPeakMB: Number(peakMB.toFixed(0)),
 };
 console.log(JSON.stringify(result, null, 2));

@@ -31,6 +31,8 @@ const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 const RING_BYTES = 8 * 1024 * 1024;
 /** Larger chunks are transferred as copies. */
 const MAX_RING_CHUNK = RING_BYTES / 4;
+/** Ring bytes gathered before they are posted to the worker. */
+const POST_BYTES = 1024 * 1024;
 /** Arrow bytes the worker may send ahead of what the object store has consumed. */
 const ARROW_CREDIT = 8 * 1024 * 1024;
 /** The parser allocates little per cell; a small nursery keeps the worker's memory near its live data. */
@@ -76,6 +78,8 @@ class ThreadSession implements IngestSession {
   private readonly ringBytes = new Uint8Array(this.ring);
   /** Regions of the ring not yet acknowledged, oldest first (acks arrive in order). */
   private readonly regions: { offset: number; length: number; ring: boolean }[] = [];
+  /** The newest ring region, still being filled (not yet posted). */
+  private pending: { offset: number; length: number; ring: boolean } | undefined;
   private failure: unknown;
   private closed = false;
   /** Wakes whoever waits for the worker (room for chunks, the profile, Arrow bytes). */
@@ -145,28 +149,52 @@ class ThreadSession implements IngestSession {
     return head + length <= oldest.offset ? head : -1;
   }
 
+  /** Posts the region being filled, if any. */
+  private postPending(): void {
+    const p = this.pending;
+    if (p === undefined) return;
+    this.pending = undefined;
+    this.worker.postMessage({ type: 'ring', offset: p.offset, length: p.length } satisfies ToIngest);
+  }
+
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     const length = chunk.byteLength;
     if (length === 0) return;
-    // The same chunk goes to the object store, so the worker gets a copy: in the ring when it fits.
+    // The same chunk goes to the object store, so the worker gets a copy: in the ring when it fits, coalesced
+    // into messages of ~1 MiB (an upload arrives in 16–64 KB pieces; a message each cost both threads dearly).
     if (length <= MAX_RING_CHUNK) {
-      if (this.place(length) < 0) await this.until(() => this.place(length) >= 0);
-      const offset = this.place(length);
-      this.ringBytes.set(chunk, offset);
-      this.regions.push({ offset, length, ring: true });
+      let at = this.place(length);
+      const p = this.pending;
+      if (p !== undefined && at === p.offset + p.length) {
+        p.length += length;
+      } else {
+        this.postPending();
+        if (at < 0) {
+          await this.until(() => this.place(length) >= 0);
+          at = this.place(length);
+        }
+        this.pending = { offset: at, length, ring: true };
+        this.regions.push(this.pending);
+      }
+      this.ringBytes.set(chunk, at);
       this.inFlight += length;
-      this.worker.postMessage({ type: 'ring', offset, length } satisfies ToIngest);
+      if ((this.pending as { length: number }).length >= POST_BYTES) this.postPending();
     } else {
+      this.postPending();
       const copy = new Uint8Array(chunk);
       this.regions.push({ offset: 0, length, ring: false });
       this.inFlight += length;
       this.worker.postMessage({ type: 'chunk', bytes: copy } satisfies ToIngest, [copy.buffer]);
     }
-    if (this.inFlight > MAX_IN_FLIGHT) await this.until(() => this.inFlight <= MAX_IN_FLIGHT);
+    if (this.inFlight > MAX_IN_FLIGHT) {
+      this.postPending();
+      await this.until(() => this.inFlight <= MAX_IN_FLIGHT);
+    }
   }
 
   async end(): Promise<TabularProfile> {
+    this.postPending();
     this.worker.postMessage({ type: 'end' } satisfies ToIngest);
     await this.until(() => this.profile !== undefined);
     return this.profile as TabularProfile;

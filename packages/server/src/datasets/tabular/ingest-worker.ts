@@ -49,6 +49,7 @@ function main(): void {
   let failed = false;
   let arrow: Generator<Uint8Array, void, undefined> | undefined;
   let credit = 0;
+  let arrowDone = false;
   const fail = (e: unknown): void => {
     failed = true;
     ingest.close();
@@ -74,10 +75,12 @@ function main(): void {
         port.postMessage({ type: 'profile', profile, hasArrow: ingest.hasArrow } satisfies FromIngest);
       } else {
         credit += m.bytes;
+        if (arrowDone) return;
         arrow ??= ingest.arrow();
         while (credit > 0) {
           const next = arrow.next();
           if (next.done === true) {
+            arrowDone = true;
             ingest.close();
             port.postMessage({ type: 'arrow-end' } satisfies FromIngest);
             return;

@@ -164,10 +164,16 @@ const distThread = new URL('../../../dist/datasets/tabular/ingest-thread.js', im
 describe.skipIf(!existsSync(distThread))('single-pass ingest in a worker thread (compiled)', () => {
   it('gives the same profile and Arrow bytes, and revives parse errors as AppErrors', async () => {
     const mod = (await import(distThread.href)) as { openIngest: typeof openIngest };
-    const bytes = table(70_000);
+    // ~18 MB in 64 KB pieces and a few larger ones: the 8 MiB ring wraps, and big chunks bypass it.
+    const bytes = table(250_000);
     const session = mod.openIngest({});
     try {
-      for await (const c of chunks(bytes, 1 << 18)) await session.write(c);
+      let i = 0;
+      for (const size of [65_536, 3 << 20, 65_536, 5_000_000, 65_536]) {
+        const end = size === 65_536 ? Math.min(bytes.length, i + (6 << 20)) : i + size;
+        for (; i < end; i += Math.min(size, end - i)) await session.write(bytes.subarray(i, Math.min(end, i + size)));
+      }
+      for (; i < bytes.length; i += 65_536) await session.write(bytes.subarray(i, i + 65_536));
       const profile = await session.end();
       const expected = await profileTabular(chunks(bytes, 1 << 20));
       expect(profile).toEqual(expected);
