@@ -1,5 +1,7 @@
 // Benchmark: push of a 100,000-row cohort → approved-ready candidate with model card, on the embedded default,
-// 2 cores, 60 trials. Reports the wall time of each phase. Usage: node bench/training/e2e.mjs [--rows 100000] [--trials 60]
+// 2 cores, 60 trials, the policy's defaults otherwise (as in the issue's `ichigen policy set`). Reports the wall time
+// of each phase, the CPU time of the process (all threads) and the load average.
+// Usage: node bench/training/e2e.mjs [--rows 100000] [--trials 60] [--folds k] [--search-rows n]
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +14,8 @@ const args = process.argv.slice(2);
 const arg = (k, d) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
 const ROWS = arg('--rows', 100000);
 const TRIALS = arg('--trials', 60);
+const FOLDS = arg('--folds', undefined);
+const SEARCH_ROWS = arg('--search-rows', undefined);
 
 function cohort(n, seed) {
   let s = seed >>> 0 || 1;
@@ -78,10 +82,13 @@ try {
     group: 'patient_id',
     exclude: ['patient_id'],
     trials: TRIALS,
-    folds: 5,
+    ...(FOLDS ? { folds: FOLDS } : {}),
+    ...(SEARCH_ROWS ? { searchRows: SEARCH_ROWS } : {}),
     onNewVersion: true,
     model: 'oral-response',
   });
+  const load0 = os.loadavg()[0];
+  const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   const pushed = await fetch(`${srv.url}/api/v1/projects/dm/datasets/cohort/versions`, {
     method: 'POST',
@@ -91,12 +98,19 @@ try {
   const tPush = Date.now();
   const id = pushed.studiesStarted[0];
   let s;
+  let lastDone = -1;
   for (;;) {
     s = await j('GET', `/projects/dm/studies/${id}`);
     if (['succeeded', 'failed', 'cancelled'].includes(s.status)) break;
+    if (s.trialsDone !== lastDone) {
+      lastDone = s.trialsDone;
+      const secs = ((Date.now() - t0) / 1000).toFixed(0);
+      console.error(`${secs} s: ${s.status}, ${s.trialsDone}/${TRIALS} trials, best ${s.bestValue?.toFixed(4)}`);
+    }
     await new Promise((r) => setTimeout(r, 1000));
   }
   const tEnd = Date.now();
+  const cpu = process.cpuUsage(cpu0);
   if (s.status !== 'succeeded') throw new Error(`study ${s.status}: ${s.error}`);
   const mv = await j('GET', `/projects/dm/models/oral-response/versions/${s.modelVersion.version}`);
   const pruned = s.trialsList.filter((t) => t.state === 'pruned').length;
@@ -108,11 +122,21 @@ try {
         rows: ROWS,
         trials: TRIALS,
         pruned,
+        folds: s.report.folds,
+        searchRows: s.report.searchRows,
+        trainingRows: s.report.trainingRows,
+        stoppedBy: s.report.stoppedBy,
+        phasesSeconds: Object.fromEntries(Object.entries(s.report.phasesMs).map(([k, v]) => [k, v / 1000])),
+        finalists: s.report.finalists,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        loadBefore: load0,
+        loadAfter: os.loadavg()[0],
         pushSeconds: (tPush - t0) / 1000,
         studySeconds: (tEnd - tPush) / 1000,
         totalSeconds: (tEnd - t0) / 1000,
         algorithm: mv.algorithm,
-        bestCv: s.bestValue,
+        bestSearchCv: s.bestValue,
+        bestCv: s.report.bestCv,
         holdoutAuc: mv.metrics.auc,
         holdoutAucCi: mv.metrics.aucCi,
         cardBytes: mv.cardMarkdown.length,

@@ -1,6 +1,6 @@
 // Cross-validation splits: every row tested once, no patient in two folds, outcome balance kept, seeded.
 import { describe, expect, it } from 'vitest';
-import { groupedKFold, groupedStratifiedHoldout, stratifiedKFold, type CvSplit } from './cv.js';
+import { groupedKFold, groupedSample, groupedStratifiedHoldout, stratifiedKFold, type CvSplit } from './cv.js';
 
 /** Patients with 1–8 visits each; outcome is per visit with a patient-level risk, as in a readmission dataset. */
 function cohort(patients: number, seed: number): { groups: string[]; labels: number[] } {
@@ -124,5 +124,31 @@ describe('groupedStratifiedHoldout', () => {
     expect(groupedStratifiedHoldout(groups, labels, 0.25, 5)).not.toEqual(
       groupedStratifiedHoldout(groups, labels, 0.25, 6),
     );
+  });
+});
+
+describe('groupedSample', () => {
+  it('takes whole patients, about the fraction of rows, the overall outcome rate, and no bias to large patients', () => {
+    const { groups, labels } = cohort(4000, 17);
+    const n = groups.length;
+    const sample = groupedSample(groups, labels, 0.25, 3);
+    expect(Array.from(sample)).toEqual([...sample].sort((a, b) => a - b));
+    const chosen = new Set(Array.from(sample, (i) => groups[i]));
+    // Whole patients: every row of a chosen patient is in, no row of another.
+    const inSample = new Set(sample);
+    for (let i = 0; i < n; i++) expect(inSample.has(i)).toBe(chosen.has(groups[i]!));
+    expect(Math.abs(sample.length / n - 0.25)).toBeLessThan(0.005);
+    const rate = (idx: ArrayLike<number>) => Array.from(idx).reduce((a, i) => a + labels[i]!, 0) / idx.length;
+    const all = Array.from({ length: n }, (_, i) => i);
+    expect(Math.abs(rate(sample) - rate(all))).toBeLessThan(0.005);
+    // Rows per patient as in the cohort: the holdout helper, which places large patients first, is not a sample.
+    const meanVisits = sample.length / chosen.size;
+    const cohortVisits = n / new Set(groups).size;
+    expect(Math.abs(meanVisits - cohortVisits)).toBeLessThan(0.25);
+    // Deterministic for a seed, different for another.
+    expect(groupedSample(groups, labels, 0.25, 3)).toEqual(sample);
+    expect(groupedSample(groups, labels, 0.25, 4)).not.toEqual(sample);
+    expect(groupedSample(groups, labels, 1, 3)).toHaveLength(n);
+    expect(() => groupedSample(groups, labels, 0, 3)).toThrow(/fraction/);
   });
 });

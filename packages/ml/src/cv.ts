@@ -255,11 +255,14 @@ export function groupedSample(
   let r = 0;
   let p = 0;
   const inSample = new Uint8Array(n);
+  // The sample's excess of positives over the overall rate stays within ± the largest group's rows: a group that
+  // would push it further waits (in random order, a group of the other kind soon makes room for it).
+  let bound = 2;
+  for (const g of gs) bound = Math.max(bound, g.rows.length);
+  const rate = targetRows > 0 ? targetPos / targetRows : 0;
   for (const g of gs) {
     if (r >= targetRows) break;
-    // A group whose outcome mix pulls the sample away from the overall positive rate waits for the second pass.
-    const posShare = p + g.pos - (targetPos * (r + g.rows.length)) / targetRows;
-    if (Math.abs(posShare) > Math.abs(p - (targetPos * r) / targetRows) + g.rows.length / 2) continue;
+    if (Math.abs(p + g.pos - rate * (r + g.rows.length)) > bound) continue;
     for (const i of g.rows) inSample[i] = 1;
     r += g.rows.length;
     p += g.pos;

@@ -1,6 +1,7 @@
 // The last rung of a search run on a sample of the rows: the best few configurations are cross-validated again on
 // every row (the same number of patient-grouped folds), each fold a separate task so the pool's workers share the
 // work, and the best of them at full fidelity wins. Its folds' early-stopped rounds size the refit.
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { MlError } from '../errors.js';
 import type { CvAlgorithm } from './cross-validate.js';
@@ -57,18 +58,34 @@ export async function confirmFinalists(
     if (picked.length === top) break;
   }
   const k = pool.fullSplits.length;
+  // One listener on the caller's signal; the fold tasks listen to a child signal sized for all of them.
+  const child = new AbortController();
+  setMaxListeners(picked.length * k + 10, child.signal);
+  const onAbort = (): void => child.abort();
+  if (o.signal?.aborted) child.abort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await confirm(pool, picked, k, o.seed ?? 0, child.signal, sign);
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function confirm(
+  pool: TrialPool,
+  picked: TrialRecord[],
+  k: number,
+  seed: number,
+  signal: AbortSignal,
+  sign: number,
+): Promise<Finalist[]> {
   const results = await Promise.all(
     picked.map(async (t) => {
       const { algorithm = 'gbdt', ...rest } = t.params;
       const started = performance.now();
       const folds = await Promise.all(
         Array.from({ length: k }, (_, f) =>
-          pool.run(algorithm as CvAlgorithm, rest, {
-            seed: o.seed ?? 0,
-            fidelity: 'full',
-            folds: [f],
-            ...(o.signal ? { signal: o.signal } : {}),
-          }),
+          pool.run(algorithm as CvAlgorithm, rest, { seed, fidelity: 'full', folds: [f], signal }),
         ),
       );
       const metrics = folds.map((r) => r.folds[0]!.metric);

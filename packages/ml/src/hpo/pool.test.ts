@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Frame } from '../frame.js';
 import { Rng } from '../gbdt/rng.js';
 import { MlError } from '../errors.js';
-import { crossValidate } from './cross-validate.js';
+import { crossValidate, cvSplits } from './cross-validate.js';
+import { confirmFinalists } from './finalists.js';
 import { trialPool } from './pool.js';
 import type { TrialPool } from './pool.js';
 import { defaultSearchSpace, overrideSpace } from './space.js';
@@ -151,5 +152,78 @@ describe('trial pool', () => {
     }
     expect(now).toBeLessThanOrEqual(open - 2);
     await p.close(); // twice is fine
+  });
+});
+
+describe('trial pool with a search sample', () => {
+  const data = makeData(1500, 12);
+  let pool: TrialPool;
+  beforeAll(async () => {
+    pool = await trialPool({ ...data, folds: 3, seed: 5, size: 2, searchRows: 600 });
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  test('trials search on whole patients of a sample; the full folds cover every row', async () => {
+    const sample = new Set<number>();
+    for (const s of pool.splits) for (const i of s.test) sample.add(i);
+    expect(pool.searchRows).toBe(sample.size);
+    expect(Math.abs(sample.size - 600)).toBeLessThanOrEqual(3);
+    for (const s of pool.splits) {
+      expect(s.train.length + s.test.length).toBe(sample.size);
+      for (const i of s.train) expect(sample.has(i)).toBe(true);
+      const test = new Set(Array.from(s.test, (i) => data.groups[i]));
+      for (const i of s.train) expect(test.has(data.groups[i]!)).toBe(false);
+    }
+    for (let i = 0; i < 1500; i++) expect(sample.has(i)).toBe(sample.has(i - (i % 3))); // patients are rows 3g..3g+2
+    expect(pool.fullSplits).toEqual(cvSplits(data.labels, data.groups, 3, 5));
+    // One full fold in a worker is exactly the in-process cross-validation of that fold.
+    const params = { numTrees: 60, numLeaves: 8, learningRate: 0.1, earlyStoppingRounds: 10 };
+    const one = await pool.run('gbdt', params, { seed: 3, fidelity: 'full', folds: [1] });
+    const local = await crossValidate(data.frame, data.labels, null, {
+      folds: [pool.fullSplits[1]!],
+      seed: 3,
+      algorithm: 'gbdt',
+      params,
+    });
+    expect(one.folds.map((f) => f.metric)).toEqual(local.folds.map((f) => f.metric));
+    expect(one.folds[0]!.bestIteration).toBe(local.folds[0]!.bestIteration);
+    await expect(trialPool({ ...data, folds: pool.fullSplits, searchRows: 600, size: 1 })).rejects.toThrow(
+      /searchRows/,
+    );
+  });
+
+  test('the best configurations of the search are confirmed on every row, best first', async () => {
+    const space = overrideSpace(defaultSearchSpace({ numRows: 400, maxTrees: 60, algorithms: ['gbdt'] }), {
+      algorithm: { type: 'branch', branches: { gbdt: { earlyStoppingRounds: { type: 'const', value: 10 } } } },
+    });
+    const res = await runStudy({
+      space,
+      objective: pool.objective,
+      nTrials: 8,
+      seed: 2,
+      concurrency: 2,
+      pruner: false,
+    });
+    const finalists = await confirmFinalists(pool, res.trials, { top: 2, seed: 2 });
+    expect(finalists).toHaveLength(2);
+    const byValue = res.trials.filter((t) => t.state === 'complete').sort((a, b) => b.value! - a.value!);
+    expect(new Set(finalists.map((f) => f.trial))).toEqual(new Set(byValue.slice(0, 2).map((t) => t.number)));
+    expect(finalists[0]!.value).toBeGreaterThanOrEqual(finalists[1]!.value);
+    for (const f of finalists) {
+      const { algorithm: _a, ...params } = f.params;
+      const local = await crossValidate(data.frame, data.labels, null, {
+        folds: pool.fullSplits,
+        seed: 2,
+        algorithm: 'gbdt',
+        params,
+      });
+      expect(f.folds).toEqual(local.folds.map((x) => x.metric));
+      expect(f.value).toBeCloseTo(local.mean, 12);
+      expect(f.bestIterations).toEqual(local.folds.map((x) => x.bestIteration));
+      expect(f.searchValue).toBe(res.trials[f.trial]!.value);
+    }
+    expect(await confirmFinalists(pool, [], { top: 2 })).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { SuccessiveHalvingPruner, shouldPrune } from './pruner.js';
+import { FoldPruner, SuccessiveHalvingPruner, shouldPrune, shouldPruneFold } from './pruner.js';
 import type { SearchSpace } from './space.js';
 import { TrialPruned, runStudy } from './study.js';
 import type { TrialContext, TrialRecord } from './study.js';
@@ -69,6 +69,85 @@ describe('successive halving', () => {
     const medianQ = sortedQ[sortedQ.length >> 1]!;
     for (const t of res.trials.slice(5)) if ((t.params.q as number) < medianQ) expect(t.state).toBe('pruned');
     expect(complete.length).toBeGreaterThan(0);
+  });
+});
+
+describe('pruning between folds', () => {
+  test('a trial goes on only if its folds so far reach the median of earlier trials', () => {
+    const p = new FoldPruner({ minTrials: 3 });
+    p.record([0.7, 0.8, 0.6]);
+    p.record([0.6]);
+    expect(p.thresholds('maximize')).toEqual([null, null, null]); // fewer than 3 trials at every fold
+    p.record([0.8, 0.6]);
+    // Running means after fold 0: 0.7, 0.6, 0.8 → median 0.7; after fold 1 only two trials.
+    const t = p.thresholds('maximize');
+    expect(t[0]).toBeCloseTo(0.7, 12);
+    expect(t[1]).toBeNull();
+    const s = { steps: [], thresholds: [], direction: 'maximize' as const, foldThresholds: t };
+    expect(shouldPruneFold(s, 0, 0.69)).toBe(true);
+    expect(shouldPruneFold(s, 0, 0.7)).toBe(false);
+    expect(shouldPruneFold(s, 1, 0)).toBe(false);
+    expect(shouldPruneFold(s, 0, Number.NaN)).toBe(true);
+    // Minimize: the median from the other side; the quantile moves the bar.
+    expect(p.thresholds('minimize')[0]).toBeCloseTo(0.7, 12);
+    const strict = new FoldPruner({ quantile: 0.75, minTrials: 1 });
+    for (const v of [0.1, 0.2, 0.3, 0.4, 0.5]) strict.record([v]);
+    expect(strict.thresholds('maximize')[0]).toBeCloseTo(0.4, 12);
+    expect(() => new FoldPruner({ quantile: 2 })).toThrow(/quantile/);
+  });
+
+  test('bad configurations stop after their first fold and keep the folds they finished', async () => {
+    // Fold metrics ordered by q on every fold, as when folds rank configurations alike.
+    const foldsRun: number[] = [];
+    const res = await runStudy({
+      space,
+      nTrials: 30,
+      seed: 5,
+      sampler: 'random',
+      pruner: false,
+      objective: async (p, ctx) => {
+        const q = p.q as number;
+        const folds: number[] = [];
+        for (let k = 0; k < 3; k++) {
+          folds.push(0.5 + 0.4 * q + 0.01 * k);
+          const mean = folds.reduce((a, b) => a + b, 0) / folds.length;
+          if (k < 2 && ctx.reportFold(k, mean)) throw new TrialPruned('pruned between folds', folds);
+        }
+        foldsRun.push(folds.length);
+        return { value: folds.reduce((a, b) => a + b, 0) / 3, folds };
+      },
+    });
+    const pruned = res.trials.filter((t) => t.state === 'pruned');
+    expect(pruned.length).toBeGreaterThan(8);
+    for (const t of pruned) {
+      expect(t.folds!.length).toBeGreaterThanOrEqual(1);
+      expect(t.folds!.length).toBeLessThan(3);
+      expect(t.value).toBeCloseTo(t.folds!.reduce((a, b) => a + b, 0) / t.folds!.length, 12);
+    }
+    // The first five trials have no rule yet; the best configuration is never stopped.
+    expect(res.trials.slice(0, 5).every((t) => t.state === 'complete')).toBe(true);
+    const bestQ = Math.max(...res.trials.map((t) => t.params.q as number));
+    expect(res.best?.params.q).toBe(bestQ);
+    // A trial stopped after fold 0 was below the median of the earlier trials' first folds.
+    for (const t of pruned.filter((u) => u.folds!.length === 1)) {
+      const earlier = res.trials.filter((u) => u.number < t.number && u.folds).map((u) => u.folds![0]!);
+      earlier.sort((a, b) => a - b);
+      expect(t.folds![0]!).toBeLessThan(earlier[earlier.length >> 1]! + 1e-9);
+    }
+    // With fold pruning off, every trial runs every fold.
+    const off = await runStudy({
+      space,
+      nTrials: 12,
+      seed: 5,
+      sampler: 'random',
+      pruner: false,
+      foldPruner: false,
+      objective: async (p, ctx) => {
+        for (let k = 0; k < 2; k++) if (ctx.reportFold(k, p.q as number)) throw new TrialPruned();
+        return p.q as number;
+      },
+    });
+    expect(off.trials.every((t) => t.state === 'complete')).toBe(true);
   });
 });
 

@@ -48,6 +48,12 @@ export const FINALISTS = 2;
 export function studyHandler(platform: Platform): JobHandler {
   return defineHandler(studyPayload, async ({ studyId }, _job, ctx) => {
     const startedAt = Date.now();
+    // CPU time of the process (every thread: the trial workers too) at each phase boundary, for the report.
+    const cpu = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    const cpuAt: number[] = [cpu()];
     const db = platform.store.db;
     const study = await db.selectFrom('studies').selectAll().where('id', '=', studyId).executeTakeFirst();
     if (!study) throw new NonRetryableError(`study ${studyId} does not exist`);
@@ -112,6 +118,7 @@ export function studyHandler(platform: Platform): JobHandler {
       const folds = effectiveFolds(spec, trainIdx.length);
       const searchRows = spec.searchRows ?? DEFAULT_SEARCH_ROWS;
       const tLoaded = Date.now();
+      cpuAt.push(cpu());
 
       const pool = await trialPool({
         frame: trainFrame,
@@ -123,9 +130,9 @@ export function studyHandler(platform: Platform): JobHandler {
         ...(searchRows < trainIdx.length ? { searchRows } : {}),
       });
       const sampled = pool.searchRows < trainIdx.length;
-      // The space is sized by the rows a search trial trains on (the sample's fold training parts).
-      const trialRows = pool.splits[0]!.train.length;
-      let space: SearchSpace = defaultSearchSpace({ numRows: trialRows, algorithms: spec.algorithms });
+      // The space is sized by the cohort the final model trains on (a large cohort gets the large-data space even
+      // when its search runs on a sample).
+      let space: SearchSpace = defaultSearchSpace({ numRows: trainIdx.length, algorithms: spec.algorithms });
       if (spec.searchSpace) space = overrideSpace(space, spec.searchSpace as SpaceOverrides);
       let writes = Promise.resolve();
       let done = 0;
@@ -188,6 +195,7 @@ export function studyHandler(platform: Platform): JobHandler {
           ...(maxTrees?.type === 'const' && typeof maxTrees.value === 'number' ? { maxStep: maxTrees.value } : {}),
         });
         tSearched = tConfirmed = Date.now();
+        cpuAt.push(cpu());
         if (sampled && !ctx.signal.aborted && result.stoppedBy !== 'abort' && result.best) {
           // The search ran on a sample: its best configurations are cross-validated again on every training row.
           finalists = await confirmFinalists(pool, result.trials, {
@@ -197,6 +205,7 @@ export function studyHandler(platform: Platform): JobHandler {
           });
           tConfirmed = Date.now();
         }
+        cpuAt.push(cpu());
       } catch (e) {
         if (ctx.signal.aborted) throw new JobCancelledError();
         throw e;
@@ -231,6 +240,7 @@ export function studyHandler(platform: Platform): JobHandler {
         spec.seed,
       );
       const tRefit = Date.now();
+      cpuAt.push(cpu());
       const scores = fitted.predictProba(testFrame);
       const importance = importanceOf(fitted, testFrame);
       const metrics = evaluateHoldout(testLabels, scores, {
@@ -348,11 +358,18 @@ export function studyHandler(platform: Platform): JobHandler {
         // evaluation and registration.
         phasesMs: {
           load: tLoaded - startedAt,
-          search: tSearched - tSearch,
+          search: tSearched - tLoaded,
           confirm: tConfirmed - tSearched,
           refit: tRefit - tConfirmed,
           evaluate: Date.now() - tRefit,
         },
+        // CPU time of the same phases (the whole process, all threads).
+        phasesCpuMs: Object.fromEntries(
+          ['load', 'search', 'confirm', 'refit', 'evaluate'].map((k, i) => [
+            k,
+            Math.round((cpuAt[i + 1] ?? cpu()) - cpuAt[i]!),
+          ]),
+        ),
       };
       await setStudy({
         status: 'succeeded',
@@ -420,7 +437,14 @@ async function refit(
   const numTrees = its.length
     ? Math.max(1, Math.round(its.reduce((s, x) => s + x, 0) / its.length))
     : Number(params.numTrees ?? 100);
-  return trainGbdt(frame, labels, { ...(rest as object), objective: 'binary', numTrees, seed, numThreads: 1 } as never);
+  // Two histogram threads (the pool's cores are free again); the engine builds the same trees for any thread count.
+  return trainGbdt(frame, labels, {
+    ...(rest as object),
+    objective: 'binary',
+    numTrees,
+    seed,
+    numThreads: STUDY_CONCURRENCY,
+  } as never);
 }
 
 function refitParams(m: Fitted, params: Record<string, unknown>): Record<string, unknown> {

@@ -307,6 +307,53 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     expect(clinician.statusCode).toBe(403);
   });
 
+  it('searches on a sample of a larger cohort, confirms the best two on every row, and keeps to its time budget', async () => {
+    expect((await push('large', cohortCsv({ patients: 2500, seed: 4 }))).statusCode).toBe(201);
+    const policy = (extra: Record<string, unknown>) =>
+      api('PUT', '/projects/diabetes/datasets/large/policy', 'alice', {
+        target: 'responder',
+        group: 'patient_id',
+        exclude: ['patient_id', 'index_date'],
+        algorithms: ['gbdt'],
+        ...extra,
+      });
+    const run = async () => {
+      const r = await api('POST', '/projects/diabetes/studies', 'alice', { dataset: 'large', version: 1 });
+      expect(r.statusCode, r.body).toBe(201);
+      return waitStudy(r.json().id);
+    };
+    expect((await policy({ trials: 8, searchRows: 1000 })).statusCode).toBe(200);
+    const s = await run();
+    expect(s.status, s.error).toBe('succeeded');
+    const rep = s.report;
+    expect(rep.folds).toBe(5); // the default below 20,000 training rows
+    expect(rep.trainingRows).toBeGreaterThan(1900);
+    expect(Math.abs(rep.searchRows - 1000)).toBeLessThanOrEqual(5);
+    expect(rep.finalists).toHaveLength(2);
+    expect(rep.finalists[0].cv).toBeGreaterThanOrEqual(rep.finalists[1].cv);
+    expect(rep.finalists[0].folds).toHaveLength(5);
+    expect(rep.bestCv).toBe(rep.finalists[0].cv);
+    expect(rep.bestTrial).toBe(rep.finalists[0].trial);
+    expect(rep.stoppedBy).toBe('trials');
+    for (const k of ['load', 'search', 'confirm', 'refit', 'evaluate'])
+      expect(rep.phasesMs[k]).toBeGreaterThanOrEqual(0);
+    const mv = (await api('GET', `/projects/diabetes/models/large/versions/${s.modelVersion.version}`, 'bob')).json();
+    expect(mv.card.method.search).toMatchObject({ folds: 5, bestCvValue: rep.bestCv, trials: 8 });
+    // The refit uses the mean early-stopped rounds of the chosen configuration's folds on every row.
+    const its = rep.finalists[0].bestIterations as number[];
+    expect(mv.params.numTrees).toBe(Math.max(1, Math.round(its.reduce((a, b) => a + b, 0) / its.length)));
+
+    // A time budget far below what 2,000 trials need: the search stops starting trials, the study still succeeds.
+    expect((await policy({ trials: 2000, timeoutMinutes: 0.05, searchRows: 1000 })).statusCode).toBe(200);
+    const t0 = Date.now();
+    const timed = await run();
+    expect(timed.status, timed.error).toBe('succeeded');
+    expect(timed.report.stoppedBy).toBe('timeout');
+    expect(timed.trialsDone).toBeGreaterThan(0);
+    expect(timed.trialsDone).toBeLessThan(2000);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  });
+
   it('studies that cannot succeed fail with a clear error, not a crash', async () => {
     const start = async (dataset: string, csv: string, policy: Record<string, unknown>) => {
       expect((await push(dataset, csv)).statusCode).toBe(201);
