@@ -72,6 +72,20 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
     expect(table.getChild('value')!.toArray()[2]).toBeCloseTo(8.1);
   });
 
+  it('writes the columnar copy with a second parse when a column turned to text after numbers', async () => {
+    // The single pass kept 1 and 2 only as doubles, so the Arrow copy of "v" (text) comes from pass 2.
+    const res = await csv('/api/v1/projects/diabetes/datasets/mixed/versions', 'v,w\n1,a\n2,b\nx1,c\n');
+    expect(res.statusCode, res.body).toBe(201);
+    const show = await get('/api/v1/projects/diabetes/datasets/mixed/versions/1');
+    expect((show.json().schema.columns as { type: string }[]).map((c) => c.type)).toEqual([
+      'categorical',
+      'categorical',
+    ]);
+    const arrow = await get('/api/v1/projects/diabetes/datasets/mixed/versions/1/arrow');
+    const table = tableFromIPC(arrow.rawPayload);
+    expect([...table.getChild('v')!]).toEqual(['1', '2', 'x1']);
+  });
+
   it('returns the existing version for identical content and stores nothing new', async () => {
     const before = await versionCount();
     const res = await csv('/api/v1/projects/diabetes/datasets/labs/versions', LABS);
