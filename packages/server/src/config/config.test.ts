@@ -69,4 +69,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, cwd, file: 'd.json' })).toThrow(/not valid JSON/);
     expect(() => loadConfig({ env: {}, cwd, file: 'missing.json' })).toThrow(/cannot be read/);
   });
+
+  it('reads the web console settings: trustProxy, sessionIdleMinutes, webRoot', () => {
+    const cwd = tmp();
+    const d = loadConfig({ env: {}, cwd });
+    expect(d.trustProxy).toBe(false);
+    expect(d.sessionIdleMinutes).toBe(60);
+    expect(d.webRoot).toBeUndefined();
+    expect(loadConfig({ env: { ICHIGEN_TRUST_PROXY: 'true' }, cwd }).trustProxy).toBe(true);
+    expect(loadConfig({ env: { ICHIGEN_TRUST_PROXY: 'false' }, cwd }).trustProxy).toBe(false);
+    expect(loadConfig({ env: { ICHIGEN_TRUST_PROXY: 'loopback, 10.0.0.0/8' }, cwd }).trustProxy).toBe(
+      'loopback, 10.0.0.0/8',
+    );
+    expect(() => loadConfig({ env: { ICHIGEN_TRUST_PROXY: 'yes please;' }, cwd })).toThrow(
+      /trustProxy \(ICHIGEN_TRUST_PROXY\)/,
+    );
+    expect(loadConfig({ env: { ICHIGEN_SESSION_IDLE_MINUTES: '15' }, cwd }).sessionIdleMinutes).toBe(15);
+    expect(() => loadConfig({ env: { ICHIGEN_SESSION_IDLE_MINUTES: '0' }, cwd })).toThrow(/sessionIdleMinutes/);
+    expect(loadConfig({ env: { ICHIGEN_WEB_ROOT: 'web/dist' }, cwd }).webRoot).toBe(path.join(cwd, 'web', 'dist'));
+  });
 });
