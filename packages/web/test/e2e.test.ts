@@ -264,10 +264,10 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
     await ito.getByText('Version approved.').waitFor();
     await ito.getByRole('heading', { name: 'oral-response@2 approved' }).waitFor();
     await shot(ito, 'model');
-    await ito.getByRole('heading', { name: 'ROC curve' }).scrollIntoViewIfNeeded();
+    await ito.getByRole('heading', { name: 'ROC curve' }).evaluate((h) => h.scrollIntoView({ block: 'start' }));
     await ito.locator('figure[aria-label="ROC curve"] svg path.recharts-curve').first().waitFor();
     await shot(ito, 'model-plots');
-    await ito.getByRole('heading', { name: 'Lineage' }).scrollIntoViewIfNeeded();
+    await ito.getByRole('heading', { name: 'Lineage' }).evaluate((h) => h.scrollIntoView({ block: 'center' }));
     await ito.getByRole('link', { name: 'Model version: oral-response@2' }).waitFor();
     await shot(ito, 'model-lineage');
     // The lineage graph is clickable: open the dataset version it came from.
