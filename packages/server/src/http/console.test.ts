@@ -99,8 +99,13 @@ describe('web console static files', () => {
     expect((await get('/favicon.ico')).statusCode).toBe(404);
   });
 
-  it('never serves dotfiles or anything outside the web root', async () => {
+  it('never serves dotfiles, directory listings or anything outside the web root', async () => {
     expect((await get('/.env')).statusCode).toBe(404);
+    for (const url of ['/assets', '/assets/']) {
+      const r = await get(url);
+      // The app's page (a deep link) or a 404 — never a listing of the directory.
+      expect(r.statusCode === 404 || r.body === INDEX, `${url}: ${r.statusCode} ${r.body}`).toBe(true);
+    }
     for (const url of [
       '/../secret.txt',
       '/%2e%2e/secret.txt',
