@@ -237,5 +237,11 @@ function toAppError(err: unknown): AppError {
   if (e.code === 'ECONNRESET' || e.code === 'ERR_STREAM_PREMATURE_CLOSE' || e.message === 'aborted') {
     return new AppError('UPLOAD_INTERRUPTED', 400, 'the upload was cut off before it was complete; nothing was stored');
   }
+  // Client errors raised by HTTP plumbing (e.g. the static file server: a malformed path, a directory).
+  const status = e.statusCode ?? (err as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: unknown }).expose === true) {
+    const code = status === 404 ? 'NOT_FOUND' : status === 403 ? 'FORBIDDEN' : 'BAD_REQUEST';
+    return new AppError(code, status, e.message ?? 'bad request');
+  }
   return new AppError('INTERNAL_ERROR', 500, 'internal error; the server log has the details', undefined, err);
 }

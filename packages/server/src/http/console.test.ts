@@ -101,6 +101,11 @@ describe('web console static files', () => {
 
   it('never serves dotfiles, directory listings or anything outside the web root', async () => {
     expect((await get('/.env')).statusCode).toBe(404);
+    for (const url of ['/%E0%A4%A', '/assets/%E0%A4%A.js', '/%00']) {
+      const r = await get(url);
+      expect(r.statusCode, url).toBeGreaterThanOrEqual(400);
+      expect(r.statusCode, url).toBeLessThan(500);
+    }
     for (const url of ['/assets', '/assets/']) {
       const r = await get(url);
       // The app's page (a deep link) or a 404 — never a listing of the directory.

@@ -74,8 +74,9 @@ export async function registerConsole(app: FastifyInstance, root: string): Promi
     dotfiles: 'ignore',
     cacheControl: false, // set by setStaticHeaders
     setHeaders: setStaticHeaders,
-    // API paths are never looked up on disk; they fall through to the JSON 404.
-    allowedPath: (pathName) => !isApiPath(pathName),
+    // API paths are never looked up on disk (they fall through to the JSON 404), nor are directories (no listing:
+    // a path ending in / is a deep link of the app or nothing).
+    allowedPath: (pathName) => !isApiPath(pathName) && !pathName.endsWith('/'),
   });
 
   const sendIndex = (reply: FastifyReply) => {
