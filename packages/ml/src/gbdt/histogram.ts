@@ -157,6 +157,37 @@ export function partitionRange(
   return nl;
 }
 
+/**
+ * Gradients and hessians of rows [start, end) at 2i, 2i + 1 from margins f and labels y: log loss when `binary`
+ * is 1 (positives weighted by spw), else squared error. Self-contained (shipped to the worker).
+ */
+export function computeGradients(
+  binary: number,
+  spw: number,
+  y: Float64Array,
+  f: Float64Array,
+  grad: Float64Array,
+  start: number,
+  end: number,
+): void {
+  if (binary === 1) {
+    for (let i = start; i < end; i++) {
+      const pr = 1 / (1 + Math.exp(-f[i]!));
+      const w = y[i] === 1 ? spw : 1;
+      grad[i << 1] = (pr - y[i]!) * w;
+      grad[(i << 1) + 1] = Math.max(pr * (1 - pr), 1e-16) * w;
+    }
+  } else {
+    for (let i = start; i < end; i++) {
+      grad[i << 1] = f[i]! - y[i]!;
+      grad[(i << 1) + 1] = 1;
+    }
+  }
+}
+
+/** Gradient passes over at least this many rows are split between the two threads. */
+const PARALLEL_GRADIENT_MIN = 64 * 1024;
+
 /** Partitions of at least this many rows are split between the two threads. */
 const PARALLEL_PARTITION_MIN = 32 * 1024;
 
@@ -175,6 +206,7 @@ const C_RESULT = 10;
 const C_LEN = 11;
 const JOB_HISTOGRAM = 1;
 const JOB_PARTITION = 2;
+const JOB_GRADIENT = 3;
 
 /**
  * The worker's body. Written as a function so the same text runs whether this module is built JS or TS under a
@@ -196,9 +228,12 @@ function workerMain(): void {
     colBins: Uint8Array;
     lut: Uint8Array;
     tmp: Int32Array;
+    y: Float64Array;
+    f: Float64Array;
+    gradParams: Float64Array;
   };
   const ctl = new Int32Array(d.ctl);
-  const { rowWords, rows, grad, hist, binOffsets, plan, colBins, lut, tmp } = d;
+  const { rowWords, rows, grad, hist, binOffsets, plan, colBins, lut, tmp, y, f, gradParams } = d;
   let planSeen = -1;
   let kernel: HistogramKernel | null = null;
   parentPort!.postMessage('ready');
@@ -208,8 +243,10 @@ function workerMain(): void {
     seen = Atomics.load(ctl, 0);
     if (Atomics.load(ctl, 5) === 1) break;
     try {
-      if (ctl[8] === 2) {
-        ctl[10] = partitionRange(colBins, ctl[9]!, lut, rows, tmp, ctl[2]!, ctl[3]!);
+      const job = ctl[8];
+      if (job === 2 || job === 3) {
+        if (job === 2) ctl[10] = partitionRange(colBins, ctl[9]!, lut, rows, tmp, ctl[2]!, ctl[3]!);
+        else computeGradients(gradParams[0]!, gradParams[1]!, y, f, grad, ctl[2]!, ctl[3]!);
         Atomics.add(ctl, 1, 1);
         Atomics.notify(ctl, 1);
         continue;
@@ -251,6 +288,9 @@ export interface HistogramBuffers {
   colBins: Uint8Array;
   numRows: number;
   tmp: Int32Array;
+  /** Labels and margins of the training rows, for gradients. */
+  y: Float64Array;
+  f: Float64Array;
 }
 
 /** Resolves the `numThreads` option: 0 means every core. */
@@ -271,6 +311,7 @@ export class HistogramBuilder {
   nFeats = 0;
   /** Which bins go left in the next `partition` (set by the caller). */
   readonly lut: Uint8Array;
+  private readonly gradParams = new Float64Array(new SharedArrayBuffer(16));
 
   private constructor(private readonly buf: HistogramBuffers) {
     this.ctl = new Int32Array(new SharedArrayBuffer(C_LEN * 4));
@@ -287,13 +328,13 @@ export class HistogramBuilder {
   static async start(buf: HistogramBuffers, threads: number): Promise<HistogramBuilder> {
     const b = new HistogramBuilder(buf);
     if (threads <= 1) return b;
-    for (const a of [buf.rowWords, buf.rows, buf.grad, buf.hist, buf.colBins, buf.tmp]) {
+    for (const a of [buf.rowWords, buf.rows, buf.grad, buf.hist, buf.colBins, buf.tmp, buf.y, buf.f]) {
       if (!(a.buffer instanceof SharedArrayBuffer)) throw new Error('histogram buffers must be shared for threads');
     }
     // esbuild-style transforms may wrap functions in __name(); define it so the shipped text runs anywhere.
-    const code = `'use strict';\nconst __name = (f) => f;\nconst makeHistogramKernel = ${makeHistogramKernel.toString()};\nconst partitionRange = ${partitionRange.toString()};\n(${workerMain.toString()})();\n`;
+    const code = `'use strict';\nconst __name = (f) => f;\nconst makeHistogramKernel = ${makeHistogramKernel.toString()};\nconst partitionRange = ${partitionRange.toString()};\nconst computeGradients = ${computeGradients.toString()};\n(${workerMain.toString()})();\n`;
     try {
-      const { rowWords, words, rows, grad, hist, binOffsets, colBins, tmp } = buf;
+      const { rowWords, words, rows, grad, hist, binOffsets, colBins, tmp, y, f } = buf;
       const worker = new Worker(code, {
         eval: true,
         workerData: {
@@ -309,6 +350,9 @@ export class HistogramBuilder {
           colBins,
           lut: b.lut,
           tmp,
+          y,
+          f,
+          gradParams: b.gradParams,
         },
       });
       worker.unref();
@@ -428,6 +472,28 @@ export class HistogramBuilder {
     rows.set(tmp.subarray(start, start + nr1), start + nl1 + nl2);
     rows.set(tmp.subarray(mid, end - nl2), start + nl1 + nl2 + nr1);
     return nl1 + nl2;
+  }
+
+  /** Gradients of every row from the margins `f` (split between the two threads on large data). */
+  gradients(binary: boolean, spw: number): void {
+    const { y, f, grad, numRows } = this.buf;
+    const bin = binary ? 1 : 0;
+    if (this.worker === null || numRows < PARALLEL_GRADIENT_MIN) {
+      computeGradients(bin, spw, y, f, grad, 0, numRows);
+      return;
+    }
+    const mid = numRows >> 1;
+    const ctl = this.ctl;
+    this.gradParams[0] = bin;
+    this.gradParams[1] = spw;
+    ctl[C_START] = mid;
+    ctl[C_END] = numRows;
+    ctl[C_JOB] = JOB_GRADIENT;
+    Atomics.store(ctl, C_DONE, 0);
+    Atomics.add(ctl, C_SEQ, 1);
+    Atomics.notify(ctl, C_SEQ);
+    computeGradients(bin, spw, y, f, grad, 0, mid);
+    this.waitWorker();
   }
 
   private waitWorker(): void {

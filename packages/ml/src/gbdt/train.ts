@@ -449,10 +449,6 @@ class TreeBuild {
 
 const EMPTY_LUT = new Uint8Array(256);
 
-function sigmoid(x: number): number {
-  return 1 / (1 + Math.exp(-x));
-}
-
 function loss(objective: GbdtObjective, y: Float64Array, f: Float64Array): number {
   const n = y.length;
   let s = 0;
@@ -511,6 +507,10 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   const rowWords = new Uint32Array(rowBytes.buffer, 0, rowBytes.length >> 2);
   const rows = new Int32Array(alloc(n * 4));
   const grad = new Float64Array(alloc(n * 16));
+  // Labels and margins shared with the worker, which computes half of the gradients.
+  const ys = shared ? new Float64Array(alloc(n * 8)) : y;
+  if (shared) ys.set(y);
+  const f = new Float64Array(alloc(n * 8));
   const slotLen = (data.binOffsets[F]! + PAD_BINS) * BIN_STRIDE;
   // One slot per leaf plus a scratch slot for the second half of split builds.
   const hist = new Float64Array(alloc((p.numLeaves + 1) * slotLen * 8));
@@ -526,11 +526,13 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
       colBins: data.bins,
       numRows: n,
       tmp: new Int32Array(alloc(n * 4)),
+      y: ys,
+      f,
     },
     threads,
   );
   try {
-    return await boost(p, options, data, y, valid, rows, grad, hist, builder);
+    return await boost(p, options, data, y, valid, rows, f, hist, builder);
   } finally {
     await builder.close();
   }
@@ -543,7 +545,7 @@ async function boost(
   y: Float64Array,
   valid: { data: BinnedData; y: Float64Array; f: Float64Array } | null,
   rows: Int32Array,
-  grad: Float64Array,
+  f: Float64Array,
   hist: Float64Array,
   builder: HistogramBuilder,
 ): Promise<GbdtModel> {
@@ -565,7 +567,7 @@ async function boost(
     for (let i = 0; i < n; i++) s += y[i]!;
     baseScore = s / n;
   }
-  const f = new Float64Array(n).fill(baseScore);
+  f.fill(baseScore);
   if (valid) valid.f.fill(baseScore);
   const rng = new Rng(p.seed);
   const grower = new TreeGrower(data, rows, hist, builder, p);
@@ -577,19 +579,7 @@ async function boost(
   const allFeats = Int32Array.from({ length: F }, (_, i) => i);
   for (let iter = 0; iter < p.numTrees; iter++) {
     // Gradients and hessians, interleaved so one cache line serves both.
-    if (p.objective === 'binary') {
-      for (let i = 0; i < n; i++) {
-        const pr = sigmoid(f[i]!);
-        const w = y[i] === 1 ? spw : 1;
-        grad[i << 1] = (pr - y[i]!) * w;
-        grad[(i << 1) + 1] = Math.max(pr * (1 - pr), 1e-16) * w;
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        grad[i << 1] = f[i]! - y[i]!;
-        grad[(i << 1) + 1] = 1;
-      }
-    }
+    builder.gradients(p.objective === 'binary', spw);
     let m = n;
     if (p.baggingFraction < 1) {
       const bag = rng.sample(n, Math.max(1, Math.round(p.baggingFraction * n)));
