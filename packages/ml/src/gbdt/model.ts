@@ -6,7 +6,7 @@ import { MlError } from '../errors.js';
 import type { Column, Frame } from '../frame.js';
 import { ENGINE_VERSION } from '../version.js';
 import { compileTrees, TreePredictor } from './predict.js';
-import { ShapScratch, treeShap } from './shap.js';
+import { ShapScratch, TreeShapTable, treeShap } from './shap.js';
 import type { ShapTree } from './shap.js';
 
 export const GBDT_FORMAT = 'ichigen.gbdt';
@@ -55,6 +55,9 @@ export interface GbdtModelJson {
 
 export type ImportanceKind = 'gain' | 'split' | 'shap';
 
+/** Most numbers (8 bytes each) the TreeSHAP leaf tables of one model may hold: 4 Mi = 32 MiB. */
+const SHAP_TABLE_BUDGET = 4 * 1024 * 1024;
+
 /** All trees flattened into typed arrays for TreeSHAP (prediction has its own layout in predict.ts). */
 interface Compiled {
   numFeatures: number;
@@ -84,6 +87,7 @@ export class GbdtModel {
   readonly bestIteration: number;
   readonly engineVersion: string;
   private compiled: Compiled | null = null;
+  private tables: (TreeShapTable | null)[] | null = null;
   private treePredictor: TreePredictor | null = null;
   /** Per categorical feature: category → first dictionary code, for predictRow. */
   private categoryIndex: (Map<string, number> | null)[] | null = null;
@@ -158,13 +162,25 @@ export class GbdtModel {
     const x = new Float64Array(F);
     let offset = 0;
     const goesLeft = (node: number): boolean => routeLeft(c, offset + node, x[c.feature[offset + node]!]!);
+    const tables = this.shapTables(c);
+    // The row's direction at every split of every tree, for the leaf tables.
+    const dec = new Uint8Array(c.feature.length);
     const values: Float64Array[] = [];
     for (let i = 0; i < n; i++) {
       fillBlock(cols, i, 1, x, F);
+      for (let g = 0; g < dec.length; g++) {
+        const f = c.feature[g]!;
+        if (f >= 0) dec[g] = routeLeft(c, g, x[f]!) ? 1 : 0;
+      }
       const phi = new Float64Array(F);
-      for (const t of c.shapTrees) {
-        offset = t.offset;
-        treeShap(t, goesLeft, phi, scratch);
+      for (let ti = 0; ti < c.shapTrees.length; ti++) {
+        const t = c.shapTrees[ti]!;
+        const table = tables[ti];
+        if (table) table.add(dec, t.offset, phi);
+        else {
+          offset = t.offset;
+          treeShap(t, goesLeft, phi, scratch);
+        }
       }
       values.push(phi);
     }
@@ -299,6 +315,21 @@ export class GbdtModel {
       else x[f] = v === null || v === undefined ? -1 : (this.categoryIndex[f]!.get(String(v)) ?? -1);
     }
     return x;
+  }
+
+  /**
+   * Per tree, its TreeSHAP leaf tables (built on first use; null for trees whose tables would be too large, which
+   * keep the recursive algorithm). At most SHAP_TABLE_BUDGET numbers per model in all.
+   */
+  private shapTables(c: Compiled): (TreeShapTable | null)[] {
+    if (this.tables) return this.tables;
+    let left = SHAP_TABLE_BUDGET;
+    this.tables = c.shapTrees.map((t) => {
+      const table = left > 0 ? TreeShapTable.build(t, left) : null;
+      if (table) left -= table.size;
+      return table;
+    });
+    return this.tables;
   }
 
   private compile(): Compiled {

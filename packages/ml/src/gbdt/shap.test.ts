@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { Frame } from '../frame.js';
 import type { GbdtModel, GbdtTreeJson } from './model.js';
+import { ShapScratch, TreeShapTable, treeShap } from './shap.js';
 import { trainGbdt } from './train.js';
 
 /** Brute-force path-dependent expectation E[f(x) | x_S]: follow x on features in S, average by cover elsewhere. */
@@ -119,6 +120,39 @@ describe('TreeSHAP', () => {
     for (let i = 0; i < 5; i++) {
       const expected = bruteForceShap(model, frame.row(i));
       for (let f = 0; f < expected.length; f++) expect(values[i]![f]!).toBeCloseTo(expected[f]!, 10);
+    }
+  });
+
+  test('the leaf tables give the values of the recursive algorithm, with repeated features on a path', async () => {
+    const { frame, y } = makeData(600, 29, false);
+    const model = await trainGbdt(frame, y, { objective: 'binary', numTrees: 8, numLeaves: 31, minDataInLeaf: 3 });
+    const F = model.features.length;
+    for (let i = 0; i < 40; i++) {
+      const row = frame.row(i) as Record<string, number | null>;
+      const x = model.features.map((f) => row[f.name] ?? NaN);
+      const slow = new Float64Array(F);
+      const fast = new Float64Array(F);
+      for (const t of model.trees) {
+        const depth = (j: number): number =>
+          t.left[j] === -1 ? 0 : 1 + Math.max(depth(t.left[j]!), depth(t.right[j]!));
+        const tree = {
+          feature: Int32Array.from(t.splitFeature),
+          left: Int32Array.from(t.left),
+          right: Int32Array.from(t.right),
+          value: Float64Array.from(t.value),
+          cover: Float64Array.from(t.cover),
+          maxDepth: depth(0),
+        };
+        const goesLeft = (j: number) => {
+          const v = x[t.splitFeature[j]!]!;
+          return Number.isNaN(v) ? t.defaultLeft[j]! : v <= t.threshold[j]!;
+        };
+        treeShap(tree, goesLeft, slow, new ShapScratch(tree.maxDepth));
+        const dec = Uint8Array.from(t.splitFeature, (f, j) => (f >= 0 && goesLeft(j) ? 1 : 0));
+        TreeShapTable.build(tree, 1 << 20)!.add(dec, 0, fast);
+        expect(TreeShapTable.build(tree, 1)).toBeNull(); // over the budget: the caller keeps the recursion
+      }
+      for (let f = 0; f < F; f++) expect(fast[f]!).toBeCloseTo(slow[f]!, 12);
     }
   });
 
