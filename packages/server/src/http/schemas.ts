@@ -275,6 +275,9 @@ export const modelCardSchema = z.object({
         metric: z.string(),
         folds: z.number(),
         bestCvValue: nullableNumber,
+        /** Present when the trials searched on a sample of the training rows. */
+        searchRows: z.number().optional(),
+        finalists: z.number().optional(),
       })
       .nullable(),
   }),

@@ -35,6 +35,10 @@ export interface ModelCard {
       metric: string;
       folds: number;
       bestCvValue: number | null;
+      /** Rows the search trials cross-validated on, when a sample of the training rows (absent: all of them). */
+      searchRows?: number;
+      /** Configurations cross-validated again on every training row after a search on a sample. */
+      finalists?: number;
     } | null;
   };
   metrics: HoldoutMetrics;
@@ -95,6 +99,11 @@ export function renderCardMarkdown(c: ModelCard): string {
     lines.push(
       `- Hyperparameter search: ${s.trials} trials (${s.completed} completed, ${s.pruned} pruned), ${s.folds}-fold patient-grouped CV, metric ${s.metric}, best CV ${f3(s.bestCvValue)}`,
     );
+    if (s.searchRows !== undefined) {
+      lines.push(
+        `- The trials searched on a patient-grouped sample of ${s.searchRows} of the ${c.data.trainingRows} training rows; the best ${s.finalists ?? 0} configurations were cross-validated again on every training row, and the best CV above is from that.`,
+      );
+    }
   }
   lines.push(`- Parameters: \`${JSON.stringify(c.method.params)}\``, '');
   lines.push('## Performance on the holdout', '');

@@ -298,6 +298,7 @@ export function studyHandler(platform: Platform): JobHandler {
             metric: spec.metric,
             folds,
             bestCvValue: bestCv,
+            ...(sampled ? { searchRows: pool.searchRows, finalists: finalists.length } : {}),
           },
         },
         metrics,

@@ -338,7 +338,14 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     for (const k of ['load', 'search', 'confirm', 'refit', 'evaluate'])
       expect(rep.phasesMs[k]).toBeGreaterThanOrEqual(0);
     const mv = (await api('GET', `/projects/diabetes/models/large/versions/${s.modelVersion.version}`, 'bob')).json();
-    expect(mv.card.method.search).toMatchObject({ folds: 5, bestCvValue: rep.bestCv, trials: 8 });
+    expect(mv.card.method.search).toMatchObject({
+      folds: 5,
+      bestCvValue: rep.bestCv,
+      trials: 8,
+      searchRows: rep.searchRows,
+      finalists: 2,
+    });
+    expect(mv.cardMarkdown).toContain(`patient-grouped sample of ${rep.searchRows} of the ${rep.trainingRows}`);
     // The refit uses the mean early-stopped rounds of the chosen configuration's folds on every row.
     const its = rep.finalists[0].bestIterations as number[];
     expect(mv.params.numTrees).toBe(Math.max(1, Math.round(its.reduce((a, b) => a + b, 0) / its.length)));
