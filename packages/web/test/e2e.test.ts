@@ -60,7 +60,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
   let srv: ServerProcess;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
-  const users: Record<'mori' | 'ito', string> = { mori: '', ito: '' };
+  const users: Record<'mori' | 'ito' | 'admin', string> = { mori: '', ito: '', admin: 'admin-e2e-password-1' };
   const problems: string[] = [];
 
   async function shot(page: Page, name: string) {
@@ -70,7 +70,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
     await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
   }
 
-  async function signIn(name: 'mori' | 'ito', screenshot?: string): Promise<Page> {
+  async function signIn(name: 'mori' | 'ito' | 'admin', screenshot?: string): Promise<Page> {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
     contexts.push(ctx);
     const page = await ctx.newPage();
@@ -84,10 +84,12 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
     await page.getByLabel('Password', { exact: true }).fill(users[name]);
     if (screenshot) await shot(page, screenshot);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    // A one-time password: the form asks for a new one.
-    await page.getByLabel('New password', { exact: true }).fill(`${name}-new-password-2026`);
-    await page.getByLabel('New password again').fill(`${name}-new-password-2026`);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    if (name !== 'admin') {
+      // A one-time password: the form asks for a new one.
+      await page.getByLabel('New password', { exact: true }).fill(`${name}-new-password-2026`);
+      await page.getByLabel('New password again').fill(`${name}-new-password-2026`);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    }
     await page.waitForURL(`${srv.url}/`);
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
     return page;
@@ -101,7 +103,7 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
       await fetch(`${srv.url}/api/v1/auth/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ user: 'admin', password: srv.adminPassword, newPassword: 'admin-e2e-password-1' }),
+        body: JSON.stringify({ user: 'admin', password: srv.adminPassword, newPassword: users.admin }),
       }),
     );
     // The demo's data: project, synthetic EHR, pushes, recipe, a study, an approved model and two deployments.
@@ -296,6 +298,18 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
     await ito.getByRole('heading', { name: 'ホールドアウトでの評価指標' }).waitFor();
     await shot(ito, 'model-ja');
     await ito.getByLabel('言語').selectOption('en');
+
+    // ---- the project's owner (the demo's administrator) manages membership ----
+    const admin = await signIn('admin');
+    await admin.getByRole('link', { name: PROJECT, exact: true }).click();
+    await admin.getByRole('combobox', { name: 'User name' }).fill('ito');
+    await admin.locator('select[name=member-role]').selectOption('clinician');
+    await admin.getByRole('button', { name: 'Add member' }).click();
+    const remove = admin.getByRole('button', { name: 'Remove role clinician from ito' });
+    await remove.waitFor();
+    await remove.click();
+    await remove.waitFor({ state: 'detached' });
+    await admin.getByRole('button', { name: 'Remove role approver from ito' }).waitFor();
 
     // ---- the audit trail ----
     await ito.goto(`${srv.url}/audit?project=${PROJECT}&action=model.approve`);

@@ -72,6 +72,14 @@ function Members({ project, roles }: { project: string; roles: string[] }) {
     project,
   );
   const manage = can(roles, 'members.manage');
+  // Owners pick from the platform's active accounts.
+  const accounts = useLoad(
+    () =>
+      manage
+        ? ok(api.GET('/api/v1/projects/{project}/users', { params: { path: { project } } }))
+        : Promise.resolve({ users: [] as { name: string }[] }),
+    `${project}:users:${manage}`,
+  );
   const [user, setUser] = useState('');
   const [role, setRole] = useState<string>('scientist');
   const [error, setError] = useState<unknown>(null);
@@ -189,7 +197,19 @@ function Members({ project, roles }: { project: string; roles: string[] }) {
               >
                 <label>
                   {t('projects.addUser')}
-                  <input value={user} required onChange={(e) => setUser(e.target.value)} name="member-user" />
+                  <input
+                    value={user}
+                    required
+                    onChange={(e) => setUser(e.target.value)}
+                    name="member-user"
+                    list="member-user-options"
+                    autoComplete="off"
+                  />
+                  <datalist id="member-user-options">
+                    {(accounts.data?.users ?? []).map((u) => (
+                      <option key={u.name} value={u.name} />
+                    ))}
+                  </datalist>
                 </label>
                 <label>
                   {t('projects.addRole')}
@@ -262,7 +282,7 @@ export function ProjectOverview() {
             ))}{' '}
             · {t('projects.created')} {f.date(p.createdAt)}
           </p>
-          <div className="grid2">
+          <div className={can(p.roles, 'members.manage') ? undefined : 'grid2'}>
             <Section title={t('projects.members')} id="members-title">
               <Members project={project} roles={p.roles} />
             </Section>
