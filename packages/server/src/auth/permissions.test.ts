@@ -236,6 +236,11 @@ describe('role table', () => {
         }),
     },
     {
+      name: 'read the project’s recent activity (project.read; kinds filtered by role)',
+      allowed: ['owner', 'steward', 'scientist', 'approver', 'clinician', 'auditor'],
+      send: (h) => t.app.inject({ method: 'GET', url: '/api/v1/projects/p/activity', headers: h }),
+    },
+    {
       name: 'list user names to add as members (members.manage)',
       allowed: ['owner'],
       send: (h) => t.app.inject({ method: 'GET', url: '/api/v1/projects/p/users', headers: h }),

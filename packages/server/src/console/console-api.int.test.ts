@@ -315,6 +315,48 @@ describe.each(DIALECTS)('console API on %s', (dialect) => {
     expect((await api('GET', '/projects/dm/users', outsider.token)).statusCode).toBe(404);
   });
 
+  // ---------- recent activity ----------
+  it("shows the project's recent activity, newest first, only of kinds the caller may see", async () => {
+    const ev = (await api('GET', '/projects/dm/activity', owner.token)).json().events as {
+      at: string;
+      actor: string;
+      kind: string;
+      subject: string;
+      detail: Record<string, unknown>;
+    }[];
+    const kinds = new Set(ev.map((e) => e.kind));
+    expect([...kinds].sort()).toEqual([
+      'dataset.version',
+      'deployment.version',
+      'model.stage',
+      'model.version',
+      'study.start',
+    ]);
+    expect(ev.map((e) => e.at)).toEqual([...ev.map((e) => e.at)].sort().reverse());
+    expect(ev).toContainEqual(
+      expect.objectContaining({ kind: 'dataset.version', subject: 'cohort@2', actor: 'olivia' }),
+    );
+    expect(ev).toContainEqual(
+      expect.objectContaining({
+        kind: 'model.stage',
+        subject: `responder@${modelVersion}`,
+        actor: 'appr',
+        detail: expect.objectContaining({ to: 'approved', reason: 'validated' }),
+      }),
+    );
+    expect(ev).toContainEqual(expect.objectContaining({ kind: 'deployment.version', subject: 'dm-response@1' }));
+    // A clinician sees models and studies but no datasets or deployments.
+    const clinKinds = new Set(
+      ((await api('GET', '/projects/dm/activity', clin.token)).json().events as { kind: string }[]).map((e) => e.kind),
+    );
+    expect(clinKinds.has('dataset.version')).toBe(false);
+    expect(clinKinds.has('deployment.version')).toBe(false);
+    expect(clinKinds.has('model.stage')).toBe(true);
+    expect((await api('GET', '/projects/dm/activity?limit=2', owner.token)).json().events).toHaveLength(2);
+    expect((await api('GET', '/projects/dm/activity?limit=0', owner.token)).statusCode).toBe(400);
+    expect((await api('GET', '/projects/dm/activity', outsider.token)).statusCode).toBe(404);
+  });
+
   // ---------- what the caller may do with a model version ----------
   it('says whether the caller may approve or retire a version, with the reason approving is not offered', async () => {
     const actions = async (version: number, token: string) =>

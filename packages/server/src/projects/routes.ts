@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import { membersSchema, projectWithRolesSchema } from '../http/schemas.js';
+import { activitySchema, projectActivity } from '../console/activity.js';
 import type { Platform } from '../platform.js';
 
 const project = z.object({
@@ -68,6 +69,25 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'members.read');
       return { members: await projects.members(a) };
+    },
+  );
+
+  app.get(
+    `${API}/projects/:project/activity`,
+    {
+      schema: {
+        tags: ['projects'],
+        description:
+          "The project's recent activity, newest first: dataset versions, studies, model versions and stage changes, deployment versions — each kind only if your roles may see it.",
+        params: slugParam,
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
+        response: { 200: activitySchema },
+      },
+    },
+    async (req) => {
+      const p = await requirePrincipal(platform, req);
+      const a = await projects.access(p, req.params.project, 'project.read');
+      return projectActivity(platform.store, a, req.query.limit);
     },
   );
 
