@@ -1,4 +1,5 @@
 // Routes and the page frame: header with navigation, language switch and sign-out; project sub-navigation.
+import { lazy, Suspense } from 'react';
 import { Navigate, NavLink, Outlet, Route, Routes, useLocation, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { useSession } from './session';
@@ -7,10 +8,14 @@ import { Loading } from './components/common';
 import { LoginPage } from './pages/Login';
 import { ProjectsPage, ProjectOverview } from './pages/Projects';
 import { DatasetsPage, DatasetPage } from './pages/Datasets';
-import { StudiesPage, StudyPage } from './pages/Studies';
-import { ModelsPage, ModelVersionPage } from './pages/Models';
 import { DeploymentsPage, DeploymentPage } from './pages/Deployments';
 import { AuditPage } from './pages/Audit';
+
+// The pages with plots load recharts on first use, so signing in does not wait for it.
+const StudiesPage = lazy(() => import('./pages/Studies').then((m) => ({ default: m.StudiesPage })));
+const StudyPage = lazy(() => import('./pages/Studies').then((m) => ({ default: m.StudyPage })));
+const ModelsPage = lazy(() => import('./pages/Models').then((m) => ({ default: m.ModelsPage })));
+const ModelVersionPage = lazy(() => import('./pages/Models').then((m) => ({ default: m.ModelVersionPage })));
 
 export function LanguageSwitch() {
   const { t, i18n } = useTranslation();
@@ -107,25 +112,27 @@ export function App() {
     <>
       <Header />
       <main id="main" tabIndex={-1}>
-        <Routes>
-          <Route path="/login" element={<LoginPage />} />
-          <Route element={<RequireSession />}>
-            <Route index element={<ProjectsPage />} />
-            <Route path="audit" element={<AuditPage />} />
-            <Route path="p/:project" element={<ProjectFrame />}>
-              <Route index element={<ProjectOverview />} />
-              <Route path="datasets" element={<DatasetsPage />} />
-              <Route path="datasets/:dataset" element={<DatasetPage />} />
-              <Route path="studies" element={<StudiesPage />} />
-              <Route path="studies/:study" element={<StudyPage />} />
-              <Route path="models" element={<ModelsPage />} />
-              <Route path="models/:model/:version" element={<ModelVersionPage />} />
-              <Route path="deployments" element={<DeploymentsPage />} />
-              <Route path="deployments/:name" element={<DeploymentPage />} />
+        <Suspense fallback={<Loading />}>
+          <Routes>
+            <Route path="/login" element={<LoginPage />} />
+            <Route element={<RequireSession />}>
+              <Route index element={<ProjectsPage />} />
+              <Route path="audit" element={<AuditPage />} />
+              <Route path="p/:project" element={<ProjectFrame />}>
+                <Route index element={<ProjectOverview />} />
+                <Route path="datasets" element={<DatasetsPage />} />
+                <Route path="datasets/:dataset" element={<DatasetPage />} />
+                <Route path="studies" element={<StudiesPage />} />
+                <Route path="studies/:study" element={<StudyPage />} />
+                <Route path="models" element={<ModelsPage />} />
+                <Route path="models/:model/:version" element={<ModelVersionPage />} />
+                <Route path="deployments" element={<DeploymentsPage />} />
+                <Route path="deployments/:name" element={<DeploymentPage />} />
+              </Route>
+              <Route path="*" element={<NotFound />} />
             </Route>
-            <Route path="*" element={<NotFound />} />
-          </Route>
-        </Routes>
+          </Routes>
+        </Suspense>
       </main>
     </>
   );

@@ -7,7 +7,7 @@ import { api, apiPath, ok, okAs } from '../api/client';
 import type { ColumnStats, DatasetDiff, DatasetVersion } from '../api/types';
 import { uploadDataset } from '../api/upload';
 import { Async, ErrorBox, Section, useLoad } from '../components/common';
-import { Histogram, MissingBar } from '../components/charts';
+import { Histogram, MissingBar } from '../components/bars';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
 import { useProject } from './Projects';
