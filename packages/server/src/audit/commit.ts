@@ -117,6 +117,8 @@ export class GroupCommitter<A> {
     const refused = new Map<Pending<A>, Error>();
     let after: (() => Promise<void> | void) | void = undefined;
     try {
+      // Lock order in every group: claimed keys first, the audit head row last. A group waiting for a key another
+      // process's group has claimed (a replay sent to both) holds no head lock yet, so groups cannot deadlock.
       after = await this.store.db.transaction().execute(async (tx) => {
         const db = tx as unknown as Kysely<Record<string, Record<string, unknown>>>;
         for (const p of batch) {
