@@ -127,6 +127,7 @@ try {
         trainingRows: s.report.trainingRows,
         stoppedBy: s.report.stoppedBy,
         phasesSeconds: Object.fromEntries(Object.entries(s.report.phasesMs).map(([k, v]) => [k, v / 1000])),
+        phasesCpuSeconds: Object.fromEntries(Object.entries(s.report.phasesCpuMs).map(([k, v]) => [k, v / 1000])),
         finalists: s.report.finalists,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         loadBefore: load0,
