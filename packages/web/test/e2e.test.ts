@@ -179,6 +179,8 @@ describe.skipIf(!existsSync(CHROMIUM))('web console end to end', () => {
     const mori = await signIn('mori', 'login');
     await shot(mori, 'projects');
     await mori.getByRole('link', { name: PROJECT, exact: true }).click();
+    // Not an auditor: the overview shows the project's own activity feed instead of the audit trail.
+    await mori.getByText('new dataset version').first().waitFor();
     await mori.getByRole('link', { name: 'Datasets' }).click();
     await mori.getByRole('link', { name: 'cohort', exact: true }).click();
     await mori.getByRole('link', { name: 'v1', exact: true }).click();

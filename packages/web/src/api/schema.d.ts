@@ -535,6 +535,57 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/projects/{project}/activity': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description The project's recent activity, newest first: dataset versions, studies, model versions and stage changes, deployment versions — each kind only if your roles may see it. */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          project: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              events: {
+                actor: string;
+                at: string;
+                detail: {
+                  [key: string]: unknown;
+                };
+                /** @enum {string} */
+                kind: 'dataset.version' | 'study.start' | 'model.version' | 'model.stage' | 'deployment.version';
+                subject: string;
+              }[];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/projects/{project}/blobs': {
     parameters: {
       query?: never;
@@ -1917,6 +1968,12 @@ export interface paths {
           };
           content: {
             'application/json': {
+              actions: {
+                approve: boolean;
+                /** @enum {string|null} */
+                approveBlockedBy: 'role' | 'stage' | 'two-person-rule' | null;
+                retire: boolean;
+              };
               algorithm: string;
               auc: number;
               aucCi: {
@@ -1964,9 +2021,11 @@ export interface paths {
                   search: {
                     bestCvValue: number | null;
                     completed: number;
+                    finalists?: number;
                     folds: number;
                     metric: string;
                     pruned: number;
+                    searchRows?: number;
                     trials: number;
                   } | null;
                   seed: number | null;

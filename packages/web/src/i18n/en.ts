@@ -80,6 +80,13 @@ export const en = {
     activity: 'Recent activity',
     activityHidden: 'Recent activity is visible to owners and auditors.',
     noActivity: 'No activity yet.',
+    kind: {
+      dataset_version: 'new dataset version',
+      study_start: 'study started',
+      model_version: 'new model version',
+      model_stage: 'model stage changed',
+      deployment_version: 'deployment updated',
+    },
   },
   datasets: {
     title: 'Datasets',

@@ -81,6 +81,13 @@ export const ja: MessageShape = {
     activity: '最近のアクティビティ',
     activityHidden: '最近のアクティビティはオーナーと監査担当が閲覧できます。',
     noActivity: 'まだアクティビティはありません。',
+    kind: {
+      dataset_version: 'データセットの新バージョン',
+      study_start: 'スタディ開始',
+      model_version: 'モデルの新バージョン',
+      model_stage: 'モデルのステージ変更',
+      deployment_version: 'デプロイの更新',
+    },
   },
   datasets: {
     title: 'データセット',

@@ -261,6 +261,34 @@ export function ActivityList({ project, limit = 10 }: { project: string; limit?:
   );
 }
 
+/** For members who may not read the audit trail: the project's own activity feed (only what their roles may see). */
+function ProjectActivity({ project }: { project: string }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const state = useLoad(
+    () => ok(api.GET('/api/v1/projects/{project}/activity', { params: { path: { project }, query: { limit: 10 } } })),
+    `${project}:activity`,
+  );
+  return (
+    <Async state={state}>
+      {({ events }) =>
+        events.length === 0 ? (
+          <p className="muted">{t('projects.noActivity')}</p>
+        ) : (
+          <ul className="activity">
+            {events.map((e, i) => (
+              <li key={i}>
+                <span className="muted">{f.date(e.at)}</span> — <strong>{e.actor}</strong>{' '}
+                <code>{t(`projects.kind.${e.kind.replace('.', '_')}`, { defaultValue: e.kind })}</code> {e.subject}
+              </li>
+            ))}
+          </ul>
+        )
+      }
+    </Async>
+  );
+}
+
 export function ProjectOverview() {
   const { t } = useTranslation();
   const f = useFormat();
@@ -287,11 +315,7 @@ export function ProjectOverview() {
               <Members project={project} roles={p.roles} />
             </Section>
             <Section title={t('projects.activity')} id="activity-title">
-              {can(p.roles, 'audit.read') ? (
-                <ActivityList project={project} />
-              ) : (
-                <p className="muted">{t('projects.activityHidden')}</p>
-              )}
+              {can(p.roles, 'audit.read') ? <ActivityList project={project} /> : <ProjectActivity project={project} />}
             </Section>
           </div>
         </>

@@ -221,6 +221,9 @@ export function StudyPage() {
   const [cancelError, setCancelError] = useState<unknown>(null);
   if (!study) return error ? <ErrorBox error={error} onRetry={reload} /> : <Loading />;
   const trials = study.trialsList ?? [];
+  // A pruned trial stopped early: its last value is an intermediate report on another scale, so only completed
+  // trials are plotted and valued.
+  const completed = trials.filter((x) => x.state === 'complete' && x.value !== null);
   const maximize = study.metric !== 'logloss' && study.metric !== 'brier';
   return (
     <>
@@ -273,8 +276,8 @@ export function StudyPage() {
       </Section>
       <div className="grid2">
         <section className="card">
-          {trials.some((x) => x.value !== null) ? (
-            <HistoryChart trials={trials} maximize={maximize} />
+          {completed.length > 0 ? (
+            <HistoryChart trials={completed} maximize={maximize} />
           ) : (
             <>
               <h2>{t('studies.history')}</h2>
@@ -309,7 +312,7 @@ export function StudyPage() {
                     <td>
                       <StatusBadge status={tr.state} />
                     </td>
-                    <td className="num">{f.num(tr.value, 4)}</td>
+                    <td className="num">{tr.state === 'complete' ? f.num(tr.value, 4) : '–'}</td>
                     <td className="num">{tr.durationMs !== null ? f.duration(tr.durationMs) : '–'}</td>
                     <td className="mono" style={{ fontSize: '0.8rem' }}>
                       {paramText(tr.params, (x) => f.num(x, 3))}
