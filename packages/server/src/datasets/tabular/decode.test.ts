@@ -32,6 +32,31 @@ describe('ByteDecoder', () => {
     }
   });
 
+  it('keeps copies of what it holds between calls: the caller may reuse a chunk at once', () => {
+    const text = 'a,b\n1,2\n' + '患者,' + 'x'.repeat(70_000) + '\n';
+    const bytes = Buffer.from(text);
+    // Tiny first chunk (held until 3 bytes), then a chunk holding the first non-ASCII byte (held for the
+    // detection window), each overwritten right after it was written, as the ingest worker's ring is.
+    for (const cuts of [
+      [2, 12, 40_000],
+      [9, 20, 100],
+    ]) {
+      const d = new ByteDecoder('auto');
+      const out: Buffer[] = [];
+      let at = 0;
+      for (const cut of [...cuts, bytes.length]) {
+        const chunk = Buffer.from(bytes.subarray(at, cut));
+        out.push(Buffer.from(d.writeBytes(chunk)));
+        chunk.fill(0x21);
+        at = cut;
+      }
+      out.push(Buffer.from(d.endBytes()));
+      expect(d.failure).toBeUndefined();
+      expect(d.encoding).toBe('utf-8');
+      expect(Buffer.concat(out).toString('utf8')).toBe(text);
+    }
+  });
+
   it('strips a BOM and reports utf-8-bom', () => {
     const { text, d } = decodeAll(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(jp)]), 'auto', 4);
     expect(text).toBe(jp);

@@ -132,8 +132,10 @@ function joinBytes(a: Buffer, b: Buffer): Buffer {
 }
 
 /**
- * Incremental strict decoder to UTF-8 bytes (validated UTF-8 passes through uncopied; CP932 is transcoded).
- * `writeBytes` returns the bytes decoded so far; after an undecodable byte it returns the valid bytes before
+ * Incremental strict decoder to UTF-8 bytes. Bytes it holds on to between calls (the start of the file, the
+ * encoding-detection window) are copies: the caller may reuse a chunk's memory as soon as `writeBytes` returns
+ * (the ingest worker's chunks live in a shared ring that is refilled). Validated UTF-8 passes through uncopied;
+ * CP932 is transcoded. `writeBytes` returns the bytes decoded so far; after an undecodable byte it returns the valid bytes before
  * it and sets `failure` (the caller processes them, then reports the failure). `write`/`end` return text.
  */
 export class ByteDecoder {
@@ -165,13 +167,13 @@ export class ByteDecoder {
     if (this.failure !== undefined || chunk.length === 0) return EMPTY;
     switch (this.mode) {
       case 'start':
-        this.pending.push(chunk);
+        this.pending.push(Buffer.from(chunk));
         this.pendingBytes += chunk.length;
         return this.pendingBytes < 3 ? EMPTY : this.begin();
       case 'ascii':
         return this.writeAscii(chunk);
       case 'detect':
-        this.pending.push(chunk);
+        this.pending.push(Buffer.from(chunk));
         this.pendingBytes += chunk.length;
         return this.pendingBytes >= DETECT_WINDOW ? this.decide(false) : EMPTY;
       case 'utf8':
@@ -238,7 +240,7 @@ export class ByteDecoder {
     const head = buf.subarray(0, p);
     this.offset += p;
     this.mode = 'detect';
-    this.pending = [buf.subarray(p)];
+    this.pending = [Buffer.from(buf.subarray(p))];
     this.pendingBytes = buf.length - p;
     return this.pendingBytes >= DETECT_WINDOW ? joinBytes(head, this.decide(false)) : head;
   }
