@@ -2,7 +2,7 @@
 // every column type, several batches, quoted and missing cells, text past the distinct cap, any chunking, UTF-8
 // and CP932. A column that changes type after its cells were spilled in an incompatible encoding reports no
 // copy (the push then runs pass 2), and errors are pass 1's errors.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
@@ -195,5 +195,45 @@ describe.skipIf(!existsSync(distThread))('single-pass ingest in a worker thread 
     } finally {
       bad.close();
     }
+  });
+});
+
+/** Descriptors of this process that point at an ingest spill file (deleted, so they show "(deleted)"). */
+function openSpills(): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).includes('ichigen-ingest-')) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
+
+describe.skipIf(!existsSync(distThread) || !existsSync('/proc/self/fd'))('ingest worker cleanup (compiled)', () => {
+  it('frees the spill file when a session is closed mid-upload and after a finished copy', async () => {
+    const mod = (await import(distThread.href)) as { openIngest: typeof openIngest };
+    const bytes = table(140_000);
+    const before = openSpills();
+    const waitFor = async (ok: () => boolean): Promise<void> => {
+      for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    // Mid-upload: two batches spilled, then the upload stops (a client that hung up).
+    const cut = mod.openIngest({});
+    for await (const c of chunks(bytes.subarray(0, Math.floor(bytes.length * 0.9)), 1 << 16)) await cut.write(c);
+    await waitFor(() => openSpills() > before);
+    expect(openSpills()).toBe(before + 1);
+    cut.close();
+    await waitFor(() => openSpills() === before);
+    expect(openSpills()).toBe(before);
+    // A finished push.
+    const done = mod.openIngest({});
+    for await (const c of chunks(bytes, 1 << 16)) await done.write(c);
+    await done.end();
+    expect((await collect(done.arrow())).length).toBeGreaterThan(0);
+    done.close();
+    await waitFor(() => openSpills() === before);
+    expect(openSpills()).toBe(before);
   });
 });
