@@ -34,7 +34,8 @@ export type HistogramKernel = (
 
 /**
  * Makes the kernel for features `feats[0..nFeats)`: generated source with every offset a literal (only integers
- * computed here from our own bin layout go into the code), in chunks of at most `maxUnrolled` features. Self-contained on purpose: its source text is shipped to the worker thread.
+ * computed here from our own bin layout go into the code, and they are checked), in chunks of at most `maxUnrolled`
+ * features. Self-contained on purpose: its source text is shipped to the worker thread.
  */
 export function makeHistogramKernel(
   feats: ArrayLike<number>,
@@ -49,6 +50,7 @@ export function makeHistogramKernel(
   for (let k = 0; k < nFeats; k++) {
     const f = feats[k]!;
     if (!Number.isInteger(f) || f < 0 || f >= binOffsets.length - 1) throw new Error(`bad feature index ${f}`);
+    if (!Number.isInteger(binOffsets[f]) || binOffsets[f]! < 0) throw new Error(`bad bin offset for feature ${f}`);
   }
   if (!Number.isInteger(words) || words < 0) throw new Error(`bad word count ${words}`);
   // Features sorted so each word is loaded once per row.
