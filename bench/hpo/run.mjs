@@ -3,7 +3,9 @@
 // budget; holdout AUC of the CV-best configuration after 10, 30, 60 trials, median over seeds, and wall time.
 //
 // Usage: node bench/hpo/run.mjs [--seeds 5] [--trials 60] [--rows 20000] [--skip-build] [--out .bench-data]
-//        [--engines ours,optuna] [--json results.jsonl]
+//        [--engines ours,optuna] [--json results.jsonl] [--dist DIR]
+// --dist takes the engine from another build of packages/ml (e.g. one commit's `git archive` built with tsc) instead
+// of building and snapshotting this checkout's.
 // Runs the engines one after the other (never at the same time), seed by seed, and prints a Markdown table.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,10 +29,13 @@ const jsonOut = get('--json', '');
 const checkpoints = [10, 30, 60].filter((c) => c <= trials);
 if (!checkpoints.includes(trials)) checkpoints.push(trials);
 
-if (!argv.includes('--skip-build')) execFileSync('npx', ['tsc', '-b', 'packages/ml'], { cwd: ROOT, stdio: 'inherit' });
+const fromDist = get('--dist', '');
+if (!argv.includes('--skip-build') && !fromDist) {
+  execFileSync('npx', ['tsc', '-b', 'packages/ml'], { cwd: ROOT, stdio: 'inherit' });
+}
 // A snapshot of dist, so a rebuild by someone else during a long run cannot change the engine under it.
 const dist = mkdtempSync(join(tmpdir(), 'ichigen-hpo-dist-'));
-cpSync(join(ROOT, 'packages/ml/dist'), dist, { recursive: true });
+cpSync(fromDist || join(ROOT, 'packages/ml/dist'), dist, { recursive: true });
 // dist imports its dependencies (apache-arrow, protobufjs) by name: resolve them from the repository.
 cpSync(join(ROOT, 'packages/ml/package.json'), join(dist, 'package.json'));
 const distLink = join(dist, 'node_modules');
