@@ -72,6 +72,7 @@ function reference(fx: ReturnType<typeof fixture>, feats: number[], start: numbe
 describe('histogram builder', () => {
   test.each([
     [5, 1],
+    [5, 2],
     [150, 1],
     [150, 2],
   ])('%i features, %i thread(s): dense and sparse row sets match a plain loop', async (F, threads) => {
@@ -97,6 +98,18 @@ describe('histogram builder', () => {
           }
         }
       }
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('feature sampling on narrow data reuses one generated kernel (a kernel per sampled list cost ~6x the round)', async () => {
+    const fx = fixture(2000, 12, 5);
+    const b = await HistogramBuilder.start(fx.buffers, 1);
+    try {
+      for (let t = 0; t < 20; t++) b.setFeatures([t % 12, (t + 5) % 12, (t + 7) % 12].sort((x, y) => x - y));
+      b.setFeatures([...Array(12).keys()]);
+      expect((b as unknown as { kernels: Map<string, unknown> }).kernels.size).toBe(1);
     } finally {
       await b.close();
     }

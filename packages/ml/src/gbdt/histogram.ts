@@ -299,6 +299,9 @@ export class HistogramBuilder {
   private kernel: HistogramKernel | null = null;
   private readonly kernels = new Map<string, HistogramKernel>();
   nFeats = 0;
+  /** The features histograms are built for (⊇ the active ones), `nBuilt` of them. */
+  private readonly built: Int32Array;
+  private nBuilt = 0;
   /** Which bins go left in the next `partition` (set by the caller). */
   readonly lut: Uint8Array;
   private readonly gradParams = new Float64Array(new SharedArrayBuffer(16));
@@ -309,6 +312,7 @@ export class HistogramBuilder {
     const F = buf.binOffsets.length - 1;
     this.plan = new Int32Array(new SharedArrayBuffer((F + 1) * 4));
     this.feats = new Int32Array(F);
+    this.built = new Int32Array(F);
   }
 
   /**
@@ -359,22 +363,36 @@ export class HistogramBuilder {
     return b;
   }
 
-  /** Sets the features histograms are built for (until the next call). */
+  /**
+   * Sets the features split search looks at (until the next call). Histograms are built for a superset: with
+   * feature sampling on narrow data (≤ MAX_UNROLLED_FEATURES features) every feature is built, so the one generated
+   * kernel is reused across trees. Generating and warming up a kernel per sampled list cost ~10x the round itself on
+   * fold-sized data; building the unsampled features too is cheap next to that. Wider data keeps a kernel per list.
+   */
   setFeatures(feats: ArrayLike<number>): void {
     this.nFeats = feats.length;
     for (let k = 0; k < feats.length; k++) this.feats[k] = feats[k]!;
-    const key = Array.from(this.feats.subarray(0, this.nFeats)).join(',');
+    const { binOffsets, words } = this.buf;
+    const F = binOffsets.length - 1;
+    const buildAll = this.nFeats < F && F <= MAX_UNROLLED_FEATURES;
+    const nBuilt = buildAll ? F : this.nFeats;
+    const next = buildAll ? Int32Array.from({ length: F }, (_, i) => i) : this.feats.subarray(0, this.nFeats);
+    let same = this.kernel !== null && nBuilt === this.nBuilt;
+    for (let k = 0; same && k < nBuilt; k++) same = this.built[k] === next[k];
+    if (same) return;
+    this.built.set(next);
+    this.nBuilt = nBuilt;
+    const key = Array.from(this.built.subarray(0, nBuilt)).join(',');
     let kernel = this.kernels.get(key);
     if (!kernel) {
-      const { binOffsets, words } = this.buf;
-      kernel = makeHistogramKernel(this.feats, this.nFeats, binOffsets, words, MAX_UNROLLED_FEATURES);
-      // Feature sampling makes a new list per tree: keep a bounded cache.
+      kernel = makeHistogramKernel(this.built, nBuilt, binOffsets, words, MAX_UNROLLED_FEATURES);
+      // Feature sampling on wide data makes a new list per tree: keep a bounded cache.
       if (this.kernels.size >= 64) this.kernels.clear();
       this.kernels.set(key, kernel);
     }
     this.kernel = kernel;
-    this.plan[0] = this.nFeats;
-    this.plan.set(this.feats.subarray(0, this.nFeats), 1);
+    this.plan[0] = nBuilt;
+    this.plan.set(this.built.subarray(0, nBuilt), 1);
     Atomics.add(this.ctl, C_PLAN, 1);
   }
 
@@ -385,8 +403,8 @@ export class HistogramBuilder {
 
   private zero(histBase: number): void {
     const { hist, binOffsets } = this.buf;
-    const feats = this.feats;
-    for (let k = 0; k < this.nFeats; k++) {
+    const feats = this.built;
+    for (let k = 0; k < this.nBuilt; k++) {
       const f = feats[k]!;
       hist.fill(0, histBase + binOffsets[f]! * BIN_STRIDE, histBase + binOffsets[f + 1]! * BIN_STRIDE);
     }
@@ -396,7 +414,7 @@ export class HistogramBuilder {
   build(start: number, count: number, histBase: number): void {
     const { rowWords, rows, grad, hist, binOffsets, scratchBase } = this.buf;
     const kernel = this.kernel!;
-    const nFeats = this.nFeats;
+    const nFeats = this.nBuilt;
     const end = start + count;
     this.zero(histBase);
     if (count * nFeats < SPLIT_WORK) {
@@ -421,7 +439,7 @@ export class HistogramBuilder {
       this.waitWorker();
     }
     // Second half in: the same additions in the same order whether a worker or this thread made the scratch.
-    const feats = this.feats;
+    const feats = this.built;
     for (let k = 0; k < nFeats; k++) {
       const f = feats[k]!;
       const a = binOffsets[f]! * BIN_STRIDE;
