@@ -88,8 +88,10 @@ objectStoreContract(
     };
   },
   // Publishes of one digest are serialized within a process (across processes HEAD-then-copy cannot tell
-  // concurrent twins apart); parts of in-flight multipart uploads are held in memory.
-  { exclusivePublish: true, maxRetainedBytes: 40 * MiB },
+  // concurrent twins apart); parts of in-flight multipart uploads are held in memory — by our client and, in this
+  // test only, by s3rver, which runs in the same process and is measured too (seen: 41.4 MiB on a loaded CI run).
+  // Buffering the 50 MiB object would retain more than 50 MiB, so 46 MiB still tells streaming from buffering.
+  { exclusivePublish: true, maxRetainedBytes: 46 * MiB },
 );
 
 describe('S3ObjectStore specifics', () => {
