@@ -25,16 +25,17 @@ export class Rng {
       for (let i = 0; i < n; i++) all[i] = i;
       return all;
     }
-    const out = new Int32Array(k);
+    // The chosen indices are marked and read back in increasing order: the same set and order as sorting the
+    // draws, in O(n) instead of O(k log k) (bagging draws a sample every round, and the sort was ~10 % of a trial).
+    const chosen = new Uint8Array(n);
     if (k * 4 < n) {
-      // Sparse sample: rejection on a set is cheaper than materialising all n indices.
-      const seen = new Set<number>();
+      // Sparse sample: rejection is cheaper than materialising all n indices.
       let m = 0;
       while (m < k) {
         const r = this.int(n);
-        if (!seen.has(r)) {
-          seen.add(r);
-          out[m++] = r;
+        if (chosen[r] === 0) {
+          chosen[r] = 1;
+          m++;
         }
       }
     } else {
@@ -45,9 +46,11 @@ export class Rng {
         const t = perm[i]!;
         perm[i] = perm[j]!;
         perm[j] = t;
-        out[i] = perm[i]!;
+        chosen[perm[i]!] = 1;
       }
     }
-    return out.sort();
+    const out = new Int32Array(k);
+    for (let i = 0, m = 0; m < k; i++) if (chosen[i] === 1) out[m++] = i;
+    return out;
   }
 }

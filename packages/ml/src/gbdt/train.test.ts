@@ -420,3 +420,35 @@ describe('worker threads', () => {
     expect(model.trees.length).toBe(2);
   });
 });
+
+describe('onIteration metrics', () => {
+  test('trainLoss read in the callback is the log loss of the margins so far; read later it is frozen', async () => {
+    const { frame, y } = signalData(2000, 11);
+    const seen: { iter: number; train: number; metrics: { trainLoss: number } }[] = [];
+    const opts = { objective: 'binary' as const, numLeaves: 8, seed: 3 };
+    await trainGbdt(frame, y, {
+      ...opts,
+      numTrees: 6,
+      onIteration: (iter, m) => {
+        if (iter % 2 === 0) seen.push({ iter, train: m.trainLoss, metrics: m });
+        else seen.push({ iter, train: NaN, metrics: m });
+      },
+    });
+    // Read inside the callback: the mean log loss on the training rows of the first iter + 1 trees (the same seed
+    // grows the same first trees when fewer are asked for).
+    const probs = async (trees: number) =>
+      (await trainGbdt(frame, y, { ...opts, numTrees: trees })).predictProba(frame);
+    for (const s of seen.filter((x) => x.iter % 2 === 0)) {
+      const p = await probs(s.iter + 1);
+      let want = 0;
+      for (let i = 0; i < y.length; i++) want -= y[i] === 1 ? Math.log(p[i]!) : Math.log(1 - p[i]!);
+      want /= y.length;
+      expect(s.train).toBeCloseTo(want, 9);
+      expect(s.metrics.trainLoss).toBe(s.train); // frozen afterwards
+    }
+    // Never read in the callback: NaN afterwards, not a loss of later margins.
+    for (const s of seen.filter((x) => x.iter % 2 === 1)) expect(s.metrics.trainLoss).toBeNaN();
+    const losses = seen.filter((x) => x.iter % 2 === 0).map((x) => x.train);
+    expect(losses[2]!).toBeLessThan(losses[0]!);
+  });
+});

@@ -13,7 +13,11 @@ import { SplitInfo, findBestSplit } from './split.js';
 import type { SplitParams } from './split.js';
 
 export interface IterationMetrics {
-  /** Loss on the training rows: log loss (binary) or RMSE (regression). */
+  /**
+   * Loss on the training rows: log loss (binary) or RMSE (regression). Computed when first read inside
+   * `onIteration` (a pass with exp/log over every training row, so a callback that does not read it does not pay
+   * for it); read for the first time after the callback has returned, it is NaN.
+   */
   trainLoss: number;
   /** The same loss on the validation set, when one is given. */
   validLoss?: number;
@@ -602,8 +606,18 @@ async function boost(
       for (let q = 0; q < m; q++) inBag[rows[q]!] = 1;
       for (let i = 0; i < n; i++) if (inBag[i] === 0) f[i] = f[i]! + json.value[tree.route(data.bins, i, n)]!;
     }
-    // The training loss costs a pass with exp/log per row: only computed when someone listens.
-    const metrics: IterationMetrics = { trainLoss: options.onIteration ? loss(p.objective, y, f) : NaN };
+    // The training loss costs a pass with exp/log per row: only computed when the callback reads it.
+    let trainLoss = NaN;
+    let trainLossRead = false;
+    const metrics = {
+      get trainLoss(): number {
+        if (!trainLossRead) {
+          trainLossRead = true;
+          trainLoss = loss(p.objective, y, f);
+        }
+        return trainLoss;
+      },
+    } as IterationMetrics;
     if (valid) {
       const vd = valid.data;
       for (let i = 0; i < vd.numRows; i++) valid.f[i] = valid.f[i]! + json.value[tree.route(vd.bins, i, vd.numRows)]!;
@@ -619,6 +633,8 @@ async function boost(
       stop = true;
     }
     if (options.onIteration && options.onIteration(iter, metrics) === false) stop = true;
+    // Freeze the training loss: later rounds change the margins it would be computed from.
+    Object.defineProperty(metrics, 'trainLoss', { value: trainLoss, enumerable: true });
     if (stop) break;
     // Let timers and I/O of the host process run between rounds (HPO heartbeats, cancellation).
     if ((iter & 7) === 7) await new Promise<void>((resolve) => setImmediate(resolve));
