@@ -677,6 +677,21 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
         headers: { authorization: `Bearer ${await jwt(`${BASE}/cds-services`, { iss: local })}` },
       });
       expect(wrong.status).toBe(401);
+      // With publicUrl configured, an issuer without a base URL is held to it, whatever Host the request names.
+      const publicUrl = 'https://ichigen.hospital.example';
+      t.platform.config.publicUrl = publicUrl;
+      try {
+        const viaPublic = await fetch(`${base}/cds-services`, {
+          headers: { authorization: `Bearer ${await jwt(`${publicUrl}/cds-services`, { iss: local })}` },
+        });
+        expect(viaPublic.status).toBe(200);
+        const viaHost = await fetch(`${base}/cds-services`, {
+          headers: { authorization: `Bearer ${await jwt(`${base}/cds-services`, { iss: local })}` },
+        });
+        expect(viaHost.status).toBe(401);
+      } finally {
+        t.platform.config.publicUrl = undefined;
+      }
     } finally {
       await srv.close();
     }

@@ -59,8 +59,12 @@ const cors = (reply: FastifyReply) =>
     .header('access-control-allow-methods', 'GET, POST, OPTIONS')
     .header('access-control-max-age', '600');
 
-/** The URL scheme://host the caller used (for `aud` when the issuer has no configured base URL, and card links). */
-const requestBase = (req: FastifyRequest) => `${req.protocol}://${req.host}`;
+/**
+ * The base URL of this service for `aud` and card links when the issuer has no base URL of its own: the configured
+ * `publicUrl`, else the scheme://host the caller used (which a forged Host header controls — docs/cds-hooks.md).
+ */
+const requestBase = (publicUrl: string | undefined, req: FastifyRequest) =>
+  publicUrl ?? `${req.protocol}://${req.host}`;
 
 export function cdsRoutes(platform: Platform) {
   return async function cdsPlugin(app: FastifyInstance): Promise<void> {
@@ -86,9 +90,15 @@ export function cdsRoutes(platform: Platform) {
       const path = req.url.split('?')[0]!;
       // A hook call claims its jti in the same group commit as its predictions and audit event (one durable write).
       const hookCall = req.method === 'POST' && /^\/cds-services\/[^/]+$/.test(path);
-      req.cdsCaller = await platform.cds.issuers.verify(req.headers.authorization, path, requestBase(req), req.ip, {
-        deferJti: hookCall,
-      });
+      req.cdsCaller = await platform.cds.issuers.verify(
+        req.headers.authorization,
+        path,
+        requestBase(platform.config.publicUrl, req),
+        req.ip,
+        {
+          deferJti: hookCall,
+        },
+      );
     });
 
     const idParams = z.object({ id: z.string().min(1).max(200) });
@@ -107,7 +117,7 @@ export function cdsRoutes(platform: Platform) {
           caller(req),
           id,
           req.body,
-          caller(req).baseUrl ?? requestBase(req),
+          caller(req).baseUrl ?? requestBase(platform.config.publicUrl, req),
           req.ip,
         );
       } catch (e) {

@@ -70,6 +70,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, cwd, file: 'missing.json' })).toThrow(/cannot be read/);
   });
 
+  it('publicUrl: an http(s) origin without a path; anything else stops start-up naming the setting', () => {
+    const cwd = tmp();
+    expect(loadConfig({ env: { ICHIGEN_PUBLIC_URL: 'https://ichigen.hospital.local:8443' }, cwd }).publicUrl).toBe(
+      'https://ichigen.hospital.local:8443',
+    );
+    expect(loadConfig({ env: {}, cwd }).publicUrl).toBeUndefined();
+    for (const bad of ['ichigen.local', 'ftp://x.example', 'https://x.example/', 'https://x.example/cds']) {
+      expect(() => loadConfig({ env: { ICHIGEN_PUBLIC_URL: bad }, cwd })).toThrow(/publicUrl/);
+    }
+  });
+
   it('reads the web console settings: trustProxy, sessionIdleMinutes, webRoot', () => {
     const cwd = tmp();
     const d = loadConfig({ env: {}, cwd });

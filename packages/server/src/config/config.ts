@@ -57,6 +57,16 @@ export const configSchema = z
     accessLog: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()),
     /** Directory of the built web console; default: the web package next to the installed server package. */
     webRoot: z.string().min(1).optional(),
+    /**
+     * The URL EHRs and browsers reach this server at (scheme://host[:port], no path). CDS Hooks JWTs must name it in
+     * `aud` when their issuer has no base URL of its own; without either, the request's Host header is used.
+     */
+    publicUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://ichigen.hospital.local' })
+      .refine((u) => URL.canParse(u) && new URL(u).pathname === '/' && !u.endsWith('/') && !/[?#]/.test(u), {
+        message: 'must be scheme://host[:port] with no path, query or trailing slash',
+      })
+      .optional(),
   })
   .strict();
 
@@ -80,6 +90,7 @@ export const ENV_SETTINGS: Record<string, keyof Config> = {
   ICHIGEN_TRUST_PROXY: 'trustProxy',
   ICHIGEN_ACCESS_LOG: 'accessLog',
   ICHIGEN_WEB_ROOT: 'webRoot',
+  ICHIGEN_PUBLIC_URL: 'publicUrl',
 };
 
 export interface ConfigSources {
