@@ -427,14 +427,8 @@ export class HistogramBuilder {
       kernel(rowWords, rows, mid, end, grad, hist, scratchBase);
       kernel(rowWords, rows, start, mid, grad, hist, histBase);
     } else {
-      const ctl = this.ctl;
-      ctl[C_START] = mid;
-      ctl[C_END] = end;
-      ctl[C_BASE] = scratchBase;
-      ctl[C_JOB] = JOB_HISTOGRAM;
-      Atomics.store(ctl, C_DONE, 0);
-      Atomics.add(ctl, C_SEQ, 1);
-      Atomics.notify(ctl, C_SEQ);
+      this.ctl[C_BASE] = scratchBase;
+      this.post(JOB_HISTOGRAM, mid, end);
       kernel(rowWords, rows, start, mid, grad, hist, histBase);
       this.waitWorker();
     }
@@ -464,13 +458,8 @@ export class HistogramBuilder {
     }
     const mid = start + (count >> 1);
     const ctl = this.ctl;
-    ctl[C_START] = mid;
-    ctl[C_END] = end;
     ctl[C_COL] = col;
-    ctl[C_JOB] = JOB_PARTITION;
-    Atomics.store(ctl, C_DONE, 0);
-    Atomics.add(ctl, C_SEQ, 1);
-    Atomics.notify(ctl, C_SEQ);
+    this.post(JOB_PARTITION, mid, end);
     const nl1 = partitionRange(colBins, col, this.lut, rows, tmp, start, mid);
     this.waitWorker();
     const nl2 = ctl[C_RESULT]!;
@@ -491,17 +480,22 @@ export class HistogramBuilder {
       return;
     }
     const mid = numRows >> 1;
-    const ctl = this.ctl;
     this.gradParams[0] = bin;
     this.gradParams[1] = spw;
-    ctl[C_START] = mid;
-    ctl[C_END] = numRows;
-    ctl[C_JOB] = JOB_GRADIENT;
+    this.post(JOB_GRADIENT, mid, numRows);
+    computeGradients(bin, spw, y, f, grad, 0, mid);
+    this.waitWorker();
+  }
+
+  /** Hands rows [start, end) of `job` to the worker (job-specific fields are set by the caller first). */
+  private post(job: number, start: number, end: number): void {
+    const ctl = this.ctl;
+    ctl[C_START] = start;
+    ctl[C_END] = end;
+    ctl[C_JOB] = job;
     Atomics.store(ctl, C_DONE, 0);
     Atomics.add(ctl, C_SEQ, 1);
     Atomics.notify(ctl, C_SEQ);
-    computeGradients(bin, spw, y, f, grad, 0, mid);
-    this.waitWorker();
   }
 
   private waitWorker(): void {

@@ -1,7 +1,7 @@
 // The trained gradient-boosted trees model: fast batched prediction on raw frames, TreeSHAP explanations,
 // importances, and the versioned, checksummed JSON format described in docs/model-format.md.
 import { numericToCategorical, remapCodes } from '../binning.js';
-import { canonicalJson, modelChecksum } from '../model-json.js';
+import { modelChecksum } from '../model-json.js';
 import { MlError } from '../errors.js';
 import type { Column, Frame } from '../frame.js';
 import { ENGINE_VERSION } from '../version.js';
@@ -67,14 +67,8 @@ interface Compiled {
   /** Offset of a categorical node's membership table in `catMember`, -1 for numeric nodes. */
   catOffset: Int32Array;
   catMember: Uint8Array;
-  /** Absolute child index, or ~leaf for a leaf (so leaves are negative). */
-  left: Int32Array;
-  right: Int32Array;
-  leafValue: Float64Array;
-  roots: Int32Array;
   /** Per tree: the tree's index range in the flat arrays, and its SHAP view. */
   shapTrees: (ShapTree & { offset: number })[];
-  hasCategorical: boolean;
 }
 
 /** A trained GBDT model. Create with `trainGbdt` or `GbdtModel.fromJSON`. */
@@ -351,36 +345,23 @@ export class GbdtModel {
       defaultLeft: new Uint8Array(total),
       catOffset: new Int32Array(total).fill(-1),
       catMember: new Uint8Array(catTotal),
-      left: new Int32Array(total),
-      right: new Int32Array(total),
-      leafValue: new Float64Array(total),
-      roots: new Int32Array(this.trees.length),
       shapTrees: [],
-      hasCategorical: catTotal > 0,
     };
     let off = 0;
     let catOff = 0;
-    this.trees.forEach((t, ti) => {
+    this.trees.forEach((t) => {
       const m = t.splitFeature.length;
-      c.roots[ti] = t.left[0] === -1 ? ~off : off;
       const depth = new Int32Array(m);
       let maxDepth = 0;
       for (let j = 0; j < m; j++) {
         const g = off + j;
         const f = t.splitFeature[j]!;
         c.feature[g] = f;
-        c.leafValue[g] = t.value[j]!;
-        if (f < 0) {
-          c.left[g] = -1;
-          c.right[g] = -1;
-          continue;
-        }
+        if (f < 0) continue;
         c.threshold[g] = t.threshold[j]!;
         c.defaultLeft[g] = t.defaultLeft[j] ? 1 : 0;
         const l = t.left[j]!;
         const r = t.right[j]!;
-        c.left[g] = t.splitFeature[l]! < 0 ? ~(off + l) : off + l;
-        c.right[g] = t.splitFeature[r]! < 0 ? ~(off + r) : off + r;
         depth[l] = depth[j]! + 1;
         depth[r] = depth[j]! + 1;
         maxDepth = Math.max(maxDepth, depth[j]! + 1);
@@ -429,8 +410,6 @@ function routeLeft(c: Compiled, g: number, x: number): boolean {
   if (co < 0) return x <= c.threshold[g]!;
   return c.catMember[co + x] === 1;
 }
-
-export { canonicalJson, modelChecksum };
 
 function corrupt(msg: string): never {
   throw new MlError('MODEL_CORRUPT', `model file is damaged or not a GBDT model: ${msg}`);

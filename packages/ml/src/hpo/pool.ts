@@ -191,8 +191,9 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
   const size = o.size ?? Math.max(1, availableParallelism());
   if (!(Number.isInteger(size) && size >= 1)) throw new MlError('INVALID_PARAM', 'size must be a positive integer');
   const seed = o.seed ?? 0;
-  const readyMade = Array.isArray(o.folds);
-  const fullSplits = Array.isArray(o.folds) ? o.folds : cvSplits(o.labels, o.groups, o.folds ?? 5, seed);
+  const folds = o.folds ?? 5;
+  const readyMade = Array.isArray(folds);
+  const fullSplits = Array.isArray(folds) ? folds : cvSplits(o.labels, o.groups, folds, seed);
   let splits = fullSplits;
   let searchRows = n;
   if (o.searchRows !== undefined) {
@@ -215,6 +216,9 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
     }
   }
   // One shared copy of the data for all workers: columns, labels and fold indices.
+  const share = (ss: CvSplit[]): CvSplit[] =>
+    ss.map((s) => ({ train: sharedCopy(s.train, Uint32Array), test: sharedCopy(s.test, Uint32Array) }));
+  const sharedFull = share(fullSplits);
   const data: SharedStudyData = {
     columns: o.frame.columns.map((c): Column =>
       c.kind === 'numeric'
@@ -222,16 +226,9 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
         : { name: c.name, kind: 'categorical', codes: sharedCopy(c.codes, Int32Array), dictionary: [...c.dictionary] },
     ),
     labels: sharedCopy(o.labels, Float64Array),
-    splits: [],
-    fullSplits: fullSplits.map((s) => ({
-      train: sharedCopy(s.train, Uint32Array),
-      test: sharedCopy(s.test, Uint32Array),
-    })),
+    splits: splits === fullSplits ? sharedFull : share(splits),
+    fullSplits: sharedFull,
   };
-  data.splits =
-    splits === fullSplits
-      ? data.fullSplits
-      : splits.map((s) => ({ train: sharedCopy(s.train, Uint32Array), test: sharedCopy(s.test, Uint32Array) }));
   const self = import.meta.url;
   const fromTs = self.endsWith('.ts');
   const entry = new URL(fromTs ? './worker-task.ts' : './worker-task.js', self).href;

@@ -57,7 +57,6 @@ export interface LogisticModelJson {
   checksum: string;
 }
 
-/** JSON text with object keys sorted at every level: what the checksum covers. */
 function corrupt(msg: string): never {
   throw new MlError('MODEL_CORRUPT', `model file is damaged or not a logistic model: ${msg}`);
 }

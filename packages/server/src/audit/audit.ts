@@ -9,7 +9,7 @@ import type { MetadataStore } from '../db/database.js';
 import { GENESIS_HASH } from '../db/migrations.js';
 import type { AuditEventsTable } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import { GroupCommitter, type CommitUnit, type GroupCommitOptions, type Tx } from './commit.js';
+import { GroupCommitter, insertChunked, type CommitUnit, type GroupCommitOptions, type Tx } from './commit.js';
 import { canonicalJson, newId, nowIso, sha256Hex } from '../util.js';
 
 export type AuditOutcome = 'success' | 'failure' | 'denied';
@@ -109,6 +109,16 @@ export function eventHash(prevHash: string, e: Omit<AuditEventsTable, 'prev_hash
   return sha256Hex(`${prevHash}\n${body}`);
 }
 
+/** A checkpoint file's content, or null when it is not one. */
+function parseCheckpoint(text: string): Checkpoint | null {
+  try {
+    const cp = JSON.parse(text) as Checkpoint;
+    return typeof cp.seq === 'number' && typeof cp.hash === 'string' ? cp : null;
+  } catch {
+    return null;
+  }
+}
+
 export class AuditLog {
   /** Every durable write of a request goes through here: one transaction for many concurrent requests. */
   readonly committer: GroupCommitter<AuditInput>;
@@ -180,11 +190,7 @@ export class AuditLog {
       prev = hash;
       return out;
     });
-    for (let i = 0; i < rows.length; i += 500)
-      await tx
-        .insertInto('audit_events')
-        .values(rows.slice(i, i + 500))
-        .execute();
+    await insertChunked(tx, 'audit_events', rows);
     await tx.updateTable('audit_head').set({ hash: prev }).where('id', '=', 1).execute();
     const last = rows[rows.length - 1]!;
     return () => this.writeCheckpoint({ seq: last.seq, hash: last.hash, mac: last.mac, at: last.at });
@@ -193,8 +199,7 @@ export class AuditLog {
   private readCheckpoint(): Checkpoint | null {
     if (!existsSync(this.secrets.checkpointPath)) return null;
     try {
-      const cp = JSON.parse(readFileSync(this.secrets.checkpointPath, 'utf8')) as Checkpoint;
-      return typeof cp.seq === 'number' && typeof cp.hash === 'string' ? cp : null;
+      return parseCheckpoint(readFileSync(this.secrets.checkpointPath, 'utf8'));
     } catch {
       return null;
     }
@@ -203,13 +208,7 @@ export class AuditLog {
   /** Keeps the newest head outside the database (atomic replace), so deleting the newest rows is detected. */
   private async writeCheckpoint(cp: Checkpoint): Promise<void> {
     // Asynchronous (the event loop keeps serving meanwhile), but done before the group's requests are answered.
-    let current: Checkpoint | null = null;
-    try {
-      const c = JSON.parse(await readFile(this.secrets.checkpointPath, 'utf8')) as Checkpoint;
-      if (typeof c.seq === 'number' && typeof c.hash === 'string') current = c;
-    } catch {
-      current = null;
-    }
+    const current = await readFile(this.secrets.checkpointPath, 'utf8').then(parseCheckpoint, () => null);
     if (current && current.seq >= cp.seq) return;
     const tmp = `${this.secrets.checkpointPath}.${process.pid}.${++this.tmpCounter}.tmp`;
     await writeFile(tmp, JSON.stringify(cp) + '\n', { mode: 0o600 });

@@ -53,6 +53,16 @@ export type AuditAppender<A> = (tx: Tx, inputs: A[]) => Promise<(() => Promise<v
 /** Rows per INSERT statement (SQLite allows 32,766 bound parameters; our widest table has 15 columns). */
 const ROWS_PER_INSERT = 500;
 
+/** Inserts rows in statements of at most ROWS_PER_INSERT rows. */
+export async function insertChunked(tx: Tx, table: string, rows: readonly object[]): Promise<void> {
+  const db = tx as unknown as Kysely<Record<string, Record<string, unknown>>>;
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT)
+    await db
+      .insertInto(table)
+      .values(rows.slice(i, i + ROWS_PER_INSERT) as Record<string, unknown>[])
+      .execute();
+}
+
 export class GroupCommitter<A> {
   private queue: Pending<A>[] = [];
   private flushing: Promise<void> | null = null;
@@ -139,12 +149,7 @@ export class GroupCommitter<A> {
             if (rows) rows.push(...ins.rows);
             else byTable.set(ins.table, [...ins.rows]);
           }
-        for (const [table, rows] of byTable)
-          for (let i = 0; i < rows.length; i += ROWS_PER_INSERT)
-            await db
-              .insertInto(table)
-              .values(rows.slice(i, i + ROWS_PER_INSERT))
-              .execute();
+        for (const [table, rows] of byTable) await insertChunked(tx, table, rows);
         const audit = ok.flatMap((p) => p.unit.audit ?? []);
         return audit.length ? this.appendAudit(tx, audit) : undefined;
       });

@@ -151,14 +151,14 @@ export function prefetchFromResources(
 export async function findTryable(platform: Platform, a: Access, name: string) {
   if (!allows(a.roles, 'model.predict'))
     throw forbidden('FORBIDDEN', `trying a deployment predicts: your roles in ${a.project.slug} do not allow it`);
-  const info = await platform.deployments.get(a, name); // 404 DEPLOYMENT_NOT_FOUND as for showing it
   const active = (await platform.deployments.active([a.project.id])).find((d) => d.name === name);
-  if (!active)
-    throw conflict(
-      'DEPLOYMENT_NOT_ACTIVE',
-      `deployment ${name} is ${info.status}${info.statusReason ? ` (${info.statusReason})` : ''}: only an active deployment can be tried`,
-    );
-  return active;
+  if (active) return active;
+  // Only for the refusal: its current status (and 404 DEPLOYMENT_NOT_FOUND as for showing it).
+  const info = await platform.deployments.get(a, name);
+  throw conflict(
+    'DEPLOYMENT_NOT_ACTIVE',
+    `deployment ${name} is ${info.status}${info.statusReason ? ` (${info.statusReason})` : ''}: only an active deployment can be tried`,
+  );
 }
 
 /** Runs one hook call for one deployment through the CDS service, as the console user. */

@@ -9,6 +9,7 @@ import { printable } from '../auth/service.js';
 import type { MetadataStore } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
 import type { Database } from '../db/schema.js';
+import { allows } from '../auth/roles.js';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { addEdge } from '../lineage/lineage.js';
 import type { Access } from '../projects/service.js';
@@ -37,6 +38,11 @@ export interface ModelVersionSummary {
   aucCi: { lower: number; upper: number };
   trainedBy: string;
   createdAt: string;
+}
+
+/** The two-person rule: whoever trained a version or is responsible for its study may not approve it. */
+function isResponsible(r: { responsible_json: string; trained_by: string }, user: string): boolean {
+  return r.trained_by === user || (JSON.parse(r.responsible_json) as string[]).includes(user);
 }
 
 export interface ModelVersionDetail extends ModelVersionSummary {
@@ -236,7 +242,34 @@ export class ModelRegistry {
   }
 
   async get(a: Access, name: string, version: number): Promise<ModelVersionDetail> {
+    return this.detail(await this.row(a, name, version));
+  }
+
+  /**
+   * A version's detail plus what `p` may do with it: the same conditions approve/retire enforce (role, stage, the
+   * two-person rule), so the console offers only what the server would accept.
+   */
+  async getWithActions(p: Principal, a: Access, name: string, version: number) {
     const r = await this.row(a, name, version);
+    const d = await this.detail(r);
+    const approveBlockedBy = !allows(a.roles, 'model.approve')
+      ? ('role' as const)
+      : d.stage !== 'candidate'
+        ? ('stage' as const)
+        : isResponsible(r, p.name)
+          ? ('two-person-rule' as const)
+          : null;
+    return {
+      ...d,
+      actions: {
+        approve: approveBlockedBy === null,
+        approveBlockedBy,
+        retire: allows(a.roles, 'model.retire') && d.stage !== 'retired',
+      },
+    };
+  }
+
+  private async detail(r: Awaited<ReturnType<ModelRegistry['row']>>): Promise<ModelVersionDetail> {
     const history = await this.db
       .selectFrom('model_stage_events')
       .selectAll()
@@ -303,8 +336,7 @@ export class ModelRegistry {
     if (!why) throw badRequest('REASON_REQUIRED', 'an approval needs a reason (--reason)');
     if (r.stage !== 'candidate')
       throw conflict('INVALID_STAGE', `${name}@${version} is ${r.stage}; only candidates can be approved`);
-    const responsible = JSON.parse(r.responsible_json) as string[];
-    if (responsible.includes(p.name) || r.trained_by === p.name) {
+    if (isResponsible(r, p.name)) {
       await this.audit.append({
         actor: p.name,
         action: 'model.approve',

@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import { lineageGraphSchema, modelVersionViewSchema, modelVersionsSchema } from '../http/schemas.js';
-import { allows } from '../auth/roles.js';
 import type { NodeKind } from '../lineage/lineage.js';
 import { AppError, badRequest, notFound } from '../errors.js';
 
@@ -46,29 +45,7 @@ export function registerModelRoutes(app: TypedApp, platform: Platform): void {
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'model.read');
-      const d = await registry.get(a, req.params.model, req.params.version);
-      // What the console may offer this caller: the same conditions approve/retire enforce.
-      const r = await platform.store.db
-        .selectFrom('model_versions')
-        .select(['responsible_json', 'trained_by'])
-        .where('id', '=', d.id)
-        .executeTakeFirstOrThrow();
-      const responsible = [...(JSON.parse(r.responsible_json) as string[]), r.trained_by];
-      const approveBlockedBy = !allows(a.roles, 'model.approve')
-        ? ('role' as const)
-        : d.stage !== 'candidate'
-          ? ('stage' as const)
-          : responsible.includes(p.name)
-            ? ('two-person-rule' as const)
-            : null;
-      return {
-        ...d,
-        actions: {
-          approve: approveBlockedBy === null,
-          approveBlockedBy,
-          retire: allows(a.roles, 'model.retire') && d.stage !== 'retired',
-        },
-      };
+      return registry.getWithActions(p, a, req.params.model, req.params.version);
     },
   );
 

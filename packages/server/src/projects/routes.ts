@@ -1,18 +1,10 @@
 // HTTP routes for projects and their members.
 import { z } from 'zod';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
-import { membersSchema, projectWithRolesSchema } from '../http/schemas.js';
+import { membersSchema, projectSchema, projectWithRolesSchema } from '../http/schemas.js';
 import { activitySchema, projectActivity } from '../console/activity.js';
 import type { Platform } from '../platform.js';
 
-const project = z.object({
-  id: z.string(),
-  slug: z.string(),
-  name: z.string(),
-  description: z.string(),
-  createdAt: z.string(),
-  createdBy: z.string(),
-});
 const slugParam = z.object({ project: z.string().max(300) });
 
 export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
@@ -28,7 +20,7 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
           name: z.string().max(200),
           description: z.string().max(5000).optional(),
         }),
-        response: { 201: project },
+        response: { 201: projectSchema },
       },
     },
     async (req, reply) => {
@@ -43,7 +35,7 @@ export function registerProjectRoutes(app: TypedApp, platform: Platform): void {
     {
       schema: {
         tags: ['projects'],
-        response: { 200: z.object({ projects: z.array(project.extend({ roles: z.array(z.string()) })) }) },
+        response: { 200: z.object({ projects: z.array(projectWithRolesSchema) }) },
       },
     },
     async (req) => {

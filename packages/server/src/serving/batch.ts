@@ -159,24 +159,28 @@ export function batchHandler(platform: Platform): JobHandler {
       { kind: 'dataset_version', id: out.id },
       'scored-into',
     );
-    await platform.predictions.log([
-      {
-        projectId: proj.id,
-        modelVersionId: mv.id,
-        source: 'batch',
-        caller: q.requestedBy,
-        features: { input: `${q.dataset}@${q.datasetVersion}`, rows: n },
-        output: { output: `${q.output}@${out.version}`, rows: n, positives, meanProbability: n ? sum / n : null },
-      },
-    ]);
-    await platform.audit.append({
-      actor: q.requestedBy,
-      action: 'prediction.create',
-      target: `model:${q.project}/${q.model}@${q.version}`,
-      project: q.project,
-      outcome: 'success',
-      details: { source: 'batch', rows: n, output: `${q.output}@${out.version}` },
-    });
+    await platform.predictions.log(
+      [
+        {
+          projectId: proj.id,
+          modelVersionId: mv.id,
+          source: 'batch',
+          caller: q.requestedBy,
+          features: { input: `${q.dataset}@${q.datasetVersion}`, rows: n },
+          output: { output: `${q.output}@${out.version}`, rows: n, positives, meanProbability: n ? sum / n : null },
+        },
+      ],
+      [
+        {
+          actor: q.requestedBy,
+          action: 'prediction.create',
+          target: `model:${q.project}/${q.model}@${q.version}`,
+          project: q.project,
+          outcome: 'success',
+          details: { source: 'batch', rows: n, output: `${q.output}@${out.version}` },
+        },
+      ],
+    );
     return { output: q.output, version: out.version, rows: n, positives };
   });
 }

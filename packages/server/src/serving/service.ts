@@ -1,6 +1,6 @@
 // Predictions: score rows with a model version (REST), log every prediction with its inputs, output, explanation
 // and caller, read the log (audited), record clinician feedback, and report override rates per deployment.
-import type { AuditLog } from '../audit/audit.js';
+import type { AuditInput, AuditLog } from '../audit/audit.js';
 import type { Principal } from '../auth/service.js';
 import { printable } from '../auth/service.js';
 import type { MetadataStore } from '../db/database.js';
@@ -81,11 +81,15 @@ export class PredictionService {
     }));
   }
 
-  /** Writes prediction log rows in one transaction (group-committed); returns their ids in order. */
-  async log(entries: LogEntry[]): Promise<string[]> {
+  /**
+   * Writes prediction log rows and the audit events that describe them in one transaction (group-committed with
+   * other requests'), before the caller answers; returns the rows' ids in order.
+   */
+  async log(entries: LogEntry[], audit: AuditInput[] = []): Promise<string[]> {
     const rows = this.rowsFor(entries);
     await this.audit.commit({
       inserts: [{ table: 'predictions', rows: rows as unknown as Record<string, unknown>[] }],
+      audit,
     });
     return rows.map((r) => r.id);
   }
@@ -128,7 +132,7 @@ export class PredictionService {
     // Contributions (exact TreeSHAP) cost ~20× the prediction itself: computed unless the caller opts out.
     const preds = await scorer.predict(rows, { explain: opts.explain !== false });
     const features = scorer.features.map((f) => f.name);
-    const logRows = this.rowsFor(
+    const ids = await this.log(
       preds.map((pr, i) => ({
         projectId: a.project.id,
         modelVersionId: mv.id,
@@ -138,11 +142,7 @@ export class PredictionService {
         output: { probability: pr.probability, label: pr.label },
         explanation: pr.contributions,
       })),
-    );
-    // The log rows and the audit event are committed together (with other requests'), before the answer.
-    await this.audit.commit({
-      inserts: [{ table: 'predictions', rows: logRows as unknown as Record<string, unknown>[] }],
-      audit: [
+      [
         {
           actor: p.name,
           action: 'prediction.create',
@@ -153,8 +153,7 @@ export class PredictionService {
           details: { rows: rows.length, source: 'rest' },
         },
       ],
-    });
-    const ids = logRows.map((r) => r.id);
+    );
     return preds.map((pr, i) => ({ id: ids[i]!, ...pr }));
   }
 

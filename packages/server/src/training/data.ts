@@ -7,7 +7,7 @@ import type { VersionManifest } from '../datasets/service.js';
 import type { ObjectStore } from '../storage/object-store/port.js';
 import { parseDigest } from '../storage/object-store/port.js';
 import type { SubgroupColumn } from '../models/evaluation.js';
-import { featureColumns, missingColumns, type PolicySpec } from './policy.js';
+import { DEFAULT_FOLDS, featureColumns, missingColumns, type PolicySpec } from './policy.js';
 
 /** A study that cannot succeed on this data (bad policy, one class, too few rows): fails at once, no retry. */
 export const studyInputError = (code: string, message: string, details?: Record<string, unknown>) =>
@@ -107,7 +107,7 @@ export function prepareStudyData(
   if (labels.length < minRows) {
     throw studyInputError(
       'TOO_FEW_ROWS',
-      `only ${labels.length} usable rows; a study with ${spec.folds ?? 5} folds and a holdout needs at least ${minRows}`,
+      `only ${labels.length} usable rows; a study with ${spec.folds ?? DEFAULT_FOLDS} folds and a holdout needs at least ${minRows}`,
     );
   }
   const keptRows = Int32Array.from(kept);

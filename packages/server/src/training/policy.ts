@@ -79,17 +79,19 @@ export interface Policy {
   updatedAt: string;
 }
 
-/** Columns used as features for a dataset schema: include (or every column) minus exclude, target and group. */
-/** The folds a study uses: the policy's, or 5 (3 for a training part over 20,000 rows). */
-export function effectiveFolds(spec: PolicySpec, trainingRows: number): number {
-  return spec.folds ?? (trainingRows > LARGE_COHORT_ROWS ? 3 : 5);
-}
-
+/** Folds of a study when the policy names none (3 for a training part over LARGE_COHORT_ROWS). */
+export const DEFAULT_FOLDS = 5;
 /** Training rows above which the default folds drop to 3. */
 export const LARGE_COHORT_ROWS = 20_000;
 /** Default size of the search sample (see `searchRows`). */
 export const DEFAULT_SEARCH_ROWS = 30_000;
 
+/** The folds a study uses: the policy's, or DEFAULT_FOLDS (3 for a training part over LARGE_COHORT_ROWS). */
+export function effectiveFolds(spec: PolicySpec, trainingRows: number): number {
+  return spec.folds ?? (trainingRows > LARGE_COHORT_ROWS ? 3 : DEFAULT_FOLDS);
+}
+
+/** Columns used as features for a dataset schema: include (or every column) minus exclude, target and group. */
 export function featureColumns(spec: PolicySpec, columns: readonly string[]): string[] {
   const base = spec.include ?? columns;
   const drop = new Set([...spec.exclude, spec.target, ...(spec.group ? [spec.group] : [])]);

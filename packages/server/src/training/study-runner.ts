@@ -30,7 +30,7 @@ import { compareOnHoldout, evaluateHoldout, type ComparisonResult, type HoldoutM
 import type { Platform } from '../platform.js';
 import { nowIso } from '../util.js';
 import { prepareStudyData, readArrowTable, studyInputError } from './data.js';
-import { DEFAULT_SEARCH_ROWS, effectiveFolds, type PolicySpec } from './policy.js';
+import { DEFAULT_FOLDS, DEFAULT_SEARCH_ROWS, effectiveFolds, type PolicySpec } from './policy.js';
 import './tables.js';
 
 export const studyPayload = z.object({ studyId: z.string().min(1).max(64) }).strict();
@@ -98,7 +98,7 @@ export function studyHandler(platform: Platform): JobHandler {
         .executeTakeFirstOrThrow();
       const manifest = await platform.datasets.manifest(dv.manifest_digest);
       const table = await readArrowTable(platform.objects, manifest);
-      const data = prepareStudyData(table, manifest, spec, Math.max(20, (spec.folds ?? 5) * 4));
+      const data = prepareStudyData(table, manifest, spec, Math.max(20, (spec.folds ?? DEFAULT_FOLDS) * 4));
 
       // Patient-grouped, stratified holdout that the search never sees.
       const split = groupedStratifiedHoldout(data.groups, data.labels, spec.holdoutFraction, spec.seed);

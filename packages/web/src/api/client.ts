@@ -32,7 +32,7 @@ export function getCsrfToken(): string | null {
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export const csrfMiddleware: Middleware = {
+const csrfMiddleware: Middleware = {
   onRequest({ request }) {
     if (!SAFE.has(request.method.toUpperCase()) && csrfToken) request.headers.set(CSRF_HEADER, csrfToken);
     return request;

@@ -26,15 +26,19 @@ const PAD = 10;
 
 const key = (n: { kind: string; id: string }) => `${n.kind}:${n.id}`;
 
+/** The console page of a model version. */
+export const modelHref = (project: string, model: string, version: number | string): string =>
+  `/p/${encodeURIComponent(project)}/models/${encodeURIComponent(model)}/${version}`;
+
 /** Where a node's page is in the console, or null when it has none. */
-export function nodeHref(project: string, n: LineageNode): string | null {
+function nodeHref(project: string, n: LineageNode): string | null {
   const p = `/p/${encodeURIComponent(project)}`;
   const at = /^(.+)@(\d+)$/.exec(n.label);
   switch (n.kind) {
     case 'dataset_version':
       return at ? `${p}/datasets/${encodeURIComponent(at[1]!)}?v=${at[2]}` : null;
     case 'model_version':
-      return at ? `${p}/models/${encodeURIComponent(at[1]!)}/${at[2]}` : null;
+      return at ? modelHref(project, at[1]!, at[2]!) : null;
     case 'study':
       return `${p}/studies/${encodeURIComponent(n.id)}`;
     case 'deployment':

@@ -93,3 +93,17 @@ export function RoleName({ role }: { role: string }) {
   const { t, i18n } = useTranslation();
   return <>{i18n.exists(`roles.${role}`) ? t(`roles.${role}`) : role}</>;
 }
+
+/** Roles as a comma-separated list of their display names. */
+export function RoleList({ roles }: { roles: string[] }) {
+  return (
+    <>
+      {roles.map((r, i) => (
+        <span key={r}>
+          {i > 0 && ', '}
+          <RoleName role={r} />
+        </span>
+      ))}
+    </>
+  );
+}

@@ -190,7 +190,7 @@ export function DatasetsPage() {
   );
 }
 
-export function distinctText(
+function distinctText(
   d: ColumnStats['distinct'] | null,
   num: (x: number | null, digits?: number) => string,
 ): string {

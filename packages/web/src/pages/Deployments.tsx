@@ -7,11 +7,12 @@ import { api, ok } from '../api/client';
 import type { Deployment, TryResult } from '../api/types';
 import { Async, ErrorBox, Section, StatusBadge, useLoad } from '../components/common';
 import { CdsCards } from '../components/CdsCards';
+import { modelHref } from '../components/Lineage';
 import { useFormat } from '../i18n/format';
 
 function targetHref(project: string, d: Deployment): string | null {
   return d.target.kind === 'model'
-    ? `/p/${encodeURIComponent(project)}/models/${encodeURIComponent(d.target.name)}/${d.target.version}`
+    ? modelHref(project, d.target.name, d.target.version)
     : null;
 }
 
@@ -72,7 +73,7 @@ export function DeploymentsPage() {
   );
 }
 
-export function Applicability({ d }: { d: Deployment }) {
+function Applicability({ d }: { d: Deployment }) {
   const { t } = useTranslation();
   const a = d.spec.applicability ?? {};
   const parts: string[] = [];

@@ -9,7 +9,7 @@ import type { Metrics, ModelVersionDetail } from '../api/types';
 import { Async, ErrorBox, Section, StatusBadge, useLoad } from '../components/common';
 import { Bars } from '../components/bars';
 import { CalibrationChart, CurveChart } from '../components/charts';
-import { LineageView } from '../components/Lineage';
+import { LineageView, modelHref } from '../components/Lineage';
 import { Markdown } from '../components/Markdown';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
@@ -27,7 +27,7 @@ function getVersion(project: string, model: string, version: number) {
   );
 }
 
-export function AucText({ auc, ci }: { auc: number | null; ci: { lower: number; upper: number } | null }) {
+function AucText({ auc, ci }: { auc: number | null; ci: { lower: number; upper: number } | null }) {
   const f = useFormat();
   if (auc === null) return <>–</>;
   return (
@@ -74,7 +74,7 @@ export function ModelsPage() {
                     <tr key={v.id}>
                       <td>
                         <Link
-                          to={`/p/${encodeURIComponent(project)}/models/${encodeURIComponent(v.model)}/${v.version}`}
+                          to={modelHref(project, v.model, v.version)}
                         >
                           {v.model}@{v.version}
                         </Link>

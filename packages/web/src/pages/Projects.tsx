@@ -5,7 +5,7 @@ import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ApiError, ok } from '../api/client';
 import type { Member } from '../api/types';
-import { Async, ErrorBox, RoleName, Section, useLoad } from '../components/common';
+import { Async, ErrorBox, RoleList, RoleName, Section, useLoad } from '../components/common';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
 import { ROLES } from '../../../server/src/auth/roles.ts';
@@ -44,12 +44,7 @@ export function ProjectsPage() {
                       </td>
                       <td>{p.name}</td>
                       <td>
-                        {p.roles.map((r, i) => (
-                          <span key={r}>
-                            {i > 0 && ', '}
-                            <RoleName role={r} />
-                          </span>
-                        ))}
+                        <RoleList roles={p.roles} />
                       </td>
                       <td className="nowrap">{f.date(p.createdAt)}</td>
                     </tr>
@@ -232,7 +227,7 @@ function Members({ project, roles }: { project: string; roles: string[] }) {
   );
 }
 
-export function ActivityList({ project, limit = 10 }: { project: string; limit?: number }) {
+function ActivityList({ project, limit = 10 }: { project: string; limit?: number }) {
   const { t } = useTranslation();
   const f = useFormat();
   const state = useLoad(
@@ -302,12 +297,7 @@ export function ProjectOverview() {
           {p.description && <p className="muted">{p.description}</p>}
           <p>
             {t('projects.yourRoles')}:{' '}
-            {p.roles.map((r, i) => (
-              <span key={r}>
-                {i > 0 && ', '}
-                <RoleName role={r} />
-              </span>
-            ))}{' '}
+            <RoleList roles={p.roles} />{' '}
             · {t('projects.created')} {f.date(p.createdAt)}
           </p>
           <div className={can(p.roles, 'members.manage') ? undefined : 'grid2'}>

@@ -10,9 +10,10 @@ import { Bars } from '../components/bars';
 import { HistoryChart } from '../components/charts';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
+import { modelHref } from '../components/Lineage';
 import { useProject } from './Projects';
 
-export const POLL_MS = 2000;
+const POLL_MS = 2000;
 const ACTIVE = new Set(['queued', 'running']);
 
 function shortId(id: string) {
@@ -67,7 +68,7 @@ export function StudiesPage() {
                       <td>
                         {s.modelVersion && (
                           <Link
-                            to={`/p/${encodeURIComponent(project)}/models/${encodeURIComponent(s.modelVersion.model)}/${s.modelVersion.version}`}
+                            to={modelHref(project, s.modelVersion.model, s.modelVersion.version)}
                           >
                             {s.modelVersion.model}@{s.modelVersion.version}
                           </Link>
@@ -87,7 +88,7 @@ export function StudiesPage() {
 }
 
 /** Polls a study every POLL_MS while it is queued or running; stops once it has finished. */
-export function useStudy(project: string, id: string) {
+function useStudy(project: string, id: string) {
   const [study, setStudy] = useState<StudyDetail | undefined>();
   const [error, setError] = useState<unknown>(null);
   const [tick, setTick] = useState(0);
@@ -248,7 +249,7 @@ export function StudyPage() {
           <p>
             {t('studies.model')}:{' '}
             <Link
-              to={`/p/${encodeURIComponent(project)}/models/${encodeURIComponent(study.modelVersion.model)}/${study.modelVersion.version}`}
+              to={modelHref(project, study.modelVersion.model, study.modelVersion.version)}
               data-testid="study-model"
             >
               {study.modelVersion.model}@{study.modelVersion.version}

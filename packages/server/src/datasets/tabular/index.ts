@@ -7,4 +7,3 @@ export { tabularToArrow, ARROW_BATCH_ROWS } from './arrow.js';
 export { diffProfiles } from './diff.js';
 export type { ProfileDiff, ColumnChange } from './diff.js';
 export { NA_TOKENS } from './values.js';
-export { profileTabularInLanes, tabularToArrowInLanes, INGEST_LANES } from './lanes.js';

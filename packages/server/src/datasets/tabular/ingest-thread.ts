@@ -135,9 +135,14 @@ class ThreadSession implements IngestSession {
 
   /** Where a chunk of `length` bytes fits in the ring without touching an unacknowledged region, or -1. */
   private place(length: number): number {
-    const inRing = this.regions.filter((r) => r.ring);
-    const oldest = inRing[0];
-    const newest = inRing[inRing.length - 1];
+    // Called for every upload chunk: find the first and last ring regions without building an array.
+    let oldest: (typeof this.regions)[number] | undefined;
+    let newest: (typeof this.regions)[number] | undefined;
+    for (const r of this.regions) {
+      if (!r.ring) continue;
+      oldest ??= r;
+      newest = r;
+    }
     if (oldest === undefined || newest === undefined) return 0;
     const head = newest.offset + newest.length;
     if (newest.offset >= oldest.offset) {

@@ -5,7 +5,6 @@
 //
 // Compiled JavaScript runs 2+ lanes in worker threads; from TypeScript sources (tests) the same lanes run in the
 // calling thread, so the column split and the batch assembly are still exercised.
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../../errors.js';
 import { ArrowAssembler, ArrowLane, type LaneBatch } from './arrow.js';
@@ -18,10 +17,10 @@ import type { TabularOptions, TabularProfile } from './types.js';
  * (load ~13, 64 MB extract, push emulated end to end): 2 lanes pushed 3.6–4.1 MB/s against 4.5–7.4 MB/s for
  * 1 lane, and peaked at 216–233 MB RSS against 128–132 MB — on a saturated machine a second thread gains no
  * CPU share and the repeated tokenizing, messaging and worker start-up are pure cost. Not measured on an idle
- * 2-core host, where 2 lanes may win; `availableParallelism()` caps what a caller may ask for.
+ * 2-core host, where 2 lanes may win. The push no longer uses lanes: it parses once, in one worker thread
+ * (`ingest-thread.ts`); this module stays, with its tests, as the measured alternative (docs/benchmarks.md).
  */
 export const INGEST_LANES = 1;
-export const MAX_INGEST_LANES = Math.max(1, Math.min(2, availableParallelism()));
 /** Bytes sent to a lane and not yet parsed by it, at most (bounds memory when a lane falls behind). */
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 
