@@ -107,3 +107,30 @@ export function RoleList({ roles }: { roles: string[] }) {
     </>
   );
 }
+
+/** A list page's table in a card, or its empty message when there is nothing to list. */
+export function ListTable<T>({
+  items,
+  empty,
+  head,
+  row,
+  testId,
+}: {
+  items: readonly T[];
+  empty: string;
+  head: ReactNode;
+  row: (item: T) => ReactNode;
+  testId?: string;
+}) {
+  if (items.length === 0) return <p className="muted">{empty}</p>;
+  return (
+    <div className="card table-wrap">
+      <table data-testid={testId}>
+        <thead>
+          <tr>{head}</tr>
+        </thead>
+        <tbody>{items.map(row)}</tbody>
+      </table>
+    </div>
+  );
+}

@@ -6,7 +6,7 @@ import { useTranslation } from 'react-i18next';
 import { api, apiPath, ok, okAs } from '../api/client';
 import type { ColumnStats, DatasetDiff, DatasetVersion } from '../api/types';
 import { uploadDataset } from '../api/upload';
-import { Async, ErrorBox, Section, useLoad } from '../components/common';
+import { Async, ErrorBox, ListTable, Section, useLoad } from '../components/common';
 import { Histogram, MissingBar } from '../components/bars';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
@@ -143,40 +143,32 @@ export function DatasetsPage() {
     <>
       <h1>{t('datasets.title')}</h1>
       <Async state={state}>
-        {({ datasets }) =>
-          datasets.length === 0 ? (
-            <p className="muted">{t('datasets.empty')}</p>
-          ) : (
-            <div className="card table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>{t('datasets.name')}</th>
-                    <th>{t('datasets.kind')}</th>
-                    <th className="num">{t('datasets.latest')}</th>
-                    <th>{t('datasets.by')}</th>
-                    <th>{t('datasets.at')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {datasets.map((d) => (
-                    <tr key={d.name}>
-                      <td>
-                        <Link to={`/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(d.name)}`}>
-                          {d.name}
-                        </Link>
-                      </td>
-                      <td>{d.kind}</td>
-                      <td className="num">{d.latestVersion}</td>
-                      <td>{d.createdBy}</td>
-                      <td className="nowrap">{f.date(d.createdAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {({ datasets }) => (
+          <ListTable
+            items={datasets}
+            empty={t('datasets.empty')}
+            head={
+              <>
+                <th>{t('datasets.name')}</th>
+                <th>{t('datasets.kind')}</th>
+                <th className="num">{t('datasets.latest')}</th>
+                <th>{t('datasets.by')}</th>
+                <th>{t('datasets.at')}</th>
+              </>
+            }
+            row={(d) => (
+              <tr key={d.name}>
+                <td>
+                  <Link to={`/p/${encodeURIComponent(project)}/datasets/${encodeURIComponent(d.name)}`}>{d.name}</Link>
+                </td>
+                <td>{d.kind}</td>
+                <td className="num">{d.latestVersion}</td>
+                <td>{d.createdBy}</td>
+                <td className="nowrap">{f.date(d.createdAt)}</td>
+              </tr>
+            )}
+          />
+        )}
       </Async>
       {can(proj.data?.roles, 'dataset.push') && (
         <Section title={t('datasets.upload')} id="upload-title">
@@ -190,10 +182,7 @@ export function DatasetsPage() {
   );
 }
 
-function distinctText(
-  d: ColumnStats['distinct'] | null,
-  num: (x: number | null, digits?: number) => string,
-): string {
+function distinctText(d: ColumnStats['distinct'] | null, num: (x: number | null, digits?: number) => string): string {
   if (d === undefined || d === null) return '–';
   return typeof d === 'object' ? `≥ ${num(d.atLeast, 0)}` : num(d, 0);
 }

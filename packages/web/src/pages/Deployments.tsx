@@ -5,15 +5,13 @@ import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ok } from '../api/client';
 import type { Deployment, TryResult } from '../api/types';
-import { Async, ErrorBox, Section, StatusBadge, useLoad } from '../components/common';
+import { Async, ErrorBox, ListTable, Section, StatusBadge, useLoad } from '../components/common';
 import { CdsCards } from '../components/CdsCards';
 import { modelHref } from '../components/Lineage';
 import { useFormat } from '../i18n/format';
 
 function targetHref(project: string, d: Deployment): string | null {
-  return d.target.kind === 'model'
-    ? modelHref(project, d.target.name, d.target.version)
-    : null;
+  return d.target.kind === 'model' ? modelHref(project, d.target.name, d.target.version) : null;
 }
 
 export function DeploymentsPage() {
@@ -28,46 +26,40 @@ export function DeploymentsPage() {
     <>
       <h1>{t('deployments.title')}</h1>
       <Async state={state}>
-        {({ deployments }) =>
-          deployments.length === 0 ? (
-            <p className="muted">{t('deployments.empty')}</p>
-          ) : (
-            <div className="card table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>{t('deployments.name')}</th>
-                    <th>{t('deployments.target')}</th>
-                    <th>{t('deployments.hooks')}</th>
-                    <th>{t('deployments.status')}</th>
-                    <th className="num">{t('deployments.predictions')}</th>
-                    <th className="num">{t('deployments.overrideRate')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {deployments.map((d) => (
-                    <tr key={d.id}>
-                      <td>
-                        <Link to={`/p/${encodeURIComponent(project)}/deployments/${encodeURIComponent(d.name)}`}>
-                          {d.name}
-                        </Link>
-                      </td>
-                      <td>
-                        {d.target.kind} {d.target.name}@{d.target.version}
-                      </td>
-                      <td>{d.hooks.join(', ')}</td>
-                      <td>
-                        <StatusBadge status={d.status} />
-                      </td>
-                      <td className="num">{f.num(d.predictions, 0)}</td>
-                      <td className="num">{f.pct(d.overrideRate)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {({ deployments }) => (
+          <ListTable
+            items={deployments}
+            empty={t('deployments.empty')}
+            head={
+              <>
+                <th>{t('deployments.name')}</th>
+                <th>{t('deployments.target')}</th>
+                <th>{t('deployments.hooks')}</th>
+                <th>{t('deployments.status')}</th>
+                <th className="num">{t('deployments.predictions')}</th>
+                <th className="num">{t('deployments.overrideRate')}</th>
+              </>
+            }
+            row={(d) => (
+              <tr key={d.id}>
+                <td>
+                  <Link to={`/p/${encodeURIComponent(project)}/deployments/${encodeURIComponent(d.name)}`}>
+                    {d.name}
+                  </Link>
+                </td>
+                <td>
+                  {d.target.kind} {d.target.name}@{d.target.version}
+                </td>
+                <td>{d.hooks.join(', ')}</td>
+                <td>
+                  <StatusBadge status={d.status} />
+                </td>
+                <td className="num">{f.num(d.predictions, 0)}</td>
+                <td className="num">{f.pct(d.overrideRate)}</td>
+              </tr>
+            )}
+          />
+        )}
       </Async>
     </>
   );

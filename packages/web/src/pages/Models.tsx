@@ -6,7 +6,7 @@ import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ok } from '../api/client';
 import type { Metrics, ModelVersionDetail } from '../api/types';
-import { Async, ErrorBox, Section, StatusBadge, useLoad } from '../components/common';
+import { Async, ErrorBox, ListTable, Section, StatusBadge, useLoad } from '../components/common';
 import { Bars } from '../components/bars';
 import { CalibrationChart, CurveChart } from '../components/charts';
 import { LineageView, modelHref } from '../components/Lineage';
@@ -52,50 +52,43 @@ export function ModelsPage() {
     <>
       <h1>{t('models.title')}</h1>
       <Async state={state}>
-        {({ versions }) =>
-          versions.length === 0 ? (
-            <p className="muted">{t('models.empty')}</p>
-          ) : (
-            <div className="card table-wrap">
-              <table data-testid="model-table">
-                <thead>
-                  <tr>
-                    <th>{t('models.model')}</th>
-                    <th className="num">{t('models.version')}</th>
-                    <th>{t('models.stage')}</th>
-                    <th>{t('models.auc')}</th>
-                    <th>{t('models.algorithm')}</th>
-                    <th>{t('models.trainedBy')}</th>
-                    <th>{t('models.created')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {versions.map((v) => (
-                    <tr key={v.id}>
-                      <td>
-                        <Link
-                          to={modelHref(project, v.model, v.version)}
-                        >
-                          {v.model}@{v.version}
-                        </Link>
-                      </td>
-                      <td className="num">{v.version}</td>
-                      <td>
-                        <StatusBadge status={v.stage} />
-                      </td>
-                      <td>
-                        <AucText auc={v.auc} ci={v.aucCi} />
-                      </td>
-                      <td>{v.algorithm}</td>
-                      <td>{v.trainedBy}</td>
-                      <td className="nowrap">{f.date(v.createdAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {({ versions }) => (
+          <ListTable
+            items={versions}
+            empty={t('models.empty')}
+            testId="model-table"
+            head={
+              <>
+                <th>{t('models.model')}</th>
+                <th className="num">{t('models.version')}</th>
+                <th>{t('models.stage')}</th>
+                <th>{t('models.auc')}</th>
+                <th>{t('models.algorithm')}</th>
+                <th>{t('models.trainedBy')}</th>
+                <th>{t('models.created')}</th>
+              </>
+            }
+            row={(v) => (
+              <tr key={v.id}>
+                <td>
+                  <Link to={modelHref(project, v.model, v.version)}>
+                    {v.model}@{v.version}
+                  </Link>
+                </td>
+                <td className="num">{v.version}</td>
+                <td>
+                  <StatusBadge status={v.stage} />
+                </td>
+                <td>
+                  <AucText auc={v.auc} ci={v.aucCi} />
+                </td>
+                <td>{v.algorithm}</td>
+                <td>{v.trainedBy}</td>
+                <td className="nowrap">{f.date(v.createdAt)}</td>
+              </tr>
+            )}
+          />
+        )}
       </Async>
     </>
   );

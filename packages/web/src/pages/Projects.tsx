@@ -5,7 +5,7 @@ import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ApiError, ok } from '../api/client';
 import type { Member } from '../api/types';
-import { Async, ErrorBox, RoleList, RoleName, Section, useLoad } from '../components/common';
+import { Async, ErrorBox, ListTable, RoleList, RoleName, Section, useLoad } from '../components/common';
 import { useFormat } from '../i18n/format';
 import { can } from '../permissions';
 import { ROLES } from '../../../server/src/auth/roles.ts';
@@ -22,38 +22,32 @@ export function ProjectsPage() {
     <>
       <h1>{t('projects.title')}</h1>
       <Async state={state}>
-        {({ projects }) =>
-          projects.length === 0 ? (
-            <p className="muted">{t('projects.empty')}</p>
-          ) : (
-            <div className="card table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>{t('projects.slug')}</th>
-                    <th>{t('projects.name')}</th>
-                    <th>{t('projects.yourRoles')}</th>
-                    <th>{t('projects.created')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {projects.map((p) => (
-                    <tr key={p.id}>
-                      <td>
-                        <Link to={`/p/${encodeURIComponent(p.slug)}`}>{p.slug}</Link>
-                      </td>
-                      <td>{p.name}</td>
-                      <td>
-                        <RoleList roles={p.roles} />
-                      </td>
-                      <td className="nowrap">{f.date(p.createdAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {({ projects }) => (
+          <ListTable
+            items={projects}
+            empty={t('projects.empty')}
+            head={
+              <>
+                <th>{t('projects.slug')}</th>
+                <th>{t('projects.name')}</th>
+                <th>{t('projects.yourRoles')}</th>
+                <th>{t('projects.created')}</th>
+              </>
+            }
+            row={(p) => (
+              <tr key={p.id}>
+                <td>
+                  <Link to={`/p/${encodeURIComponent(p.slug)}`}>{p.slug}</Link>
+                </td>
+                <td>{p.name}</td>
+                <td>
+                  <RoleList roles={p.roles} />
+                </td>
+                <td className="nowrap">{f.date(p.createdAt)}</td>
+              </tr>
+            )}
+          />
+        )}
       </Async>
     </>
   );
@@ -296,9 +290,7 @@ export function ProjectOverview() {
           <h1>{p.name}</h1>
           {p.description && <p className="muted">{p.description}</p>}
           <p>
-            {t('projects.yourRoles')}:{' '}
-            <RoleList roles={p.roles} />{' '}
-            · {t('projects.created')} {f.date(p.createdAt)}
+            {t('projects.yourRoles')}: <RoleList roles={p.roles} /> · {t('projects.created')} {f.date(p.createdAt)}
           </p>
           <div className={can(p.roles, 'members.manage') ? undefined : 'grid2'}>
             <Section title={t('projects.members')} id="members-title">

@@ -5,7 +5,7 @@ import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import { api, ok } from '../api/client';
 import type { Study, StudyDetail } from '../api/types';
-import { Async, ErrorBox, Loading, Section, StatusBadge, useLoad } from '../components/common';
+import { Async, ErrorBox, ListTable, Loading, Section, StatusBadge, useLoad } from '../components/common';
 import { Bars } from '../components/bars';
 import { HistoryChart } from '../components/charts';
 import { useFormat } from '../i18n/format';
@@ -32,56 +32,48 @@ export function StudiesPage() {
     <>
       <h1>{t('studies.title')}</h1>
       <Async state={state}>
-        {({ studies }) =>
-          studies.length === 0 ? (
-            <p className="muted">{t('studies.empty')}</p>
-          ) : (
-            <div className="card table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>{t('studies.title')}</th>
-                    <th>{t('studies.dataset')}</th>
-                    <th>{t('studies.status')}</th>
-                    <th>{t('studies.progress')}</th>
-                    <th className="num">{t('studies.best')}</th>
-                    <th>{t('studies.model')}</th>
-                    <th>{t('studies.started')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {studies.map((s) => (
-                    <tr key={s.id}>
-                      <td>
-                        <Link to={`/p/${encodeURIComponent(project)}/studies/${encodeURIComponent(s.id)}`}>
-                          {shortId(s.id)}
-                        </Link>
-                      </td>
-                      <td>
-                        {s.dataset}@{s.datasetVersion}
-                      </td>
-                      <td>
-                        <StatusBadge status={s.status} />
-                      </td>
-                      <td>{t('studies.trialsOf', { done: s.trialsDone, total: s.trials })}</td>
-                      <td className="num">{f.num(s.bestValue, 3)}</td>
-                      <td>
-                        {s.modelVersion && (
-                          <Link
-                            to={modelHref(project, s.modelVersion.model, s.modelVersion.version)}
-                          >
-                            {s.modelVersion.model}@{s.modelVersion.version}
-                          </Link>
-                        )}
-                      </td>
-                      <td className="nowrap">{f.date(s.startedAt ?? s.createdAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )
-        }
+        {({ studies }) => (
+          <ListTable
+            items={studies}
+            empty={t('studies.empty')}
+            head={
+              <>
+                <th>{t('studies.title')}</th>
+                <th>{t('studies.dataset')}</th>
+                <th>{t('studies.status')}</th>
+                <th>{t('studies.progress')}</th>
+                <th className="num">{t('studies.best')}</th>
+                <th>{t('studies.model')}</th>
+                <th>{t('studies.started')}</th>
+              </>
+            }
+            row={(s) => (
+              <tr key={s.id}>
+                <td>
+                  <Link to={`/p/${encodeURIComponent(project)}/studies/${encodeURIComponent(s.id)}`}>
+                    {shortId(s.id)}
+                  </Link>
+                </td>
+                <td>
+                  {s.dataset}@{s.datasetVersion}
+                </td>
+                <td>
+                  <StatusBadge status={s.status} />
+                </td>
+                <td>{t('studies.trialsOf', { done: s.trialsDone, total: s.trials })}</td>
+                <td className="num">{f.num(s.bestValue, 3)}</td>
+                <td>
+                  {s.modelVersion && (
+                    <Link to={modelHref(project, s.modelVersion.model, s.modelVersion.version)}>
+                      {s.modelVersion.model}@{s.modelVersion.version}
+                    </Link>
+                  )}
+                </td>
+                <td className="nowrap">{f.date(s.startedAt ?? s.createdAt)}</td>
+              </tr>
+            )}
+          />
+        )}
       </Async>
     </>
   );
