@@ -39,6 +39,8 @@ const CDS_RATES = args.includes('--cds-rates')
       .filter((x) => x > 0)
   : [];
 const SKIP_ANCHORS = args.includes('--skip-anchors');
+// --only-rest: the REST predict runs only (no CDS Hooks runs), e.g. with --cpu-prof to profile the predict path.
+const ONLY_REST = args.includes('--only-rest');
 const CPU_PROF = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : null;
 const SERVER_ENV = args.includes('--server-env')
   ? Object.fromEntries(
@@ -206,142 +208,145 @@ try {
     spid,
   );
 
-  // CDS Hooks: a fresh ES256 JWT per call (the service refuses a replayed jti), signed up front.
-  const key = await importJWK(state.privateJwk, 'ES256');
-  const sign = (aud) =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: state.kid, typ: 'JWT' })
-      .setIssuer(state.iss)
-      .setSubject('bench-client')
-      .setAudience(aud)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .setJti(randomUUID())
-      .sign(key);
-  const disc = await fetch(`${server.url}/cds-services`, {
-    headers: { authorization: `Bearer ${await sign(`${state.base}/cds-services`)}` },
-  });
-  const services = (await disc.json()).services;
-  const pv = services.find((s) => s.hook === 'patient-view');
-  if (!pv) throw new Error(`no patient-view service: ${JSON.stringify(services)}`);
-  const endpointAud = `${state.base}/cds-services/${pv.id}`;
-  // A 40-resource record, all of it requested by the discovery templates (so all of it is in the prefetch): the
-  // patient, 5 conditions, 18 HbA1c (some in IFCC mmol/mol), 9 eGFR and 7 BMI observations over ten years.
-  const pid = 'pt-bench';
-  const icd = 'http://hl7.org/fhir/sid/icd-10';
-  const resources = [
-    fx.patient(pid, 'female', '1961-04-02'),
-    fx.condition('c-e11', pid, icd, 'E11.9', 'Type 2 diabetes mellitus'),
-    fx.condition('c-i10', pid, icd, 'I10', 'Essential hypertension'),
-    fx.condition('c-e78', pid, icd, 'E78.5', 'Hyperlipidaemia'),
-    fx.condition('c-n18', pid, icd, 'N18.3', 'CKD stage 3'),
-    fx.condition('c-k21', pid, icd, 'K21.9', 'GERD'),
-    ...Array.from({ length: 18 }, (_, i) =>
-      i % 3 === 2
-        ? fx.quantity(`a1c-${i}`, pid, '4548-4', 53 + (i % 5) * 4, 'mmol/mol', 20 + i * 60)
-        : fx.quantity(`a1c-${i}`, pid, '4548-4', 7 + (i % 5) * 0.4, '%', 20 + i * 60),
-    ),
-    ...Array.from({ length: 9 }, (_, i) =>
-      fx.quantity(`egfr-${i}`, pid, '62238-1', 60 - i * 2, 'mL/min/{1.73_m2}', 30 + i * 90),
-    ),
-    ...Array.from({ length: 7 }, (_, i) =>
-      fx.quantity(`bmi-${i}`, pid, '39156-5', 29 + i * 0.3, 'kg/m2', 60 + i * 120),
-    ),
-  ];
-  if (resources.length !== 40) throw new Error(`prefetch has ${resources.length} resources, not 40`);
-  const prefetch = prefetchFor(fx.bundle(resources), pid, pv.prefetch ?? {});
-  const bodyTemplate = JSON.stringify({
-    hook: 'patient-view',
-    hookInstance: '__HOOK_INSTANCE__',
-    context: { userId: 'Practitioner/bench', patientId: pid },
-    prefetch,
-  });
-  const freshBody = () => bodyTemplate.replace('__HOOK_INSTANCE__', randomUUID());
-  const cdsUrl = `${server.url}/cds-services/${pv.id}`;
-  const one = await fetch(cdsUrl, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${await sign(endpointAud)}`, 'content-type': 'application/json' },
-    body: freshBody(),
-  });
-  const oneJson = await one.json();
-  if (one.status !== 200) throw new Error(`patient-view check: ${one.status} ${JSON.stringify(oneJson)}`);
-  results.cdsCheck = {
-    service: pv.id,
-    prefetchKeys: Object.keys(prefetch),
-    prefetchResources: Object.values(prefetch).reduce(
-      (n, v) => n + (v && v.resourceType === 'Bundle' ? v.entry.length : v ? 1 : 0),
-      0,
-    ),
-    bodyBytes: Buffer.byteLength(freshBody()),
-    cards: oneJson.cards.map((c) => c.summary),
-  };
-  console.error(`patient-view check: ${oneJson.cards.length} card(s): ${results.cdsCheck.cards.join(' | ')}`);
+  if (!ONLY_REST) {
+    // CDS Hooks: a fresh ES256 JWT per call (the service refuses a replayed jti), signed up front.
+    const key = await importJWK(state.privateJwk, 'ES256');
+    const sign = (aud) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: state.kid, typ: 'JWT' })
+        .setIssuer(state.iss)
+        .setSubject('bench-client')
+        .setAudience(aud)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .setJti(randomUUID())
+        .sign(key);
+    const disc = await fetch(`${server.url}/cds-services`, {
+      headers: { authorization: `Bearer ${await sign(`${state.base}/cds-services`)}` },
+    });
+    const services = (await disc.json()).services;
+    const pv = services.find((s) => s.hook === 'patient-view');
+    if (!pv) throw new Error(`no patient-view service: ${JSON.stringify(services)}`);
+    const endpointAud = `${state.base}/cds-services/${pv.id}`;
+    // A 40-resource record, all of it requested by the discovery templates (so all of it is in the prefetch): the
+    // patient, 5 conditions, 18 HbA1c (some in IFCC mmol/mol), 9 eGFR and 7 BMI observations over ten years.
+    const pid = 'pt-bench';
+    const icd = 'http://hl7.org/fhir/sid/icd-10';
+    const resources = [
+      fx.patient(pid, 'female', '1961-04-02'),
+      fx.condition('c-e11', pid, icd, 'E11.9', 'Type 2 diabetes mellitus'),
+      fx.condition('c-i10', pid, icd, 'I10', 'Essential hypertension'),
+      fx.condition('c-e78', pid, icd, 'E78.5', 'Hyperlipidaemia'),
+      fx.condition('c-n18', pid, icd, 'N18.3', 'CKD stage 3'),
+      fx.condition('c-k21', pid, icd, 'K21.9', 'GERD'),
+      ...Array.from({ length: 18 }, (_, i) =>
+        i % 3 === 2
+          ? fx.quantity(`a1c-${i}`, pid, '4548-4', 53 + (i % 5) * 4, 'mmol/mol', 20 + i * 60)
+          : fx.quantity(`a1c-${i}`, pid, '4548-4', 7 + (i % 5) * 0.4, '%', 20 + i * 60),
+      ),
+      ...Array.from({ length: 9 }, (_, i) =>
+        fx.quantity(`egfr-${i}`, pid, '62238-1', 60 - i * 2, 'mL/min/{1.73_m2}', 30 + i * 90),
+      ),
+      ...Array.from({ length: 7 }, (_, i) =>
+        fx.quantity(`bmi-${i}`, pid, '39156-5', 29 + i * 0.3, 'kg/m2', 60 + i * 120),
+      ),
+    ];
+    if (resources.length !== 40) throw new Error(`prefetch has ${resources.length} resources, not 40`);
+    const prefetch = prefetchFor(fx.bundle(resources), pid, pv.prefetch ?? {});
+    const bodyTemplate = JSON.stringify({
+      hook: 'patient-view',
+      hookInstance: '__HOOK_INSTANCE__',
+      context: { userId: 'Practitioner/bench', patientId: pid },
+      prefetch,
+    });
+    const freshBody = () => bodyTemplate.replace('__HOOK_INSTANCE__', randomUUID());
+    const cdsUrl = `${server.url}/cds-services/${pv.id}`;
+    const one = await fetch(cdsUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await sign(endpointAud)}`, 'content-type': 'application/json' },
+      body: freshBody(),
+    });
+    const oneJson = await one.json();
+    if (one.status !== 200) throw new Error(`patient-view check: ${one.status} ${JSON.stringify(oneJson)}`);
+    results.cdsCheck = {
+      service: pv.id,
+      prefetchKeys: Object.keys(prefetch),
+      prefetchResources: Object.values(prefetch).reduce(
+        (n, v) => n + (v && v.resourceType === 'Bundle' ? v.entry.length : v ? 1 : 0),
+        0,
+      ),
+      bodyBytes: Buffer.byteLength(freshBody()),
+      cards: oneJson.cards.map((c) => c.summary),
+    };
+    console.error(`patient-view check: ${oneJson.cards.length} card(s): ${results.cdsCheck.cards.join(' | ')}`);
 
-  // The pool: enough for the closed-loop runs at up to 2,500 calls/s in all plus the fixed-rate runs; a reused token
-  // would show as non-2xx (401).
-  const poolSize = Math.ceil((DURATION + WARMUP) * (2500 + CDS_RATES.reduce((a, b) => a + b, 0)));
-  const t0 = Date.now();
-  const pool = await Promise.all(Array.from({ length: poolSize }, () => sign(endpointAud)));
-  results.cdsTokenPool = { size: poolSize, signMs: Date.now() - t0 };
-  let next = 0;
-  const cdsOpts = {
-    url: cdsUrl,
-    connections: CDS_CONNECTIONS,
-    requests: [
-      {
-        method: 'POST',
-        setupRequest: (req) => {
-          const token = pool[next++ % pool.length];
-          return {
-            ...req,
-            headers: { ...req.headers, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-            body: freshBody(),
-          };
-        },
-      },
-    ],
-  };
-  results.runs.patientView = await measure(`CDS patient-view, 40-resource prefetch, ${pv.id}`, cdsOpts, spid);
-  results.cdsTokenPool.used = next;
-  results.cdsTokenPool.reused = Math.max(0, next - pool.length);
-  results.runs.patientView10 = await measure(
-    'CDS patient-view at 10 connections',
-    {
-      ...cdsOpts,
-      connections: CONNECTIONS,
-    },
-    spid,
-  );
-  results.runs.patientView1 = await measure('CDS patient-view at 1 connection', { ...cdsOpts, connections: 1 }, spid);
-  for (const rate of CDS_RATES) {
-    const opts = {
+    // The pool: enough for the closed-loop runs at up to 2,500 calls/s in all plus the fixed-rate runs; a reused token
+    // would show as non-2xx (401).
+    const poolSize = Math.ceil((DURATION + WARMUP) * (2500 + CDS_RATES.reduce((a, b) => a + b, 0)));
+    const t0 = Date.now();
+    const pool = await Promise.all(Array.from({ length: poolSize }, () => sign(endpointAud)));
+    results.cdsTokenPool = { size: poolSize, signMs: Date.now() - t0 };
+    let next = 0;
+    const cdsOpts = {
       url: cdsUrl,
-      rate,
       connections: CDS_CONNECTIONS,
-      next: () => ({
-        path: new URL(cdsUrl).pathname,
-        headers: { authorization: `Bearer ${pool[next++ % pool.length]}`, 'content-type': 'application/json' },
-        body: freshBody(),
-      }),
+      requests: [
+        {
+          method: 'POST',
+          setupRequest: (req) => {
+            const token = pool[next++ % pool.length];
+            return {
+              ...req,
+              headers: { ...req.headers, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+              body: freshBody(),
+            };
+          },
+        },
+      ],
     };
-    if (WARMUP > 0) await openLoop({ ...opts, durationS: WARMUP });
-    const before = load();
-    const cpu0 = cpuSeconds(spid);
-    const r = await openLoop({ ...opts, durationS: DURATION });
-    const cpu1 = cpuSeconds(spid);
-    const out = {
-      label: `CDS patient-view, open loop at ${rate} calls/s over up to ${CDS_CONNECTIONS} connections`,
-      connections: CDS_CONNECTIONS,
-      durationS: DURATION,
-      ...r,
-      loadBefore: before,
-      serverCpuMsPerRequest: cpu0 !== null && cpu1 !== null ? +(((cpu1 - cpu0) * 1000) / r.requests).toFixed(3) : null,
-    };
-    console.error(JSON.stringify(out));
-    results.runs[`patientViewRate${rate}`] = out;
+    results.runs.patientView = await measure(`CDS patient-view, 40-resource prefetch, ${pv.id}`, cdsOpts, spid);
+    results.cdsTokenPool.used = next;
+    results.cdsTokenPool.reused = Math.max(0, next - pool.length);
+    results.runs.patientView10 = await measure(
+      'CDS patient-view at 10 connections',
+      {
+        ...cdsOpts,
+        connections: CONNECTIONS,
+      },
+      spid,
+    );
+    results.runs.patientView1 = await measure('CDS patient-view at 1 connection', { ...cdsOpts, connections: 1 }, spid);
+    for (const rate of CDS_RATES) {
+      const opts = {
+        url: cdsUrl,
+        rate,
+        connections: CDS_CONNECTIONS,
+        next: () => ({
+          path: new URL(cdsUrl).pathname,
+          headers: { authorization: `Bearer ${pool[next++ % pool.length]}`, 'content-type': 'application/json' },
+          body: freshBody(),
+        }),
+      };
+      if (WARMUP > 0) await openLoop({ ...opts, durationS: WARMUP });
+      const before = load();
+      const cpu0 = cpuSeconds(spid);
+      const r = await openLoop({ ...opts, durationS: DURATION });
+      const cpu1 = cpuSeconds(spid);
+      const out = {
+        label: `CDS patient-view, open loop at ${rate} calls/s over up to ${CDS_CONNECTIONS} connections`,
+        connections: CDS_CONNECTIONS,
+        durationS: DURATION,
+        ...r,
+        loadBefore: before,
+        serverCpuMsPerRequest:
+          cpu0 !== null && cpu1 !== null ? +(((cpu1 - cpu0) * 1000) / r.requests).toFixed(3) : null,
+      };
+      console.error(JSON.stringify(out));
+      results.runs[`patientViewRate${rate}`] = out;
+    }
+    results.cdsTokenPool.usedTotal = next;
+    results.cdsTokenPool.reusedTotal = Math.max(0, next - pool.length);
   }
-  results.cdsTokenPool.usedTotal = next;
-  results.cdsTokenPool.reusedTotal = Math.max(0, next - pool.length);
 } finally {
   await stop(server);
 }
@@ -377,16 +382,17 @@ for (const kind of SKIP_ANCHORS ? [] : ['waitress', 'flask-dev']) {
 }
 
 const R = results.runs;
-results.summary = SKIP_ANCHORS
-  ? {}
-  : {
-      predictVsHello: +(R.predict.rps / R.hello.rps).toFixed(3),
-      predictTargetMet: R.predict.rps >= 0.5 * R.hello.rps,
-      patientViewP99ms: R.patientView.p99ms,
-      patientViewTargetMet: R.patientView.p99ms < 25 && R.patientView.errors + R.patientView.non2xx === 0,
-      predictVsWaitress: +(R.predict.rps / R.waitress.rps).toFixed(2),
-      predictVsFlaskDev: +(R.predict.rps / R['flask-dev'].rps).toFixed(2),
-    };
+results.summary =
+  SKIP_ANCHORS || ONLY_REST
+    ? {}
+    : {
+        predictVsHello: +(R.predict.rps / R.hello.rps).toFixed(3),
+        predictTargetMet: R.predict.rps >= 0.5 * R.hello.rps,
+        patientViewP99ms: R.patientView.p99ms,
+        patientViewTargetMet: R.patientView.p99ms < 25 && R.patientView.errors + R.patientView.non2xx === 0,
+        predictVsWaitress: +(R.predict.rps / R.waitress.rps).toFixed(2),
+        predictVsFlaskDev: +(R.predict.rps / R['flask-dev'].rps).toFixed(2),
+      };
 results.uptimeAtEnd = execSync('uptime').toString().trim();
 rmSync(state.dir, { recursive: true, force: true });
 mkdirSync(path.join(root, 'bench/serving/out'), { recursive: true });
