@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { useTranslation } from 'react-i18next';
-import { api, ok } from '../api/client';
+import { ApiError, api, ok } from '../api/client';
 import type { Study, StudyDetail } from '../api/types';
 import { Async, ErrorBox, ListTable, Loading, Section, StatusBadge, useLoad } from '../components/common';
 import { Bars } from '../components/bars';
@@ -79,7 +79,7 @@ export function StudiesPage() {
   );
 }
 
-/** Polls a study every POLL_MS while it is queued or running; stops once it has finished. */
+/** Polls a study every POLL_MS while it is queued or running; stops once it has finished or the API refuses (4xx). */
 function useStudy(project: string, id: string) {
   const [study, setStudy] = useState<StudyDetail | undefined>();
   const [error, setError] = useState<unknown>(null);
@@ -99,7 +99,9 @@ function useStudy(project: string, id: string) {
       } catch (e) {
         if (stop) return;
         setError(e);
-        timer = setTimeout(() => void load(), POLL_MS * 2);
+        // Retry what may pass (network, 5xx); a 4xx (logged out, access revoked, study gone) will not: stop polling.
+        if (!(e instanceof ApiError && e.status >= 400 && e.status < 500))
+          timer = setTimeout(() => void load(), POLL_MS * 2);
       }
     };
     void load();
