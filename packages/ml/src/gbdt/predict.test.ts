@@ -280,6 +280,79 @@ describe('compiled GBDT predictor', () => {
     }
   });
 
+  test('binning by lookup table: even, skewed and clustered split points, out-of-range and boundary inputs', () => {
+    const r = rng(2024);
+    // Per feature: many split points spread evenly, skewed like a heavy tail, clustered far below a few outliers (too
+    // uneven for any table: the binary search stays), huge magnitudes, and a single split point.
+    const shapes: number[][] = [
+      Array.from({ length: 200 }, (_, j) => j / 7 - 10),
+      Array.from({ length: 230 }, (_, j) => Math.exp(j / 80) - 1),
+      [...Array.from({ length: 40 }, (_, j) => 1 + j * 1e-9), 1e6, 2e6],
+      Array.from({ length: 50 }, (_, j) => (j - 25) * 1e300),
+      [0],
+    ];
+    const features: GbdtFeatureJson[] = shapes.map((_, f) => ({ name: `x${f}`, kind: 'numeric', binEdges: [] }));
+    const trees: GbdtTreeJson[] = [];
+    for (let ti = 0; ti < 30; ti++) {
+      const f = ti % shapes.length;
+      const points = shapes[f]!;
+      // A chain over a random sample of the feature's split points, both default directions.
+      const t = chainTree(Math.min(points.length, 12));
+      for (let j = 0; j < t.splitFeature.length; j++) {
+        if (t.splitFeature[j] === -1) continue;
+        t.splitFeature[j] = f;
+        t.threshold[j] = points[Math.floor(r() * points.length)]!;
+      }
+      trees.push(t);
+    }
+    // Every split point of every shape used somewhere, so the compiled cut lists are the whole shapes.
+    shapes.forEach((points, f) => {
+      const t = chainTree(points.length);
+      for (let j = 0; j < t.splitFeature.length; j++) {
+        if (t.splitFeature[j] === -1) continue;
+        t.splitFeature[j] = f;
+        t.threshold[j] = points[j >> 1]!;
+      }
+      trees.push(t);
+    });
+    const model = new GbdtModel({
+      objective: 'regression',
+      features,
+      baseScore: 0,
+      trees,
+      params: {},
+      bestIteration: trees.length - 1,
+    });
+    const compiled = compileTrees(features, trees);
+    expect(compiled.lut.map((t) => t !== null)).toEqual([true, true, false, true, true]);
+    const rows: Record<string, Cell>[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const row: Record<string, Cell> = {};
+      shapes.forEach((points, f) => {
+        const u = r();
+        const p = points[Math.floor(r() * points.length)]!;
+        row[`x${f}`] =
+          u < 0.3
+            ? p
+            : u < 0.4
+              ? p * (1 + 1e-15)
+              : u < 0.5
+                ? p - 1e-9
+                : u < 0.55
+                  ? null
+                  : u < 0.6
+                    ? -Infinity
+                    : u < 0.65
+                      ? Infinity
+                      : u < 0.7
+                        ? -0
+                        : (r() - 0.5) * 10 ** Math.floor(r() * 40 - 10);
+      });
+      rows.push(row);
+    }
+    expectMatchesReference(model, rows);
+  });
+
   test('the predictor reuses its scratch across calls and blocks without leaking state between rows', () => {
     const model = randomModel(77, { numFeatures: 4, numTrees: 10, maxLeaves: 30 });
     const p = new TreePredictor(compileTrees(model.features, model.trees));

@@ -26,6 +26,15 @@ export interface CompiledTrees {
   readonly catLeft: Uint8Array;
   /** Per feature: sorted distinct split points, padded with +Infinity to a power of two (numeric features only). */
   readonly cuts: (Float64Array | null)[];
+  /**
+   * Per numeric feature, a lookup table that replaces the binary search (null where the split points are too uneven):
+   * bucket `bucketOf(x)` (see `lutLo`, `lutScale`) holds how many split points lie in lower buckets, and at most
+   * `lutSteps[f]` split points share a bucket, so that many comparisons finish the search.
+   */
+  readonly lut: (Uint16Array | null)[];
+  readonly lutLo: Float64Array;
+  readonly lutScale: Float64Array;
+  readonly lutSteps: Int32Array;
   /** Per feature: which bin columns (bit 1: missing low, bit 2: missing high) any node reads. */
   readonly usedColumns: Uint8Array;
   readonly categorical: Uint8Array;
@@ -74,6 +83,10 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
     padded.set(points);
     return padded;
   });
+  const lutLo = new Float64Array(F);
+  const lutScale = new Float64Array(F);
+  const lutSteps = new Int32Array(F);
+  const lut = cuts.map((cut, f) => (cut ? lookupTable(splitPoints[f]!.size, cut, f, lutLo, lutScale, lutSteps) : null));
   const roots = new Int32Array(trees.length);
   const col = new Int32Array(total);
   const hi = new Int32Array(total);
@@ -141,12 +154,68 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
     leafValue,
     catLeft,
     cuts,
+    lut,
+    lutLo,
+    lutScale,
+    lutSteps,
     usedColumns,
     categorical,
     hasCategorical: catTotal > 0,
     binnable,
     missingHigh,
   };
+}
+
+/** Most buckets of a feature's lookup table, and most comparisons after the lookup before a binary search is used. */
+const LUT_MAX_BUCKETS = 4096;
+const LUT_MAX_STEPS = 3;
+
+/**
+ * Bucket of x in a lookup table of `size` buckets over [lo, ...): floor((x - lo) * scale) clamped to [0, size - 1],
+ * NaN in bucket 0. Monotone in x (subtraction and multiplication round monotonically), which is all exactness needs:
+ * every split point in a lower bucket than x is below x, every one in a higher bucket above it. The batched kernel
+ * repeats this expression verbatim.
+ */
+function bucketOf(x: number, lo: number, scale: number, top: number): number {
+  const t = (x - lo) * scale;
+  return t > 0 ? (t < top ? t | 0 : top) : 0;
+}
+
+/**
+ * The lookup table of one numeric feature with `p` split points (`cut`, padded): the fewest buckets (a power of two up
+ * to LUT_MAX_BUCKETS) spread evenly between the first and last split point such that at most LUT_MAX_STEPS points
+ * share a bucket; null when no size manages that (very uneven split points keep the binary search).
+ */
+function lookupTable(
+  p: number,
+  cut: Float64Array,
+  f: number,
+  lutLo: Float64Array,
+  lutScale: Float64Array,
+  lutSteps: Int32Array,
+): Uint16Array | null {
+  if (p === 0) return null;
+  const lo = cut[0]!;
+  const span = cut[p - 1]! - lo;
+  for (let size = 16; size <= LUT_MAX_BUCKETS; size *= 2) {
+    const scale = span > 0 && Number.isFinite(span) ? size / span : 0;
+    const top = size - 1;
+    const count = new Uint16Array(size);
+    let most = 0;
+    for (let j = 0; j < p; j++) {
+      const b = bucketOf(cut[j]!, lo, scale, top);
+      count[b] = count[b]! + 1;
+      most = Math.max(most, count[b]!);
+    }
+    if (most > LUT_MAX_STEPS) continue;
+    const table = new Uint16Array(size);
+    for (let b = 1; b < size; b++) table[b] = table[b - 1]! + count[b - 1]!;
+    lutLo[f] = lo;
+    lutScale[f] = scale;
+    lutSteps[f] = most;
+    return table;
+  }
+  return null;
 }
 
 /** Number of cuts strictly below x (x not NaN); `cuts.length` is a power of two ending in +Infinity. */
@@ -176,7 +245,7 @@ interface Kernels {
 function kernelsFor(c: CompiledTrees): Kernels {
   return {
     bin(cols, r0, m, bins, C) {
-      const { cuts, usedColumns, numFeatures, missingHigh } = c;
+      const { cuts, lut, lutLo, lutScale, lutSteps, usedColumns, numFeatures, missingHigh } = c;
       for (let f = 0; f < numFeatures; f++) {
         if (usedColumns[f] === 0) continue;
         const values = cols[f]!;
@@ -186,6 +255,24 @@ function kernelsFor(c: CompiledTrees): Kernels {
           for (let i = 0; i < m; i++, at += C) {
             const code = values[r0 + i]!;
             bins[at] = code >= 0 ? code + 1 : 0;
+          }
+          continue;
+        }
+        const table = lut[f];
+        if (table) {
+          // The lookup table finds the bucket of x, whose few split points (steps of them at most) finish the count.
+          const lo = lutLo[f]!;
+          const scale = lutScale[f]!;
+          const steps = lutSteps[f]!;
+          const last = table.length - 1;
+          for (let i = 0; i < m; i++, at += C) {
+            const x = values[r0 + i]!;
+            const t = (x - lo) * scale;
+            let pos = table[t > 0 ? (t < last ? t | 0 : last) : 0]!;
+            for (let k = 0; k < steps; k++) pos -= -(cut[pos]! < x);
+            const present = -(x === x);
+            bins[at] = (pos + 1) & present;
+            bins[at + 1] = ((pos + 1) & present) | (missingHigh & ~present);
           }
           continue;
         }
