@@ -462,6 +462,9 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     });
     const deps = (await api('GET', '/projects/hbv/deployments', approver.token)).json().deployments;
     expect(deps[0]).toMatchObject({ name: 'hbv-reactivation', predictions: 1, overrideRate: 1 });
+    // The detail carries the same counts (counted by the database for this deployment alone).
+    const detail = (await api('GET', '/projects/hbv/deployments/hbv-reactivation', approver.token)).json();
+    expect(detail).toMatchObject({ name: 'hbv-reactivation', predictions: 1, overrideRate: 1 });
     // Feedback through another service's endpoint does not reach these cards.
     const other = await call('/cds-services/ichigen-patient-view/feedback', {
       feedback: [fb(dm.uuid as string, 'accepted')],

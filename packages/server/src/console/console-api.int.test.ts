@@ -296,7 +296,12 @@ describe.each(DIALECTS)('console API on %s', (dialect) => {
     const dm = deps.find((d: { name: string }) => d.name === 'dm-response');
     expect(dm.predictions).toBeGreaterThanOrEqual(1);
     expect(dm.spec.mapping.length).toBeGreaterThan(0);
-    expect((await get('/projects/dm/deployments/dm-response', sci.token)).history.length).toBe(1);
+    const dmDetail = await get('/projects/dm/deployments/dm-response', sci.token);
+    expect(dmDetail.history.length).toBe(1);
+    // The detail and the lineage node count the same predictions as the list.
+    expect(dmDetail).toMatchObject({ predictions: dm.predictions, overrideRate: dm.overrideRate });
+    const depNode = lineage.nodes.find((n: { kind: string; id: string }) => n.kind === 'deployment' && n.id === dm.id);
+    expect(depNode.detail).toMatchObject({ predictions: dm.predictions });
     const page = await get('/audit?project=dm&limit=5');
     expect(page.events).toHaveLength(5);
     expect(typeof page.nextBefore).toBe('number');

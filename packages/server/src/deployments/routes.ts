@@ -67,7 +67,9 @@ export function registerDeploymentRoutes(app: TypedApp, platform: Platform): voi
     async (req) => {
       const p = await requirePrincipal(platform, req);
       const a = await projects.access(p, req.params.project, 'deployment.read');
-      return deployments.get(a, req.params.name);
+      const d = await deployments.get(a, req.params.name);
+      const [u] = await platform.predictions.overrideRates(a, d.id);
+      return { ...d, predictions: u?.predictions ?? 0, overrideRate: u?.overrideRate ?? null };
     },
   );
   app.post(

@@ -345,15 +345,12 @@ export const deploymentSchema = z.object({
   createdBy: z.string(),
   updatedAt: z.string(),
 });
+/** Predictions logged for a deployment, and the share of those with feedback that were overridden. */
+const deploymentUsageFields = { predictions: z.number(), overrideRate: nullableNumber };
 export const deploymentsSchema = z.object({
-  deployments: z.array(
-    deploymentSchema.extend({
-      /** Predictions logged for this deployment, and the share of those with feedback that were overridden. */
-      predictions: z.number(),
-      overrideRate: nullableNumber,
-    }),
-  ),
+  deployments: z.array(deploymentSchema.extend(deploymentUsageFields)),
 });
 export const deploymentDetailSchema = deploymentSchema.extend({
+  ...deploymentUsageFields,
   history: z.array(z.object({ version: z.number(), createdBy: z.string(), createdAt: z.string(), target: z.string() })),
 });

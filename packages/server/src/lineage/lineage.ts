@@ -7,6 +7,7 @@ import '../training/tables.js';
 import '../recipes/tables.js';
 import '../deployments/tables.js';
 import '../serving/tables.js';
+import { deploymentUsage } from '../serving/service.js';
 import { nowIso } from '../util.js';
 
 export type NodeKind = 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
@@ -168,21 +169,20 @@ export class LineageService {
         // A deployment node summarises its predictions (count, feedback, overrides) rather than listing each one.
         const r = await db
           .selectFrom('deployments')
-          .select(['name', 'status', 'current_version'])
+          .select(['name', 'status', 'current_version', 'project_id'])
           .where('id', '=', n.id)
           .executeTakeFirst();
         if (!r) return { ...n, label: n.id };
-        const fb = await db
-          .selectFrom('predictions')
-          .select(['feedback_json'])
-          .where('deployment_id', '=', n.id)
-          .execute();
-        const withFeedback = fb.filter((x) => x.feedback_json !== null);
-        const overridden = withFeedback.filter((x) => x.feedback_json!.includes('"outcome":"overridden"')).length;
+        const [u] = await deploymentUsage(db, r.project_id, n.id);
         return {
           ...n,
           label: `deployment ${r.name} v${r.current_version}`,
-          detail: { status: r.status, predictions: fb.length, withFeedback: withFeedback.length, overridden },
+          detail: {
+            status: r.status,
+            predictions: u?.predictions ?? 0,
+            withFeedback: u?.withFeedback ?? 0,
+            overridden: u?.overridden ?? 0,
+          },
         };
       }
       case 'recipe_run': {

@@ -14,6 +14,20 @@ import './tables.js';
 
 export const MAX_PREDICT_ROWS = 10_000;
 
+/**
+ * Feedback is stored as JSON whose first key is the outcome (`feedback` below writes it so, from the CDS feedback
+ * route's enum), so "overridden" is a prefix test the database can count without parsing JSON.
+ */
+export const OVERRIDDEN_PREFIX = '{"outcome":"overridden"';
+
+export interface DeploymentUsage {
+  deploymentId: string;
+  predictions: number;
+  withFeedback: number;
+  overridden: number;
+  overrideRate: number | null;
+}
+
 export interface LoggedPrediction extends RowPrediction {
   id: string;
 }
@@ -215,46 +229,67 @@ export class PredictionService {
   }
 
   /** Records feedback (accepted / overridden with a reason) on a logged prediction. */
-  async feedback(predictionId: string, feedback: Record<string, unknown>): Promise<boolean> {
+  async feedback(
+    predictionId: string,
+    feedback: { outcome: 'accepted' | 'overridden' } & Record<string, unknown>,
+  ): Promise<boolean> {
+    const { outcome, ...rest } = feedback;
     const r = await this.db
       .updateTable('predictions')
-      .set({ feedback_json: JSON.stringify(feedback), feedback_at: nowIso() })
+      // The outcome first, always (see OVERRIDDEN_PREFIX).
+      .set({ feedback_json: JSON.stringify({ outcome, ...rest }), feedback_at: nowIso() })
       .where('id', '=', predictionId)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
-  /** Share of predictions with feedback that were overridden, per deployment: a human–AI team signal. */
-  async overrideRates(a: Access): Promise<
-    {
-      deploymentId: string;
-      predictions: number;
-      withFeedback: number;
-      overridden: number;
-      overrideRate: number | null;
-    }[]
-  > {
-    const rows = await this.db
-      .selectFrom('predictions')
-      .select(['deployment_id', 'feedback_json'])
-      .where('project_id', '=', a.project.id)
-      .where('deployment_id', 'is not', null)
-      .execute();
-    const by = new Map<string, { predictions: number; withFeedback: number; overridden: number }>();
-    for (const r of rows) {
-      const k = r.deployment_id!;
-      const s = by.get(k) ?? { predictions: 0, withFeedback: 0, overridden: 0 };
-      s.predictions++;
-      if (r.feedback_json) {
-        s.withFeedback++;
-        if ((JSON.parse(r.feedback_json) as { outcome?: string }).outcome === 'overridden') s.overridden++;
-      }
-      by.set(k, s);
-    }
-    return [...by.entries()].map(([deploymentId, s]) => ({
-      deploymentId,
-      ...s,
-      overrideRate: s.withFeedback ? s.overridden / s.withFeedback : null,
-    }));
+  /**
+   * Predictions per deployment and the share of those with feedback that were overridden (a human–AI team signal),
+   * counted by the database: the log can hold millions of rows, none of which is read into the server for this.
+   * Every deployment of the project, or only `deploymentId`.
+   */
+  overrideRates(a: Access, deploymentId?: string): Promise<DeploymentUsage[]> {
+    return deploymentUsage(this.db, a.project.id, deploymentId);
   }
+}
+
+/** See `PredictionService.overrideRates`; also used by the lineage graph for a deployment node. */
+export async function deploymentUsage(
+  db: MetadataStore['db'],
+  projectId: string,
+  deploymentId?: string,
+): Promise<DeploymentUsage[]> {
+  let q = db
+    .selectFrom('predictions')
+    .select((eb) => [
+      'deployment_id',
+      eb.fn.countAll<number | string | bigint>().as('predictions'),
+      eb.fn.count<number | string | bigint>('feedback_json').as('with_feedback'),
+      eb.fn
+        .sum<number | string | bigint | null>(
+          eb
+            .case()
+            .when('feedback_json', 'like', OVERRIDDEN_PREFIX + '%')
+            .then(1)
+            .else(0)
+            .end(),
+        )
+        .as('overridden'),
+    ])
+    .where('project_id', '=', projectId)
+    .where('deployment_id', 'is not', null)
+    .groupBy('deployment_id');
+  if (deploymentId !== undefined) q = q.where('deployment_id', '=', deploymentId);
+  const rows = await q.execute();
+  return rows.map((r) => {
+    const withFeedback = Number(r.with_feedback);
+    const overridden = Number(r.overridden ?? 0);
+    return {
+      deploymentId: r.deployment_id!,
+      predictions: Number(r.predictions),
+      withFeedback,
+      overridden,
+      overrideRate: withFeedback ? overridden / withFeedback : null,
+    };
+  });
 }

@@ -1289,6 +1289,8 @@ export interface paths {
               hooks: string[];
               id: string;
               name: string;
+              overrideRate: number | null;
+              predictions: number;
               project: string;
               service: string;
               spec: {

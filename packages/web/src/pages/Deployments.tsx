@@ -192,15 +192,10 @@ export function DeploymentPage() {
   const { t } = useTranslation();
   const f = useFormat();
   const { project = '', name = '' } = useParams();
-  // The list carries each deployment's use (predictions, override rate); the detail its full specification.
-  const state = useLoad(async () => {
-    const [detail, list] = await Promise.all([
-      ok(api.GET('/api/v1/projects/{project}/deployments/{name}', { params: { path: { project, name } } })),
-      ok(api.GET('/api/v1/projects/{project}/deployments', { params: { path: { project } } })),
-    ]);
-    const usage = list.deployments.find((x) => x.name === name);
-    return { ...detail, predictions: usage?.predictions ?? 0, overrideRate: usage?.overrideRate ?? null };
-  }, `${project}/${name}`);
+  const state = useLoad(
+    () => ok(api.GET('/api/v1/projects/{project}/deployments/{name}', { params: { path: { project, name } } })),
+    `${project}/${name}`,
+  );
   return (
     <Async state={state}>
       {(d) => {
