@@ -45,6 +45,8 @@ export const configSchema = z
       .number()
       .positive()
       .max(24 * 60 * 30),
+    /** Finished jobs (and their payload and progress) are deleted this many days after they end; 0 keeps them. */
+    jobRetentionDays: z.coerce.number().int().min(0).max(36_500),
     /** Trust X-Forwarded-* from a reverse proxy: false (default), true, or its addresses/CIDRs (comma-separated). */
     trustProxy: z.preprocess(
       (v) => (v === 'true' ? true : v === 'false' || v === '' ? false : v),
@@ -87,6 +89,7 @@ export const ENV_SETTINGS: Record<string, keyof Config> = {
   ICHIGEN_LOGIN_MAX_FAILURES: 'loginMaxFailures',
   ICHIGEN_LOGIN_WINDOW_SECONDS: 'loginWindowSeconds',
   ICHIGEN_SESSION_IDLE_MINUTES: 'sessionIdleMinutes',
+  ICHIGEN_JOB_RETENTION_DAYS: 'jobRetentionDays',
   ICHIGEN_TRUST_PROXY: 'trustProxy',
   ICHIGEN_ACCESS_LOG: 'accessLog',
   ICHIGEN_WEB_ROOT: 'webRoot',
@@ -157,6 +160,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   raw.loginMaxFailures ??= 5;
   raw.loginWindowSeconds ??= 300;
   raw.sessionIdleMinutes ??= 60;
+  raw.jobRetentionDays ??= 30;
   raw.trustProxy ??= false;
   raw.accessLog ??= true;
   if (typeof raw.webRoot === 'string' && raw.webRoot !== '') raw.webRoot = path.resolve(cwd, raw.webRoot);

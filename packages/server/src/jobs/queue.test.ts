@@ -265,6 +265,39 @@ describe.each(DIALECTS)('job queue on %s', (dialect) => {
     expect((await q.claim('w2', [k], 5000))?.attempts).toBe(1);
   });
 
+  it('purges finished jobs past the retention period and nothing else', async () => {
+    const k = kind();
+    const mk = async () => (await q.enqueue({ kind: k, payload: {}, createdBy: 'a' })).job.id;
+    // One at a time, so that each claim takes the job just enqueued.
+    const finish = async () => {
+      const id = await mk();
+      expect((await q.claim('w1', [k], 10_000))!.id).toBe(id);
+      await q.complete(id, 'w1', {});
+      return id;
+    };
+    const oldDone = await finish();
+    const newDone = await finish();
+    const running = await mk();
+    expect((await q.claim('w1', [k], 10_000))!.id).toBe(running);
+    const oldCancelled = await mk();
+    await q.cancel(oldCancelled, 'a');
+    const waiting = await mk();
+    // Age two finished jobs, and the others' start: age alone never qualifies a job that has not finished.
+    const db = t.platform.store.db;
+    const long = '2020-01-01T00:00:00.000Z';
+    await db.updateTable('jobs').set({ finished_at: long }).where('id', 'in', [oldDone, oldCancelled]).execute();
+    await db
+      .updateTable('jobs')
+      .set({ created_at: long, started_at: long })
+      .where('id', 'in', [running, waiting])
+      .execute();
+    expect(await q.purgeFinished(0)).toBe(0);
+    expect(await q.purgeFinished(30)).toBe(2);
+    const left = (await q.list({ kind: k })).jobs.map((j) => j.id).sort();
+    expect(left).toEqual([newDone, running, waiting].sort());
+    expect(await q.purgeFinished(30)).toBe(0);
+  });
+
   it('lists newest first with paging, filters and counts', async () => {
     const k = kind();
     const ids: string[] = [];

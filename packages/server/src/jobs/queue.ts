@@ -470,6 +470,22 @@ export class JobQueue {
   }
 
   /**
+   * Deletes finished jobs (succeeded, failed, cancelled) that finished more than `days` days ago, by the database
+   * clock; queued and running jobs are never touched. What a job produced lives elsewhere (a study's models, a batch
+   * job's output dataset version, the audit trail), so only the row with its payload and progress goes. Returns how
+   * many were deleted. `days` ≤ 0 deletes nothing.
+   */
+  async purgeFinished(days: number): Promise<number> {
+    if (!(days > 0)) return 0;
+    const r = await this.store.db
+      .deleteFrom('jobs')
+      .where('state', 'in', FINISHED_STATES)
+      .where('finished_at', '<', this.now(-days * 86_400_000))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  /**
    * Sweeps running jobs whose lease expired (their worker died or hung): re-queued at once while attempts remain,
    * dead-lettered otherwise, cancelled if that was requested. Any worker may call it; it is idempotent. Workers
    * sweep the kinds they run (`kinds`): a job nobody can run gains nothing from going back to the queue.

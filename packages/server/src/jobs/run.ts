@@ -10,7 +10,10 @@ import { Worker, type WorkerOptions } from './worker.js';
 export const DEFAULT_GRACE_MS = 20_000;
 
 export function startPlatformWorker(platform: Platform, opts: WorkerOptions = {}): Worker {
-  const worker = new Worker(platform.jobs, jobHandlers(platform), opts);
+  const worker = new Worker(platform.jobs, jobHandlers(platform), {
+    retentionDays: platform.config.jobRetentionDays,
+    ...opts,
+  });
   worker.start();
   return worker;
 }

@@ -120,6 +120,22 @@ describe.each(DIALECTS)('job worker on %s', (dialect) => {
     expect(calls).toBe(4);
   });
 
+  it('deletes finished jobs past retentionDays when it starts sweeping, and keeps the rest', async () => {
+    const k = kind();
+    const old = (await q.enqueue({ kind: `${k}.old`, payload: {}, createdBy: 'a' })).job.id;
+    await q.cancel(old, 'a');
+    await t.platform.store.db
+      .updateTable('jobs')
+      .set({ finished_at: '2020-01-01T00:00:00.000Z' })
+      .where('id', '=', old)
+      .execute();
+    const { job } = await q.enqueue({ kind: k, payload: {}, createdBy: 'a' });
+    startWorker({ [k]: async () => ({ ok: true }) }, { retentionDays: 30 });
+    await reaches(job.id, 'succeeded');
+    await until('the old job purged', async () => (await q.list({ kind: `${k}.old` })).jobs.length === 0);
+    expect((await q.get(job.id)).state).toBe('succeeded');
+  });
+
   it('cancels a running job through its AbortSignal', async () => {
     const k = kind();
     let reason: unknown;

@@ -79,7 +79,12 @@ export interface WorkerOptions {
   /** Only these kinds (default: every kind with a handler). */
   kinds?: readonly string[];
   log?: JobLog;
+  /** Finished jobs older than this many days are deleted, checked hourly (default 0: never; see `jobRetentionDays`). */
+  retentionDays?: number;
 }
+
+/** How often a worker deletes finished jobs past their retention. */
+const PURGE_EVERY_MS = 3_600_000;
 
 const silentLog: JobLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -106,6 +111,8 @@ export class Worker {
   private readonly waiters = new Set<() => void>();
   private unsubscribe: (() => void) | undefined;
   private lastSweep = 0;
+  private lastPurge = 0;
+  private readonly retentionDays: number;
   private stopped: Promise<void> | undefined;
 
   constructor(
@@ -120,6 +127,7 @@ export class Worker {
     if (!(this.heartbeatMs < this.leaseMs))
       throw new AppError('CONFIG_INVALID', 500, 'heartbeatMs must be shorter than leaseMs');
     this.pollMs = opts.pollMs ?? 1_000;
+    this.retentionDays = opts.retentionDays ?? 0;
     this.progressMs = opts.progressMs ?? 500;
     this.log = opts.log ?? silentLog;
     const kinds = opts.kinds ?? Object.keys(handlers);
@@ -201,6 +209,15 @@ export class Worker {
     this.lastSweep = now;
     const n = await this.queue.requeueExpired(this.kinds);
     if (n > 0) this.log.warn({ worker: this.id, jobs: n }, 'took back jobs whose lease expired');
+    if (this.retentionDays > 0 && now - this.lastPurge >= PURGE_EVERY_MS) {
+      this.lastPurge = now;
+      const gone = await this.queue.purgeFinished(this.retentionDays);
+      if (gone > 0)
+        this.log.info(
+          { worker: this.id, jobs: gone, retentionDays: this.retentionDays },
+          'deleted finished jobs past their retention',
+        );
+    }
   }
 
   private idle(): Promise<void> {
