@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { HistogramBuilder, SPLIT_WORK } from './histogram.js';
+import { HIST_CHUNKS, HistogramBuilder, SPLIT_WORK } from './histogram.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -42,14 +42,16 @@ function fixture(n: number, F: number, seed: number) {
       words,
       rows: new Int32Array(shared(4 * n)),
       grad,
-      hist: new Float64Array(shared(8 * 3 * slot)),
+      hist: new Float64Array(shared(8 * (2 + HIST_CHUNKS - 1) * slot)),
       binOffsets,
+      slotLen: slot,
       scratchBase: 2 * slot,
       colBins,
       numRows: n,
       tmp: new Int32Array(shared(4 * n)),
       y: new Float64Array(shared(8 * n)),
       f: new Float64Array(shared(8 * n)),
+      maxLeaves: 16,
     },
   };
 }
@@ -142,5 +144,56 @@ describe('histogram builder', () => {
       }
     }
     expect(Array.from(results[1]!)).toEqual(Array.from(results[0]!));
+  });
+});
+
+describe('jobs cut into chunks', () => {
+  test('builds of several chunks, score updates and gradients are bit-identical for 1 and 2 threads', async () => {
+    const F = 5;
+    const n = 140_000; // ≥ 4 histogram chunks, several row chunks
+    const out: { hist: Float64Array; f: Float64Array; grad: Float64Array }[] = [];
+    for (const threads of [1, 2]) {
+      const fx = fixture(n, F, 11);
+      const { rows, hist, f, y, grad } = fx.buffers;
+      const b = await HistogramBuilder.start(fx.buffers, threads);
+      try {
+        b.setFeatures([...Array(F).keys()]);
+        // Rows in a scrambled order, as after partitions.
+        for (let i = 0; i < n; i++) rows[i] = (i * 7919) % n;
+        b.build(0, n, 0);
+        const want = reference(fx, [...Array(F).keys()], 0, n);
+        let maxErr = 0;
+        for (let k = 0; k < fx.slot; k++) maxErr = Math.max(maxErr, Math.abs(hist[k]! - want[k]!));
+        expect(maxErr).toBeLessThan(1e-9);
+        // Five leaves over the positions, the last one empty.
+        const start = [0, 1000, 50_000, 90_001, n];
+        const count = [1000, 49_000, 40_001, n - 90_001, 0];
+        const value = [0.5, -0.25, 0.125, 2, 9];
+        for (let i = 0; i < n; i++) {
+          f[i] = (i % 13) / 13;
+          y[i] = i % 3 === 0 ? 1 : 0;
+        }
+        b.addLeafValues(5, start, count, value, n);
+        let wrong = 0;
+        for (let l = 0; l < 5; l++) {
+          for (let q = start[l]!; q < start[l]! + count[l]!; q++) {
+            if (f[rows[q]!] !== (rows[q]! % 13) / 13 + value[l]!) wrong++;
+          }
+        }
+        expect(wrong).toBe(0);
+        b.gradients(true, 2);
+        for (const i of [0, 1, 2, 77_777, n - 1]) {
+          const p = 1 / (1 + Math.exp(-f[i]!));
+          expect(grad[2 * i]).toBe((p - y[i]!) * (y[i] === 1 ? 2 : 1));
+        }
+        out.push({ hist: hist.slice(0, fx.slot), f: f.slice(), grad: grad.slice() });
+      } finally {
+        await b.close();
+      }
+    }
+    const same = (a: Float64Array, b: Float64Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+    expect(same(out[1]!.hist, out[0]!.hist)).toBe(true);
+    expect(same(out[1]!.f, out[0]!.f)).toBe(true);
+    expect(same(out[1]!.grad, out[0]!.grad)).toBe(true);
   });
 });

@@ -175,90 +175,155 @@ export function computeGradients(
   }
 }
 
-/** Gradient passes over at least this many rows are split between the two threads. */
-const PARALLEL_GRADIENT_MIN = 64 * 1024;
+/**
+ * Adds `value[l]` to the margin of every row at positions [lo, hi) of leaf l's range
+ * [start[l], start[l] + count[l]) of `rows`, for leaves 0..numLeaves. Self-contained (shipped to the worker).
+ */
+export function addLeafValues(
+  rows: Int32Array,
+  f: Float64Array,
+  start: Int32Array,
+  count: Int32Array,
+  value: Float64Array,
+  numLeaves: number,
+  lo: number,
+  hi: number,
+): void {
+  for (let l = 0; l < numLeaves; l++) {
+    const a = Math.max(lo, start[l]!);
+    const b = Math.min(hi, start[l]! + count[l]!);
+    const v = value[l]!;
+    for (let q = a; q < b; q++) f[rows[q]!] = f[rows[q]!]! + v;
+  }
+}
 
-/** Partitions of at least this many rows are split between the two threads. */
-const PARALLEL_PARTITION_MIN = 32 * 1024;
+/**
+ * Builds of at least 2 × this many rows are cut into one chunk per this many rows (at most HIST_CHUNKS), each
+ * summed into its own slot and added in chunk order; smaller split builds are cut in two. The cut depends only on
+ * the row and feature counts, so any thread may sum any chunk and the result stays bit-identical.
+ */
+const HIST_CHUNK_ROWS = 32 * 1024;
+/** Most chunks of one build: the caller provides HIST_CHUNKS − 1 scratch slots. */
+export const HIST_CHUNKS = 8;
+/** Partitions, gradient passes and score updates are cut into chunks of this many rows (at most MAX_CHUNKS). */
+const PARTITION_CHUNK_ROWS = 8 * 1024;
+const ROW_CHUNK_ROWS = 32 * 1024;
+const MAX_CHUNKS = 64;
 
-// Control block layout (Int32Array over a SharedArrayBuffer).
-const C_SEQ = 0;
+// Control block layout (Int32Array over a SharedArrayBuffer). C_TICKET packs the posted job's generation (bits 14..30),
+// its chunk count K (bits 7..13) and the next free chunk (bits 0..6): a thread takes chunk i by a compare-exchange of
+// the whole word, so a late worker holding a word of an earlier job cannot take a chunk of the next one.
+const C_TICKET = 0;
 const C_DONE = 1;
 const C_START = 2;
 const C_END = 3;
-const C_BASE = 4;
-const C_STOP = 5;
-const C_ERROR = 6;
-const C_PLAN = 7;
-const C_JOB = 8;
-const C_COL = 9;
-const C_RESULT = 10;
-const C_LEN = 11;
+const C_CHUNKS = 4;
+const C_JOB = 5;
+const C_BASE = 6;
+const C_COL = 7;
+const C_LEAVES = 8;
+const C_STOP = 9;
+const C_ERROR = 10;
+const C_SLEEP = 11;
+const C_LEN = 12;
 const JOB_HISTOGRAM = 1;
 const JOB_PARTITION = 2;
 const JOB_GRADIENT = 3;
+const JOB_SCORE = 4;
+
+/** What a chunk of a job reads and writes; the same object shape on both threads. */
+interface ChunkContext {
+  ctl: Int32Array;
+  rowWords: Uint32Array;
+  rows: Int32Array;
+  grad: Float64Array;
+  hist: Float64Array;
+  binOffsets: Int32Array;
+  /** [nFeats, feats...]: the features histograms are built for. */
+  plan: Int32Array;
+  slotLen: number;
+  scratchBase: number;
+  colBins: Uint8Array;
+  lut: Uint8Array;
+  tmp: Int32Array;
+  /** Left-row count of each partition chunk. */
+  counts: Int32Array;
+  y: Float64Array;
+  f: Float64Array;
+  gradParams: Float64Array;
+  leafStart: Int32Array;
+  leafCount: Int32Array;
+  leafValue: Float64Array;
+}
+
+/**
+ * Runs chunk `c` of the posted job (chunk c covers [start + ⌊count·c/K⌋, start + ⌊count·(c+1)/K⌋)). Histogram chunk
+ * 0 sums into the target slot, chunk c > 0 into scratch slot c − 1. Self-contained (shipped to the worker).
+ */
+export function runChunk(x: ChunkContext, kernel: HistogramKernel, c: number): void {
+  const ctl = x.ctl;
+  const start = ctl[2]!;
+  const count = ctl[3]! - start;
+  const K = ctl[4]!;
+  const a = start + Math.floor((count * c) / K);
+  const b = start + Math.floor((count * (c + 1)) / K);
+  const job = ctl[5];
+  if (job === 1) {
+    const base = c === 0 ? ctl[6]! : x.scratchBase + (c - 1) * x.slotLen;
+    const nf = x.plan[0]!;
+    for (let k = 0; k < nf; k++) {
+      const ft = x.plan[1 + k]!;
+      x.hist.fill(0, base + x.binOffsets[ft]! * 2, base + x.binOffsets[ft + 1]! * 2);
+    }
+    kernel(x.rowWords, x.rows, a, b, x.grad, x.hist, base);
+  } else if (job === 2) {
+    x.counts[c] = partitionRange(x.colBins, ctl[7]!, x.lut, x.rows, x.tmp, a, b);
+  } else if (job === 3) {
+    computeGradients(x.gradParams[0]!, x.gradParams[1]!, x.y, x.f, x.grad, a, b);
+  } else {
+    addLeafValues(x.rows, x.f, x.leafStart, x.leafCount, x.leafValue, ctl[8]!, a, b);
+  }
+}
 
 /**
  * The worker's body. Written as a function so the same text runs whether this module is built JS or TS under a
- * test runner; it must not reference anything outside itself except the kernel factory prepended to it.
+ * test runner; it must not reference anything outside itself except the functions prepended to it.
  */
 function workerMain(): void {
   /* eslint-disable @typescript-eslint/no-require-imports -- eval workers are CommonJS scripts */
   const { parentPort, workerData } = require('node:worker_threads') as typeof WorkerThreads;
-  const d = workerData as {
-    ctl: SharedArrayBuffer;
-    rowWords: Uint32Array;
-    words: number;
-    rows: Int32Array;
-    grad: Float64Array;
-    hist: Float64Array;
-    binOffsets: Int32Array;
-    plan: Int32Array;
-    maxUnrolled: number;
-    colBins: Uint8Array;
-    lut: Uint8Array;
-    tmp: Int32Array;
-    y: Float64Array;
-    f: Float64Array;
-    gradParams: Float64Array;
-  };
-  const ctl = new Int32Array(d.ctl);
-  const { rowWords, rows, grad, hist, binOffsets, plan, colBins, lut, tmp, y, f, gradParams } = d;
+  const d = workerData as { x: ChunkContext; words: number; maxUnrolled: number; planVersion: Int32Array };
+  const x = d.x;
+  const ctl = x.ctl;
   let planSeen = -1;
   let kernel: HistogramKernel | null = null;
   parentPort!.postMessage('ready');
-  let seen = 0;
   for (;;) {
-    Atomics.wait(ctl, 0, seen);
-    seen = Atomics.load(ctl, 0);
-    if (Atomics.load(ctl, 5) === 1) break;
-    try {
-      const job = ctl[8];
-      if (job === 2 || job === 3) {
-        if (job === 2) ctl[10] = partitionRange(colBins, ctl[9]!, lut, rows, tmp, ctl[2]!, ctl[3]!);
-        else computeGradients(gradParams[0]!, gradParams[1]!, y, f, grad, ctl[2]!, ctl[3]!);
-        Atomics.add(ctl, 1, 1);
-        Atomics.notify(ctl, 1);
-        continue;
+    if (Atomics.load(ctl, 9) === 1) break;
+    const t = Atomics.load(ctl, 0);
+    if ((t & 127) < ((t >>> 7) & 127)) {
+      // A free chunk: take it. The job's fields are read only after the take, while the job cannot be complete.
+      if (Atomics.compareExchange(ctl, 0, t, t + 1) !== t) continue;
+      try {
+        if (ctl[5] === 1 && (kernel === null || Atomics.load(d.planVersion, 0) !== planSeen)) {
+          // The feature list changed: make the matching kernel.
+          planSeen = Atomics.load(d.planVersion, 0);
+          kernel = makeHistogramKernel(x.plan.subarray(1), x.plan[0]!, x.binOffsets, d.words, d.maxUnrolled);
+        }
+        runChunk(x, kernel!, t & 127);
+      } catch {
+        Atomics.store(ctl, 10, 1);
       }
-      // The plan (feature list) changed: make the matching kernel.
-      const pv = Atomics.load(ctl, 7);
-      if (pv !== planSeen || kernel === null) {
-        kernel = makeHistogramKernel(plan.subarray(1), plan[0]!, binOffsets, d.words, d.maxUnrolled);
-        planSeen = pv;
-      }
-      const base = ctl[4]!;
-      const nf = plan[0]!;
-      for (let k = 0; k < nf; k++) {
-        const f = plan[1 + k]!;
-        hist.fill(0, base + binOffsets[f]! * 2, base + binOffsets[f + 1]! * 2);
-      }
-      kernel(rowWords, rows, ctl[2]!, ctl[3]!, grad, hist, base);
-    } catch {
-      Atomics.store(ctl, 6, 1);
+      Atomics.add(ctl, 1, 1);
+      Atomics.notify(ctl, 1);
+      continue;
     }
-    Atomics.add(ctl, 1, 1);
-    Atomics.notify(ctl, 1);
+    // Nothing to take: sleep until the next post, without polling (a polling worker loses its CPU share on a loaded
+    // machine and then stalls the caller while it holds a chunk). The caller notifies only when it sees C_SLEEP set,
+    // so the flag is set before the ticket is read again: a post either sees the flag or comes before that read.
+    Atomics.store(ctl, 11, 1);
+    if (Atomics.load(ctl, 0) === t && Atomics.load(ctl, 9) !== 1) Atomics.wait(ctl, 0, t);
+    Atomics.store(ctl, 11, 0);
   }
 }
 
@@ -272,7 +337,9 @@ export interface HistogramBuffers {
   hist: Float64Array;
   /** Start of each feature's bins in a histogram slot (in bins). */
   binOffsets: Int32Array;
-  /** Start (in floats) of a slot the builder may use as scratch for the second half of a split build. */
+  /** Floats per histogram slot. */
+  slotLen: number;
+  /** Start (in floats) of HIST_CHUNKS − 1 consecutive slots the builder uses as scratch for split builds. */
   scratchBase: number;
   /** Column-major bins (`colBins[f * numRows + row]`) and scratch rows, for partitions. */
   colBins: Uint8Array;
@@ -281,6 +348,8 @@ export interface HistogramBuffers {
   /** Labels and margins of the training rows, for gradients. */
   y: Float64Array;
   f: Float64Array;
+  /** Most leaves per tree (sizes the leaf tables of the score update). */
+  maxLeaves: number;
 }
 
 /** Resolves the `numThreads` option: 0 means every core. */
@@ -289,12 +358,18 @@ export function resolveThreads(numThreads: number): number {
   return numThreads;
 }
 
-/** Builds histograms on the calling thread plus at most one worker that shares the buffers. */
+/**
+ * Builds histograms, partitions rows and updates gradients and margins on the calling thread plus at most one worker
+ * that shares the buffers. A large job is cut into chunks that either thread takes from a shared counter, so the
+ * caller never waits for a worker that has not woken up yet: it takes the chunks itself.
+ */
 export class HistogramBuilder {
   private worker: Worker | null = null;
   private readonly ctl: Int32Array;
-  /** Shared plan: [nFeats, feats...], read by the worker when C_PLAN changes. */
-  private readonly plan: Int32Array;
+  private readonly x: ChunkContext;
+  private readonly planVersion = new Int32Array(new SharedArrayBuffer(4));
+  /** Generation of the last posted job (in the ticket word). */
+  private gen = 0;
   private readonly feats: Int32Array;
   private kernel: HistogramKernel | null = null;
   private readonly kernels = new Map<string, HistogramKernel>();
@@ -304,15 +379,37 @@ export class HistogramBuilder {
   private nBuilt = 0;
   /** Which bins go left in the next `partition` (set by the caller). */
   readonly lut: Uint8Array;
-  private readonly gradParams = new Float64Array(new SharedArrayBuffer(16));
 
   private constructor(private readonly buf: HistogramBuffers) {
-    this.ctl = new Int32Array(new SharedArrayBuffer(C_LEN * 4));
-    this.lut = new Uint8Array(new SharedArrayBuffer(256));
     const F = buf.binOffsets.length - 1;
-    this.plan = new Int32Array(new SharedArrayBuffer((F + 1) * 4));
+    const L = Math.max(1, buf.maxLeaves);
+    const shared = <T>(Ctor: new (b: SharedArrayBuffer) => T, bytes: number): T =>
+      new Ctor(new SharedArrayBuffer(bytes));
+    this.ctl = shared(Int32Array, C_LEN * 4);
+    this.lut = shared(Uint8Array, 256);
     this.feats = new Int32Array(F);
     this.built = new Int32Array(F);
+    this.x = {
+      ctl: this.ctl,
+      rowWords: buf.rowWords,
+      rows: buf.rows,
+      grad: buf.grad,
+      hist: buf.hist,
+      binOffsets: buf.binOffsets,
+      plan: shared(Int32Array, (F + 1) * 4),
+      slotLen: buf.slotLen,
+      scratchBase: buf.scratchBase,
+      colBins: buf.colBins,
+      lut: this.lut,
+      tmp: buf.tmp,
+      counts: shared(Int32Array, MAX_CHUNKS * 4),
+      y: buf.y,
+      f: buf.f,
+      gradParams: shared(Float64Array, 16),
+      leafStart: shared(Int32Array, L * 4),
+      leafCount: shared(Int32Array, L * 4),
+      leafValue: shared(Float64Array, L * 8),
+    };
   }
 
   /**
@@ -326,28 +423,16 @@ export class HistogramBuilder {
       if (!(a.buffer instanceof SharedArrayBuffer)) throw new Error('histogram buffers must be shared for threads');
     }
     // esbuild-style transforms may wrap functions in __name(); define it so the shipped text runs anywhere.
-    const code = `'use strict';\nconst __name = (f) => f;\nconst makeHistogramKernel = ${makeHistogramKernel.toString()};\nconst partitionRange = ${partitionRange.toString()};\nconst computeGradients = ${computeGradients.toString()};\n(${workerMain.toString()})();\n`;
+    const code =
+      `'use strict';\nconst __name = (f) => f;\n` +
+      [makeHistogramKernel, partitionRange, computeGradients, addLeafValues, runChunk]
+        .map((fn) => `const ${fn.name} = ${fn.toString()};\n`)
+        .join('') +
+      `(${workerMain.toString()})();\n`;
     try {
-      const { rowWords, words, rows, grad, hist, binOffsets, colBins, tmp, y, f } = buf;
       const worker = new Worker(code, {
         eval: true,
-        workerData: {
-          ctl: b.ctl.buffer,
-          rowWords,
-          words,
-          rows,
-          grad,
-          hist,
-          binOffsets,
-          plan: b.plan,
-          maxUnrolled: MAX_UNROLLED_FEATURES,
-          colBins,
-          lut: b.lut,
-          tmp,
-          y,
-          f,
-          gradParams: b.gradParams,
-        },
+        workerData: { x: b.x, words: buf.words, maxUnrolled: MAX_UNROLLED_FEATURES, planVersion: b.planVersion },
       });
       worker.unref();
       b.worker = worker;
@@ -391,9 +476,10 @@ export class HistogramBuilder {
       this.kernels.set(key, kernel);
     }
     this.kernel = kernel;
-    this.plan[0] = nBuilt;
-    this.plan.set(this.built.subarray(0, nBuilt), 1);
-    Atomics.add(this.ctl, C_PLAN, 1);
+    // No job is running between calls, so the worker reads the new list at its next histogram chunk.
+    this.x.plan[0] = nBuilt;
+    this.x.plan.set(this.built.subarray(0, nBuilt), 1);
+    Atomics.add(this.planVersion, 0, 1);
   }
 
   /** The active features. */
@@ -401,110 +487,122 @@ export class HistogramBuilder {
     return this.feats.subarray(0, this.nFeats);
   }
 
-  private zero(histBase: number): void {
-    const { hist, binOffsets } = this.buf;
-    const feats = this.built;
-    for (let k = 0; k < this.nBuilt; k++) {
-      const f = feats[k]!;
-      hist.fill(0, histBase + binOffsets[f]! * BIN_STRIDE, histBase + binOffsets[f + 1]! * BIN_STRIDE);
-    }
-  }
-
   /** Fills the histogram at `histBase` (zeroed first) from positions [start, start + count) of the rows. */
   build(start: number, count: number, histBase: number): void {
-    const { rowWords, rows, grad, hist, binOffsets, scratchBase } = this.buf;
-    const kernel = this.kernel!;
+    const { hist, binOffsets, scratchBase, slotLen } = this.buf;
     const nFeats = this.nBuilt;
-    const end = start + count;
-    this.zero(histBase);
-    if (count * nFeats < SPLIT_WORK) {
-      kernel(rowWords, rows, start, end, grad, hist, histBase);
-      return;
-    }
-    const mid = start + (count >> 1);
-    if (this.worker === null) {
-      this.zero(scratchBase);
-      kernel(rowWords, rows, mid, end, grad, hist, scratchBase);
-      kernel(rowWords, rows, start, mid, grad, hist, histBase);
-    } else {
-      this.ctl[C_BASE] = scratchBase;
-      this.post(JOB_HISTOGRAM, mid, end);
-      kernel(rowWords, rows, start, mid, grad, hist, histBase);
-      this.waitWorker();
-    }
-    // Second half in: the same additions in the same order whether a worker or this thread made the scratch.
+    // The cut into chunks depends only on the counts (not on the thread count), so the sums are bit-identical.
+    const K = count * nFeats < SPLIT_WORK ? 1 : Math.min(HIST_CHUNKS, Math.max(2, Math.floor(count / HIST_CHUNK_ROWS)));
+    this.run(JOB_HISTOGRAM, start, start + count, K, histBase);
+    if (K === 1) return;
+    // Chunk sums in, in chunk order, whichever thread made them.
     const feats = this.built;
     for (let k = 0; k < nFeats; k++) {
       const f = feats[k]!;
-      const a = binOffsets[f]! * BIN_STRIDE;
-      const b = binOffsets[f + 1]! * BIN_STRIDE;
-      for (let i = a; i < b; i++) hist[histBase + i] = hist[histBase + i]! + hist[scratchBase + i]!;
+      const a = histBase + binOffsets[f]! * BIN_STRIDE;
+      const b = histBase + binOffsets[f + 1]! * BIN_STRIDE;
+      for (let c = 1; c < K; c++) {
+        const d = scratchBase + (c - 1) * slotLen - histBase;
+        for (let i = a; i < b; i++) hist[i] = hist[i]! + hist[i + d]!;
+      }
     }
   }
 
   /**
    * Stable in-place partition of positions [start, start + count) by `this.lut` on feature `feature`'s bins: left
-   * rows first, in order, then right rows. Returns the number of left rows. Large ranges are split between the two
-   * threads (the result is the same: a stable partition is unique).
+   * rows first, in order, then right rows. Returns the number of left rows. Large ranges are cut into chunks for the
+   * two threads (the result is the same: a stable partition is unique).
    */
   partition(start: number, count: number, feature: number): number {
-    const { colBins, numRows, rows, tmp } = this.buf;
-    const col = feature * numRows;
+    const { numRows, rows, tmp } = this.buf;
     const end = start + count;
-    if (this.worker === null || count < PARALLEL_PARTITION_MIN) {
-      const nl = partitionRange(colBins, col, this.lut, rows, tmp, start, end);
-      rows.set(tmp.subarray(start, start + count - nl), start + nl);
-      return nl;
+    const K = this.worker === null ? 1 : Math.min(MAX_CHUNKS, Math.max(1, Math.floor(count / PARTITION_CHUNK_ROWS)));
+    this.ctl[C_COL] = feature * numRows;
+    this.run(JOB_PARTITION, start, end, K, 0);
+    // Chunk c left its left rows at the front of its range and its right rows in tmp: gather the left rows of every
+    // chunk behind those of chunk 0, then the right rows.
+    const counts = this.x.counts;
+    let at = start + counts[0]!;
+    for (let c = 1; c < K; c++) {
+      const a = start + Math.floor((count * c) / K);
+      rows.copyWithin(at, a, a + counts[c]!);
+      at += counts[c]!;
     }
-    const mid = start + (count >> 1);
-    const ctl = this.ctl;
-    ctl[C_COL] = col;
-    this.post(JOB_PARTITION, mid, end);
-    const nl1 = partitionRange(colBins, col, this.lut, rows, tmp, start, mid);
-    this.waitWorker();
-    const nl2 = ctl[C_RESULT]!;
-    const nr1 = mid - start - nl1;
-    // [L1 R1 | L2 R2] with R1, R2 in tmp: move L2 down behind L1, then R1 and R2 behind it.
-    rows.copyWithin(start + nl1, mid, mid + nl2);
-    rows.set(tmp.subarray(start, start + nr1), start + nl1 + nl2);
-    rows.set(tmp.subarray(mid, end - nl2), start + nl1 + nl2 + nr1);
-    return nl1 + nl2;
+    const nl = at - start;
+    for (let c = 0; c < K; c++) {
+      const a = start + Math.floor((count * c) / K);
+      const b = start + Math.floor((count * (c + 1)) / K);
+      rows.set(tmp.subarray(a, b - counts[c]!), at);
+      at += b - a - counts[c]!;
+    }
+    return nl;
   }
 
-  /** Gradients of every row from the margins `f` (split between the two threads on large data). */
+  /** Gradients of every row from the margins `f`. */
   gradients(binary: boolean, spw: number): void {
-    const { y, f, grad, numRows } = this.buf;
-    const bin = binary ? 1 : 0;
-    if (this.worker === null || numRows < PARALLEL_GRADIENT_MIN) {
-      computeGradients(bin, spw, y, f, grad, 0, numRows);
-      return;
-    }
-    const mid = numRows >> 1;
-    this.gradParams[0] = bin;
-    this.gradParams[1] = spw;
-    this.post(JOB_GRADIENT, mid, numRows);
-    computeGradients(bin, spw, y, f, grad, 0, mid);
-    this.waitWorker();
+    const n = this.buf.numRows;
+    this.x.gradParams[0] = binary ? 1 : 0;
+    this.x.gradParams[1] = spw;
+    this.run(JOB_GRADIENT, 0, n, this.rowChunks(n), 0);
   }
 
-  /** Hands rows [start, end) of `job` to the worker (job-specific fields are set by the caller first). */
-  private post(job: number, start: number, end: number): void {
+  /**
+   * Score update: adds `value[l]` to the margin of every row in leaf l's range [start[l], start[l] + count[l]) of
+   * the rows, for leaves 0..numLeaves covering positions [0, m).
+   */
+  addLeafValues(
+    numLeaves: number,
+    start: ArrayLike<number>,
+    count: ArrayLike<number>,
+    value: ArrayLike<number>,
+    m: number,
+  ): void {
+    const { leafStart, leafCount, leafValue } = this.x;
+    for (let l = 0; l < numLeaves; l++) {
+      leafStart[l] = start[l]!;
+      leafCount[l] = count[l]!;
+      leafValue[l] = value[l]!;
+    }
+    this.ctl[C_LEAVES] = numLeaves;
+    this.run(JOB_SCORE, 0, m, this.rowChunks(m), 0);
+  }
+
+  private rowChunks(n: number): number {
+    return this.worker === null ? 1 : Math.min(MAX_CHUNKS, Math.max(1, Math.floor(n / ROW_CHUNK_ROWS)));
+  }
+
+  /**
+   * Runs `job` over rows [start, end) cut into K chunks. With a worker, the job is posted and both threads take
+   * chunks from a shared counter until none is left; this thread then waits for the chunks the worker took.
+   */
+  private run(job: number, start: number, end: number, K: number, base: number): void {
     const ctl = this.ctl;
+    const kernel = this.kernel!;
+    // Every chunk of the previous job is done, so no thread reads these fields now.
     ctl[C_START] = start;
     ctl[C_END] = end;
+    ctl[C_CHUNKS] = K;
     ctl[C_JOB] = job;
+    ctl[C_BASE] = base;
+    if (this.worker === null || K === 1) {
+      for (let c = 0; c < K; c++) runChunk(this.x, kernel, c);
+      return;
+    }
+    // The seq-cst store of the ticket publishes the plain writes above to a worker that reads the new ticket.
+    this.gen = (this.gen + 1) & 0x1ffff;
     Atomics.store(ctl, C_DONE, 0);
-    Atomics.add(ctl, C_SEQ, 1);
-    Atomics.notify(ctl, C_SEQ);
-  }
-
-  private waitWorker(): void {
-    const ctl = this.ctl;
-    // The worker usually finishes about when this thread does: spin briefly before sleeping.
-    for (let spin = 0; spin < 20000; spin++) if (Atomics.load(ctl, C_DONE) >= 1) break;
+    Atomics.store(ctl, C_TICKET, (this.gen << 14) | (K << 7));
+    if (Atomics.load(ctl, C_SLEEP) === 1) Atomics.notify(ctl, C_TICKET);
     for (;;) {
-      const done = Atomics.load(ctl, C_DONE);
-      if (done >= 1) break;
+      const t = Atomics.load(ctl, C_TICKET);
+      if ((t & 127) >= K) break;
+      if (Atomics.compareExchange(ctl, C_TICKET, t, t + 1) !== t) continue;
+      runChunk(this.x, kernel, t & 127);
+      Atomics.add(ctl, C_DONE, 1);
+    }
+    // The worker holds the remaining chunks: poll briefly, then sleep until it reports.
+    for (let spin = 0; spin < 2000 && Atomics.load(ctl, C_DONE) < K; spin++);
+    for (let done = Atomics.load(ctl, C_DONE); done < K; done = Atomics.load(ctl, C_DONE)) {
       // The timeout only guards against a worker that died without reporting.
       if (Atomics.wait(ctl, C_DONE, done, 60_000) === 'timed-out' && Atomics.load(ctl, C_DONE) === done) {
         throw new MlError('WORKER_FAILED', 'a histogram worker stopped responding');
@@ -516,8 +614,7 @@ export class HistogramBuilder {
   /** Stops and terminates the worker; safe to call twice. */
   async close(): Promise<void> {
     Atomics.store(this.ctl, C_STOP, 1);
-    Atomics.add(this.ctl, C_SEQ, 1);
-    Atomics.notify(this.ctl, C_SEQ);
+    Atomics.notify(this.ctl, C_TICKET);
     const w = this.worker;
     this.worker = null;
     if (w) await w.terminate();

@@ -5,7 +5,7 @@ import type { BinMapper, BinnedData } from '../binning.js';
 import { MlError } from '../errors.js';
 import { Frame } from '../frame.js';
 import type { Column } from '../frame.js';
-import { BIN_STRIDE, HistogramBuilder, PAD_BINS, resolveThreads } from './histogram.js';
+import { BIN_STRIDE, HIST_CHUNKS, HistogramBuilder, PAD_BINS, resolveThreads } from './histogram.js';
 import { GbdtModel } from './model.js';
 import type { GbdtFeatureJson, GbdtObjective, GbdtTreeJson } from './model.js';
 import { Rng } from './rng.js';
@@ -516,8 +516,8 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   if (shared) ys.set(y);
   const f = new Float64Array(alloc(n * 8));
   const slotLen = (data.binOffsets[F]! + PAD_BINS) * BIN_STRIDE;
-  // One slot per leaf plus a scratch slot for the second half of split builds.
-  const hist = new Float64Array(alloc((p.numLeaves + 1) * slotLen * 8));
+  // One slot per leaf plus scratch slots for the chunks of split builds.
+  const hist = new Float64Array(alloc((p.numLeaves + HIST_CHUNKS - 1) * slotLen * 8));
   const builder = await HistogramBuilder.start(
     {
       rowWords,
@@ -526,12 +526,14 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
       grad,
       hist,
       binOffsets: data.binOffsets,
+      slotLen,
       scratchBase: p.numLeaves * slotLen,
       colBins: data.bins,
       numRows: n,
       tmp: new Int32Array(alloc(n * 4)),
       y: ys,
       f,
+      maxLeaves: p.numLeaves,
     },
     threads,
   );
@@ -578,6 +580,7 @@ async function boost(
   const tree = new TreeBuild();
   const trees: GbdtTreeJson[] = [];
   const inBag = new Uint8Array(n);
+  const leafValue = new Float64Array(p.numLeaves);
   let bestLoss = Number.POSITIVE_INFINITY;
   let bestIter = -1;
   const allFeats = Int32Array.from({ length: F }, (_, i) => i);
@@ -597,10 +600,8 @@ async function boost(
     const numLeaves = grower.grow(m, tree);
     const json = tree.finish(p.learningRate);
     // Score update: in-bag rows by their leaf range, out-of-bag rows by routing through the tree.
-    for (let l = 0; l < numLeaves; l++) {
-      const v = json.value[grower.leafNode[l]!]!;
-      for (let q = grower.leafStart[l]!, end = q + grower.leafCount[l]!; q < end; q++) f[rows[q]!] = f[rows[q]!]! + v;
-    }
+    for (let l = 0; l < numLeaves; l++) leafValue[l] = json.value[grower.leafNode[l]!]!;
+    builder.addLeafValues(numLeaves, grower.leafStart, grower.leafCount, leafValue, m);
     if (m < n) {
       inBag.fill(0);
       for (let q = 0; q < m; q++) inBag[rows[q]!] = 1;
