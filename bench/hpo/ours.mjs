@@ -3,7 +3,10 @@
 // Prints one JSON line. Needs the built dist (`npm run build`).
 //
 // Usage: node bench/hpo/ours.mjs --data DIR --seed 1 [--trials 60] [--checkpoints 10,30,60] [--workers 2]
-//        [--univariate] [--dist packages/ml/dist]
+//        [--univariate] [--dist packages/ml/dist] [--trials-json FILE]
+// --trials-json writes every trial's record (params, state, value, folds, rung values, duration) as one JSON array,
+// to compare two builds trial by trial.
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +27,7 @@ function parseArgs(argv) {
     workers: Number(get('--workers', '2')),
     multivariate: !argv.includes('--univariate'),
     dist: get('--dist', DEFAULT_DIST),
+    trialsJson: get('--trials-json', ''),
   };
 }
 
@@ -79,6 +83,7 @@ const searchSeconds = (performance.now() - t1) / 1000;
 const cpu1 = process.resourceUsage();
 const searchCpuSeconds = (cpu1.userCPUTime + cpu1.systemCPUTime - cpu0.userCPUTime - cpu0.systemCPUTime) / 1e6;
 await pool.close();
+if (a.trialsJson) writeFileSync(a.trialsJson, JSON.stringify(study.trials));
 
 // Holdout AUC of the CV-best configuration among the first N trials, refit on the whole search part with the mean
 // early-stopped round count of its folds.

@@ -117,11 +117,16 @@ export function findBestSplit(
     let ac = 0;
     for (let t = 1; t < nb; t++) {
       const o = hb + t * 2;
+      const ht = hist[o + 1]!;
       // An empty bin leaves the partition as it was: skip it, so float noise from subtraction cannot pick it.
-      if (hist[o + 1]! <= hEps) continue;
+      if (ht <= hEps) continue;
       ag += hist[o]!;
-      ah += hist[o + 1]!;
+      ah += ht;
       ac = ah * cf;
+      // The left side only grows with t (only bins with a positive hessian are added, and rounding is monotone), so
+      // once the right side is below the minimum count or hessian, with or without the missing values on it, no
+      // later threshold of this feature qualifies. On small leaves this skips most of the bins.
+      if (C - ac < minData || H - ah < minHess) break;
       // Missing values to the right.
       let cl = ac;
       let cr = C - ac;

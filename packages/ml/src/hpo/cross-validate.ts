@@ -121,6 +121,24 @@ function take(labels: ArrayLike<number>, idx: Uint32Array): Float64Array {
   return out;
 }
 
+/** One fold's rows taken out of the frame: training and held-out features and labels. Read-only for trials. */
+export interface FoldData {
+  trX: Frame;
+  trY: Float64Array;
+  teX: Frame;
+  teY: Float64Array;
+}
+
+/** The rows of `split` as a fold (copies). */
+export function takeFold(frame: Frame, labels: ArrayLike<number>, split: CvSplit): FoldData {
+  return {
+    trX: frame.take(split.train),
+    trY: take(labels, split.train),
+    teX: frame.take(split.test),
+    teY: take(labels, split.test),
+  };
+}
+
 /**
  * Trains the configuration on each fold's training rows and scores its held-out rows. GBDT early-stops on the
  * held-out fold (as xgboost.cv does; the study's holdout is separate and never seen here).
@@ -131,23 +149,31 @@ export async function crossValidate(
   groups: ArrayLike<string | number> | null | undefined,
   o: CrossValidateOptions,
 ): Promise<CvResult> {
+  const splits = Array.isArray(o.folds) ? o.folds : cvSplits(labels, groups, o.folds ?? 5, o.seed ?? 0);
+  return crossValidateFolds(splits.length, (f) => takeFold(frame, labels, splits[f]!), o);
+}
+
+/**
+ * `crossValidate` over `nFolds` folds that `fold(f)` supplies (asked once per fold, only for folds that are run): the
+ * trial pool's workers hand out folds taken once per worker instead of copying the rows for every trial.
+ */
+export async function crossValidateFolds(
+  nFolds: number,
+  fold: (f: number) => FoldData,
+  o: CrossValidateOptions,
+): Promise<CvResult> {
   if ((o.metric ?? 'auc') !== 'auc') throw new MlError('INVALID_PARAM', `metric must be 'auc'`);
   if (o.algorithm !== 'gbdt' && o.algorithm !== 'logreg') {
     throw new MlError('INVALID_PARAM', `algorithm must be 'gbdt' or 'logreg', got ${String(o.algorithm)}`);
   }
   const seed = o.seed ?? 0;
-  const splits = Array.isArray(o.folds) ? o.folds : cvSplits(labels, groups, o.folds ?? 5, seed);
   const gbdt = o.algorithm === 'gbdt';
   const params = pick(o.params, gbdt ? GBDT_KEYS : LOGREG_KEYS, o.algorithm);
   const folds: FoldResult[] = [];
   const stopped = (): boolean => o.shouldStop?.() === true;
-  for (let f = 0; f < splits.length; f++) {
+  for (let f = 0; f < nFolds; f++) {
     if (stopped()) throw new MlError('CANCELLED', 'cross-validation was cancelled');
-    const { train, test } = splits[f]!;
-    const trX = frame.take(train);
-    const trY = take(labels, train);
-    const teX = frame.take(test);
-    const teY = take(labels, test);
+    const { trX, trY, teX, teY } = fold(f);
     const t0 = performance.now();
     let proba: Float64Array;
     let bestIteration: number | undefined;
@@ -185,7 +211,7 @@ export async function crossValidate(
       proba = model.predictProba(teX);
     }
     folds.push({ metric: rocAuc(teY, proba), trainMs: performance.now() - t0, bestIteration });
-    if (o.reportFold && f < splits.length - 1) {
+    if (o.reportFold && f < nFolds - 1) {
       const mean = folds.reduce((a, r) => a + r.metric, 0) / folds.length;
       if (o.reportFold(f, mean)) throw new FoldPrunedError(f, mean, folds);
     }

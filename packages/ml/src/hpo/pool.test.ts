@@ -70,6 +70,9 @@ describe('trial pool', () => {
     expect(inWorker.mean).toBe(local.mean);
     expect(inWorker.folds.map((f) => f.metric)).toEqual(local.folds.map((f) => f.metric));
     expect(inWorker.mean).toBeGreaterThan(0.7);
+    // Workers take each fold's rows once and reuse them: later trials on both workers still get the same result.
+    const again = await Promise.all([pool.run('gbdt', params, { seed: 3 }), pool.run('gbdt', params, { seed: 3 })]);
+    for (const r of again) expect(r.folds.map((f) => f.metric)).toEqual(local.folds.map((f) => f.metric));
     expect(logInWorker.folds).toHaveLength(3);
     expect(logInWorker.mean).toBeGreaterThan(0.6);
   });

@@ -3,8 +3,8 @@
 import type { CvSplit } from '../cv.js';
 import { Frame } from '../frame.js';
 import type { Column } from '../frame.js';
-import { FoldPrunedError, PrunedError, crossValidate } from './cross-validate.js';
-import type { CvAlgorithm, FoldResult } from './cross-validate.js';
+import { FoldPrunedError, PrunedError, crossValidateFolds, takeFold } from './cross-validate.js';
+import type { CvAlgorithm, FoldData, FoldResult } from './cross-validate.js';
 import { shouldPrune, shouldPruneFold } from './pruner.js';
 import type { PruneSchedule } from './pruner.js';
 import type { ParamValue } from './space.js';
@@ -43,12 +43,20 @@ export type PoolReply =
     }
   | { id: number; kind: 'failed'; code: string | null; message: string };
 
-let cached: { data: SharedStudyData; frame: Frame } | null = null;
+/**
+ * Copies of fold rows a worker keeps for later trials (every trial reads the same folds), in bytes. Above it (large
+ * data: all folds together hold k copies of the data) folds are taken per trial again, as one copy at a time.
+ */
+const FOLD_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** The frame over the shared buffers, and fold rows taken once per worker, with their size in bytes. */
+let cached: { data: SharedStudyData; frame: Frame; folds: Map<CvSplit, FoldData>; bytes: number } | null = null;
 
 /** Runs one task; never throws (errors become a 'failed' reply). */
 export async function runPoolTask(data: SharedStudyData, task: PoolTask, cancelled: () => boolean): Promise<PoolReply> {
   try {
-    if (!cached || cached.data !== data) cached = { data, frame: new Frame(data.columns) };
+    if (!cached || cached.data !== data) cached = { data, frame: new Frame(data.columns), folds: new Map(), bytes: 0 };
+    const cache = cached;
     const reports: [number, number][] = [];
     const schedule = task.prune;
     const report = (step: number, value: number): boolean => {
@@ -65,8 +73,19 @@ export async function runPoolTask(data: SharedStudyData, task: PoolTask, cancell
     const splits = task.folds ? task.folds.map((k) => all[k]!) : all;
     if (splits.some((s) => s === undefined)) throw new Error(`no such fold in ${JSON.stringify(task.folds)}`);
     try {
-      const r = await crossValidate(cached.frame, data.labels, null, {
-        folds: splits,
+      const fold = (f: number): FoldData => {
+        const split = splits[f]!;
+        const hit = cache.folds.get(split);
+        if (hit) return hit;
+        const d = takeFold(cache.frame, data.labels, split);
+        const bytes = (split.train.length + split.test.length) * (cache.frame.numColumns + 1) * 8;
+        if (cache.bytes + bytes <= FOLD_CACHE_BYTES) {
+          cache.folds.set(split, d);
+          cache.bytes += bytes;
+        }
+        return d;
+      };
+      const r = await crossValidateFolds(splits.length, fold, {
         seed: task.seed,
         algorithm: task.algorithm,
         params: task.params,
