@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../http/app.js';
+import { openPlatform } from '../platform.js';
 import { sha256Hex } from '../util.js';
+import { LoginLimiter } from './rate-limit.js';
 import { DIALECTS, bearer, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
 
 describe.each(DIALECTS)('authentication on %s', (dialect) => {
@@ -71,6 +74,38 @@ describe.each(DIALECTS)('authentication on %s', (dialect) => {
     expect(limited.statusCode).toBe(429);
     expect(limited.json().error.code).toBe('LOGIN_RATE_LIMITED');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('counts failures across server processes on the same database, and forgets them after the window', async () => {
+    // A second server process (scale-out) on the same database and object store.
+    const platform2 = await openPlatform(t.config);
+    const app2 = await buildApp(platform2, { logger: false });
+    try {
+      await t.user('henry');
+      const login2 = (user: string, password: string) =>
+        app2.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { user, password } });
+      expect((await login('henry', 'nope-1-xxxxxxxx')).statusCode).toBe(401);
+      expect((await login2('henry', 'nope-2-xxxxxxxx')).statusCode).toBe(401);
+      expect((await login('henry', 'nope-3-xxxxxxxx')).statusCode).toBe(401);
+      // The limit is 3 per user: both processes refuse now, the one that saw only one failure too.
+      expect((await login2('henry', 'nope-4-xxxxxxxx')).statusCode).toBe(429);
+      expect((await login('henry', 'nope-5-xxxxxxxx')).statusCode).toBe(429);
+    } finally {
+      await app2.close();
+      await platform2.close();
+    }
+    // Past the window, the failures no longer count (and are deleted at the next failure).
+    const limiter = new LoginLimiter(t.platform.store, 3, 60_000);
+    const later = Date.now() + 61_000;
+    expect(await limiter.retryAfter('henry', 'elsewhere', Date.now())).toBeGreaterThan(0);
+    expect(await limiter.retryAfter('henry', 'elsewhere', later)).toBe(0);
+    await limiter.fail('someone', 'elsewhere', later);
+    const left = await t.platform.store.db
+      .selectFrom('login_failures')
+      .select('key')
+      .where('key', '=', 'u:henry')
+      .execute();
+    expect(left).toHaveLength(0);
   });
 
   it('refuses revoked and expired tokens with distinct codes', async () => {

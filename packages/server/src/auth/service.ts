@@ -66,7 +66,7 @@ export class AuthService {
     private readonly audit: AuditLog,
     private readonly settings: AuthSettings,
   ) {
-    this.limiter = new LoginLimiter(settings.loginMaxFailures, settings.loginWindowSeconds * 1000);
+    this.limiter = new LoginLimiter(store, settings.loginMaxFailures, settings.loginWindowSeconds * 1000);
     this.sessions = new SessionService(store, audit, settings);
   }
 
@@ -168,7 +168,7 @@ export class AuthService {
 
   /** Throttling, password check (audited on failure), and the first-login password change. */
   private async checkPassword(name: string, password: string, client: string, newPassword: string | undefined) {
-    const wait = this.limiter.retryAfter(name, client);
+    const wait = await this.limiter.retryAfter(name, client);
     if (wait > 0) {
       await this.audit.append({
         actor: name,
@@ -184,7 +184,7 @@ export class AuthService {
     const row = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? (await dummyPasswordHash()));
     if (!row || !ok || row.disabled) {
-      this.limiter.fail(name, client);
+      await this.limiter.fail(name, client);
       await this.audit.append({
         actor: name,
         action: 'auth.login',
@@ -204,7 +204,7 @@ export class AuthService {
       }
     }
     if (newPassword !== undefined) await this.setPassword(row.id, newPassword);
-    this.limiter.succeed(name);
+    await this.limiter.succeed(name);
     return row;
   }
 

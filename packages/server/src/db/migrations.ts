@@ -6,6 +6,7 @@ import { trainingMigration } from '../training/tables.js';
 import { recipesMigration } from '../recipes/tables.js';
 import { servingMigration } from '../serving/tables.js';
 import { deploymentsMigration } from '../deployments/tables.js';
+import { loginFailuresMigration } from '../auth/rate-limit.js';
 import { webSessionsMigration } from '../auth/sessions.js';
 
 const m001: Migration = {
@@ -153,6 +154,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '005_serving': servingMigration,
   '006_deployments': deploymentsMigration,
   '007_web_sessions': webSessionsMigration,
+  '008_login_failures': loginFailuresMigration,
 };
 
 export const migrationProvider: MigrationProvider = {
