@@ -325,6 +325,8 @@ describe('compiled GBDT predictor', () => {
     });
     const compiled = compileTrees(features, trees);
     expect(compiled.lut.map((t) => t !== null)).toEqual([true, true, false, true, true]);
+    // Buckets with one, two and three split points: every written-out comparison of the kernel is exercised.
+    expect(new Set(compiled.lutSteps)).toEqual(new Set([0, 1, 2, 3]));
     const rows: Record<string, Cell>[] = [];
     for (let i = 0; i < 4000; i++) {
       const row: Record<string, Cell> = {};

@@ -168,6 +168,7 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
 
 /** Most buckets of a feature's lookup table, and most comparisons after the lookup before a binary search is used. */
 const LUT_MAX_BUCKETS = 4096;
+/** The batched kernel writes out at most three comparisons after the lookup: keep the two in step. */
 const LUT_MAX_STEPS = 3;
 
 /**
@@ -269,7 +270,12 @@ function kernelsFor(c: CompiledTrees): Kernels {
             const x = values[r0 + i]!;
             const t = (x - lo) * scale;
             let pos = table[t > 0 ? (t < last ? t | 0 : last) : 0]!;
-            for (let k = 0; k < steps; k++) pos -= -(cut[pos]! < x);
+            // One to three comparisons, written out: a loop of one to three rounds measured ~5 % slower overall.
+            pos -= -(cut[pos]! < x);
+            if (steps > 1) {
+              pos -= -(cut[pos]! < x);
+              if (steps > 2) pos -= -(cut[pos]! < x);
+            }
             const present = -(x === x);
             bins[at] = (pos + 1) & present;
             bins[at + 1] = ((pos + 1) & present) | (missingHigh & ~present);
