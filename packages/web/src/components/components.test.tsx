@@ -12,6 +12,7 @@ import { layout, LineageView } from './Lineage';
 import { ConfusionMatrix } from '../pages/Models';
 import { StudyProgress } from '../pages/Studies';
 import { DiffView } from '../pages/Datasets';
+import { localDayBound } from '../pages/Audit';
 
 beforeAll(async () => {
   await setLanguage('en');
@@ -241,5 +242,21 @@ describe('language switch', () => {
       await setLanguage('en');
     });
     expect(document.documentElement.lang).toBe('en');
+  });
+});
+
+describe('audit date filters', () => {
+  it('turn a picked calendar day into local-midnight bounds, the until day included', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      expect(localDayBound('2026-11-26', 'since')).toBe('2026-11-25T15:00:00.000Z');
+      expect(localDayBound('2026-11-26', 'until')).toBe('2026-11-26T15:00:00.000Z');
+      expect(localDayBound('2026-12-31', 'until')).toBe('2026-12-31T15:00:00.000Z');
+      expect(localDayBound('2026-11-26T00:00:00Z', 'since')).toBe('2026-11-26T00:00:00Z');
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
   });
 });

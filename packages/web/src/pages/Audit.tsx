@@ -44,6 +44,16 @@ function Details({ value }: { value: Record<string, unknown> | null | undefined 
   );
 }
 
+/**
+ * The date pickers give a calendar day in the user's time zone. `since` starts at that day's local midnight; `until`
+ * includes the whole day (the API's bound is exclusive), so it ends at the next local midnight. Sent as instants.
+ */
+export function localDayBound(day: string, bound: 'since' | 'until'): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) return day;
+  return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + (bound === 'until' ? 1 : 0)).toISOString();
+}
+
 export function AuditPage() {
   const { t } = useTranslation();
   const f = useFormat();
@@ -55,7 +65,7 @@ export function AuditPage() {
   const query: Record<string, string | number> = { limit: PAGE };
   for (const k of FILTERS) {
     const v = params.get(k);
-    if (v) query[k] = v;
+    if (v) query[k] = k === 'since' || k === 'until' ? localDayBound(v, k) : v;
   }
   if (before) query.before = Number(before);
   const state = useLoad(
