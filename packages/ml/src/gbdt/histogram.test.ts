@@ -129,6 +129,13 @@ describe('histogram builder', () => {
         for (let i = 0; i < fx.n; i++) rows[i] = i;
         b.build(0, fx.n, fx.slot);
         results.push(hist.slice(fx.slot, 2 * fx.slot));
+        // 1,000 rows × 70 features: below SPLIT_WORK, so two threads cut it by features instead of rows.
+        expect(1000 * F).toBeLessThan(SPLIT_WORK);
+        b.build(5000, 1000, 0);
+        const small = hist.slice(0, fx.slot);
+        const want = reference(fx, [...Array(F).keys()], 5000, 6000);
+        expect(Array.from(small)).toEqual(Array.from(want));
+        results.push(small);
         // Bins of feature 3 below 2 go left: a stable partition, split between threads when there are two.
         b.lut.fill(0);
         b.lut[0] = 1;
@@ -143,7 +150,8 @@ describe('histogram builder', () => {
         await b.close();
       }
     }
-    expect(Array.from(results[1]!)).toEqual(Array.from(results[0]!));
+    expect(Array.from(results[2]!)).toEqual(Array.from(results[0]!));
+    expect(Array.from(results[3]!)).toEqual(Array.from(results[1]!));
   });
 });
 

@@ -230,6 +230,35 @@ const JOB_HISTOGRAM = 1;
 const JOB_PARTITION = 2;
 const JOB_GRADIENT = 3;
 const JOB_SCORE = 4;
+const JOB_HISTOGRAM_FEATURES = 5;
+
+/**
+ * With two threads, builds too small to be cut by rows (< SPLIT_WORK updates) but of at least this many updates are
+ * cut by features instead: each half of the feature list is summed over all rows into its own bins of the slot. Every
+ * bin gets the same additions in the same order as from the one-pass kernel, so the sums are the single-thread ones.
+ */
+const FEATURE_SPLIT_WORK = 32 * 1024;
+
+/** The kernels of a feature list: all features, the first half (⌊n/2⌋ features), the second half. */
+type KernelSet = [HistogramKernel, HistogramKernel | null, HistogramKernel | null];
+
+/** Makes the kernels for the feature list in `plan` ([n, feats...]); the halves only when `halves`. */
+export function makeKernelSet(
+  plan: Int32Array,
+  binOffsets: ArrayLike<number>,
+  words: number,
+  maxUnrolled: number,
+  halves: boolean,
+): KernelSet {
+  const n = plan[0]!;
+  const h = n >> 1;
+  const feats = plan.subarray(1, 1 + n);
+  return [
+    makeHistogramKernel(feats, n, binOffsets, words, maxUnrolled),
+    halves && h > 0 ? makeHistogramKernel(feats, h, binOffsets, words, maxUnrolled) : null,
+    halves && h > 0 ? makeHistogramKernel(feats.subarray(h), n - h, binOffsets, words, maxUnrolled) : null,
+  ];
+}
 
 /** What a chunk of a job reads and writes; the same object shape on both threads. */
 interface ChunkContext {
@@ -260,7 +289,7 @@ interface ChunkContext {
  * Runs chunk `c` of the posted job (chunk c covers [start + ⌊count·c/K⌋, start + ⌊count·(c+1)/K⌋)). Histogram chunk
  * 0 sums into the target slot, chunk c > 0 into scratch slot c − 1. Self-contained (shipped to the worker).
  */
-export function runChunk(x: ChunkContext, kernel: HistogramKernel, c: number): void {
+export function runChunk(x: ChunkContext, kernels: KernelSet, c: number): void {
   const ctl = x.ctl;
   const start = ctl[2]!;
   const count = ctl[3]! - start;
@@ -275,7 +304,17 @@ export function runChunk(x: ChunkContext, kernel: HistogramKernel, c: number): v
       const ft = x.plan[1 + k]!;
       x.hist.fill(0, base + x.binOffsets[ft]! * 2, base + x.binOffsets[ft + 1]! * 2);
     }
-    kernel(x.rowWords, x.rows, a, b, x.grad, x.hist, base);
+    kernels[0](x.rowWords, x.rows, a, b, x.grad, x.hist, base);
+  } else if (job === 5) {
+    // Half c of the feature list over all rows, into the target slot.
+    const base = ctl[6]!;
+    const nf = x.plan[0]!;
+    const h = nf >> 1;
+    for (let k = c === 0 ? 0 : h; k < (c === 0 ? h : nf); k++) {
+      const ft = x.plan[1 + k]!;
+      x.hist.fill(0, base + x.binOffsets[ft]! * 2, base + x.binOffsets[ft + 1]! * 2);
+    }
+    kernels[1 + c]!(x.rowWords, x.rows, start, start + count, x.grad, x.hist, base);
   } else if (job === 2) {
     x.counts[c] = partitionRange(x.colBins, ctl[7]!, x.lut, x.rows, x.tmp, a, b);
   } else if (job === 3) {
@@ -296,7 +335,7 @@ function workerMain(): void {
   const x = d.x;
   const ctl = x.ctl;
   let planSeen = -1;
-  let kernel: HistogramKernel | null = null;
+  let kernels: KernelSet | null = null;
   parentPort!.postMessage('ready');
   for (;;) {
     if (Atomics.load(ctl, 9) === 1) break;
@@ -305,12 +344,13 @@ function workerMain(): void {
       // A free chunk: take it. The job's fields are read only after the take, while the job cannot be complete.
       if (Atomics.compareExchange(ctl, 0, t, t + 1) !== t) continue;
       try {
-        if (ctl[5] === 1 && (kernel === null || Atomics.load(d.planVersion, 0) !== planSeen)) {
-          // The feature list changed: make the matching kernel.
+        const job = ctl[5];
+        if ((job === 1 || job === 5) && (kernels === null || Atomics.load(d.planVersion, 0) !== planSeen)) {
+          // The feature list changed: make the matching kernels.
           planSeen = Atomics.load(d.planVersion, 0);
-          kernel = makeHistogramKernel(x.plan.subarray(1), x.plan[0]!, x.binOffsets, d.words, d.maxUnrolled);
+          kernels = makeKernelSet(x.plan, x.binOffsets, d.words, d.maxUnrolled, true);
         }
-        runChunk(x, kernel!, t & 127);
+        runChunk(x, kernels!, t & 127);
       } catch {
         Atomics.store(ctl, 10, 1);
       }
@@ -371,8 +411,8 @@ export class HistogramBuilder {
   /** Generation of the last posted job (in the ticket word). */
   private gen = 0;
   private readonly feats: Int32Array;
-  private kernel: HistogramKernel | null = null;
-  private readonly kernels = new Map<string, HistogramKernel>();
+  private kernel: KernelSet | null = null;
+  private readonly kernels = new Map<string, KernelSet>();
   nFeats = 0;
   /** The features histograms are built for (⊇ the active ones), `nBuilt` of them. */
   private readonly built: Int32Array;
@@ -425,7 +465,7 @@ export class HistogramBuilder {
     // esbuild-style transforms may wrap functions in __name(); define it so the shipped text runs anywhere.
     const code =
       `'use strict';\nconst __name = (f) => f;\n` +
-      [makeHistogramKernel, partitionRange, computeGradients, addLeafValues, runChunk]
+      [makeHistogramKernel, makeKernelSet, partitionRange, computeGradients, addLeafValues, runChunk]
         .map((fn) => `const ${fn.name} = ${fn.toString()};\n`)
         .join('') +
       `(${workerMain.toString()})();\n`;
@@ -468,18 +508,18 @@ export class HistogramBuilder {
     this.built.set(next);
     this.nBuilt = nBuilt;
     const key = Array.from(this.built.subarray(0, nBuilt)).join(',');
+    // No job is running between calls, so the worker reads the new list at its next histogram chunk.
+    this.x.plan[0] = nBuilt;
+    this.x.plan.set(this.built.subarray(0, nBuilt), 1);
+    Atomics.add(this.planVersion, 0, 1);
     let kernel = this.kernels.get(key);
     if (!kernel) {
-      kernel = makeHistogramKernel(this.built, nBuilt, binOffsets, words, MAX_UNROLLED_FEATURES);
+      kernel = makeKernelSet(this.x.plan, binOffsets, words, MAX_UNROLLED_FEATURES, this.worker !== null);
       // Feature sampling on wide data makes a new list per tree: keep a bounded cache.
       if (this.kernels.size >= 64) this.kernels.clear();
       this.kernels.set(key, kernel);
     }
     this.kernel = kernel;
-    // No job is running between calls, so the worker reads the new list at its next histogram chunk.
-    this.x.plan[0] = nBuilt;
-    this.x.plan.set(this.built.subarray(0, nBuilt), 1);
-    Atomics.add(this.planVersion, 0, 1);
   }
 
   /** The active features. */
@@ -492,7 +532,12 @@ export class HistogramBuilder {
     const { hist, binOffsets, scratchBase, slotLen } = this.buf;
     const nFeats = this.nBuilt;
     // The cut into chunks depends only on the counts (not on the thread count), so the sums are bit-identical.
-    const K = count * nFeats < SPLIT_WORK ? 1 : Math.min(HIST_CHUNKS, Math.max(2, Math.floor(count / HIST_CHUNK_ROWS)));
+    const work = count * nFeats;
+    if (work < SPLIT_WORK && work >= FEATURE_SPLIT_WORK && this.worker !== null && nFeats >= 2) {
+      this.run(JOB_HISTOGRAM_FEATURES, start, start + count, 2, histBase);
+      return;
+    }
+    const K = work < SPLIT_WORK ? 1 : Math.min(HIST_CHUNKS, Math.max(2, Math.floor(count / HIST_CHUNK_ROWS)));
     this.run(JOB_HISTOGRAM, start, start + count, K, histBase);
     if (K === 1) return;
     // Chunk sums in, in chunk order, whichever thread made them.
