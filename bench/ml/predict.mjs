@@ -2,10 +2,13 @@
 // on the same data and the same model shape (100 trees, 255 and 31 leaves, 255 bins), both on one core, in one run.
 //
 // Usage: node bench/ml/predict.mjs [--scale quick|full] [--leaves 255,31] [--rounds 100] [--repeats 7]
-//                                  [--dist packages/ml/dist] [--out .bench-data] [--cache DIR]
+//                                  [--dist packages/ml/dist] [--out .bench-data] [--cache DIR] [--compare DIR]
 // Needs `npm run build` (or `npx tsc -b packages/ml`) first, and /usr/bin/python3 with numpy + xgboost
 // (apt-get install -y python3-xgboost python3-numpy). Data: the higgs set of generate.mjs (written if missing).
 // --cache DIR keeps the trained models (ours as JSON, XGBoost as its JSON) so a rerun only times prediction.
+// --compare DIR loads a second build of the package (say a copy of packages/ml/dist from before a change), checks
+// that it predicts the very same numbers on the same model, and times both batched in one process, passes
+// interleaved (this build, that build, this, that, ...): on a shared machine that is the fair before/after.
 // Prints a Markdown table and one JSON line per engine × model; the table goes under docs/benchmarks.md.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,6 +34,7 @@ function parseArgs(argv) {
     dist: get('--dist', join(ROOT, 'packages/ml/dist')),
     out: get('--out', join(ROOT, '.bench-data')),
     cache: get('--cache', ''),
+    compare: get('--compare', ''),
   };
 }
 
@@ -88,6 +92,25 @@ function timeOurs(model, frame, repeats) {
     singleRowMedianUs: quantile(lat, 0.5),
     singleRowP99Us: quantile(lat, 0.99),
   };
+}
+
+/** Best CPU-second and wall rates of `engines` ({ model, frame }) over `repeats` interleaved passes each. */
+function timeInterleaved(engines, repeats) {
+  const best = engines.map(() => ({ cpu: Infinity, wall: Infinity }));
+  for (const e of engines) e.model.predictProba(e.frame);
+  for (let r = 0; r < repeats; r++) {
+    engines.forEach((e, i) => {
+      const t = performance.now();
+      const c = cpuSeconds();
+      e.model.predictProba(e.frame);
+      best[i].cpu = Math.min(best[i].cpu, cpuSeconds() - c);
+      best[i].wall = Math.min(best[i].wall, (performance.now() - t) / 1000);
+    });
+  }
+  return best.map((b, i) => ({
+    batchRowsPerSec: engines[i].frame.numRows / b.wall,
+    batchRowsPerCpuSec: engines[i].frame.numRows / b.cpu,
+  }));
 }
 
 const PY = String.raw`
@@ -172,11 +195,14 @@ function runXgb(args) {
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   const ml = await import(pathToFileURL(join(a.dist, 'index.js')).href);
+  const other = a.compare ? await import(pathToFileURL(join(a.compare, 'index.js')).href) : null;
   const { dir, meta } = generate('higgs', a.scale, a.out);
   if (a.cache) mkdirSync(a.cache, { recursive: true });
   const train = loadPart(ml, dir, meta, 'train');
   const test = loadPart(ml, dir, meta, 'test');
+  const otherTest = other ? loadPart(other, dir, meta, 'test') : null;
   const rows = [];
+  const comparisons = [];
   const loads = [loadAvg()];
   for (const leaves of a.leaves) {
     const tag = `higgs-${a.scale}-${a.rounds}x${leaves}`;
@@ -212,6 +238,23 @@ async function main() {
       ...timeOurs(model, test.frame, a.repeats),
     };
     loads.push(loadAvg());
+    if (other) {
+      const twin = other.GbdtModel.fromJSON(JSON.stringify(model.toJSON()));
+      const mine = model.predictRaw(test.frame);
+      const theirs = twin.predictRaw(otherTest.frame);
+      let mismatches = 0;
+      for (let i = 0; i < mine.length; i++) if (mine[i] !== theirs[i]) mismatches++;
+      const [thisBuild, thatBuild] = timeInterleaved(
+        [
+          { model, frame: test.frame },
+          { model: twin, frame: otherTest.frame },
+        ],
+        a.repeats,
+      );
+      const row = { engine: 'compare', leavesSetting: leaves, mismatches, thisBuild, thatBuild, load: loadAvg() };
+      comparisons.push(row);
+      console.log(JSON.stringify(row));
+    }
     const xgbRow = runXgb({
       dir,
       leaves,
@@ -249,6 +292,22 @@ async function main() {
         `${typeof r.auc === 'number' ? r.auc.toFixed(4) : '—'} | ${f0(r.batchRowsPerSec)} | ${f0(r.batchRowsPerCpuSec)} | ` +
         `${f0(r.dmatrixRowsPerSec)} | ${f1(r.singleRowMedianUs)} | ${f1(r.singleRowP99Us)} |`,
     );
+  }
+  if (other) {
+    lines.push(
+      '',
+      `Same models, this build (\`${a.dist}\`) against \`${a.compare}\`, ${a.repeats} interleaved passes each, best pass:`,
+      '',
+      '| model | this build rows/CPU-s | that build rows/CPU-s | ratio | rows predicted differently | load (1 min) |',
+      '|---|---:|---:|---:|---:|---:|',
+    );
+    for (const r of comparisons) {
+      lines.push(
+        `| ${a.rounds} trees × ${r.leavesSetting} leaves | ${f0(r.thisBuild.batchRowsPerCpuSec)} | ` +
+          `${f0(r.thatBuild.batchRowsPerCpuSec)} | ${(r.thisBuild.batchRowsPerCpuSec / r.thatBuild.batchRowsPerCpuSec).toFixed(2)} | ` +
+          `${r.mismatches} | ${r.load} |`,
+      );
+    }
   }
   console.log('\n' + lines.join('\n'));
 }
