@@ -43,6 +43,10 @@ interface Case {
   confusion: { tp: number; fp: number; tn: number; fn: number };
   accuracy: number;
   f1: number;
+  ppv: number;
+  npv: number;
+  sensitivity: number;
+  specificity: number;
   brier?: number;
   logLoss?: number;
   calibration?: Record<'uniform' | 'quantile', { fractionPositive: number[]; meanPredicted: number[] }>;
@@ -92,13 +96,16 @@ describe.each(fixture.binary)('binary metrics vs scikit-learn: $name', (c) => {
     expect(averagePrecision(y, s)).toBeCloseTo(c.averagePrecision, 12);
   });
 
-  it('confusion matrix, accuracy and F1 at the threshold equal sklearn', () => {
+  it('confusion matrix, accuracy, F1, sensitivity, specificity, PPV and NPV at the threshold equal sklearn', () => {
     expect(confusionAt(y, s, c.threshold)).toEqual(c.confusion);
     const m = metricsAt(y, s, c.threshold);
     expect(m.accuracy).toBeCloseTo(c.accuracy, 14);
     expect(m.f1).toBeCloseTo(c.f1, 14);
-    expect(m.sensitivity).toBeCloseTo(c.confusion.tp / (c.confusion.tp + c.confusion.fn), 14);
-    expect(m.specificity).toBeCloseTo(c.confusion.tn / (c.confusion.tn + c.confusion.fp), 14);
+    // sklearn: recall and precision of each class.
+    expect(m.sensitivity).toBeCloseTo(c.sensitivity, 14);
+    expect(m.specificity).toBeCloseTo(c.specificity, 14);
+    expect(m.ppv).toBeCloseTo(c.ppv, 14);
+    expect(m.npv).toBeCloseTo(c.npv, 14);
   });
 
   it('thresholds chosen by Youden and by target sensitivity match the full ROC curve', () => {
