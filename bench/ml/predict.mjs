@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { generate } from './generate.mjs';
@@ -296,7 +296,7 @@ async function main() {
   if (other) {
     lines.push(
       '',
-      `Same models, this build (\`${a.dist}\`) against \`${a.compare}\`, ${a.repeats} interleaved passes each, best pass:`,
+      `Same models, this build (\`${relative(ROOT, a.dist)}\`) against \`${relative(ROOT, a.compare)}\`, ${a.repeats} interleaved passes each, best pass:`,
       '',
       '| model | this build rows/CPU-s | that build rows/CPU-s | ratio | rows predicted differently | load (1 min) |',
       '|---|---:|---:|---:|---:|---:|',
