@@ -241,13 +241,16 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
     });
 
     it('names with .., /, \\, %2e, NUL or over 128 characters', async () => {
-      for (const bad of ['..', '%2e%2e', '%2E', 'a%5Cb', 'a%00b', 'x'.repeat(129), '.hidden', 'a.b']) {
+      // Dot segments are resolved away by the router before any handler runs (no such route: 404 NOT_FOUND); every
+      // other bad name reaches the handler and is refused by the name check.
+      for (const bad of ['..', '%2e%2e', '%2E']) {
         const res = await csv(`/api/v1/projects/diabetes/datasets/${bad}/versions`, LABS);
-        expect([400, 404], `${bad}: ${res.body}`).toContain(res.statusCode);
-        if (res.statusCode === 400) expect(res.json().error.code).toBe('INVALID_NAME');
+        expect([res.statusCode, res.json().error.code], bad).toEqual([404, 'NOT_FOUND']);
       }
-      const slash = await csv('/api/v1/projects/diabetes/datasets/a%2Fb/versions', LABS);
-      expect([400, 404]).toContain(slash.statusCode);
+      for (const bad of ['a%5Cb', 'a%00b', 'x'.repeat(129), '.hidden', 'a.b', 'a%2Fb']) {
+        const res = await csv(`/api/v1/projects/diabetes/datasets/${bad}/versions`, LABS);
+        expect([res.statusCode, res.json().error.code], `${bad}: ${res.body}`).toEqual([400, 'INVALID_NAME']);
+      }
       const datasets = await t.platform.store.db.selectFrom('datasets').select('name').execute();
       expect(datasets.every((d) => /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(d.name))).toBe(true);
     });
