@@ -21,8 +21,19 @@ function hashDouble(v: number): number {
   return h;
 }
 
+const latin1 = (buf: Uint8Array, a: number, b: number): string =>
+  Buffer.from(buf.buffer, buf.byteOffset + a, b - a).toString('latin1');
+
 /** Copies a slice into its own string, so a kept key does not pin the whole decoded chunk in memory. */
 export const ownString = (s: string, a: number, b: number): string => (' ' + s.slice(a, b)).slice(1);
+
+/** A chunk counter's keys (see `NumberCounter.chunkKeys`). */
+export interface ChunkKeys {
+  keys: Float64Array;
+  counts: Float64Array;
+  starts: Int32Array;
+  ends: Int32Array;
+}
 
 export interface CountedValue {
   text: string;
@@ -32,55 +43,125 @@ export interface CountedValue {
 /** Distinct doubles with counts, and the text of each value's first occurrence. */
 export class NumberCounter {
   size = 0;
-  private keys = new Float64Array(64);
-  private counts = new Float64Array(64);
-  private used = new Uint8Array(64);
-  private texts: string[] = new Array<string>(64);
+  private keys: Float64Array;
+  private counts: Float64Array;
+  private used: Uint8Array;
+  private texts: string[];
+  /** Keys in the order they were first met (a merge replays them in that order: same table, same entries). */
+  private order: Float64Array;
 
-  constructor(readonly cap: number) {}
+  /** `expected`: distinct values expected (a chunk's counter starts at the file's size, not growing 6 times). */
+  constructor(
+    readonly cap: number,
+    expected = 0,
+    base?: Uint8Array,
+  ) {
+    let n = 64;
+    while (n < expected * 2 + 2 && n < 1 << 24) n *= 2;
+    this.keys = new Float64Array(n);
+    this.counts = new Float64Array(n);
+    this.used = new Uint8Array(n);
+    this.base = base;
+    // A chunk's counter keeps positions, no texts (an array of them per chunk only fed the collector).
+    this.texts = base === undefined ? new Array<string>(n) : [];
+    this.order = new Float64Array(n);
+  }
+
+  /**
+   * Set for a chunk's counter: keys are met in these bytes, and each key's first text is kept as its position
+   * there (`firstStart`/`firstEnd`, in insertion order), not as a string; the merge makes strings of new keys only.
+   */
+  base: Uint8Array | undefined;
+  private firstStart = new Int32Array(0);
+  private firstEnd = new Int32Array(0);
+
+  private remember(v: number): void {
+    if (this.size === this.order.length) {
+      const grown = new Float64Array(this.order.length * 2);
+      grown.set(this.order);
+      this.order = grown;
+    }
+    this.order[this.size] = v;
+  }
+
+  private rememberAt(a: number, b: number): void {
+    const n = this.size;
+    if (n >= this.firstStart.length) {
+      const cap = Math.max(64, this.firstStart.length * 2);
+      const s = new Int32Array(cap);
+      s.set(this.firstStart);
+      const e = new Int32Array(cap);
+      e.set(this.firstEnd);
+      this.firstStart = s;
+      this.firstEnd = e;
+    }
+    this.firstStart[n] = a;
+    this.firstEnd[n] = b;
+  }
+
+  /** A chunk's keys in first-occurrence order with counts and first positions in `base` (see `base`). */
+  chunkKeys(): ChunkKeys {
+    const keys = this.order.slice(0, this.size);
+    const counts = new Float64Array(this.size);
+    const mask = this.keys.length - 1;
+    for (let k = 0; k < this.size; k++) {
+      const v = keys[k] as number;
+      let i = hashDouble(v) & mask;
+      while (this.keys[i] !== v || this.used[i] === 0) i = (i + 1) & mask;
+      counts[k] = this.counts[i] as number;
+    }
+    return { keys, counts, starts: this.firstStart.slice(0, this.size), ends: this.firstEnd.slice(0, this.size) };
+  }
+
+  /** Adds `count` to `v` when it is held and returns its slot; else returns -1 - (the free slot for it). */
+  private bump(v: number, count: number): number {
+    const mask = this.keys.length - 1;
+    let i = hashDouble(v) & mask;
+    for (;;) {
+      if (this.used[i] === 0) return -1 - i;
+      if (this.keys[i] === v) {
+        this.counts[i] = (this.counts[i] as number) + count;
+        return i;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Holds new key `v` in free slot `slot` (from `bump`); false when `cap` keys are held already. */
+  private put(v: number, count: number, slot: number, text: string | undefined): boolean {
+    if (this.size >= this.cap) return false;
+    this.remember(v);
+    this.used[slot] = 1;
+    this.keys[slot] = v;
+    this.counts[slot] = count;
+    if (text !== undefined) this.texts[slot] = text;
+    if (++this.size * 2 > this.keys.length) this.grow();
+    return true;
+  }
+
+  /** Adds `count` occurrences of `v`, its text (latin1 bytes `buf[a, b)`) made only if `v` is new. */
+  addCountedAt(v: number, count: number, buf: Uint8Array, a: number, b: number): boolean {
+    const r = this.bump(v, count);
+    return r >= 0 || this.put(v, count, -1 - r, latin1(buf, a, b));
+  }
 
   /** Counts `v` (written as `s.slice(a, b)`). False when `v` is new and `cap` values are held already. */
   add(v: number, s: string, a: number, b: number): boolean {
     if (v === 0) v = 0; // -0 and 0 are one value
-    const mask = this.keys.length - 1;
-    let i = hashDouble(v) & mask;
-    for (;;) {
-      if (this.used[i] === 0) break;
-      if (this.keys[i] === v) {
-        this.counts[i] = (this.counts[i] as number) + 1;
-        return true;
-      }
-      i = (i + 1) & mask;
-    }
-    if (this.size >= this.cap) return false;
-    this.used[i] = 1;
-    this.keys[i] = v;
-    this.counts[i] = 1;
-    this.texts[i] = ownString(s, a, b);
-    if (++this.size * 2 > this.keys.length) this.grow();
-    return true;
+    const r = this.bump(v, 1);
+    return r >= 0 || this.put(v, 1, -1 - r, ownString(s, a, b));
   }
 
   /** `add` of a value written as the ASCII bytes `buf[a, b)` (numbers and dates are ASCII). */
   addBytes(v: number, buf: Uint8Array, a: number, b: number): boolean {
     if (v === 0) v = 0;
-    const mask = this.keys.length - 1;
-    let i = hashDouble(v) & mask;
-    for (;;) {
-      if (this.used[i] === 0) break;
-      if (this.keys[i] === v) {
-        this.counts[i] = (this.counts[i] as number) + 1;
-        return true;
-      }
-      i = (i + 1) & mask;
-    }
+    const r = this.bump(v, 1);
+    if (r >= 0) return true;
+    if (this.base === undefined) return this.put(v, 1, -1 - r, latin1(buf, a, b));
     if (this.size >= this.cap) return false;
-    this.used[i] = 1;
-    this.keys[i] = v;
-    this.counts[i] = 1;
-    this.texts[i] = Buffer.from(buf.buffer, buf.byteOffset + a, b - a).toString('latin1');
-    if (++this.size * 2 > this.keys.length) this.grow();
-    return true;
+    if (buf !== this.base) throw new Error('NumberCounter: a key outside its chunk');
+    this.rememberAt(a, b);
+    return this.put(v, 1, -1 - r, undefined);
   }
 
   entries(): CountedValue[] {
@@ -97,7 +178,7 @@ export class NumberCounter {
     this.keys = new Float64Array(cap);
     this.counts = new Float64Array(cap);
     this.used = new Uint8Array(cap);
-    this.texts = new Array<string>(cap);
+    if (this.base === undefined) this.texts = new Array<string>(cap);
     const mask = cap - 1;
     for (let j = 0; j < keys.length; j++) {
       if (used[j] === 0) continue;
@@ -107,7 +188,7 @@ export class NumberCounter {
       this.used[i] = 1;
       this.keys[i] = v;
       this.counts[i] = counts[j] as number;
-      this.texts[i] = texts[j] as string;
+      if (this.base === undefined) this.texts[i] = texts[j] as string;
     }
   }
 }
@@ -130,6 +211,16 @@ export function utf16Length(buf: Uint8Array, a: number, b: number): number {
     if ((c & 0xc0) !== 0x80) n += c >= 0xf0 ? 2 : 1;
   }
   return n;
+}
+
+/** A `TextCounter`'s keys and hash table, without counts (see `TextCounter.frozen`). */
+export interface FrozenTexts {
+  arena: Uint8Array;
+  keyStart: Int32Array;
+  keyEnd: Int32Array;
+  hashes: Int32Array;
+  table: Int32Array;
+  size: number;
 }
 
 /**
@@ -175,6 +266,52 @@ export class TextCounter {
       return k;
     }
     return this.insert(buf, a, b, this.lastHash, this.lastSlot, 1);
+  }
+
+  /** `addBytes` of `count` occurrences at once (merging counters in file order). */
+  addCounted(buf: Uint8Array, a: number, b: number, count: number): number {
+    const k = this.find(buf, a, b);
+    if (k >= 0) {
+      this.counts[k] = (this.counts[k] as number) + count;
+      return k;
+    }
+    return this.insert(buf, a, b, this.lastHash, this.lastSlot, count);
+  }
+
+  countOf(k: number): number {
+    return this.counts[k] as number;
+  }
+
+  /** Adds `count` to key `k`'s count. */
+  addCountAt(k: number, count: number): void {
+    this.counts[k] = (this.counts[k] as number) + count;
+  }
+
+  /** The counter's state, to look keys up in another thread (`fromFrozen`) once it admits no more keys. */
+  frozen(): FrozenTexts {
+    return {
+      arena: new Uint8Array(this.arena.subarray(0, this.arenaUsed)),
+      keyStart: this.keyStart.slice(0, this.size),
+      keyEnd: this.keyEnd.slice(0, this.size),
+      hashes: this.hashes.slice(0, this.size),
+      table: this.table.slice(),
+      size: this.size,
+    };
+  }
+
+  /** A read-only counter over `frozen()` state (counts are zero: the caller counts per key). */
+  static fromFrozen(f: FrozenTexts): TextCounter {
+    const t = new TextCounter(f.size, Infinity);
+    t.overflow = true;
+    t.size = f.size;
+    t.arena = Buffer.from(f.arena.buffer as ArrayBuffer, f.arena.byteOffset, f.arena.byteLength);
+    t.arenaUsed = f.arena.byteLength;
+    t.keyStart = f.keyStart as Int32Array<ArrayBuffer>;
+    t.keyEnd = f.keyEnd as Int32Array<ArrayBuffer>;
+    t.hashes = f.hashes as Int32Array<ArrayBuffer>;
+    t.table = f.table as Int32Array<ArrayBuffer>;
+    t.counts = new Float64Array(f.size);
+    return t;
   }
 
   /** The arena holding every admitted key; key `k` is `keyArena()[keyStartOf(k), keyEndOf(k))`. */
@@ -260,7 +397,12 @@ export class TextCounter {
       this.arena.copy(grown, 0, 0, this.arenaUsed);
       this.arena = grown;
     }
-    this.arena.set(buf.subarray(a, b), this.arenaUsed);
+    const arena = this.arena;
+    if (len < 64) {
+      // A subarray per key (a Buffer object each) cost more than copying short keys by hand.
+      let o = this.arenaUsed;
+      for (let p = a; p < b; p++) arena[o++] = buf[p] as number;
+    } else arena.set(buf.subarray(a, b), this.arenaUsed);
     this.keyStart[i] = this.arenaUsed;
     this.keyEnd[i] = this.arenaUsed + len;
     this.arenaUsed += len;

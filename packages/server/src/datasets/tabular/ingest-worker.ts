@@ -1,8 +1,18 @@
 // Worker-thread body of a single-pass ingest (see ingest-thread.ts): receives the file's chunks in order and
 // parses them (TabularIngest), answers `end` with the profile, then streams the Arrow copy back under credits.
-import { parentPort, workerData } from 'node:worker_threads';
+import {
+  MessageChannel,
+  type MessagePort,
+  Worker,
+  parentPort,
+  receiveMessageOnPort,
+  workerData,
+} from 'node:worker_threads';
 import { AppError } from '../../errors.js';
 import { TabularIngest } from './ingest.js';
+import type { TextCounter } from './distinct.js';
+import type { ParseWorkerData } from './parse-worker.js';
+import { reviveChunk, type ChunkJob, type ChunkPort, type ChunkResult } from './split.js';
 import type { TabularOptions, TabularProfile } from './types.js';
 
 export interface IngestError {
@@ -41,11 +51,93 @@ export type FromIngest =
   | { type: 'arrow-end' }
   | { type: 'error'; error: IngestError };
 
+/**
+ * Whether the parse is split over row ranges with a second parser thread (split.ts). Off: measured on the shared
+ * 2-core machine (load 8–10, docs/benchmarks.md "Session 3"), the split parse gave the same profile and Arrow
+ * bytes but took ~40 % more CPU in all (merging, messages, a second isolate's collector), and the ingest thread
+ * kept about its CPU (its merges cost about what the chunks parsed elsewhere saved), so pushes got slower.
+ * `ICHIGEN_INGEST_SPLIT=1` turns it on, to measure it elsewhere (more cores, an idle host).
+ */
+const SPLIT = process.env.ICHIGEN_INGEST_SPLIT === '1';
+/** Bytes read in this thread before the split starts (column types settle on the first rows). */
+const SPLIT_AFTER = 4 * 1024 * 1024;
+/** Bytes per chunk of records. */
+const CHUNK_BYTES = 1024 * 1024;
+/** Chunks the parse worker holds at most (the rest are parsed here). */
+const PARSE_WORKER_JOBS = 8;
+
+/**
+ * The second parser: a worker thread started on the first chunk. This thread waits for its results synchronously
+ * (`receiveMessageOnPort` after `Atomics.wait` on a shared counter), so the ingest itself stays synchronous.
+ */
+class ParseWorkerPort implements ChunkPort {
+  private worker: Worker | undefined;
+  private port: MessagePort | undefined;
+  private readonly signal = new SharedArrayBuffer(4);
+  private readonly posted = new Int32Array(this.signal);
+  private outstanding = 0;
+
+  private start(): MessagePort {
+    const channel = new MessageChannel();
+    const data: ParseWorkerData = { port: channel.port2, signal: this.signal };
+    this.worker = new Worker(new URL('./parse-worker.js', import.meta.url), {
+      workerData: data,
+      transferList: [channel.port2],
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    });
+    this.worker.unref();
+    this.port = channel.port1;
+    return channel.port1;
+  }
+
+  post(job: ChunkJob): boolean {
+    if (this.outstanding >= PARSE_WORKER_JOBS) return false;
+    (this.port ?? this.start()).postMessage(job, [job.bytes.buffer as ArrayBuffer]);
+    this.outstanding++;
+    return true;
+  }
+
+  take(
+    block: boolean,
+    frozen: readonly (TextCounter | undefined)[],
+  ): { result: ChunkResult; bytes: Buffer } | undefined {
+    const port = this.port;
+    if (port === undefined || this.outstanding === 0) throw new Error('parse worker: no chunk pending');
+    for (;;) {
+      const seen = Atomics.load(this.posted, 0);
+      const m = receiveMessageOnPort(port) as
+        { message: { result: ChunkResult; bytes: Uint8Array } | { error: string } } | undefined;
+      if (m !== undefined) {
+        this.outstanding--;
+        if ('error' in m.message) throw new Error(`parse worker: ${m.message.error}`);
+        const { result, bytes } = m.message;
+        return {
+          result: reviveChunk(result, frozen),
+          bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        };
+      }
+      if (!block) return undefined;
+      Atomics.wait(this.posted, 0, seen, 60_000);
+    }
+  }
+
+  close(): void {
+    void this.worker?.terminate();
+    this.port?.close();
+    this.worker = undefined;
+    this.port = undefined;
+  }
+}
+
 function main(): void {
   const port = parentPort;
   if (port === null) return;
   const job = workerData as IngestJob;
-  const ingest = new TabularIngest(job.opts, job.spillDir);
+  const ingest = new TabularIngest(
+    job.opts,
+    job.spillDir,
+    SPLIT ? { after: SPLIT_AFTER, chunkBytes: CHUNK_BYTES, port: new ParseWorkerPort() } : undefined,
+  );
   let failed = false;
   let arrow: Generator<Uint8Array, void, undefined> | undefined;
   let credit = 0;

@@ -30,6 +30,7 @@ import {
   resolveMaxColumns,
 } from './profile.js';
 import { TabularReader } from './reader.js';
+import { parseChunk, type ChunkColumn, type ChunkJob, type ChunkPort, type ChunkResult } from './split.js';
 import type { ColumnProfile, TabularOptions, TabularProfile } from './types.js';
 import { parseBooleanBytes } from './values.js';
 
@@ -192,6 +193,19 @@ class SpillColumn {
   }
 }
 
+/** How a parse is split over row ranges (see split.ts). */
+export interface SplitOptions {
+  /** Bytes read sequentially first (column types settle; the header and delimiter are known). */
+  after: number;
+  /** Bytes per chunk of records. */
+  chunkBytes: number;
+  /** Parses chunks in another thread; without it every chunk is parsed here (tests). */
+  port?: ChunkPort;
+}
+
+/** Chunks handed out and not yet merged, at most, before waiting for the oldest. */
+const MAX_QUEUED = 10;
+
 /**
  * Pass 1 plus the spilled columnar copy. `write` each chunk, then `end()` for the profile; then `arrow` is the
  * columnar copy (or undefined: run pass 2), and `close()` must be called in every case (it frees the spill).
@@ -208,10 +222,18 @@ export class TabularIngest {
   /** Set when some column's spilled cells cannot be converted to its type: the copy needs pass 2. */
   private failed = false;
   private profile: TabularProfile | undefined;
+  private distinctCap = 0;
+  /** Chunks handed out, in file order: `result` is undefined while the other thread parses it. */
+  private readonly queue: { bytes: Buffer; result: ChunkResult | undefined }[] = [];
+  /** Chunks merged as parsed, and read again here (for the benchmark's notes and the tests). */
+  readonly chunks = { merged: 0, replayed: 0 };
+  /** Columns whose frozen text counter the other thread has. */
+  private readonly sentFrozen: boolean[] = [];
 
   constructor(
     opts: TabularOptions,
     private readonly spillDir = tmpdir(),
+    private readonly split?: SplitOptions,
   ) {
     this.reader = new TabularReader(
       {
@@ -221,6 +243,7 @@ export class TabularIngest {
       },
       (names) => {
         const { distinctCap, reservoirCap, keyChars } = limitsFor(names.length);
+        this.distinctCap = distinctCap;
         this.cols = names.map((name, i) => new ColumnAccumulator(name, i, distinctCap, reservoirCap, keyChars));
         this.batchRows = batchRowsFor(names.length);
         this.spill = this.cols.map((c) => new SpillColumn(this.batchRows, c));
@@ -283,6 +306,195 @@ export class TabularIngest {
         if ((this.inBatch = r + 1) === this.batchRows) this.flush();
       },
     );
+    if (split !== undefined) {
+      this.reader.split(
+        { records: (bytes) => this.records(bytes), drain: () => this.settle(true) },
+        split.after,
+        split.chunkBytes,
+      );
+    }
+  }
+
+  /** A chunk of whole records: parsed in the other thread when it has room, else here; merged in order. */
+  private records(bytes: Buffer): void {
+    const hints = new Int32Array(this.cols.length);
+    const distinct = new Int32Array(this.cols.length);
+    for (let j = 0; j < hints.length; j++) {
+      const col = this.cols[j] as ColumnAccumulator;
+      hints[j] = col.hint();
+      distinct[j] = col.distinctSoFar;
+    }
+    const job: ChunkJob = {
+      bytes,
+      hints,
+      delimiter: this.reader.delimiterByte,
+      distinctCap: this.distinctCap,
+      rowsHint: Math.ceil((bytes.length / this.reader.bytesPerRow) * 1.1) + 64,
+      distinct,
+    };
+    const frozen = this.cols.map((c) => (c.textCounter?.overflow === true ? c.textCounter : undefined));
+    const port = this.split?.port;
+    if (port !== undefined) {
+      // Frozen counters go to the other thread once each, with the first job it takes after they froze.
+      const fresh = frozen.map((t, j) => (t !== undefined && this.sentFrozen[j] !== true ? t.frozen() : undefined));
+      if (fresh.some((f) => f !== undefined)) job.frozen = fresh;
+      if (port.post(job)) {
+        fresh.forEach((f, j) => {
+          if (f !== undefined) this.sentFrozen[j] = true;
+        });
+        this.queue.push({ bytes, result: undefined });
+        this.settle(this.queue.length > MAX_QUEUED);
+        return;
+      }
+      delete job.frozen;
+    }
+    this.queue.push({ bytes, result: parseChunk(job, frozen) });
+    this.settle(this.queue.length > MAX_QUEUED);
+  }
+
+  /** Merges the chunks at the head of the queue whose results are in (`block`: wait for all of them). */
+  private settle(block: boolean): void {
+    const queue = this.queue;
+    while (queue.length > 0) {
+      const head = queue[0] as { bytes: Buffer; result: ChunkResult | undefined };
+      if (head.result === undefined) {
+        const got = (this.split?.port as ChunkPort).take(
+          block || queue.length > MAX_QUEUED,
+          this.cols.map((c) => c.textCounter),
+        );
+        if (got === undefined) return;
+        head.result = got.result;
+        head.bytes = got.bytes;
+      }
+      queue.shift();
+      this.merge(head.bytes, head.result);
+    }
+  }
+
+  /** Takes a parsed chunk as if its rows had been read here, or reads them here when that would differ. */
+  private merge(bytes: Buffer, res: ChunkResult): void {
+    const cols = this.cols;
+    // After a chunk cut inside a quoted field, this one starts inside it: only a sequential read can go on.
+    let ok = res.ok && !this.reader.midRecord;
+    for (let j = 0; ok && j < cols.length; j++) {
+      if (!(cols[j] as ColumnAccumulator).mergeable((res.columns[j] as ChunkColumn).acc)) ok = false;
+    }
+    if (!ok) {
+      this.chunks.replayed++;
+      this.reader.replay(bytes);
+      return;
+    }
+    this.chunks.merged++;
+    const remaps: (Int32Array | undefined)[] = [];
+    for (let j = 0; j < cols.length; j++) {
+      const c = res.columns[j] as ChunkColumn;
+      const col = cols[j] as ColumnAccumulator;
+      if (c.codes !== undefined) remaps[j] = col.mergeTexts(c.acc);
+      else col.mergeValues(c.acc, c.values ?? EMPTY_F64, res.rows, c.keys, bytes);
+    }
+    this.reader.advance(res.rows, res.lines);
+    const rows = res.rows;
+    const refusedAt = new Int32Array(cols.length);
+    let i0 = 0;
+    while (i0 < rows) {
+      const n = Math.min(rows - i0, this.batchRows - this.inBatch);
+      for (let j = 0; j < cols.length && !this.failed; j++) {
+        this.spillRange(j, res.columns[j] as ChunkColumn, remaps[j], i0, n, refusedAt);
+      }
+      i0 += n;
+      if ((this.inBatch += n) === this.batchRows) this.flush();
+    }
+  }
+
+  /** Spills rows [i0, i0 + n) of a merged chunk's column `j` at the batch's next rows (as the row handler would). */
+  private spillRange(
+    j: number,
+    c: ChunkColumn,
+    remap: Int32Array | undefined,
+    i0: number,
+    n: number,
+    refusedAt: Int32Array,
+  ): void {
+    const sc = this.spill[j] as SpillColumn;
+    const r0 = this.inBatch - i0;
+    const values = c.values;
+    const codes = c.codes;
+    if (values !== undefined && (sc.mode === M_F64 || sc.mode === M_NULL)) {
+      // Numbers and dates: missing cells are NaN in both; copy the range, count the missing.
+      let nulls = 0;
+      let first = -1;
+      for (let i = i0; i < i0 + n; i++) {
+        if ((values[i] as number) !== (values[i] as number)) nulls++;
+        else if (first < 0) first = i;
+      }
+      if (first >= 0 && sc.mode === M_NULL) sc.begin(M_F64, r0 + first);
+      if (sc.mode === M_F64) sc.f64.set(values.subarray(i0, i0 + n), r0 + i0);
+      sc.nulls += nulls;
+    } else if (values !== undefined) {
+      for (let i = i0; i < i0 + n; i++) {
+        const v = values[i] as number;
+        const r = r0 + i;
+        if (v !== v) {
+          sc.missing(r);
+          continue;
+        }
+        if (sc.mode === M_NULL) sc.begin(M_F64, r);
+        if (sc.mode !== M_F64) {
+          this.fail();
+          return;
+        }
+        sc.f64[r] = v;
+      }
+    } else if (codes !== undefined) {
+      const col = this.cols[j] as ColumnAccumulator;
+      const texts = c.acc.textCounter as TextCounter;
+      const arena = texts.keyArena();
+      const refused = c.refused;
+      for (let i = i0; i < i0 + n; i++) {
+        const k = codes[i] as number;
+        const r = r0 + i;
+        if (k === -1) {
+          sc.missing(r);
+          continue;
+        }
+        if (k === -2) {
+          // A text the frozen counter does not hold: the column is past its cap, the cell goes as bytes.
+          // The next refused text of this column (`refusedAt` is per column, over the chunk's segments).
+          const at = refusedAt[j] as number;
+          const ends = (refused as { ends: Int32Array }).ends;
+          const a = at === 0 ? 0 : (ends[at - 1] as number);
+          refusedAt[j] = at + 1;
+          if (sc.mode === M_F64) {
+            this.fail();
+            return;
+          }
+          if (sc.mode === M_CODE) sc.codesToUtf8(r);
+          else if (sc.mode === M_NULL) sc.begin(M_UTF8, r);
+          sc.appendBytes((refused as { bytes: Uint8Array }).bytes, a, ends[at] as number, r);
+          continue;
+        }
+        const g = remap === undefined ? k : (remap[k] as number);
+        let mode = sc.mode;
+        if (g >= 0 && mode !== M_UTF8) {
+          if (mode === M_NULL) sc.begin((mode = M_CODE), r);
+          if (mode !== M_CODE || sc.generation !== col.textsGeneration) {
+            this.fail();
+            return;
+          }
+          sc.codes[r] = g;
+        } else {
+          if (mode === M_F64) {
+            this.fail();
+            return;
+          }
+          if (mode === M_CODE) sc.codesToUtf8(r);
+          else if (mode === M_NULL) sc.begin(M_UTF8, r);
+          sc.appendBytes(arena, texts.keyStartOf(k), texts.keyEndOf(k), r);
+        }
+      }
+    } else {
+      for (let i = i0; i < i0 + n; i++) sc.missing(r0 + i);
+    }
   }
 
   private fail(): void {
@@ -341,6 +553,8 @@ export class TabularIngest {
   /** Ends the input and returns the profile (throws the AppError of any malformed input). */
   end(): TabularProfile {
     const summary = this.reader.end();
+    // Every chunk is merged: the second parser's thread is no longer needed (its memory goes before the copy).
+    this.split?.port?.close();
     this.flush();
     const columns = this.cols.map((c, index) => ({ index, profile: c.profile(), exact: c.exact }));
     this.profile = mergeProfileLanes([
@@ -389,6 +603,8 @@ export class TabularIngest {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
     this.batches.length = 0;
+    this.queue.length = 0;
+    this.split?.port?.close();
   }
 }
 

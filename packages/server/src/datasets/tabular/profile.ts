@@ -4,7 +4,7 @@
 import { badRequest } from '../../errors.js';
 import { normalizeEncoding } from './decode.js';
 import { DELIMITER_CANDIDATES } from './detect.js';
-import { NumberCounter, TextCounter } from './distinct.js';
+import { NumberCounter, TextCounter, type ChunkKeys } from './distinct.js';
 import { TabularReader } from './reader.js';
 import type { ColumnProfile, ColumnType, Quantiles, TabularOptions, TabularProfile } from './types.js';
 import {
@@ -51,6 +51,12 @@ const C_NUM = 2;
 const C_BOOL = 4;
 const C_DATE = 8;
 const C_NUMERIC = C_INT | C_NUM;
+const C_ALL = C_INT | C_NUM | C_BOOL | C_DATE;
+/** Hint bits (see `ColumnAccumulator.hint`) above the candidate bits. */
+const H_SEEN = 16;
+const H_OVERFLOW = 32;
+/** The text counter admits no more keys: a chunk looks keys up in a copy of it and counts them per key. */
+export const H_FROZEN = 64;
 
 /** What `ColumnAccumulator.add` took a cell as. */
 export const K_MISSING = 0;
@@ -84,6 +90,19 @@ export class ColumnAccumulator {
   /** Distinct values counted when tracking stopped (numeric columns stop tracking at the cap). */
   private distinctAtOverflow = 0;
 
+  /** A chunk's accumulator (see `forChunk`): no moments or sample (the merge computes them in file order). */
+  private chunk = false;
+  /** A chunk's bytes (its number counter keeps positions in them). */
+  private base: Uint8Array | undefined;
+
+  /** A chunk's distinct numbers, taken out of its counter for the merge (see `NumberCounter.chunkKeys`). */
+  takeChunkKeys(): ChunkKeys | undefined {
+    const nums = this.nums;
+    this.nums = undefined;
+    this.base = undefined;
+    return nums?.chunkKeys();
+  }
+
   constructor(
     readonly name: string,
     index: number,
@@ -92,6 +111,153 @@ export class ColumnAccumulator {
     private readonly keyChars = Infinity,
   ) {
     this.rngState = (0x9e3779b9 ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0;
+  }
+
+  /**
+   * The state a chunk parsed elsewhere starts from (`forChunk`): candidate types, whether any value was met, and
+   * whether distinct counting by value stopped.
+   */
+  hint(): number {
+    return (
+      this.cand |
+      (this.count > 0 ? H_SEEN : 0) |
+      (this.distinctOverflow ? H_OVERFLOW : 0) |
+      (this.texts?.overflow === true ? H_FROZEN : 0)
+    );
+  }
+
+  /** Frozen-counter mode of a chunk: counts per key of the file's counter (which it shares, read-only). */
+  private frozenCounts: Float64Array | undefined;
+
+  /**
+   * An accumulator for one chunk of rows parsed apart from the file's accumulator (in another thread), starting
+   * from the file's `hint()`. It counts every text it meets (no cap: the merge decides what the file's counter
+   * admits) and leaves moments and the sample to the merge. `mergeable` tells whether the file's accumulator can
+   * take its results as if it had read the chunk's cells itself.
+   */
+  static forChunk(
+    index: number,
+    distinctCap: number,
+    hint: number,
+    frozen: TextCounter | undefined,
+    distinct: number,
+    base: Uint8Array,
+  ): ColumnAccumulator {
+    const c = new ColumnAccumulator('', index, distinctCap, 0);
+    c.chunk = true;
+    c.base = base;
+    c.cand = hint & C_ALL;
+    c.distinctOverflow = (hint & H_OVERFLOW) !== 0;
+    if (!c.distinctOverflow && c.cand & (C_NUMERIC | C_DATE) && distinct > 0) {
+      c.nums = new NumberCounter(distinctCap, Math.min(distinct, distinctCap), base);
+    }
+    if (hint & H_SEEN && !(c.cand & (C_NUMERIC | C_DATE))) {
+      if (hint & H_FROZEN && frozen !== undefined) {
+        c.texts = frozen;
+        c.frozenCounts = new Float64Array(frozen.size);
+      } else c.texts = new TextCounter(Infinity, MAX_DISTINCT_KEY_CHARS, Infinity);
+    }
+    return c;
+  }
+
+  /** Whether this chunk accumulator counted keys of the file's frozen counter (codes are the file's codes). */
+  get frozenMode(): boolean {
+    return this.frozenCounts !== undefined;
+  }
+
+  /**
+   * Whether `chunk` (a `forChunk` accumulator over the rows that follow this one's) read every cell the way this
+   * accumulator would have: no change of type inside the chunk, the same mode (numbers, dates, or text) here, and
+   * no text its counter refused. Else the chunk's rows must be read again by this accumulator.
+   */
+  mergeable(chunk: ColumnAccumulator): boolean {
+    if (chunk.frozenCounts !== undefined) return chunk.textsGeneration === 0 && this.texts?.overflow === true;
+    if (chunk.textsGeneration !== 0 || chunk.texts?.overflow === true) return false;
+    if (chunk.count === 0) return true;
+    if (chunk.texts !== undefined)
+      return this.texts !== undefined && this.count > 0 && !(this.cand & (C_NUMERIC | C_DATE));
+    if (this.count === 0) return true;
+    if (chunk.cand & C_NUMERIC) return (this.cand & C_NUMERIC) !== 0;
+    return (chunk.cand & C_DATE) !== 0 && !(this.cand & C_NUMERIC) && (this.cand & C_DATE) !== 0;
+  }
+
+  /**
+   * Takes a mergeable chunk whose cells were numbers or dates: `values` holds the chunk's cells in order (NaN =
+   * missing). Moments, range and sample are computed here, value by value, exactly as `add` would have.
+   */
+  mergeValues(
+    chunk: ColumnAccumulator,
+    values: Float64Array,
+    rows: number,
+    keys: ChunkKeys | undefined,
+    bytes: Uint8Array,
+  ): void {
+    this.missing += chunk.missing;
+    if (chunk.count === 0) return;
+    this.cand &= chunk.cand;
+    if (chunk.hasTime) this.hasTime = true;
+    if (this.cand & C_NUMERIC) {
+      for (let i = 0; i < rows; i++) {
+        const v = values[i] as number;
+        if (v !== v) continue;
+        this.count++;
+        this.addNumber(v);
+      }
+    } else {
+      this.count += chunk.count;
+      if (chunk.min < this.min) this.min = chunk.min;
+      if (chunk.max > this.max) this.max = chunk.max;
+    }
+    if (this.distinctOverflow) return;
+    if (chunk.distinctOverflow) {
+      // The chunk alone met more distinct values than the cap: counting stopped when the cap was reached here.
+      this.distinctOverflow = true;
+      this.distinctAtOverflow = this.distinctCap;
+      this.nums = undefined;
+      return;
+    }
+    if (keys === undefined) return;
+    const nums = this.nums ?? (this.nums = new NumberCounter(this.distinctCap));
+    const { keys: values2, counts, starts, ends } = keys;
+    for (let k = 0; k < values2.length; k++) {
+      if (
+        !nums.addCountedAt(values2[k] as number, counts[k] as number, bytes, starts[k] as number, ends[k] as number)
+      ) {
+        this.distinctOverflow = true;
+        this.distinctAtOverflow = nums.size;
+        this.nums = undefined;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Takes a mergeable chunk whose cells were text: its distinct texts, in the order the chunk met them, are
+   * counted here. Returns, per chunk code, this counter's code (-1: not admitted, the cell is kept as bytes).
+   */
+  mergeTexts(chunk: ColumnAccumulator): Int32Array | undefined {
+    this.missing += chunk.missing;
+    const from = chunk.texts;
+    if (chunk.count === 0 || from === undefined) return new Int32Array(0);
+    this.count += chunk.count;
+    this.cand &= chunk.cand;
+    this.trues += chunk.trues;
+    const texts = this.texts as TextCounter;
+    const counts = chunk.frozenCounts;
+    if (counts !== undefined) {
+      // Keys of this very counter (frozen: it admits no more): add the counts; codes are this counter's.
+      for (let k = 0; k < counts.length; k++) {
+        const n = counts[k] as number;
+        if (n > 0) texts.addCountAt(k, n);
+      }
+      return undefined;
+    }
+    const arena = from.keyArena();
+    const remap = new Int32Array(from.size);
+    for (let k = 0; k < from.size; k++) {
+      remap[k] = texts.addCounted(arena, from.keyStartOf(k), from.keyEndOf(k), from.countOf(k));
+    }
+    return remap;
   }
 
   /** mulberry32, inline (a closure call per draw showed up in profiles). */
@@ -125,7 +291,7 @@ export class ColumnAccumulator {
       if (v === v) {
         if (!scannedInteger) this.cand = C_NUM;
         else if (cand !== C_NUMERIC) this.cand = cand & C_NUMERIC;
-        this.addNumber(v);
+        if (!this.chunk) this.addNumber(v);
         this.countNumber(v, s, a, b);
         this.value = v;
         return K_NUMBER;
@@ -154,7 +320,16 @@ export class ColumnAccumulator {
         this.cand &= ~C_BOOL;
       }
     }
-    const code = (this.texts as TextCounter).addBytes(s, a, b);
+    const texts = this.texts as TextCounter;
+    const frozen = this.frozenCounts;
+    if (frozen !== undefined) {
+      const k = texts.find(s, a, b);
+      this.code = k;
+      if (k < 0) return K_TEXT;
+      frozen[k] = (frozen[k] as number) + 1;
+      return K_CODE;
+    }
+    const code = texts.addBytes(s, a, b);
     this.code = code;
     return code >= 0 ? K_CODE : K_TEXT;
   }
@@ -195,7 +370,10 @@ export class ColumnAccumulator {
   /** Distinct tracking by value for numeric and date columns; stops (for good) at the cap. */
   private countNumber(v: number, s: Uint8Array, a: number, b: number): void {
     if (this.distinctOverflow) return;
-    const nums = this.nums ?? (this.nums = new NumberCounter(this.distinctCap));
+    let nums = this.nums;
+    if (nums === undefined) {
+      nums = this.nums = new NumberCounter(this.distinctCap, 0, this.base);
+    }
     if (!nums.addBytes(v, s, a, b)) {
       this.distinctOverflow = true;
       this.distinctAtOverflow = nums.size;
@@ -244,6 +422,11 @@ export class ColumnAccumulator {
     if (this.distinctOverflow || this.texts?.overflow === true) return 'text';
     if (distinct <= CATEGORICAL_MAX_ALWAYS) return 'categorical';
     return distinct <= CATEGORICAL_SHARE * this.count && distinct <= CATEGORICAL_MAX ? 'categorical' : 'text';
+  }
+
+  /** Distinct values counted so far (a chunk's counter is sized for as many). */
+  get distinctSoFar(): number {
+    return this.nums?.size ?? this.texts?.size ?? 0;
   }
 
   private distinctSize(): number {

@@ -4,6 +4,7 @@
 import { badRequest } from '../../errors.js';
 import { ByteDecoder, type FileEncoding, type RequestedEncoding } from './decode.js';
 import { detectDelimiter } from './detect.js';
+import { ChunkCutter } from './split.js';
 import { CsvTokenizer, type Row } from './tokenizer.js';
 
 export interface ReadOptions {
@@ -22,6 +23,17 @@ export interface ReadSummary {
 
 /** Called for every data row; `row` is reused between calls and holds exactly `header.length` fields. */
 export type RowHandler = (row: Row) => void;
+
+/**
+ * Takes over the records after the first bytes (see `TabularReader.split`): `records` gets chunks of whole
+ * records, in order; each must come back, in order, as `advance` (read elsewhere) or `replay` (read here).
+ */
+export interface RecordSplitter {
+  /** Bytes of whole records, the splitter's own copy. */
+  records(bytes: Buffer): void;
+  /** Every chunk handed over must be settled now (the reader goes on in this thread). */
+  drain(): void;
+}
 
 /** Bytes gathered for delimiter detection before parsing starts. */
 const SAMPLE_BYTES = 64 * 1024;
@@ -78,6 +90,12 @@ export class TabularReader {
   private tokenizer: CsvTokenizer | undefined;
   private delimiter: string;
   private sample: Buffer = Buffer.alloc(0);
+  private splitter: RecordSplitter | undefined;
+  private splitAfter = 0;
+  private chunkBytes = 0;
+  private cutter: ChunkCutter | undefined;
+  /** Bytes given to the tokenizer. */
+  private tokenized = 0;
 
   constructor(
     private readonly opts: ReadOptions,
@@ -90,6 +108,72 @@ export class TabularReader {
 
   write(chunk: Uint8Array): void {
     this.feed(this.decoder.writeBytes(chunk), false);
+  }
+
+  /**
+   * Once the header and `after` bytes were read here, hands the records that follow to `splitter` in chunks of
+   * about `chunkBytes`, cut at record ends (quotes respected). The end of the file is read here again.
+   */
+  split(splitter: RecordSplitter, after: number, chunkBytes: number): void {
+    this.splitter = splitter;
+    this.splitAfter = after;
+    this.chunkBytes = chunkBytes;
+  }
+
+  /** Average bytes per record over the part read before the split. */
+  bytesPerRow = 64;
+
+  /** The header, once read. */
+  get columns(): readonly string[] | undefined {
+    return this.header;
+  }
+
+  /** The delimiter's byte (after detection). */
+  get delimiterByte(): number {
+    return this.delimiter.charCodeAt(0);
+  }
+
+  /** A chunk of `rows` well-formed records over `lines` physical lines was read elsewhere. */
+  advance(rows: number, lines: number): void {
+    this.rowCount += rows;
+    (this.tokenizer as CsvTokenizer).skipLines(lines);
+  }
+
+  /** Reads a chunk here (with the checks and errors of a sequential read). */
+  replay(bytes: Buffer): void {
+    (this.tokenizer as CsvTokenizer).push(bytes);
+  }
+
+  /** Whether the records read here stopped inside a record (a chunk was cut inside a quoted field). */
+  get midRecord(): boolean {
+    return (this.tokenizer as CsvTokenizer).carrying;
+  }
+
+  /** Starts handing records over once the header and `splitAfter` bytes were read here. */
+  private maybeSplit(): void {
+    const tokenizer = this.tokenizer;
+    if (this.splitter === undefined || this.header === undefined || tokenizer === undefined) return;
+    if (this.tokenized < this.splitAfter) return;
+    this.bytesPerRow = this.tokenized / Math.max(1, this.rowCount);
+    this.cutter = new ChunkCutter(this.chunkBytes);
+    this.cut(tokenizer.takeCarry());
+  }
+
+  private cut(bytes: Buffer): void {
+    const cutter = this.cutter as ChunkCutter;
+    cutter.push(bytes);
+    for (let c = cutter.next(); c !== undefined; c = cutter.next()) (this.splitter as RecordSplitter).records(c);
+  }
+
+  /** Ends the hand-over for good: settles every chunk, then reads what the cutter holds here. */
+  private unsplit(): void {
+    const cutter = this.cutter;
+    if (cutter === undefined) return;
+    this.cutter = undefined;
+    const splitter = this.splitter as RecordSplitter;
+    this.splitter = undefined;
+    splitter.drain();
+    (this.tokenizer as CsvTokenizer).push(cutter.rest());
   }
 
   end(): ReadSummary {
@@ -166,8 +250,12 @@ export class TabularReader {
 
   private feed(bytes: Buffer, final: boolean): void {
     if (bytes.length > 0) {
-      if (this.tokenizer !== undefined) {
+      if (this.cutter !== undefined) {
+        this.cut(bytes);
+      } else if (this.tokenizer !== undefined) {
         this.tokenizer.push(bytes);
+        this.tokenized += bytes.length;
+        this.maybeSplit();
       } else {
         this.sample = Buffer.concat([this.sample, bytes]);
         const sample = this.sample;
@@ -176,11 +264,14 @@ export class TabularReader {
           (sample.length >= SAMPLE_BYTES && countLines(sample, SAMPLE_LINES) >= SAMPLE_LINES)
         ) {
           this.start(false);
+          this.tokenized += sample.length;
+          this.maybeSplit();
         }
       }
     }
     const failure = this.decoder.failure;
     if (failure !== undefined) {
+      this.unsplit();
       const line = (this.tokenizer ?? this.start(false)).pendingLine();
       const what = failure.encoding === 'cp932' ? 'CP932 (Shift_JIS)' : 'UTF-8';
       throw badRequest(
@@ -192,7 +283,10 @@ export class TabularReader {
         { offset: failure.offset, line, encoding: failure.encoding },
       );
     }
-    if (final) (this.tokenizer ?? this.start(true)).end();
+    if (final) {
+      this.unsplit();
+      (this.tokenizer ?? this.start(true)).end();
+    }
   }
 }
 

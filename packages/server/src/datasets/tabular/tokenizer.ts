@@ -81,6 +81,28 @@ export class CsvTokenizer {
     this.specialMax = Math.max(delimiter, LF);
   }
 
+  /** Physical line (1-based) at which the next record starts. */
+  get nextLine(): number {
+    return this.line;
+  }
+
+  /** Records of `lines` physical lines were read elsewhere (parsed in chunks apart from this tokenizer). */
+  skipLines(lines: number): void {
+    this.line += lines;
+  }
+
+  /** Whether bytes of an incomplete record are held back. */
+  get carrying(): boolean {
+    return this.carry.length > 0;
+  }
+
+  /** The bytes of the incomplete record held back (a copy), which this tokenizer forgets. */
+  takeCarry(): Buffer {
+    const carry = this.carry;
+    this.carry = EMPTY;
+    return carry;
+  }
+
   /** Line on which the unparsed remainder starts, plus the line breaks inside it (for decode errors). */
   pendingLine(): number {
     let lines = this.line;
