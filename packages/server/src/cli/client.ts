@@ -95,9 +95,16 @@ export class ApiClient {
 
   /**
    * Downloads to `outFile` through a temporary file in the same directory, hashing as it writes; renames into
-   * place only when the SHA-256 matches the server's X-Ichigen-Digest. On any failure the partial file is deleted.
+   * place only when the SHA-256 matches the digest expected: `expectedDigest` when the caller knows it (e.g. from
+   * the version's manifest), and the server's X-Ichigen-Digest, which must agree with it. A response with no digest
+   * to check against is refused. On any failure the partial file is deleted.
    */
-  async download(p: string, outFile: string, onProgress?: Progress): Promise<{ digest: string; size: number }> {
+  async download(
+    p: string,
+    outFile: string,
+    onProgress?: Progress,
+    expectedDigest?: string,
+  ): Promise<{ digest: string; size: number }> {
     let res: Response;
     try {
       res = await fetch(this.url(p), { headers: this.headers() });
@@ -105,7 +112,22 @@ export class ApiClient {
       throw unreachable(this.baseUrl, e);
     }
     if (!res.ok || !res.body) await parseResponse(res);
-    const expected = res.headers.get('x-ichigen-digest');
+    const header = res.headers.get('x-ichigen-digest');
+    if (expectedDigest && header && header !== expectedDigest) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new CliError(
+        'INTEGRITY_ERROR',
+        `the server sends ${header} where the version's manifest lists ${expectedDigest}; nothing was saved`,
+      );
+    }
+    const expected = expectedDigest ?? header;
+    if (!expected) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new CliError(
+        'INTEGRITY_ERROR',
+        'the server sent no digest to verify the download against; nothing was saved',
+      );
+    }
     const total = Number(res.headers.get('content-length') ?? NaN);
     await mkdir(path.dirname(path.resolve(outFile)), { recursive: true });
     const tmp = path.join(
@@ -134,7 +156,7 @@ export class ApiClient {
           `download was cut short (${size} of ${total} bytes): the server found the stored data damaged or the connection broke`,
         );
       }
-      if (expected && digest !== expected) {
+      if (digest !== expected) {
         throw new CliError('INTEGRITY_ERROR', `downloaded bytes hash to ${digest}, not ${expected}; nothing was saved`);
       }
       await rename(tmp, outFile);

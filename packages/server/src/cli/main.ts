@@ -622,7 +622,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
             if (!target.startsWith(outRoot + path.sep))
               throw new CliError('INVALID_PATH', `refusing to write ${f.path} outside ${out}`);
             const before = done;
-            await api.download(`${base}/files/${f.digest}`, target, (n) => bar.update(before + n, info.sizeBytes));
+            await api.download(
+              `${base}/files/${f.digest}`,
+              target,
+              (n) => bar.update(before + n, info.sizeBytes),
+              f.digest,
+            );
             done += f.size;
           }
           bar.stop();
