@@ -1,5 +1,6 @@
 // Training policies and studies: set a policy per dataset, start a study by hand or when a new version lands,
 // follow its trials, cancel it. The study itself runs as a durable job (see study-runner.ts).
+import { defaultSearchSpace, MlError, overrideSpace, validateSpace, type SpaceOverrides } from '@ichigen/ml';
 import type { AuditLog } from '../audit/audit.js';
 import type { Principal } from '../auth/service.js';
 import { printable } from '../auth/service.js';
@@ -91,6 +92,7 @@ export class TrainingService {
       throw badRequest('INVALID_POLICY', `policy field ${i.path.join('.') || '(policy)'}: ${i.message}`);
     }
     const spec = parsed.data;
+    if (spec.searchSpace) checkSearchSpace(spec);
     const existing = await this.db
       .selectFrom('training_policies')
       .selectAll()
@@ -376,5 +378,28 @@ export class TrainingService {
       finishedAt: r.finished_at,
       jobId: r.job_id,
     };
+  }
+}
+
+/**
+ * Search-space overrides are checked when the policy is set, with the same rules the study applies, so a bad one
+ * is refused at `policy set` instead of failing the next study.
+ */
+function checkSearchSpace(spec: PolicySpec): void {
+  const overrides = spec.searchSpace as SpaceOverrides;
+  for (const [name, o] of Object.entries(overrides))
+    if (o !== null && (typeof o !== 'object' || Array.isArray(o) || typeof (o as { type?: unknown }).type !== 'string'))
+      throw badRequest(
+        'INVALID_POLICY',
+        `policy field searchSpace.${name}: must be a parameter spec ({"type": "float" | "int" | "categorical" | "const" | "branch", …}) or null`,
+      );
+  try {
+    validateSpace(overrideSpace(defaultSearchSpace({ numRows: 1000, algorithms: spec.algorithms }), overrides));
+  } catch (e) {
+    // Anything thrown here comes from the override's shape (e.g. a branch without branches).
+    throw badRequest(
+      'INVALID_POLICY',
+      `policy field searchSpace: ${e instanceof MlError ? e.message : 'not a valid override of the search space'}`,
+    );
   }
 }

@@ -386,11 +386,83 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     const one = await start('m2', cohortCsv({ patients: 100, seed: 1, singleClass: true }), {});
     expect(one.status).toBe('failed');
     expect(one.error).toMatch(/only one class/);
-    const few = await start('m3', cohortCsv({ patients: 6, seed: 1 }), {});
+    // Both classes, but fewer rows than a holdout and three folds need.
+    const [header, ...lines] = cohortCsv({ patients: 200, seed: 1 }).trim().split('\n');
+    const fewRows = [
+      header,
+      ...lines.filter((l) => l.endsWith(',1')).slice(0, 3),
+      ...lines.filter((l) => l.endsWith(',0')).slice(0, 3),
+    ];
+    const few = await start('m3', fewRows.join('\n') + '\n', {});
     expect(few.status).toBe('failed');
-    expect(few.error).toMatch(/usable rows|one class/);
+    expect(few.error).toMatch(/^only 6 usable rows; a study with 3 folds and a holdout needs at least \d+/);
     const bad = await api('PUT', '/projects/diabetes/datasets/m3/policy', 'alice', { target: 'responder', folds: 1 });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('INVALID_POLICY');
+    // A target with missing values fails the study when the policy says so (the default drops and counts them).
+    const strict = await start('m4', cohortCsv({ patients: 100, seed: 2, missingTarget: 3 }), {
+      missingTarget: 'fail',
+    });
+    expect(strict.status).toBe('failed');
+    expect(strict.error).toMatch(/missing|empty/i);
+    expect(strict.error).toMatch(/responder/);
+  });
+
+  it('a cancelled study stops, keeps its finished trials visible, and produces no model', async () => {
+    expect((await push('slow', cohortCsv({ patients: 1500, seed: 11 }))).statusCode).toBe(201);
+    const pol = await api('PUT', '/projects/diabetes/datasets/slow/policy', 'alice', {
+      target: 'responder',
+      group: 'patient_id',
+      exclude: ['patient_id', 'index_date'],
+      algorithms: ['gbdt'],
+      trials: 500,
+      folds: 3,
+      model: 'slow-model',
+    });
+    expect(pol.statusCode, pol.body).toBe(200);
+    const started = await api('POST', '/projects/diabetes/studies', 'alice', { dataset: 'slow', version: 1 });
+    expect(started.statusCode, started.body).toBe(201);
+    const id = started.json().id as string;
+    const end = Date.now() + 120_000;
+    while ((await api('GET', `/projects/diabetes/studies/${id}`, 'alice')).json().trialsDone < 2) {
+      if (Date.now() > end) throw new Error('no trial finished in 2 minutes');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const c = await api('POST', `/projects/diabetes/studies/${id}/cancel`, 'alice');
+    expect(c.statusCode, c.body).toBe(200);
+    const s = await waitStudy(id);
+    expect(s.status).toBe('cancelled');
+    expect(s.trialsList.length).toBeGreaterThanOrEqual(2);
+    expect(s.trialsList.length).toBeLessThan(500);
+    expect(s.modelVersion).toBeNull();
+    const models = (await api('GET', '/projects/diabetes/models?model=slow-model', 'alice')).json().versions;
+    expect(models).toEqual([]);
+    // Cancelling again is refused: it has finished.
+    const again = await api('POST', `/projects/diabetes/studies/${id}/cancel`, 'alice');
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error.code).toBe('STUDY_FINISHED');
+    const ev = await t.platform.audit.list({ action: 'study.cancel' });
+    expect(ev.events.some((e) => e.target === `study:${id}` && e.actor === 'alice')).toBe(true);
+  });
+
+  it('search-space overrides are checked when the policy is set', async () => {
+    const set = (searchSpace: unknown) =>
+      api('PUT', '/projects/diabetes/datasets/m3/policy', 'alice', { target: 'responder', searchSpace });
+    const gbdt = (sub: unknown) => ({ algorithm: { type: 'branch', branches: { gbdt: sub } } });
+    for (const bad of [
+      gbdt({ learningRate: { type: 'float', low: 0.5, high: 0.1 } }), // low above high
+      gbdt({ numLeaves: { type: 'int', low: 2, high: 8, step: 0 } }),
+      gbdt({ learningRate: { type: 'float', low: 0, high: 0.1, log: true } }), // log needs low > 0
+      { learningRate: 0.1 }, // a value, not a spec
+      { algorithm: { type: 'branch' } }, // a branch without branches
+      { learningRate: { type: 'float', low: 0.01, high: 0.1 } }, // also inside the gbdt branch: twice on one path
+    ]) {
+      const r = await set(bad);
+      expect(r.statusCode, JSON.stringify(bad)).toBe(400);
+      expect(r.json().error.code).toBe('INVALID_POLICY');
+      expect(r.json().error.message).toContain('searchSpace');
+    }
+    const good = await set(gbdt({ learningRate: { type: 'float', low: 0.05, high: 0.2, log: true } }));
+    expect(good.statusCode, good.body).toBe(200);
   });
 });
