@@ -257,6 +257,30 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
       }),
     );
     expect(male.statusCode, male.body).toBe(201);
+    // Deployments are versioned and audited: a changed spec is version 2, with both in the history; withdrawn after.
+    const vSpec = dmDeployment(modelVersion, { applicability: { sex: ['male'] }, card: { ...d.card, title: 'V1' } });
+    expect((await api('PUT', '/projects/diabetes/deployments/dm-versioned', approver.token, vSpec)).statusCode).toBe(
+      201,
+    );
+    const v2 = await api('PUT', '/projects/diabetes/deployments/dm-versioned', approver.token, {
+      ...vSpec,
+      card: { ...vSpec.card, title: 'V2' },
+    });
+    expect(v2.statusCode, v2.body).toBe(201);
+    expect(v2.json()).toMatchObject({ created: true, version: 2 });
+    const shown = (await api('GET', '/projects/diabetes/deployments/dm-versioned', approver.token)).json();
+    expect(shown.version).toBe(2);
+    expect(shown.spec.card.title).toBe('V2');
+    expect(shown.history.map((h: { version: number }) => h.version)).toEqual([2, 1]);
+    const depEvents = (await t.platform.audit.list({ project: 'diabetes' })).events.filter(
+      (e) => e.target?.includes('dm-versioned') && e.action.startsWith('deployment.'),
+    );
+    expect(depEvents.map((e) => e.action).sort()).toEqual(['deployment.create', 'deployment.update']);
+    expect(depEvents.every((e) => e.actor === approver.name && e.outcome === 'success')).toBe(true);
+    const gone = await api('POST', '/projects/diabetes/deployments/dm-versioned/withdraw', approver.token, {
+      reason: 'test of versioning',
+    });
+    expect(gone.statusCode, gone.body).toBe(200);
 
     // Rule models: the author cannot approve; another approver can.
     const reg = await api('POST', '/projects/hbv/rules/hbv-reactivation/versions', approver.token, hbvRule);
@@ -584,6 +608,8 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
       .sign(new TextEncoder().encode('a shared secret of 32+ bytes....'));
     expect(await codeOf(hs)).toBe('CDS_JWT_ALG');
     expect(await codeOf(await jwt(aud, { iat: now + 600, exp: now + 700 }))).toBe('CDS_JWT_IAT');
+    // A long-lived token is refused (the spec asks for short ones): one expiring in an hour.
+    expect(await codeOf(await jwt(aud, { iat: now, exp: now + 3600 }))).toBe('CDS_JWT_LIFETIME');
     const once = await jwt(aud, { jti: 'once-only' });
     expect(await codeOf(once)).toBe('OK');
     expect(await codeOf(once)).toBe('CDS_JWT_REPLAYED');
