@@ -1,8 +1,18 @@
 // Benchmark: push of a large CSV on the embedded default (SQLite + local object store), next to the anchor
 // `sha256sum FILE && cp FILE COPY` on the same file in the same run. Reports MB/s, the ratio, and the server's
-// peak memory (VmHWM). Usage: node bench/platform/push.mjs [--mb 1024] [--twice] [--keep]
+// peak memory (VmHWM), and the server's CPU seconds in all and per thread. Usage:
+// node bench/platform/push.mjs [--mb 1024] [--twice] [--keep]; ICHIGEN_INGEST_SPLIT=1 measures the split parse.
 import { execFileSync, spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { Readable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,6 +98,20 @@ const cpuOf = (pid) => {
   return (Number(f[11]) + Number(f[12])) / ticks;
 };
 
+/** CPU seconds per thread of a process so far (thread id → seconds); threads that ended are absent. */
+const threadCpu = (pid) => {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+      out.set(tid, (Number(f[11]) + Number(f[12])) / ticks);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+};
+
 // Ours: a fresh embedded server in its own process, pushed to over loopback HTTP.
 const data = path.join(work, 'data');
 rmSync(data, { recursive: true, force: true });
@@ -119,8 +143,16 @@ const runs = [];
 let rows = 0;
 const pushes = args.includes('--twice') ? 2 : 1;
 const serverCpu = [];
+/** Per thread of the server, CPU seconds during the first push (sampled: worker threads end with the push). */
+const perThread = new Map();
 for (let i = 0; i < pushes; i++) {
   const cpu0 = cpuOf(server.pid);
+  const threads0 = threadCpu(server.pid);
+  const sample = () => {
+    if (i > 0) return;
+    for (const [tid, cpu] of threadCpu(server.pid)) perThread.set(tid, cpu - (threads0.get(tid) ?? 0));
+  };
+  const sampler = setInterval(sample, 100);
   const t = process.hrtime.bigint();
   const res = await fetch(`${url}/api/v1/projects/bench/datasets/labs${i}/versions`, {
     method: 'POST',
@@ -133,6 +165,8 @@ for (let i = 0; i < pushes; i++) {
   rows = body.version.rowCount;
   runs.push(Number(process.hrtime.bigint() - t) / 1e9);
   serverCpu.push(cpuOf(server.pid) - cpu0);
+  clearInterval(sampler);
+  sample();
   // The second push is a new dataset: identical content is stored once, so it measures parse + Arrow + dedupe.
 }
 const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
@@ -158,6 +192,14 @@ const result = {
   anchorCpuSeconds: Number(Math.min(...anchorCpu).toFixed(2)),
   pushServerCpuSeconds: Number(serverCpu[0].toFixed(2)),
   cpuRatio: Number((Math.min(...anchorCpu) / serverCpu[0]).toFixed(3)),
+  // The busiest threads of the first push, by id (main = the request thread, then the ingest worker(s),
+  // libuv's pool and V8's helpers); sampled every 100 ms, so a thread's last 100 ms may be missing.
+  serverThreadCpuSeconds: Object.fromEntries(
+    [...perThread]
+      .filter(([, cpu]) => cpu >= 0.05)
+      .sort((a, b) => b[1] - a[1])
+      .map(([tid, cpu]) => [tid === String(server.pid) ? 'main' : tid, Number(cpu.toFixed(2))]),
+  ),
   serverPeakMB: Number(peakMB.toFixed(0)),
 };
 console.log(JSON.stringify(result, null, 2));
