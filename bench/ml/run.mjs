@@ -2,12 +2,14 @@
 // engine on it in the same run (each configuration in its own process), and prints Markdown tables with ratios.
 //
 // Usage: node bench/ml/run.mjs [--quick] [--only higgs,wide,clinical,linear] [--threads 1,2] [--engines xgb,hgb,ours]
-//                              [--skip-build] [--out .bench-data]
+//                              [--skip-build] [--dist DIR] [--out .bench-data]
+// --dist DIR runs our engine from another build of packages/ml (e.g. a copy of dist made before a change), for an
+// A/B against the anchors in the same conditions; DIR must lie inside the repository so it finds node_modules.
 // Results: <out>/results/<scale>-<timestamp>.jsonl (one JSON line per run) and .md (the tables printed at the end).
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,6 +27,7 @@ function parseArgs(argv) {
     threads: get('--threads', '1,2').split(',').map(Number),
     engines: get('--engines', 'xgb,hgb,ours').split(','),
     skipBuild: argv.includes('--skip-build'),
+    dist: get('--dist', ''),
     out: get('--out', join(ROOT, '.bench-data')),
     report: get('--report', ''),
   };
@@ -182,8 +185,9 @@ function main() {
   const startedAt = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   let dist = join(ROOT, 'packages/ml/dist');
-  const builtFrom = gitState();
-  if (a.engines.includes('ours')) {
+  const builtFrom = a.dist ? `the build in ${a.dist}` : gitState();
+  if (a.dist) dist = resolve(a.dist);
+  if (a.engines.includes('ours') && !a.dist) {
     if (!a.skipBuild) {
       const b = sh('npx', ['tsc', '-b', 'packages/ml'], { cwd: ROOT });
       if (b.code !== 0) {

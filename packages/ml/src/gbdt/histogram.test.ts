@@ -156,7 +156,7 @@ describe('histogram builder', () => {
 });
 
 describe('jobs cut into chunks', () => {
-  test('builds of several chunks, score updates and gradients are bit-identical for 1 and 2 threads', async () => {
+  test('the bin transpose, builds of several chunks, score updates and gradients are bit-identical for 1 and 2 threads', async () => {
     const F = 5;
     const n = 140_000; // ≥ 4 histogram chunks, several row chunks
     const out: { hist: Float64Array; f: Float64Array; grad: Float64Array }[] = [];
@@ -165,6 +165,12 @@ describe('jobs cut into chunks', () => {
       const { rows, hist, f, y, grad } = fx.buffers;
       const b = await HistogramBuilder.start(fx.buffers, threads);
       try {
+        // The row-major bins again from the column-major ones (the fixture wrote both).
+        const { rowWords } = fx.buffers;
+        const wantWords = rowWords.slice();
+        rowWords.fill(0);
+        b.transposeBins();
+        expect(rowWords.every((w, i) => w === wantWords[i])).toBe(true);
         b.setFeatures([...Array(F).keys()]);
         // Rows in a scrambled order, as after partitions.
         for (let i = 0; i < n; i++) rows[i] = (i * 7919) % n;

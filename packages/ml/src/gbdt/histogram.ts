@@ -176,6 +176,29 @@ export function computeGradients(
 }
 
 /**
+ * Copies the column-major bins (`colBins[f * n + row]`) of rows [a, b) into the row-major bytes, `stride` bytes per
+ * row. In blocks of rows whose bytes stay in cache while every feature's column is written into them (a pass per
+ * feature over the whole table touched every cache line F times). Self-contained (shipped to the worker).
+ */
+export function transposeRows(
+  colBins: Uint8Array,
+  n: number,
+  F: number,
+  rowBytes: Uint8Array,
+  stride: number,
+  a: number,
+  b: number,
+): void {
+  for (let i0 = a; i0 < b; i0 += 4096) {
+    const i1 = Math.min(b, i0 + 4096);
+    for (let f = 0; f < F; f++) {
+      const col = f * n;
+      for (let i = i0, at = i0 * stride + f; i < i1; i++, at += stride) rowBytes[at] = colBins[col + i]!;
+    }
+  }
+}
+
+/**
  * Adds `value[l]` to the margin of every row at positions [lo, hi) of leaf l's range
  * [start[l], start[l] + count[l]) of `rows`, for leaves 0..numLeaves. Self-contained (shipped to the worker).
  */
@@ -231,6 +254,7 @@ const JOB_PARTITION = 2;
 const JOB_GRADIENT = 3;
 const JOB_SCORE = 4;
 const JOB_HISTOGRAM_FEATURES = 5;
+const JOB_TRANSPOSE = 6;
 
 /**
  * With two threads, builds too small to be cut by rows (< SPLIT_WORK updates) but of at least this many updates are
@@ -264,6 +288,10 @@ export function makeKernelSet(
 interface ChunkContext {
   ctl: Int32Array;
   rowWords: Uint32Array;
+  /** The same memory as bytes, `words` × 4 per row. */
+  rowBytes: Uint8Array;
+  words: number;
+  numRows: number;
   rows: Int32Array;
   grad: Float64Array;
   hist: Float64Array;
@@ -315,6 +343,8 @@ export function runChunk(x: ChunkContext, kernels: KernelSet, c: number): void {
       x.hist.fill(0, base + x.binOffsets[ft]! * 2, base + x.binOffsets[ft + 1]! * 2);
     }
     kernels[1 + c]!(x.rowWords, x.rows, start, start + count, x.grad, x.hist, base);
+  } else if (job === 6) {
+    transposeRows(x.colBins, x.numRows, x.binOffsets.length - 1, x.rowBytes, x.words * 4, a, b);
   } else if (job === 2) {
     x.counts[c] = partitionRange(x.colBins, ctl[7]!, x.lut, x.rows, x.tmp, a, b);
   } else if (job === 3) {
@@ -432,6 +462,9 @@ export class HistogramBuilder {
     this.x = {
       ctl: this.ctl,
       rowWords: buf.rowWords,
+      rowBytes: new Uint8Array(buf.rowWords.buffer, buf.rowWords.byteOffset, buf.rowWords.byteLength),
+      words: buf.words,
+      numRows: buf.numRows,
       rows: buf.rows,
       grad: buf.grad,
       hist: buf.hist,
@@ -465,7 +498,7 @@ export class HistogramBuilder {
     // esbuild-style transforms may wrap functions in __name(); define it so the shipped text runs anywhere.
     const code =
       `'use strict';\nconst __name = (f) => f;\n` +
-      [makeHistogramKernel, makeKernelSet, partitionRange, computeGradients, addLeafValues, runChunk]
+      [makeHistogramKernel, makeKernelSet, transposeRows, partitionRange, computeGradients, addLeafValues, runChunk]
         .map((fn) => `const ${fn.name} = ${fn.toString()};\n`)
         .join('') +
       `(${workerMain.toString()})();\n`;
@@ -581,6 +614,11 @@ export class HistogramBuilder {
       at += b - a - counts[c]!;
     }
     return nl;
+  }
+
+  /** Fills the row-major bins (`rowWords`) from the column-major ones (`colBins`). */
+  transposeBins(): void {
+    this.run(JOB_TRANSPOSE, 0, this.buf.numRows, this.rowChunks(this.buf.numRows), 0);
   }
 
   /** Gradients of every row from the margins `f`. */

@@ -502,13 +502,8 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   // Row-major copy of the bins for training, padded to whole 32-bit words: a leaf's scattered rows then cost one
   // cache line each, not one per feature, and the kernel reads four bins per load.
   const words = (F + 3) >> 2;
-  const rowBytes = new Uint8Array(alloc(Math.max(n * words * 4, 4)));
-  const stride = words * 4;
-  for (let f = 0; f < F; f++) {
-    const col = data.bins.subarray(f * n, (f + 1) * n);
-    for (let i = 0, at = f; i < n; i++, at += stride) rowBytes[at] = col[i]!;
-  }
-  const rowWords = new Uint32Array(rowBytes.buffer, 0, rowBytes.length >> 2);
+  // The builder fills it from the column-major bins (transposeBins).
+  const rowWords = new Uint32Array(alloc(Math.max(n * words * 4, 4)));
   const rows = new Int32Array(alloc(n * 4));
   const grad = new Float64Array(alloc(n * 16));
   // Labels and margins shared with the worker, which computes half of the gradients.
@@ -538,6 +533,7 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
     threads,
   );
   try {
+    builder.transposeBins();
     return await boost(p, options, data, y, valid, rows, f, hist, builder);
   } finally {
     await builder.close();
