@@ -7,6 +7,7 @@ import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/config.js';
 import { startServer, type RunningServer } from '../server/serve.js';
+import { cohortCsv } from '../test-support/cohort.js';
 import { runCli, startServerProcess } from '../test-support/process.js';
 import { main } from './main.js';
 
@@ -204,5 +205,163 @@ describe('the ichigen binary', () => {
     } finally {
       rmSync(data, { recursive: true, force: true });
     }
+  });
+});
+
+describe('ichigen CLI: policy, study, model, approval, prediction and lineage', () => {
+  let srv: RunningServer;
+  let dir: string;
+  const tokens: Record<string, string> = {};
+
+  /** Runs the CLI as `who` (ICHIGEN_URL + ICHIGEN_TOKEN, no stored login). */
+  const run = async (who: string, ...args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(['node', 'ichigen', ...args], {
+      out: (s) => out.push(s),
+      err: (s) => err.push(s),
+      env: { ICHIGEN_URL: srv.url, ICHIGEN_TOKEN: tokens[who]!, ICHIGEN_CONFIG_HOME: path.join(dir, 'nowhere') },
+    });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  const json = async <T = Record<string, unknown>>(who: string, ...args: string[]) => {
+    const r = await run(who, ...args, '--json');
+    expect(r.code, `${args.join(' ')}: ${r.out} ${r.err}`).toBe(0);
+    return JSON.parse(r.out) as T;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ichigen-cli-ml-'));
+    srv = await startServer(loadConfig({ env: {}, flags: { dataDir: path.join(dir, 'data'), port: 0 } }), {
+      print: () => undefined,
+      logger: false,
+    });
+    const auth = srv.platform.auth;
+    for (const name of ['owner', 'sci', 'appr']) {
+      const { user } = await auth.createUser(name, { admin: name === 'owner', actor: 'test' });
+      tokens[name] = (await auth.issueToken(user.id, 'test', 'api', 3600_000)).token;
+    }
+    await json('owner', 'project', 'create', 'diabetes', '--name', 'Diabetes');
+    await json('owner', 'project', 'add-member', 'diabetes', 'sci', '--role', 'scientist');
+    await json('owner', 'project', 'add-member', 'diabetes', 'sci', '--role', 'steward');
+    await json('owner', 'project', 'add-member', 'diabetes', 'appr', '--role', 'approver');
+  });
+  afterAll(async () => {
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('trains on a push, watches the study, approves with two people, predicts in order, and traces lineage', async () => {
+    const csv = path.join(dir, 'cohort.csv');
+    writeFileSync(csv, cohortCsv({ patients: 300, seed: 4 }));
+    // A first version, then the policy: the next version trains by itself.
+    expect(
+      (await json<{ studiesStarted?: string[] }>('sci', 'dataset', 'push', 'diabetes/cohort', csv)).studiesStarted ??
+        [],
+    ).toEqual([]);
+    writeFileSync(csv, cohortCsv({ patients: 400, seed: 5 }));
+    const pol = await json<{ revision: number; spec: Record<string, unknown> }>(
+      'sci',
+      'policy',
+      'set',
+      'diabetes/cohort',
+      '--target',
+      'responder',
+      '--group',
+      'patient_id',
+      '--exclude',
+      'patient_id,index_date',
+      '--subgroups',
+      'drug_class',
+      '--algorithms',
+      'gbdt',
+      '--trials',
+      '4',
+      '--folds',
+      '3',
+      '--model',
+      'oral-response',
+      '--on-new-version',
+    );
+    expect(pol.revision).toBe(1);
+    expect(pol.spec).toMatchObject({ trials: 4, folds: 3, subgroups: ['drug_class'], onNewVersion: true });
+    expect((await run('sci', 'policy', 'set', 'diabetes/cohort', '--target', 'responder', '--folds', '1')).err).toMatch(
+      /INVALID_POLICY/,
+    );
+    // The push starts the study by itself.
+    const pushed = await json<{ studiesStarted: string[] }>('sci', 'dataset', 'push', 'diabetes/cohort', csv);
+    expect(pushed.studiesStarted).toHaveLength(1);
+    const listed = await json<{ studies: { id: string; dataset: string }[] }>('sci', 'study', 'list', 'diabetes');
+    expect(listed.studies.map((s) => s.id)).toContain(pushed.studiesStarted[0]);
+
+    // `study watch` follows it to the end and exits 0 because it succeeded.
+    const watched = await run('sci', 'study', 'watch', `diabetes/${pushed.studiesStarted[0]}`, '--interval', '0.2');
+    expect(watched.code, watched.err).toBe(0);
+    expect(watched.out).toMatch(/succeeded\s+trials 4\/4/);
+    expect(watched.out).toContain('→ oral-response@1');
+    expect(watched.err).toMatch(/running: \d\/4 trials|queued/);
+
+    const versions = await json<{ versions: { model: string; version: number; stage: string }[] }>(
+      'appr',
+      'model',
+      'list',
+      'diabetes',
+    );
+    expect(versions.versions).toEqual([
+      expect.objectContaining({ model: 'oral-response', version: 1, stage: 'candidate' }),
+    ]);
+    const shown = await run('appr', 'model', 'show', 'diabetes/oral-response@1');
+    expect(shown.code).toBe(0);
+    expect(shown.out).toContain('## Subgroups');
+    expect(shown.out).toContain('drug_class');
+    expect(shown.out).toContain('## Stage: candidate');
+
+    // Two people: the scientist who trained it may not approve it; the approver may.
+    expect((await run('sci', 'model', 'approve', 'diabetes/oral-response@1', '--reason', 'mine')).code).toBe(1);
+    const approved = await run('appr', 'model', 'approve', 'diabetes/oral-response@1', '--reason', 'validated');
+    expect(approved.code, approved.err).toBe(0);
+    expect(approved.out).toBe('approved oral-response@1');
+
+    // Predict: one line per input row, in input order, each with its own probability.
+    const [header, ...rows] = readFileSync(csv, 'utf8').trim().split('\n');
+    const picked = [rows[3]!, rows[0]!, rows[7]!];
+    const rowsFile = path.join(dir, 'rows.csv');
+    writeFileSync(rowsFile, [header, ...picked].join('\n') + '\n');
+    const preds = await json<{ predictions: { probability: number }[] }>(
+      'sci',
+      'predict',
+      'diabetes/oral-response@1',
+      rowsFile,
+    );
+    expect(preds.predictions).toHaveLength(3);
+    for (const [i, line] of picked.entries()) {
+      writeFileSync(rowsFile, `${header}\n${line}\n`);
+      const one = await json<{ predictions: { probability: number }[] }>(
+        'sci',
+        'predict',
+        'diabetes/oral-response@1',
+        rowsFile,
+      );
+      expect(one.predictions[0]!.probability).toBe(preds.predictions[i]!.probability);
+    }
+    const table = await run('sci', 'predict', 'diabetes/oral-response@1', rowsFile);
+    expect(table.out).toMatch(/^ROW\s+PROBABILITY\s+LABEL/);
+
+    const lineage = await run('sci', 'lineage', 'diabetes/oral-response@1', '--model', '--direction', 'upstream');
+    expect(lineage.code, lineage.err).toBe(0);
+    expect(lineage.out).toMatch(/dataset version cohort@2 .*--studied-by-->\s+study/);
+    expect(lineage.out).toMatch(/--produced-->\s+model version oral-response@1/);
+  });
+
+  it('`study watch` exits 1 when the study fails, with the error', async () => {
+    const csv = path.join(dir, 'one-class.csv');
+    writeFileSync(csv, cohortCsv({ patients: 60, seed: 1, singleClass: true }));
+    await json('sci', 'dataset', 'push', 'diabetes/oneclass', csv);
+    await json('sci', 'policy', 'set', 'diabetes/oneclass', '--target', 'responder', '--trials', '2', '--folds', '3');
+    const s = await json<{ id: string }>('sci', 'study', 'start', 'diabetes/oneclass@1');
+    const watched = await run('sci', 'study', 'watch', `diabetes/${s.id}`, '--interval', '0.2');
+    expect(watched.code).toBe(1);
+    expect(watched.out).toMatch(/failed/);
+    expect(watched.out).toMatch(/error: .*only one class/);
   });
 });
