@@ -288,6 +288,32 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     });
     expect(show.card.data.holdoutRows).toBeGreaterThan(100);
 
+    // It serves through onnxruntime: the same probabilities as the model it was exported from (float32 inside ONNX),
+    // in input order, logged like any prediction.
+    const input = [
+      { age: 71, hba1c_baseline: 9.4, egfr: 38 },
+      { age: 45, hba1c_baseline: 7.1, egfr: 96 },
+      { age: 58, hba1c_baseline: 8.2, egfr: 64 },
+    ];
+    const expected = lr.predictProba(
+      Frame.fromColumns({
+        age: input.map((r) => r.age),
+        hba1c_baseline: input.map((r) => r.hba1c_baseline),
+        egfr: input.map((r) => r.egfr),
+      }),
+    );
+    for (let round = 0; round < 2; round++) {
+      const pred = await api('POST', '/projects/diabetes/models/jupyter-lr/versions/1/predict', 'alice', {
+        rows: input,
+      });
+      expect(pred.statusCode, pred.body).toBe(200);
+      const got = pred.json().predictions.map((x: { probability: number }) => x.probability);
+      expect(got).toHaveLength(3);
+      for (let i = 0; i < 3; i++) expect(Math.abs(got[i] - expected[i]!)).toBeLessThan(1e-5);
+    }
+    const logged = (await api('GET', '/projects/diabetes/predictions?model=jupyter-lr', 'alice')).json();
+    expect(logged.predictions.length).toBeGreaterThanOrEqual(6);
+
     const junk = await upload(Buffer.from('this is not an onnx model at all'), 'dataset=cohort&version=3&columns=age');
     expect(junk.json().error.code).toBe('ONNX_INVALID');
     const pickle = await upload(
