@@ -25,6 +25,15 @@ export interface Principal {
   sessionId?: string;
 }
 
+/**
+ * The credential a request came with, for the audit trail's data events (`details.via`): `token:<id>` for an API
+ * token, `session:<id>` for a console session, `jwt:<jti>` for a CDS Hooks call. Never the secret itself.
+ */
+export function credentialOf(p: Principal): string {
+  if (p.sessionId) return `session:${p.sessionId}`;
+  return p.tokenId.includes(':') ? p.tokenId : `token:${p.tokenId}`;
+}
+
 export interface IssuedToken {
   id: string;
   token: string;

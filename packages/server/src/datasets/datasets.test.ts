@@ -116,6 +116,14 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
     expect(res.headers['x-ichigen-digest']).toBe(sha(LABS));
     const ev = await t.platform.audit.list({ project: 'diabetes', action: 'dataset.download' });
     expect(ev.events[0]).toMatchObject({ actor: 'sato', target: 'dataset:diabetes/labs@1', outcome: 'success' });
+    // Which credential read it: sato's API token (its id, never the token).
+    const tokens = await t.platform.store.db
+      .selectFrom('api_tokens')
+      .innerJoin('users', 'users.id', 'api_tokens.user_id')
+      .select('api_tokens.id')
+      .where('users.name', '=', 'sato')
+      .execute();
+    expect(tokens.map((x) => `token:${x.id}`)).toContain(ev.events[0]!.details.via);
     const shows = await t.platform.audit.list({ project: 'diabetes', action: 'dataset.metadata' });
     expect(shows.events.length).toBeGreaterThan(0);
   });

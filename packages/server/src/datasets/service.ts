@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import type { AuditLog } from '../audit/audit.js';
 import type { Principal } from '../auth/service.js';
-import { printable } from '../auth/service.js';
+import { credentialOf, printable } from '../auth/service.js';
 import type { MetadataStore } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
 import type { DatasetVersionsTable } from '../db/schema.js';
@@ -200,7 +200,7 @@ export class DatasetService {
           project: a.project.slug,
           outcome: 'failure',
           client: opts.client,
-          details: { code: e instanceof AppError ? e.code : 'INTERNAL' },
+          details: { code: e instanceof AppError ? e.code : 'INTERNAL', via: credentialOf(p) },
         });
         throw e;
       }
@@ -373,7 +373,13 @@ export class DatasetService {
           project: a.project.slug,
           outcome: 'success',
           client: v.client,
-          details: { digest: v.contentDigest, rows: v.rowCount, files: row.file_count, bytes: v.sizeBytes },
+          details: {
+            digest: v.contentDigest,
+            rows: v.rowCount,
+            files: row.file_count,
+            bytes: v.sizeBytes,
+            via: credentialOf(p),
+          },
         });
         const info = this.toInfo(a, dataset, row);
         const studiesStarted = this.onVersionCreated
@@ -444,7 +450,15 @@ export class DatasetService {
     details: Record<string, unknown> = {},
     outcome: 'success' | 'failure' = 'success',
   ) {
-    await this.audit.append({ actor: p.name, action, target, project: a.project.slug, outcome, client, details });
+    await this.audit.append({
+      actor: p.name,
+      action,
+      target,
+      project: a.project.slug,
+      outcome,
+      client,
+      details: { ...details, via: credentialOf(p) },
+    });
   }
 
   private toInfo(a: Access, dataset: { name: string; kind: string }, r: DatasetVersionsTable): DatasetVersionInfo {

@@ -1,5 +1,6 @@
 // HTTP routes for the model registry (list, show, card, artifacts, approve, retire, external ONNX upload) and lineage.
 import { z } from 'zod';
+import { credentialOf } from '../auth/service.js';
 import { API, requirePrincipal, type TypedApp } from '../http/app.js';
 import { lineageGraphSchema, modelVersionViewSchema, modelVersionsSchema } from '../http/schemas.js';
 import type { NodeKind } from '../lineage/lineage.js';
@@ -80,7 +81,7 @@ export function registerModelRoutes(app: TypedApp, platform: Platform): void {
         project: a.project.slug,
         outcome: 'success',
         client: req.ip,
-        details: { format: req.query.format },
+        details: { format: req.query.format, via: credentialOf(p) },
       });
       return reply
         .header('content-type', req.query.format === 'onnx' ? 'application/octet-stream' : 'application/json')

@@ -2,7 +2,7 @@
 // and caller, read the log (audited), record clinician feedback, and report override rates per deployment.
 import type { AuditInput, AuditLog } from '../audit/audit.js';
 import type { Principal } from '../auth/service.js';
-import { printable } from '../auth/service.js';
+import { credentialOf, printable } from '../auth/service.js';
 import type { MetadataStore } from '../db/database.js';
 import { AppError, notFound } from '../errors.js';
 import type { Access } from '../projects/service.js';
@@ -164,7 +164,7 @@ export class PredictionService {
           project: a.project.slug,
           outcome: 'success',
           client,
-          details: { rows: rows.length, source: 'rest' },
+          details: { rows: rows.length, source: 'rest', via: credentialOf(p) },
         },
       ],
     );
@@ -206,7 +206,7 @@ export class PredictionService {
       project: a.project.slug,
       outcome: 'success',
       client,
-      details: { filter: q, rows: page.length },
+      details: { filter: q, rows: page.length, via: credentialOf(p) },
     });
     return {
       predictions: page.map((r) => ({
