@@ -190,3 +190,15 @@ export function readData(dir) {
     fold: new Int8Array(buf('fold.i8')),
   };
 }
+
+/** The benchmark's fixed CV folds as row indices into the search part (`train.u32` order); both engines use them. */
+export function foldSplits(d) {
+  const splits = [];
+  for (let k = 0; k < d.meta.folds; k++) {
+    const test = [];
+    const train = [];
+    d.fold.forEach((f, p) => (f === k ? test : train).push(p));
+    splits.push({ train: Uint32Array.from(train), test: Uint32Array.from(test) });
+  }
+  return splits;
+}

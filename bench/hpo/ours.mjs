@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readData } from './data.mjs';
+import { foldSplits, readData } from './data.mjs';
 
 const DEFAULT_DIST = fileURLToPath(new URL('../../packages/ml/dist', import.meta.url));
 
@@ -54,13 +54,7 @@ const trainY = Float64Array.from(d.train, (r) => d.y[r]);
 const holdFrame = frameOf(d.holdout);
 const holdY = Float64Array.from(d.holdout, (r) => d.y[r]);
 // The benchmark's fixed folds (also used by the XGBoost side).
-const splits = [];
-for (let k = 0; k < meta.folds; k++) {
-  const test = [];
-  const train = [];
-  d.fold.forEach((f, p) => (f === k ? test : train).push(p));
-  splits.push({ train: Uint32Array.from(train), test: Uint32Array.from(test) });
-}
+const splits = foldSplits(d);
 
 const space = ml.defaultGbdtSpace({ numRows: trainFrame.numRows });
 const t0 = performance.now();

@@ -8,7 +8,7 @@
 // Each DIST is a built packages/ml/dist (with package.json and node_modules resolvable from it, as run.mjs makes).
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readData } from './data.mjs';
+import { foldSplits, readData } from './data.mjs';
 
 const argv = process.argv.slice(2);
 const opts = new Map();
@@ -34,13 +34,7 @@ for (const dist of dists) {
   meta.features.forEach((name, j) => {
     cols[name] = Float64Array.from(d.train, (r) => d.x[j * meta.rows + r]);
   });
-  const splits = [];
-  for (let k = 0; k < meta.folds; k++) {
-    const test = [];
-    const train = [];
-    d.fold.forEach((f, p) => (f === k ? test : train).push(p));
-    splits.push({ train: Uint32Array.from(train), test: Uint32Array.from(test) });
-  }
+  const splits = foldSplits(d);
   const data = {
     columns: ml.Frame.fromColumns(cols).columns,
     labels: Float64Array.from(d.train, (r) => d.y[r]),
