@@ -1,6 +1,6 @@
 // Columnar frame of typed arrays: the one input shape every learner in this package accepts.
 // Numeric columns are Float64Array with NaN for missing; categorical columns are dictionary codes (-1 = missing).
-import type { Table } from 'apache-arrow';
+import { RecordBatch, Table } from 'apache-arrow';
 import { MlError } from './errors.js';
 
 export interface NumericColumn {
@@ -128,10 +128,13 @@ export class Frame {
   }
 
   /**
-   * Builds a frame from an Arrow table: numeric types → numeric columns, dictionary and utf8 → categorical,
-   * booleans → 0/1. Other types are rejected by name.
+   * Builds a frame from an Arrow table, one record batch, or record batches of one schema (in order, e.g. as read
+   * from an IPC stream): numeric types → numeric columns, dictionary and utf8 → categorical, booleans → 0/1, dates
+   * and timestamps → epoch milliseconds. Other types are rejected by name.
    */
-  static fromArrow(table: Table, names?: readonly string[]): Frame {
+  static fromArrow(input: Table | RecordBatch | readonly RecordBatch[], names?: readonly string[]): Frame {
+    const table =
+      input instanceof Table ? input : input instanceof RecordBatch ? new Table(input) : new Table([...input]);
     const fields = table.schema.fields.filter((f) => !names || names.includes(f.name));
     const cols: Column[] = [];
     for (const f of fields) {
