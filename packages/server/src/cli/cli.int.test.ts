@@ -314,6 +314,18 @@ describe('ichigen CLI: policy, study, model, approval, prediction and lineage', 
     expect(shown.code).toBe(0);
     expect(shown.out).toContain('## Subgroups');
     expect(shown.out).toContain('drug_class');
+    // The holdout (80 rows) splits into four drug classes of about 20: each is flagged as too small in the card.
+    const card = await json<{
+      metrics: { subgroups: { column: string; group: string; n: number; flagged: boolean }[] };
+      cardMarkdown: string;
+    }>('appr', 'model', 'show', 'diabetes/oral-response@1');
+    const drugs = card.metrics.subgroups.filter((g) => g.column === 'drug_class');
+    expect(drugs.length).toBe(4);
+    for (const g of drugs) expect(g.flagged).toBe(g.n < 30);
+    expect(drugs.some((g) => g.flagged)).toBe(true);
+    expect(card.cardMarkdown).toMatch(
+      /Subgroups with too few patients for stable estimates: .*drug_class=\w+ \(n=\d+, fewer than 30 patients\)/,
+    );
     expect(shown.out).toContain('## Stage: candidate');
 
     // Two people: the scientist who trained it may not approve it; the approver may.
