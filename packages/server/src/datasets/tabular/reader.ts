@@ -5,7 +5,7 @@ import { badRequest } from '../../errors.js';
 import { ByteDecoder, type FileEncoding, type RequestedEncoding } from './decode.js';
 import { detectDelimiter } from './detect.js';
 import { ChunkCutter } from './split.js';
-import { CsvTokenizer, type Row } from './tokenizer.js';
+import { CsvTokenizer, MAX_RECORD_BYTES, type Row } from './tokenizer.js';
 
 export interface ReadOptions {
   encoding: RequestedEncoding;
@@ -163,6 +163,8 @@ export class TabularReader {
     const cutter = this.cutter as ChunkCutter;
     cutter.push(bytes);
     for (let c = cutter.next(); c !== undefined; c = cutter.next()) (this.splitter as RecordSplitter).records(c);
+    // No line break for a whole record's limit: read on here, where that limit is enforced (bounded memory).
+    if (cutter.size > MAX_RECORD_BYTES) this.unsplit();
   }
 
   /** Ends the hand-over for good: settles every chunk, then reads what the cutter holds here. */

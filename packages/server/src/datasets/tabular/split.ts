@@ -47,6 +47,11 @@ export class ChunkCutter {
     return chunk;
   }
 
+  /** Bytes held (not handed out). */
+  get size(): number {
+    return this.used;
+  }
+
   /** Everything not handed out (the last, possibly incomplete records). */
   rest(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.used));
