@@ -1,25 +1,37 @@
 // A worker killed with SIGKILL in the middle of a study: after its lease expires another worker process runs the
-// study to the end, and exactly one model version exists for it (the registry is idempotent per study).
+// study to the end, and exactly one model version exists for it (the registry is idempotent per study). On both
+// databases: the embedded SQLite file, and PostgreSQL (a throw-away database) shared by the processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cohortCsv } from '../test-support/cohort.js';
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../test-support/platform.js';
 import { BIN, runCli, startServerProcess } from '../test-support/process.js';
 
-describe('study survives a killed worker', () => {
+describe.each(DIALECTS)('study survives a killed worker (%s)', (dialect) => {
   const children: ChildProcess[] = [];
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ichigen-study-crash-'));
-  afterAll(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  const dir = mkdtempSync(path.join(os.tmpdir(), `ichigen-study-crash-${dialect}-`));
+  let db: TestDatabase;
+  /** Every process (CLI, server, workers) gets the same database. */
+  let env: Record<string, string> = {};
+  beforeAll(async () => {
+    db = await createTestDatabase(dialect, dir);
+    env = { ICHIGEN_DATABASE_URL: db.url };
+  });
+  afterAll(async () => {
+    const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    for (const c of running) c.kill('SIGKILL');
+    await Promise.all(running.map((c) => new Promise((r) => c.once('exit', r))));
+    await db?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   const startWorker = async () => {
     const child = spawn(process.execPath, [BIN, 'worker', '--data', dir, '--lease', '3'], {
-      env: { ...process.env, ICHIGEN_LOG_LEVEL: 'info' },
+      env: { ...process.env, ICHIGEN_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
@@ -34,10 +46,10 @@ describe('study survives a killed worker', () => {
   };
 
   it('kill -9 mid-study → another worker finishes it; one model version', { timeout: 600_000 }, async () => {
-    const created = await runCli(['admin', 'create-user', 'root', '--admin', '--data', dir, '--json']);
+    const created = await runCli(['admin', 'create-user', 'root', '--admin', '--data', dir, '--json'], env);
     expect(created.code, created.stderr).toBe(0);
     const { token } = JSON.parse(created.stdout) as { token: string };
-    const server = await startServerProcess(['--data', dir, '--no-worker']);
+    const server = await startServerProcess(['--data', dir, '--no-worker'], env);
     try {
       const h = { authorization: `Bearer ${token}` };
       const j = async (method: string, p: string, body?: unknown) => {
