@@ -49,8 +49,13 @@ export class Rng {
         chosen[perm[i]!] = 1;
       }
     }
+    // Read back without a branch (an unpredictable one: about half the rows are chosen): every index is written at
+    // the next free slot, and the slot advances only past chosen ones.
     const out = new Int32Array(k);
-    for (let i = 0, m = 0; m < k; i++) if (chosen[i] === 1) out[m++] = i;
+    for (let i = 0, m = 0; m < k; i++) {
+      out[m] = i;
+      m += chosen[i]!;
+    }
     return out;
   }
 }
