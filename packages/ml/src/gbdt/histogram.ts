@@ -115,7 +115,17 @@ export function makeHistogramKernel(
     '}',
     'return touched;',
   ].join('\n');
-  return new Function('rowWords', 'rows', 'start', 'end', 'grad', 'hist', 'histBase', body) as HistogramKernel;
+  // The same source gives the same kernel: reuse it (already compiled and optimised by V8) across trainings, e.g. the
+  // many short fits of a hyperparameter search, instead of compiling and warming up a new function each time. The
+  // cache hangs off globalThis because this function's text also runs in the worker thread, outside this module.
+  const g = globalThis as { __ichigenHistogramKernels?: Map<string, HistogramKernel> };
+  const cache = (g.__ichigenHistogramKernels ??= new Map<string, HistogramKernel>());
+  const hit = cache.get(body);
+  if (hit) return hit;
+  if (cache.size >= 512) cache.clear();
+  const kernel = new Function('rowWords', 'rows', 'start', 'end', 'grad', 'hist', 'histBase', body) as HistogramKernel;
+  cache.set(body, kernel);
+  return kernel;
 }
 
 /**
