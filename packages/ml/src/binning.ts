@@ -6,6 +6,8 @@ import { Rng } from './gbdt/rng.js';
 
 /** Bin 0 of every feature holds the missing values (NaN, or categorical code -1 / unseen category). */
 export const MISSING_BIN = 0;
+/** Rows sampled (deterministically, by seed) to find the quantiles of larger frames. */
+export const QUANTILE_SAMPLE_ROWS = 200_000;
 /** Most categories a categorical feature keeps as their own bin; the rarer rest share one "other" bin. */
 export const MAX_CATEGORY_BINS = 254;
 
@@ -60,7 +62,7 @@ export function fitBinMappers(frame: Frame, options: BinningOptions = {}): BinMa
   if (!Number.isInteger(maxBins) || maxBins < 2 || maxBins > 255) {
     throw new MlError('INVALID_PARAM', `maxBins must be an integer in 2..255, got ${maxBins}`);
   }
-  const sampleSize = options.sampleSize ?? 200_000;
+  const sampleSize = options.sampleSize ?? QUANTILE_SAMPLE_ROWS;
   const n = frame.numRows;
   // One row sample shared by all numeric features keeps fitting O(sample) and deterministic.
   const sample = n > sampleSize ? new Rng(options.seed ?? 0).sample(n, sampleSize) : null;

@@ -6,7 +6,7 @@ export * from './metrics/index.js';
 export { ENGINE_VERSION } from './version.js';
 export { fitBinMappers, binFrame, MISSING_BIN, MAX_CATEGORY_BINS } from './binning.js';
 export type { BinMapper, NumericBinMapper, CategoricalBinMapper, BinnedData, BinningOptions } from './binning.js';
-export { trainGbdt } from './gbdt/train.js';
+export { GbdtBinCache, trainGbdt } from './gbdt/train.js';
 export type { GbdtOptions, IterationMetrics } from './gbdt/train.js';
 export { GbdtModel, GBDT_FORMAT, GBDT_FORMAT_VERSION } from './gbdt/model.js';
 export type { GbdtModelJson, GbdtTreeJson, GbdtFeatureJson, GbdtObjective, ImportanceKind } from './gbdt/model.js';

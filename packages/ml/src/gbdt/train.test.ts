@@ -3,7 +3,7 @@ import { Frame } from '../frame.js';
 import { rocAuc } from '../metrics/index.js';
 import { loadModel } from '../model.js';
 import { GbdtModel } from './model.js';
-import { trainGbdt } from './train.js';
+import { GbdtBinCache, trainGbdt } from './train.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -450,5 +450,41 @@ describe('onIteration metrics', () => {
     for (const s of seen.filter((x) => x.iter % 2 === 1)) expect(s.metrics.trainLoss).toBeNaN();
     const losses = seen.filter((x) => x.iter % 2 === 0).map((x) => x.train);
     expect(losses[2]!).toBeLessThan(losses[0]!);
+  });
+});
+
+describe('bin cache', () => {
+  class Counting extends GbdtBinCache {
+    made = 0;
+    override train(...[frame, key, make]: Parameters<GbdtBinCache['train']>) {
+      return super.train(frame, key, () => {
+        this.made++;
+        return make();
+      });
+    }
+  }
+
+  test('reuses the bins of the same frames and gives the same models as without it', async () => {
+    const tr = signalData(3000, 11);
+    const va = signalData(1000, 12);
+    const opts = {
+      objective: 'binary' as const,
+      numTrees: 30,
+      numLeaves: 15,
+      validation: { frame: va.frame, labels: va.y },
+    };
+    const plain = await trainGbdt(tr.frame, tr.y, opts);
+    const cache = new Counting();
+    const first = await trainGbdt(tr.frame, tr.y, { ...opts, binCache: cache });
+    const second = await trainGbdt(tr.frame, tr.y, { ...opts, learningRate: 0.2, binCache: cache });
+    expect(cache.made).toBe(1);
+    expect(first.predictProba(va.frame)).toEqual(plain.predictProba(va.frame));
+    const fresh = await trainGbdt(tr.frame, tr.y, { ...opts, learningRate: 0.2 });
+    expect(second.predictProba(va.frame)).toEqual(fresh.predictProba(va.frame));
+    // Other binning settings, or another frame, bin again.
+    await trainGbdt(tr.frame, tr.y, { ...opts, maxBins: 31, binCache: cache });
+    const other = signalData(3000, 13);
+    await trainGbdt(other.frame, other.y, { ...opts, binCache: cache });
+    expect(cache.made).toBe(3);
   });
 });

@@ -1,7 +1,14 @@
 // Training of gradient-boosted decision trees: leaf-wise growth on binned features with histogram subtraction,
 // bagging, feature sampling, early stopping, and optional worker threads for histogram construction.
-import { binFrame, fitBinMappers, numericToCategorical, MISSING_BIN } from '../binning.js';
-import type { BinMapper, BinnedData } from '../binning.js';
+import {
+  binFrame,
+  fitBinMappers,
+  numericToCategorical,
+  MISSING_BIN,
+  QUANTILE_SAMPLE_ROWS,
+  type BinMapper,
+  type BinnedData,
+} from '../binning.js';
 import { MlError } from '../errors.js';
 import { Frame } from '../frame.js';
 import type { Column } from '../frame.js';
@@ -67,6 +74,39 @@ export interface GbdtOptions {
   earlyStoppingRounds?: number;
   /** Called after every round; return false to stop training (the model keeps the rounds so far). */
   onIteration?: (iteration: number, metrics: IterationMetrics) => void | boolean;
+  /**
+   * Reuse the binning of the same training and validation frames across trainings (e.g. the many fits of one fold
+   * in a hyperparameter search): pass one `GbdtBinCache` to each. The frames must not change in between.
+   */
+  binCache?: GbdtBinCache;
+}
+
+/** Binned training and validation data by frame, for `GbdtOptions.binCache`. Holds its frames weakly. */
+export class GbdtBinCache {
+  private readonly byFrame = new WeakMap<Frame, Map<string, CachedBins>>();
+
+  /** The binning of the training `frame` under `key`, made by `make` the first time. */
+  train(frame: Frame, key: string, make: () => { mappers: BinMapper[]; data: BinnedData }): CachedBins {
+    let m = this.byFrame.get(frame);
+    if (!m) this.byFrame.set(frame, (m = new Map()));
+    let v = m.get(key);
+    if (!v) m.set(key, (v = { ...make(), valid: new WeakMap() }));
+    return v;
+  }
+
+  /** The bins of a validation frame under the mappers of `bins` (a `train` entry), made the first time. */
+  valid(bins: CachedBins, frame: Frame, make: () => BinnedData): BinnedData {
+    let v = bins.valid.get(frame);
+    if (!v) bins.valid.set(frame, (v = make()));
+    return v;
+  }
+}
+
+interface CachedBins {
+  mappers: BinMapper[];
+  data: BinnedData;
+  /** Validation frames binned with these mappers. */
+  valid: WeakMap<Frame, BinnedData>;
 }
 
 interface Resolved {
@@ -480,21 +520,30 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
   if (p.earlyStoppingRounds > 0 && !options.validation) {
     throw new MlError('INVALID_PARAM', 'earlyStoppingRounds needs a validation set');
   }
-  const train = prepareFrame(frame, options.categoricalFeatures);
-  const mappers = fitBinMappers(train, { maxBins: p.maxBins, seed: p.seed });
   const threads = p.numThreads;
   const shared = threads > 1;
-  const data = binFrame(train, mappers, shared);
+  // What the binning depends on (the seed only samples quantiles of large frames).
+  const binKey = [
+    p.maxBins,
+    frame.numRows > QUANTILE_SAMPLE_ROWS ? p.seed : '',
+    shared,
+    JSON.stringify(options.categoricalFeatures ?? []),
+  ].join('|');
+  const binTrain = () => {
+    const train = prepareFrame(frame, options.categoricalFeatures);
+    const m = fitBinMappers(train, { maxBins: p.maxBins, seed: p.seed });
+    return { mappers: m, data: binFrame(train, m, shared) };
+  };
+  const cached = options.binCache?.train(frame, binKey, binTrain);
+  const { mappers, data } = cached ?? binTrain();
   let valid: { data: BinnedData; y: Float64Array; f: Float64Array } | null = null;
   if (options.validation) {
     const vf = options.validation.frame;
     const vy = checkLabels(options.validation.labels, vf.numRows, p.objective, 'validation data');
     if (vf.numRows === 0) throw new MlError('EMPTY_FRAME', 'the validation frame has no rows');
-    valid = {
-      data: binFrame(prepareFrame(vf, options.categoricalFeatures), mappers),
-      y: vy,
-      f: new Float64Array(vf.numRows),
-    };
+    const binValid = () => binFrame(prepareFrame(vf, options.categoricalFeatures), mappers);
+    const vd = cached ? options.binCache!.valid(cached, vf, binValid) : binValid();
+    valid = { data: vd, y: vy, f: new Float64Array(vf.numRows) };
   }
   const n = data.numRows;
   const F = data.numFeatures;

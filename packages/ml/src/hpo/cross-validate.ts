@@ -5,7 +5,7 @@ import { groupedKFold, stratifiedKFold } from '../cv.js';
 import type { CvSplit } from '../cv.js';
 import { MlError } from '../errors.js';
 import type { Frame } from '../frame.js';
-import { trainGbdt } from '../gbdt/train.js';
+import { GbdtBinCache, trainGbdt } from '../gbdt/train.js';
 import type { GbdtOptions } from '../gbdt/train.js';
 import { trainLogistic } from '../logistic.js';
 import type { LogisticOptions } from '../logistic.js';
@@ -122,6 +122,13 @@ function take(labels: ArrayLike<number>, idx: Uint32Array): Float64Array {
 }
 
 /** One fold's rows taken out of the frame: training and held-out features and labels. Read-only for trials. */
+/**
+ * Binned folds, by fold frame: the trial workers keep each fold's frames for the whole search, so every trial after
+ * the first reuses their bins instead of fitting and binning the fold again (the frames are our own copies and never
+ * change). Frames that are dropped are collected with their bins.
+ */
+const FOLD_BINS = new GbdtBinCache();
+
 export interface FoldData {
   trX: Frame;
   trY: Float64Array;
@@ -186,6 +193,7 @@ export async function crossValidateFolds(
         numThreads: 1,
         seed,
         validation: { frame: teX, labels: teY },
+        binCache: FOLD_BINS,
         onIteration: (iter, m) => {
           if (stopped()) {
             cancelled = true;
