@@ -481,10 +481,14 @@ describe('bin cache', () => {
     expect(first.predictProba(va.frame)).toEqual(plain.predictProba(va.frame));
     const fresh = await trainGbdt(tr.frame, tr.y, { ...opts, learningRate: 0.2 });
     expect(second.predictProba(va.frame)).toEqual(fresh.predictProba(va.frame));
-    // Other binning settings, or another frame, bin again.
+    // Other binning settings, or another frame, bin again; only the latest settings' bins are kept per frame.
     await trainGbdt(tr.frame, tr.y, { ...opts, maxBins: 31, binCache: cache });
     const other = signalData(3000, 13);
     await trainGbdt(other.frame, other.y, { ...opts, binCache: cache });
     expect(cache.made).toBe(3);
+    await trainGbdt(tr.frame, tr.y, { ...opts, maxBins: 31, binCache: cache });
+    expect(cache.made).toBe(3);
+    await trainGbdt(tr.frame, tr.y, { ...opts, binCache: cache });
+    expect(cache.made).toBe(4);
   });
 });

@@ -81,7 +81,10 @@ export interface GbdtOptions {
   binCache?: GbdtBinCache;
 }
 
-/** Binned training and validation data by frame, for `GbdtOptions.binCache`. Holds its frames weakly. */
+/**
+ * Binned training and validation data by frame, for `GbdtOptions.binCache`: the latest binning settings' bins per
+ * frame (memory stays one binned copy per frame). Holds its frames weakly.
+ */
 export class GbdtBinCache {
   private readonly byFrame = new WeakMap<Frame, Map<string, CachedBins>>();
 
@@ -90,7 +93,11 @@ export class GbdtBinCache {
     let m = this.byFrame.get(frame);
     if (!m) this.byFrame.set(frame, (m = new Map()));
     let v = m.get(key);
-    if (!v) m.set(key, (v = { ...make(), valid: new WeakMap() }));
+    if (!v) {
+      // One binning per frame: a search that varies maxBins re-bins rather than keeping a copy per value tried.
+      m.clear();
+      m.set(key, (v = { ...make(), valid: new WeakMap() }));
+    }
     return v;
   }
 
