@@ -99,13 +99,44 @@ describe.each(DIALECTS)('authentication on %s', (dialect) => {
     const later = Date.now() + 61_000;
     expect(await limiter.retryAfter('henry', 'elsewhere', Date.now())).toBeGreaterThan(0);
     expect(await limiter.retryAfter('henry', 'elsewhere', later)).toBe(0);
-    await limiter.fail('someone', 'elsewhere', later);
+    await limiter.attempt('someone', 'elsewhere', later);
     const left = await t.platform.store.db
       .selectFrom('login_failures')
       .select('key')
       .where('key', '=', 'u:henry')
       .execute();
     expect(left).toHaveLength(0);
+  });
+
+  it('a burst of concurrent guesses cannot all pass the check while passwords are being verified', async () => {
+    await t.user('ivan');
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/login',
+          payload: { user: 'ivan', password: `guess-${i}-xxxxxxxx` },
+          remoteAddress: `10.9.0.${i + 1}`,
+        }),
+      ),
+    );
+    const codes = burst.map((r) => r.statusCode);
+    // The limit is 3 per user name: at most 3 guesses are checked, the others are refused before verification.
+    expect(codes.filter((c) => c === 401).length).toBeLessThanOrEqual(3);
+    expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(5);
+    expect(codes.every((c) => c === 401 || c === 429)).toBe(true);
+  });
+
+  it('a correct one-time password without a new one does not count as a failure', async () => {
+    const made = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: bearer(t.admin.token),
+      payload: { name: 'judy' },
+    });
+    const otp = made.json().password as string;
+    for (let i = 0; i < 5; i++) expect((await login('judy', otp)).json().error.code).toBe('PASSWORD_CHANGE_REQUIRED');
+    expect((await login('judy', otp, 'judy has a long new password')).statusCode).toBe(200);
   });
 
   it('refuses revoked and expired tokens with distinct codes', async () => {

@@ -47,10 +47,10 @@ export class LoginLimiter {
     private readonly windowMs: number,
   ) {}
 
-  /** Seconds to wait before another attempt is allowed, or 0. */
-  async retryAfter(user: string, client: string, now = Date.now()): Promise<number> {
+  /** Failures in the window per key, and the oldest one's time. */
+  private async counts(user: string, client: string, now: number) {
     const since = new Date(now - this.windowMs).toISOString();
-    let wait = 0;
+    const out: { n: number; first: string | null; limit: number }[] = [];
     for (const { key, factor } of keysOf(user, client)) {
       const r = await this.store.db
         .selectFrom('login_failures')
@@ -58,25 +58,50 @@ export class LoginLimiter {
         .where('key', '=', key)
         .where('at', '>', since)
         .executeTakeFirst();
-      if (r && r.first && Number(r.n) >= this.maxFailures * factor)
-        wait = Math.max(wait, Math.max(1, Math.ceil((Date.parse(r.first) + this.windowMs - now) / 1000)));
+      out.push({ n: Number(r?.n ?? 0), first: r?.first ?? null, limit: this.maxFailures * factor });
     }
+    return out;
+  }
+
+  private waitFor(c: { first: string | null }, now: number): number {
+    return c.first ? Math.max(1, Math.ceil((Date.parse(c.first) + this.windowMs - now) / 1000)) : 1;
+  }
+
+  /** Seconds to wait before another attempt is allowed, or 0 (read-only). */
+  async retryAfter(user: string, client: string, now = Date.now()): Promise<number> {
+    let wait = 0;
+    for (const c of await this.counts(user, client, now))
+      if (c.n >= c.limit) wait = Math.max(wait, this.waitFor(c, now));
     return wait;
   }
 
-  /** Records a failure for the user name and the client address; forgets failures older than the window. */
-  async fail(user: string, client: string, now = Date.now()): Promise<void> {
+  /**
+   * Starts a login attempt: records it as a failure first, then counts — so concurrent guesses see each other and a
+   * burst cannot all slip past the check while their passwords are being verified. Returns the seconds to wait (the
+   * attempt is then withdrawn) or 0 and the attempt's rows: they stay as the failure if the password is wrong, and
+   * `forget` removes them otherwise. Failures older than the window are deleted on the way.
+   */
+  async attempt(user: string, client: string, now = Date.now()): Promise<{ wait: number; ids: string[] }> {
     const at = new Date(now).toISOString();
+    const rows = keysOf(user, client).map(({ key }) => ({ id: newId(), key, at }));
+    const ids = rows.map((r) => r.id);
     await this.store.db.transaction().execute(async (tx) => {
-      await tx
-        .insertInto('login_failures')
-        .values(keysOf(user, client).map(({ key }) => ({ id: newId(), key, at })))
-        .execute();
+      await tx.insertInto('login_failures').values(rows).execute();
       await tx
         .deleteFrom('login_failures')
         .where('at', '<=', new Date(now - this.windowMs).toISOString())
         .execute();
     });
+    let wait = 0;
+    for (const c of await this.counts(user, client, now))
+      if (c.n > c.limit) wait = Math.max(wait, this.waitFor(c, now));
+    if (wait > 0) await this.forget(ids);
+    return { wait, ids };
+  }
+
+  /** Withdraws an attempt that was not a failure (refused before the check, or not a wrong password). */
+  async forget(ids: string[]): Promise<void> {
+    if (ids.length) await this.store.db.deleteFrom('login_failures').where('id', 'in', ids).execute();
   }
 
   /** A successful login clears the user name's failures (the client address keeps its own). */

@@ -177,7 +177,7 @@ export class AuthService {
 
   /** Throttling, password check (audited on failure), and the first-login password change. */
   private async checkPassword(name: string, password: string, client: string, newPassword: string | undefined) {
-    const wait = await this.limiter.retryAfter(name, client);
+    const { wait, ids } = await this.limiter.attempt(name, client);
     if (wait > 0) {
       await this.audit.append({
         actor: name,
@@ -190,10 +190,26 @@ export class AuthService {
         retryAfter: wait,
       });
     }
+    // The attempt is recorded as a failure until the password proves right (see LoginLimiter.attempt).
+    let wrong = false;
+    try {
+      return await this.verifyAndChange(name, password, client, newPassword, () => (wrong = true));
+    } finally {
+      if (!wrong) await this.limiter.forget(ids);
+    }
+  }
+
+  private async verifyAndChange(
+    name: string,
+    password: string,
+    client: string,
+    newPassword: string | undefined,
+    onWrong: () => void,
+  ) {
     const row = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? (await dummyPasswordHash()));
     if (!row || !ok || row.disabled) {
-      await this.limiter.fail(name, client);
+      onWrong();
       await this.audit.append({
         actor: name,
         action: 'auth.login',
