@@ -86,18 +86,15 @@ export interface GbdtOptions {
  * frame (memory stays one binned copy per frame). Holds its frames weakly.
  */
 export class GbdtBinCache {
-  private readonly byFrame = new WeakMap<Frame, Map<string, CachedBins>>();
+  private readonly byFrame = new WeakMap<Frame, CachedBins>();
 
-  /** The binning of the training `frame` under `key`, made by `make` the first time. */
+  /**
+   * The binning of the training `frame` under `key`, made by `make` when the frame has none under that key. One
+   * binning per frame: a search that varies maxBins re-bins rather than keeping a copy per value tried.
+   */
   train(frame: Frame, key: string, make: () => { mappers: BinMapper[]; data: BinnedData }): CachedBins {
-    let m = this.byFrame.get(frame);
-    if (!m) this.byFrame.set(frame, (m = new Map()));
-    let v = m.get(key);
-    if (!v) {
-      // One binning per frame: a search that varies maxBins re-bins rather than keeping a copy per value tried.
-      m.clear();
-      m.set(key, (v = { ...make(), valid: new WeakMap() }));
-    }
+    let v = this.byFrame.get(frame);
+    if (v?.key !== key) this.byFrame.set(frame, (v = { key, ...make(), valid: new WeakMap() }));
     return v;
   }
 
@@ -110,6 +107,8 @@ export class GbdtBinCache {
 }
 
 interface CachedBins {
+  /** The binning settings these bins were made under. */
+  key: string;
   mappers: BinMapper[];
   data: BinnedData;
   /** Validation frames binned with these mappers. */

@@ -190,26 +190,10 @@ export class AuthService {
         retryAfter: wait,
       });
     }
-    // The attempt is recorded as a failure until the password proves right (see LoginLimiter.attempt).
-    let wrong = false;
-    try {
-      return await this.verifyAndChange(name, password, client, newPassword, () => (wrong = true));
-    } finally {
-      if (!wrong) await this.limiter.forget(ids);
-    }
-  }
-
-  private async verifyAndChange(
-    name: string,
-    password: string,
-    client: string,
-    newPassword: string | undefined,
-    onWrong: () => void,
-  ) {
     const row = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? (await dummyPasswordHash()));
     if (!row || !ok || row.disabled) {
-      onWrong();
+      // The attempt's rows stay: they are this failure (see LoginLimiter.attempt).
       await this.audit.append({
         actor: name,
         action: 'auth.login',
@@ -219,18 +203,21 @@ export class AuthService {
       });
       throw unauthorized('BAD_CREDENTIALS', 'wrong user name or password');
     }
-    if (row.must_change_password) {
-      if (!newPassword) {
+    // The password was right: whatever follows (a one-time password still to replace), it was not a failure.
+    try {
+      if (row.must_change_password && !newPassword) {
         throw new AppError(
           'PASSWORD_CHANGE_REQUIRED',
           403,
           'this is a one-time password: choose a new password to log in',
         );
       }
+      if (newPassword !== undefined) await this.setPassword(row.id, newPassword);
+      await this.limiter.succeed(name);
+      return row;
+    } finally {
+      await this.limiter.forget(ids);
     }
-    if (newPassword !== undefined) await this.setPassword(row.id, newPassword);
-    await this.limiter.succeed(name);
-    return row;
   }
 
   async changePassword(p: Principal, oldPassword: string, newPassword: string, client: string): Promise<void> {

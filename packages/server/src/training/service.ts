@@ -386,15 +386,9 @@ export class TrainingService {
  * is refused at `policy set` instead of failing the next study.
  */
 function checkSearchSpace(spec: PolicySpec): void {
-  const overrides = spec.searchSpace as SpaceOverrides;
-  for (const [name, o] of Object.entries(overrides))
-    if (o !== null && (typeof o !== 'object' || Array.isArray(o) || typeof (o as { type?: unknown }).type !== 'string'))
-      throw badRequest(
-        'INVALID_POLICY',
-        `policy field searchSpace.${name}: must be a parameter spec ({"type": "float" | "int" | "categorical" | "const" | "branch", …}) or null`,
-      );
   try {
-    validateSpace(overrideSpace(defaultSearchSpace({ numRows: 1000, algorithms: spec.algorithms }), overrides));
+    const base = defaultSearchSpace({ numRows: 1000, algorithms: spec.algorithms });
+    validateSpace(overrideSpace(base, spec.searchSpace as SpaceOverrides));
   } catch (e) {
     // Anything thrown here comes from the override's shape (e.g. a branch without branches).
     throw badRequest(
