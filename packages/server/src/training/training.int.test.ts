@@ -471,6 +471,43 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     expect(ev.events.some((e) => e.target === `study:${id}` && e.actor === 'alice')).toBe(true);
   });
 
+  it('the same study on the same version gives the same trials and a byte-identical model', async () => {
+    expect((await push('det', cohortCsv({ patients: 600, seed: 21 }))).statusCode).toBe(201);
+    const pol = await api('PUT', '/projects/diabetes/datasets/det/policy', 'alice', {
+      target: 'responder',
+      group: 'patient_id',
+      exclude: ['patient_id', 'index_date'],
+      algorithms: ['gbdt', 'logreg'],
+      trials: 8,
+      folds: 3,
+      seed: 7,
+      model: 'det-model',
+    });
+    expect(pol.statusCode, pol.body).toBe(200);
+    const run = async () => {
+      const started = await api('POST', '/projects/diabetes/studies', 'alice', { dataset: 'det', version: 1 });
+      expect(started.statusCode, started.body).toBe(201);
+      const s = await waitStudy(started.json().id as string);
+      expect(s.status, s.error).toBe('succeeded');
+      const mv = s.modelVersion as { model: string; version: number };
+      const show = (await api('GET', `/projects/diabetes/models/${mv.model}/versions/${mv.version}`, 'alice')).json();
+      return { s, show };
+    };
+    const a = await run();
+    const b = await run();
+    expect(b.show.version).toBe(a.show.version + 1);
+    const trials = (s: {
+      trialsList: { number: number; algorithm: string; state: string; value: unknown; params: unknown }[];
+    }) =>
+      s.trialsList.map(({ number, algorithm, state, value, params }) => ({ number, algorithm, state, value, params }));
+    expect(a.s.trialsList).toHaveLength(8);
+    expect(a.show.modelDigest).toMatch(/^sha256:/);
+    expect(trials(b.s)).toEqual(trials(a.s));
+    expect(b.show.metrics.auc).toBe(a.show.metrics.auc);
+    expect(b.show.modelDigest).toBe(a.show.modelDigest);
+    expect(b.show.onnxDigest).toBe(a.show.onnxDigest);
+  });
+
   it('search-space overrides are checked when the policy is set', async () => {
     const set = (searchSpace: unknown) =>
       api('PUT', '/projects/diabetes/datasets/m3/policy', 'alice', { target: 'responder', searchSpace });
