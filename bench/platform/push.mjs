@@ -1,7 +1,8 @@
 // Benchmark: push of a large CSV on the embedded default (SQLite + local object store), next to the anchor
 // `sha256sum FILE && cp FILE COPY` on the same file in the same run. Reports MB/s, the ratio, and the server's
 // peak memory (VmHWM), and the server's CPU seconds in all and per thread. Usage:
-// node bench/platform/push.mjs [--mb 1024] [--twice] [--keep]; ICHIGEN_INGEST_SPLIT=1 measures the split parse.
+// node bench/platform/push.mjs [--mb 1024] [--twice] [--keep] [--cpu-prof DIR]; ICHIGEN_INGEST_SPLIT=1 measures the
+// split parse. --cpu-prof writes V8 CPU profiles of the server's threads (request thread and workers) into DIR.
 import { execFileSync, spawn } from 'node:child_process';
 import {
   createReadStream,
@@ -121,10 +122,15 @@ const created = JSON.parse(
     env: { ...process.env, ICHIGEN_CONFIG: '' },
   }).toString(),
 );
-const server = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data', data], {
-  env: { ...process.env, ICHIGEN_LOG_LEVEL: 'warn' },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const profDir = args.includes('--cpu-prof') ? path.resolve(args[args.indexOf('--cpu-prof') + 1]) : undefined;
+const server = spawn(
+  process.execPath,
+  [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), bin, 'serve', '--port', '0', '--data', data],
+  {
+    env: { ...process.env, ICHIGEN_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
 const url = await new Promise((resolve) => {
   let out = '';
   server.stdout.on('data', (d) => {

@@ -43,9 +43,11 @@ export interface CountedValue {
 /** Distinct doubles with counts, and the text of each value's first occurrence. */
 export class NumberCounter {
   size = 0;
-  private keys: Float64Array;
-  private counts: Float64Array;
-  private used: Uint8Array;
+  /**
+   * The table: slot i's key at [2i] (NaN = empty: no counted value is NaN) and its count at [2i + 1], so a
+   * lookup touches one cache line instead of three arrays (keys, counts, used) — ~20 % of a parse was counting.
+   */
+  private slots: Float64Array;
   private texts: string[];
   /** Keys in the order they were first met (a merge replays them in that order: same table, same entries). */
   private order: Float64Array;
@@ -58,9 +60,7 @@ export class NumberCounter {
   ) {
     let n = 64;
     while (n < expected * 2 + 2 && n < 1 << 24) n *= 2;
-    this.keys = new Float64Array(n);
-    this.counts = new Float64Array(n);
-    this.used = new Uint8Array(n);
+    this.slots = new Float64Array(2 * n).fill(NaN);
     this.base = base;
     // A chunk's counter keeps positions, no texts (an array of them per chunk only fed the collector).
     this.texts = base === undefined ? new Array<string>(n) : [];
@@ -103,26 +103,29 @@ export class NumberCounter {
   chunkKeys(): ChunkKeys {
     const keys = this.order.slice(0, this.size);
     const counts = new Float64Array(this.size);
-    const mask = this.keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     for (let k = 0; k < this.size; k++) {
       const v = keys[k] as number;
       let i = hashDouble(v) & mask;
-      while (this.keys[i] !== v || this.used[i] === 0) i = (i + 1) & mask;
-      counts[k] = this.counts[i] as number;
+      while (slots[2 * i] !== v) i = (i + 1) & mask;
+      counts[k] = slots[2 * i + 1] as number;
     }
     return { keys, counts, starts: this.firstStart.slice(0, this.size), ends: this.firstEnd.slice(0, this.size) };
   }
 
   /** Adds `count` to `v` when it is held and returns its slot; else returns -1 - (the free slot for it). */
   private bump(v: number, count: number): number {
-    const mask = this.keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     let i = hashDouble(v) & mask;
     for (;;) {
-      if (this.used[i] === 0) return -1 - i;
-      if (this.keys[i] === v) {
-        this.counts[i] = (this.counts[i] as number) + count;
+      const key = slots[2 * i] as number;
+      if (key === v) {
+        slots[2 * i + 1] = (slots[2 * i + 1] as number) + count;
         return i;
       }
+      if (key !== key) return -1 - i;
       i = (i + 1) & mask;
     }
   }
@@ -131,11 +134,10 @@ export class NumberCounter {
   private put(v: number, count: number, slot: number, text: string | undefined): boolean {
     if (this.size >= this.cap) return false;
     this.remember(v);
-    this.used[slot] = 1;
-    this.keys[slot] = v;
-    this.counts[slot] = count;
+    this.slots[2 * slot] = v;
+    this.slots[2 * slot + 1] = count;
     if (text !== undefined) this.texts[slot] = text;
-    if (++this.size * 2 > this.keys.length) this.grow();
+    if (++this.size * 4 > this.slots.length) this.grow();
     return true;
   }
 
@@ -166,28 +168,27 @@ export class NumberCounter {
 
   entries(): CountedValue[] {
     const out: CountedValue[] = [];
-    for (let i = 0; i < this.keys.length; i++) {
-      if (this.used[i] === 1) out.push({ text: this.texts[i] as string, count: this.counts[i] as number });
+    const slots = this.slots;
+    for (let i = 0; 2 * i < slots.length; i++) {
+      const key = slots[2 * i] as number;
+      if (key === key) out.push({ text: this.texts[i] as string, count: slots[2 * i + 1] as number });
     }
     return out;
   }
 
   private grow(): void {
-    const { keys, counts, used, texts } = this;
-    const cap = keys.length * 2;
-    this.keys = new Float64Array(cap);
-    this.counts = new Float64Array(cap);
-    this.used = new Uint8Array(cap);
+    const { slots: old, texts } = this;
+    const cap = old.length; // slots: twice the old slot count
+    const slots = (this.slots = new Float64Array(2 * cap).fill(NaN));
     if (this.base === undefined) this.texts = new Array<string>(cap);
     const mask = cap - 1;
-    for (let j = 0; j < keys.length; j++) {
-      if (used[j] === 0) continue;
-      const v = keys[j] as number;
+    for (let j = 0; 2 * j < old.length; j++) {
+      const v = old[2 * j] as number;
+      if (v !== v) continue;
       let i = hashDouble(v) & mask;
-      while (this.used[i] === 1) i = (i + 1) & mask;
-      this.used[i] = 1;
-      this.keys[i] = v;
-      this.counts[i] = counts[j] as number;
+      while (slots[2 * i] === slots[2 * i]) i = (i + 1) & mask;
+      slots[2 * i] = v;
+      slots[2 * i + 1] = old[2 * j + 1] as number;
       if (this.base === undefined) this.texts[i] = texts[j] as string;
     }
   }

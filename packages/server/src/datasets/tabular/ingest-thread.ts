@@ -22,7 +22,10 @@ export interface IngestSession {
   close(): void;
 }
 
-/** Bytes handed to the worker and not yet parsed, at most (bounds memory when parsing falls behind). */
+/**
+ * Bytes handed to the worker and not yet acknowledged, at most (bounds memory when parsing falls behind). The
+ * worker acknowledges every 4 MiB it parsed (ACK_BYTES in ingest-worker.ts), so at most half of this waits.
+ */
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 /**
  * Shared memory the chunks are copied into for the worker. Transferring a fresh copy per chunk instead left the
@@ -103,7 +106,7 @@ class ThreadSession implements IngestSession {
     this.worker.on('message', (m: FromIngest) => {
       if (m.type === 'ack') {
         this.inFlight -= m.bytes;
-        if (m.bytes > 0) this.regions.shift();
+        this.regions.splice(0, m.regions);
       } else if (m.type === 'profile') {
         this.profile = m.profile;
         this.hasArrow = m.hasArrow;

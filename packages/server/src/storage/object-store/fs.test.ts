@@ -1,6 +1,6 @@
 // Runs the ObjectStore contract against the filesystem adapter, plus checks of its on-disk layout and
 // durability habits that only make sense for files.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,37 +18,39 @@ function objectFile(root: string, digest: Digest): string {
   return join(root, 'objects', 'sha256', hex.slice(0, 2), hex.slice(2));
 }
 
-objectStoreContract(
-  'fs',
-  async () => {
-    const root = await mkdtemp(join(tmpdir(), 'ichigen-fs-store-'));
-    const blocker = join(root, 'not-a-directory');
-    await writeFile(blocker, 'x');
-    return {
-      store: new FsObjectStore(join(root, 'store')),
-      // A root below a regular file: every filesystem call fails with ENOTDIR.
-      unreachableStore: new FsObjectStore(join(blocker, 'store')),
-      async tamper(digest, change) {
-        const file = objectFile(join(root, 'store'), digest);
-        const original = await readFile(file);
-        await chmod(file, 0o644);
-        await writeFile(file, change(original));
-        await chmod(file, 0o444);
-      },
-      async leaveTemporary() {
-        const tmp = join(root, 'store', 'tmp');
-        await writeFile(join(tmp, `${randomBytes(16).toString('hex')}.part`), randomBytes(100));
-      },
-      async countTemporary() {
-        return (await readdir(join(root, 'store', 'tmp')).catch(() => [])).length;
-      },
-      async dispose() {
-        await rm(root, { recursive: true, force: true });
-      },
-    };
-  },
-  { exclusivePublish: true, maxRetainedBytes: 24 * 1024 * 1024 },
-);
+for (const directIo of [true, false]) {
+  objectStoreContract(
+    directIo ? 'fs' : 'fs (buffered writes)',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'ichigen-fs-store-'));
+      const blocker = join(root, 'not-a-directory');
+      await writeFile(blocker, 'x');
+      return {
+        store: new FsObjectStore(join(root, 'store'), { directIo }),
+        // A root below a regular file: every filesystem call fails with ENOTDIR.
+        unreachableStore: new FsObjectStore(join(blocker, 'store')),
+        async tamper(digest, change) {
+          const file = objectFile(join(root, 'store'), digest);
+          const original = await readFile(file);
+          await chmod(file, 0o644);
+          await writeFile(file, change(original));
+          await chmod(file, 0o444);
+        },
+        async leaveTemporary() {
+          const tmp = join(root, 'store', 'tmp');
+          await writeFile(join(tmp, `${randomBytes(16).toString('hex')}.part`), randomBytes(100));
+        },
+        async countTemporary() {
+          return (await readdir(join(root, 'store', 'tmp')).catch(() => [])).length;
+        },
+        async dispose() {
+          await rm(root, { recursive: true, force: true });
+        },
+      };
+    },
+    { exclusivePublish: true, maxRetainedBytes: 24 * 1024 * 1024 },
+  );
+}
 
 describe('FsObjectStore on disk', () => {
   let root: string;
@@ -79,6 +81,30 @@ describe('FsObjectStore on disk', () => {
     const again = await store.put(bodyOf(bytes));
     expect(again.existed).toBe(false);
     expect((await store.getBytes(digest)).equals(bytes)).toBe(true);
+  });
+
+  test('direct and buffered writes store the same bytes at every block and batch boundary', async () => {
+    const batch = 4 * 1024 * 1024;
+    const sizes = [0, 1, 4095, 4096, 4097, 65_537, batch - 1, batch, batch + 1, 2 * batch + 12_345];
+    const source = randomBytes(2 * batch + 12_345);
+    async function* pieces(bytes: Buffer): AsyncGenerator<Uint8Array> {
+      // Odd piece sizes, so batches fill across piece boundaries.
+      for (let at = 0; at < bytes.length; at += 65_537) yield bytes.subarray(at, at + 65_537);
+    }
+    for (const directIo of [true, false]) {
+      const dir = join(root, directIo ? 'direct' : 'buffered');
+      const store = new FsObjectStore(dir, { directIo });
+      for (const size of sizes) {
+        const bytes = source.subarray(0, size);
+        const { digest, size: stored } = await store.put(pieces(bytes));
+        expect(stored).toBe(size);
+        const file = objectFile(dir, digest);
+        expect((await stat(file)).size).toBe(size);
+        expect((await readFile(file)).equals(bytes)).toBe(true);
+        expect(digest).toBe(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+      }
+      expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+    }
   });
 
   test('sweep judges age by modification time', async () => {

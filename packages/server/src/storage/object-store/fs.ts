@@ -1,6 +1,7 @@
 // Content-addressed object store on a local directory (the embedded default).
 // Layout: root/objects/sha256/ab/<62 hex>, temporaries in root/tmp/ on the same filesystem so publishing is a link.
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream';
@@ -28,7 +29,7 @@ import {
 
 const SHARD_NAME = /^[0-9a-f]{2}$/;
 const OBJECT_NAME = /^[0-9a-f]{62}$/;
-/** Upload chunks are gathered into batches this large before one writev, so small network chunks cost few syscalls. */
+/** Upload chunks are copied into batches this large before one write, so small network chunks cost few syscalls. */
 const WRITE_BATCH_BYTES = 4 * CHUNK_BYTES;
 
 const errorCode = (err: unknown): string | undefined =>
@@ -43,22 +44,136 @@ function storageError(err: unknown, action: string): unknown {
   return err;
 }
 
-/** Writes every byte of `buffers`, looping on short writes (which writev may legally return). */
-async function writeAll(fh: FileHandle, buffers: Uint8Array[], total: number): Promise<void> {
-  let written = (await fh.writev(buffers)).bytesWritten;
-  while (written < total) {
-    let skip = written;
-    const rest: Uint8Array[] = [];
-    for (const b of buffers) {
-      if (skip >= b.byteLength) skip -= b.byteLength;
-      else {
-        rest.push(skip > 0 ? b.subarray(skip) : b);
-        skip = 0;
+/**
+ * Objects are written with O_DIRECT where the filesystem allows it. Measured on the embedded default's ext4 (a
+ * 269 MB file, 4 MiB writes, then fsync): buffered writes 0.7–0.9 CPU s and 1.6–2.0 s wall — fsync makes the
+ * writing thread push every dirty page through the block layer —, direct writes 0.07 CPU s and 0.2 s wall. The
+ * fsync after the last write still flushes the metadata and the device's cache, so durability is unchanged.
+ * O_DIRECT needs memory, file offsets and lengths aligned to the device's logical block; 4096 covers them all.
+ */
+const DIRECT_ALIGN = 4096;
+const O_DIRECT: number = process.platform === 'linux' ? ((constants as { O_DIRECT?: number }).O_DIRECT ?? 0) : 0;
+
+/** Page-aligned memory: a WebAssembly memory's buffer is (a Buffer's is not, and O_DIRECT refuses it). */
+const wasmMemory = (
+  globalThis as unknown as {
+    WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } };
+  }
+).WebAssembly.Memory;
+
+/** Staging buffers of WRITE_BATCH_BYTES, reused across puts (at most a few are kept when idle). */
+const stagingFree: Uint8Array[] = [];
+const STAGING_KEPT = 4;
+function takeStaging(): Uint8Array {
+  const pages = WRITE_BATCH_BYTES / 65536;
+  return stagingFree.pop() ?? new Uint8Array(new wasmMemory({ initial: pages, maximum: pages }).buffer);
+}
+function giveStaging(b: Uint8Array): void {
+  if (stagingFree.length < STAGING_KEPT) stagingFree.push(b);
+}
+
+/**
+ * Writes an object's bytes to its temporary file in batches of WRITE_BATCH_BYTES, one batch in flight while the
+ * next is filled (disk and CPU overlap). Direct I/O when the file could be opened so; a filesystem that refuses
+ * a direct write (EINVAL) gets the file reopened buffered and the rest written as before.
+ */
+class BatchWriter {
+  private fill: Uint8Array = takeStaging();
+  private spare: Uint8Array = takeStaging();
+  private used = 0;
+  private position = 0;
+  private pending: Promise<void> | undefined;
+  private closed = false;
+  size = 0;
+
+  private constructor(
+    private fh: FileHandle,
+    private direct: boolean,
+    private readonly path: string,
+  ) {}
+
+  static async create(path: string, directIo: boolean): Promise<BatchWriter> {
+    if (directIo && O_DIRECT !== 0) {
+      try {
+        const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_DIRECT;
+        return new BatchWriter(await open(path, flags, 0o600), true, path);
+      } catch (err) {
+        if (errorCode(err) !== 'EINVAL') throw err; // e.g. tmpfs: no direct I/O at all
       }
     }
-    const n = (await fh.writev(rest)).bytesWritten;
-    if (n === 0) throw new Error('writev wrote 0 bytes');
-    written += n;
+    return new BatchWriter(await open(path, 'wx', 0o600), false, path);
+  }
+
+  async add(chunk: Uint8Array): Promise<void> {
+    this.size += chunk.byteLength;
+    let at = 0;
+    while (at < chunk.byteLength) {
+      const n = Math.min(chunk.byteLength - at, this.fill.byteLength - this.used);
+      this.fill.set(n === chunk.byteLength ? chunk : chunk.subarray(at, at + n), this.used);
+      this.used += n;
+      at += n;
+      if (this.used === this.fill.byteLength) await this.submit();
+    }
+  }
+
+  /** Starts writing the filled batch (after the one in flight) and swaps to the spare buffer. */
+  private async submit(): Promise<void> {
+    if (this.pending !== undefined) await this.pending;
+    const bytes = this.fill;
+    const length = this.used;
+    const position = this.position;
+    this.pending = this.writeAt(bytes, length, position);
+    this.position += length;
+    this.fill = this.spare;
+    this.spare = bytes;
+    this.used = 0;
+  }
+
+  /** Writes `bytes[0, length)` at `position`, looping on short writes; falls back to buffered on EINVAL. */
+  private async writeAt(bytes: Uint8Array, length: number, position: number): Promise<void> {
+    // A direct write's length is a multiple of the block: the last batch is padded with zeros (cut off later).
+    const padded = this.direct ? Math.ceil(length / DIRECT_ALIGN) * DIRECT_ALIGN : length;
+    if (padded > length) bytes.fill(0, length, padded);
+    let done = 0;
+    while (done < padded) {
+      let n: number;
+      try {
+        n = (await this.fh.write(bytes, done, padded - done, position + done)).bytesWritten;
+      } catch (err) {
+        if (!this.direct || errorCode(err) !== 'EINVAL') throw err;
+        await this.reopenBuffered();
+        return this.writeAt(bytes, length, position);
+      }
+      if (n === 0) throw new Error('write wrote 0 bytes');
+      done += n;
+    }
+  }
+
+  private async reopenBuffered(): Promise<void> {
+    this.direct = false;
+    await this.fh.close();
+    this.fh = await open(this.path, 'r+');
+  }
+
+  /** Writes what is left, cuts a direct write's padding, then makes the file read-only and durable. */
+  async finish(): Promise<void> {
+    if (this.used > 0) await this.submit();
+    if (this.pending !== undefined) await this.pending;
+    this.pending = undefined;
+    if (this.direct && this.size % DIRECT_ALIGN !== 0) await this.fh.truncate(this.size);
+    await this.fh.chmod(0o444);
+    await this.fh.sync();
+  }
+
+  /** Closes the file and hands the staging buffers back (after any write in flight ended). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pending !== undefined) await this.pending.catch(() => undefined);
+    this.pending = undefined;
+    await this.fh.close().catch(() => undefined);
+    giveStaging(this.fill);
+    giveStaging(this.spare);
   }
 }
 
@@ -79,7 +194,11 @@ export class FsObjectStore implements ObjectStore {
   private ready: Promise<void> | undefined;
   private readonly knownShards = new Set<string>();
 
-  constructor(rootDir: string) {
+  /** `directIo: false` writes through the page cache (the fallback a filesystem without O_DIRECT gets anyway). */
+  constructor(
+    rootDir: string,
+    private readonly opts: { directIo?: boolean } = {},
+  ) {
     this.root = resolve(rootDir);
     this.objectsDir = join(this.root, 'objects', 'sha256');
     this.tmpDir = join(this.root, 'tmp');
@@ -123,43 +242,25 @@ export class FsObjectStore implements ObjectStore {
     checkMaxBytes(opts.maxBytes);
     await this.ensureDirs();
     const tmpPath = join(this.tmpDir, `${randomBytes(16).toString('hex')}.part`);
-    let fh: FileHandle | undefined = await open(tmpPath, 'wx', 0o600);
-    let pendingWrite: Promise<void> | undefined;
+    const writer = await BatchWriter.create(tmpPath, this.opts.directIo !== false);
     try {
       const hash = createHash('sha256');
-      let size = 0;
-      let batch: Uint8Array[] = [];
-      let batchBytes = 0;
       for await (const chunk of meteredChunks(body, opts)) {
         hash.update(chunk);
-        size += chunk.byteLength;
-        batch.push(chunk);
-        batchBytes += chunk.byteLength;
-        if (batchBytes >= WRITE_BATCH_BYTES) {
-          // One write in flight while the next batch is read and hashed: disk and CPU overlap.
-          if (pendingWrite !== undefined) await pendingWrite;
-          pendingWrite = writeAll(fh, batch, batchBytes);
-          batch = [];
-          batchBytes = 0;
-        }
+        await writer.add(chunk);
       }
-      if (pendingWrite !== undefined) await pendingWrite;
-      pendingWrite = undefined;
-      if (batchBytes > 0) await writeAll(fh, batch, batchBytes);
-      await fh.chmod(0o444);
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
+      await writer.finish();
+      await writer.close();
 
       const digest = sha256Digest(hash);
       if (expected !== undefined && expected !== digest) throw digestMismatch(expected, digest);
+      const size = writer.size;
       const existed = await this.publish(tmpPath, digest, size);
       return { digest, size, existed };
     } catch (err) {
       throw storageError(err, 'writing an object');
     } finally {
-      if (pendingWrite !== undefined) await pendingWrite.catch(() => undefined);
-      if (fh !== undefined) await fh.close().catch(() => undefined);
+      await writer.close();
       // After a successful link the temporary name is a second link to the object; either way it goes.
       await rm(tmpPath, { force: true }).catch(() => undefined);
     }
