@@ -1,9 +1,11 @@
 // Runs the ObjectStore contract against the filesystem adapter, plus checks of its on-disk layout and
 // durability habits that only make sense for files.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { objectStoreContract } from './contract.js';
 import { FsObjectStore } from './fs.js';
@@ -118,6 +120,30 @@ describe('FsObjectStore on disk', () => {
     await utimes(old, twoHoursAgo, twoHoursAgo);
     expect(await store.sweepTemporary()).toBe(1);
     expect(await readdir(join(root, 'tmp'))).toEqual(['fresh.part']);
+  });
+
+  test('a process whose address space is limited (no aligned staging memory) still stores, through the page cache', async () => {
+    // Direct I/O stages each batch in a WebAssembly memory for its alignment; V8 reserves several GB of address
+    // space for each, which `ulimit -v` refuses. The built module runs in a child under such a limit.
+    const dist = fileURLToPath(new URL('../../../dist/storage/object-store/fs.js', import.meta.url));
+    const script = `
+      const { FsObjectStore } = await import(${JSON.stringify(pathToFileURL(dist).href)});
+      let aligned = true;
+      try { new WebAssembly.Memory({ initial: 64, maximum: 64 }); } catch { aligned = false; }
+      const data = Buffer.alloc(9_000_001, 7);
+      const store = new FsObjectStore(${JSON.stringify(root)});
+      const put = await store.put((async function* () { yield data.subarray(0, 5_000_000); yield data.subarray(5_000_000); })());
+      const back = [];
+      for await (const c of await store.get(put.digest)) back.push(c);
+      console.log(JSON.stringify({ aligned, size: put.size, same: Buffer.concat(back).equals(data) }));`;
+    const out = execFileSync(
+      'bash',
+      ['-c', 'ulimit -v 4000000 && exec "$0" --input-type=module -e "$1"', process.execPath, script],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(JSON.parse(out)).toEqual({ aligned: false, size: 9_000_001, same: true });
   });
 
   test('reads on a store that was never written find nothing instead of failing', async () => {

@@ -61,15 +61,28 @@ const wasmMemory = (
   }
 ).WebAssembly.Memory;
 
-/** Staging buffers of WRITE_BATCH_BYTES, reused across puts (at most a few are kept when idle). */
+/** Staging buffers of WRITE_BATCH_BYTES, reused across puts (at most a few aligned ones are kept when idle). */
 const stagingFree: Uint8Array[] = [];
 const STAGING_KEPT = 4;
+const alignedStaging = new WeakSet<Uint8Array>();
+/**
+ * A page-aligned staging buffer when one can be had; otherwise (V8 reserves address space for each WebAssembly
+ * memory, which a `ulimit -v` can refuse) an ordinary one, and the put writes through the page cache.
+ */
 function takeStaging(): Uint8Array {
+  const kept = stagingFree.pop();
+  if (kept) return kept;
   const pages = WRITE_BATCH_BYTES / 65536;
-  return stagingFree.pop() ?? new Uint8Array(new wasmMemory({ initial: pages, maximum: pages }).buffer);
+  try {
+    const b = new Uint8Array(new wasmMemory({ initial: pages, maximum: pages }).buffer);
+    alignedStaging.add(b);
+    return b;
+  } catch {
+    return new Uint8Array(WRITE_BATCH_BYTES);
+  }
 }
 function giveStaging(b: Uint8Array): void {
-  if (stagingFree.length < STAGING_KEPT) stagingFree.push(b);
+  if (alignedStaging.has(b) && stagingFree.length < STAGING_KEPT) stagingFree.push(b);
 }
 
 /**
@@ -78,8 +91,6 @@ function giveStaging(b: Uint8Array): void {
  * a direct write (EINVAL) gets the file reopened buffered and the rest written as before.
  */
 class BatchWriter {
-  private fill: Uint8Array = takeStaging();
-  private spare: Uint8Array = takeStaging();
   private used = 0;
   private position = 0;
   private pending: Promise<void> | undefined;
@@ -90,18 +101,28 @@ class BatchWriter {
     private fh: FileHandle,
     private direct: boolean,
     private readonly path: string,
+    private fill: Uint8Array,
+    private spare: Uint8Array,
   ) {}
 
   static async create(path: string, directIo: boolean): Promise<BatchWriter> {
-    if (directIo && O_DIRECT !== 0) {
-      try {
-        const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_DIRECT;
-        return new BatchWriter(await open(path, flags, 0o600), true, path);
-      } catch (err) {
-        if (errorCode(err) !== 'EINVAL') throw err; // e.g. tmpfs: no direct I/O at all
+    const fill = takeStaging();
+    const spare = takeStaging();
+    try {
+      if (directIo && O_DIRECT !== 0 && alignedStaging.has(fill) && alignedStaging.has(spare)) {
+        try {
+          const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_DIRECT;
+          return new BatchWriter(await open(path, flags, 0o600), true, path, fill, spare);
+        } catch (err) {
+          if (errorCode(err) !== 'EINVAL') throw err; // e.g. tmpfs: no direct I/O at all
+        }
       }
+      return new BatchWriter(await open(path, 'wx', 0o600), false, path, fill, spare);
+    } catch (err) {
+      giveStaging(fill);
+      giveStaging(spare);
+      throw err;
     }
-    return new BatchWriter(await open(path, 'wx', 0o600), false, path);
   }
 
   async add(chunk: Uint8Array): Promise<void> {
