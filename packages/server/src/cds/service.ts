@@ -260,6 +260,18 @@ export class CdsService {
       mapped.set(key, v);
       return v;
     };
+    // Deployments of the same model or rule version given the same features get the same answer (scoring is
+    // deterministic): predicted and explained once per call, each deployment still logs and cards its own.
+    const scores = new Map<string, Promise<Scored>>();
+    const scoreOnce = (d: ActiveDeployment, features: Record<string, FeatureValue>): Promise<Scored> => {
+      const key = `${d.target.kind}:${d.target.id}:${JSON.stringify(features)}`;
+      let s = scores.get(key);
+      if (!s) {
+        s = this.score(d, features);
+        scores.set(key, s);
+      }
+      return s;
+    };
     for (const d of service.deps) {
       const decision = decideApplicability(d.spec.applicability, data);
       if (!decision.applies) {
@@ -267,7 +279,7 @@ export class CdsService {
         continue;
       }
       const features = Object.fromEntries(d.spec.mapping.map((m) => [m.feature, mapOnce(m)]));
-      const result = await this.score(d, features);
+      const result = await scoreOnce(d, features);
       const band = chooseBand(d.spec.card, result.output);
       const card = band
         ? renderCard({
