@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
@@ -133,6 +133,34 @@ describe.each(DIALECTS)('audit chain on %s', (dialect) => {
     expect(r.ok).toBe(false);
     expect(r.firstBroken?.reason).toMatch(/checkpoint/);
     writeFileSync(cpPath, saved);
+    expect((await t.platform.audit.verify()).ok).toBe(true);
+  });
+
+  it('writes the checkpoint forward only, and follows a checkpoint file replaced or rewritten by someone else', async () => {
+    const cpPath = `${t.config.secretsDir}/audit-head.json`;
+    const read = () => JSON.parse(readFileSync(cpPath, 'utf8')) as { seq: number; hash: string; mac: string };
+    const head = async () => {
+      const all = await rows();
+      return all[all.length - 1]!;
+    };
+    await appendN(1);
+    expect(statSync(cpPath).mode & 0o777).toBe(0o600);
+    expect(read()).toMatchObject({ seq: Number((await head()).seq), hash: (await head()).hash });
+    // Another server process sharing secretsDir is ahead: never moved back.
+    const ahead = { ...read(), seq: Number((await head()).seq) + 100 };
+    writeFileSync(cpPath, JSON.stringify(ahead));
+    await appendN(1);
+    expect(read()).toEqual(ahead);
+    // Replaced through a rename (a new file) holding an older head, with a long tail: rewritten whole, no leftovers.
+    writeFileSync(
+      `${cpPath}.new`,
+      JSON.stringify({ seq: 1, hash: 'a'.repeat(64), mac: 'b', at: 'x', pad: 'y'.repeat(3000) }),
+    );
+    renameSync(`${cpPath}.new`, cpPath);
+    await appendN(1);
+    const last = await head();
+    expect(read()).toMatchObject({ seq: Number(last.seq), hash: last.hash, mac: last.mac });
+    expect(readFileSync(cpPath, 'utf8').length).toBeLessThan(1000);
     expect((await t.platform.audit.verify()).ok).toBe(true);
   });
 

@@ -1,11 +1,24 @@
 // The tamper-evident audit trail: append-only events in a SHA-256 hash chain, each MACed with a key kept
 // outside the database, plus a head checkpoint file, so that edits, deletions and truncation are all detected.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import type { MetadataStore } from '../db/database.js';
+import { Precompiled } from '../db/precompiled.js';
 import { GENESIS_HASH } from '../db/migrations.js';
 import type { AuditEventsTable } from '../db/schema.js';
 import { AppError } from '../errors.js';
@@ -56,6 +69,9 @@ export interface AuditFilter {
   before?: number;
   limit?: number;
 }
+
+/** The checkpoint record's length: its JSON (about 200 bytes) padded, one disk sector. */
+const CHECKPOINT_BYTES = 512;
 
 interface Checkpoint {
   seq: number;
@@ -122,7 +138,20 @@ function parseCheckpoint(text: string): Checkpoint | null {
 export class AuditLog {
   /** Every durable write of a request goes through here: one transaction for many concurrent requests. */
   readonly committer: GroupCommitter<AuditInput>;
-  private tmpCounter = 0;
+  /** The open checkpoint file and which file it is (see `checkpointFile`). */
+  private cp: { fd: number; ino: number; dev: number } | null = null;
+  private readonly cpBuf = Buffer.alloc(4096);
+  /** The head row's two statements of every group, compiled once. */
+  private readonly takeHead = new Precompiled<{ seq: number | string; hash: string }, 'n'>((p) =>
+    this.store.db
+      .updateTable('audit_head')
+      .set({ seq: sql`seq + ${p.n}` })
+      .where('id', '=', 1)
+      .returning(['seq', 'hash']),
+  );
+  private readonly setHead = new Precompiled<unknown, 'hash'>((p) =>
+    this.store.db.updateTable('audit_head').set({ hash: p.hash }).where('id', '=', 1),
+  );
 
   constructor(
     private readonly store: MetadataStore,
@@ -153,22 +182,20 @@ export class AuditLog {
   }
 
   /** Waits for every pending commit (call before closing the store). */
-  close(): Promise<void> {
-    return this.committer.drain();
+  async close(): Promise<void> {
+    await this.committer.drain();
+    if (this.cp) closeSync(this.cp.fd);
+    this.cp = null;
   }
 
   /**
    * Appends events to the chain inside `tx`. Serialized across processes by the update of the single head row,
    * which is taken once for the whole group: seq advances by the number of events, then each is linked in order.
    */
-  private async appendInTx(tx: Tx, inputs: AuditInput[]): Promise<() => Promise<void>> {
+  private async appendInTx(tx: Tx, inputs: AuditInput[]): Promise<() => void> {
     // Writing first takes the lock (row lock on PostgreSQL, the write lock on SQLite) before anything is read.
-    const head = await tx
-      .updateTable('audit_head')
-      .set({ seq: sql`seq + ${inputs.length}` })
-      .where('id', '=', 1)
-      .returning(['seq', 'hash'])
-      .executeTakeFirstOrThrow();
+    const head = await this.takeHead.first(tx, { n: inputs.length });
+    if (!head) throw new Error('the audit chain head row is missing');
     const at = nowIso();
     let seq = Number(head.seq) - inputs.length;
     let prev = head.hash;
@@ -190,8 +217,8 @@ export class AuditLog {
       prev = hash;
       return out;
     });
-    await insertChunked(tx, 'audit_events', rows);
-    await tx.updateTable('audit_head').set({ hash: prev }).where('id', '=', 1).execute();
+    await insertChunked(tx, 'audit_events', rows, this.committer.inserts);
+    await this.setHead.execute(tx, { hash: prev });
     const last = rows[rows.length - 1]!;
     return () => this.writeCheckpoint({ seq: last.seq, hash: last.hash, mac: last.mac, at: last.at });
   }
@@ -205,15 +232,36 @@ export class AuditLog {
     }
   }
 
-  /** Keeps the newest head outside the database (atomic replace), so deleting the newest rows is detected. */
-  private async writeCheckpoint(cp: Checkpoint): Promise<void> {
-    // Asynchronous (the event loop keeps serving meanwhile), but done before the group's requests are answered.
-    const current = await readFile(this.secrets.checkpointPath, 'utf8').then(parseCheckpoint, () => null);
+  /**
+   * Keeps the newest head outside the database, so deleting the newest rows is detected. Written before the
+   * group's requests are answered, in place through a descriptor kept open: one fixed-size write at offset 0
+   * (a single sector), after reading what is there — another server process sharing `secretsDir` may be ahead, and
+   * the checkpoint only ever moves forward. A rename per group instead made ext4 flush the new file each time
+   * (`auto_da_alloc`), blocking the event loop on the journal. A file replaced or truncated by someone else is
+   * reopened or rewritten whole.
+   */
+  private writeCheckpoint(cp: Checkpoint): void {
+    const { fd, size } = this.checkpointFile();
+    const n = size > 0 ? readSync(fd, this.cpBuf, 0, this.cpBuf.length, 0) : 0;
+    const current = n > 0 ? parseCheckpoint(this.cpBuf.toString('utf8', 0, n)) : null;
     if (current && current.seq >= cp.seq) return;
-    const tmp = `${this.secrets.checkpointPath}.${process.pid}.${++this.tmpCounter}.tmp`;
-    await writeFile(tmp, JSON.stringify(cp) + '\n', { mode: 0o600 });
-    await rename(tmp, this.secrets.checkpointPath);
-    await chmod(this.secrets.checkpointPath, 0o600);
+    const text = JSON.stringify(cp);
+    // Padded to a fixed length (JSON allows trailing blanks), so a shorter head never leaves a longer one's tail.
+    const record = text.length < CHECKPOINT_BYTES ? text.padEnd(CHECKPOINT_BYTES - 1) + '\n' : text + '\n';
+    const bytes = writeSync(fd, record, 0, 'utf8');
+    if (size > bytes) ftruncateSync(fd, bytes);
+  }
+
+  /** The checkpoint file's descriptor (created 0600) and size; reopened when the file was removed or replaced. */
+  private checkpointFile(): { fd: number; size: number } {
+    const file = this.secrets.checkpointPath;
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (this.cp && st && st.ino === this.cp.ino && st.dev === this.cp.dev) return { fd: this.cp.fd, size: st.size };
+    if (this.cp) closeSync(this.cp.fd);
+    const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600);
+    const own = fstatSync(fd);
+    this.cp = { fd, ino: own.ino, dev: own.dev };
+    return { fd, size: own.size };
   }
 
   /** Walks the whole chain; reports the first broken link (edit, deletion, insertion, truncation). */

@@ -5,6 +5,7 @@
 // it failed.
 import type { Kysely, Transaction } from 'kysely';
 import type { MetadataStore } from '../db/database.js';
+import { Precompiled, PrecompiledInserts } from '../db/precompiled.js';
 import type { Database } from '../db/schema.js';
 
 export type Tx = Transaction<Database>;
@@ -53,14 +54,22 @@ export type AuditAppender<A> = (tx: Tx, inputs: A[]) => Promise<(() => Promise<v
 /** Rows per INSERT statement (SQLite allows 32,766 bound parameters; our widest table has 15 columns). */
 const ROWS_PER_INSERT = 500;
 
-/** Inserts rows in statements of at most ROWS_PER_INSERT rows. */
-export async function insertChunked(tx: Tx, table: string, rows: readonly object[]): Promise<void> {
+/**
+ * Inserts rows in statements of at most ROWS_PER_INSERT rows; with `pre`, through INSERTs compiled once per shape
+ * (rows of one shape, as the hot paths write them), else built by Kysely.
+ */
+export async function insertChunked(
+  tx: Tx,
+  table: string,
+  rows: readonly object[],
+  pre?: PrecompiledInserts,
+): Promise<void> {
   const db = tx as unknown as Kysely<Record<string, Record<string, unknown>>>;
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT)
-    await db
-      .insertInto(table)
-      .values(rows.slice(i, i + ROWS_PER_INSERT) as Record<string, unknown>[])
-      .execute();
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    const chunk = rows.slice(i, i + ROWS_PER_INSERT) as Record<string, unknown>[];
+    if (pre && (await pre.insert(tx as unknown as Kysely<never>, table, chunk))) continue;
+    await db.insertInto(table).values(chunk).execute();
+  }
 }
 
 export class GroupCommitter<A> {
@@ -71,6 +80,9 @@ export class GroupCommitter<A> {
   private readonly windowMs: number;
   /** Commits done and units committed (for tests and benchmarks). */
   readonly stats = { commits: 0, units: 0, failedCommits: 0 };
+  /** The group's INSERTs, compiled once per table and shape for this store (its SQL dialect). */
+  readonly inserts = new PrecompiledInserts();
+  private readonly claims = new Map<string, Precompiled<unknown, string>>();
 
   constructor(
     private readonly store: MetadataStore,
@@ -123,6 +135,24 @@ export class GroupCommitter<A> {
     return this.flushing;
   }
 
+  /** INSERT … ON CONFLICT DO NOTHING of a claim's row, compiled once per table and columns. */
+  private claimQuery(c: Claim): Precompiled<unknown, string> {
+    const columns = Object.keys(c.row);
+    const key = `${c.table}\u0000${columns.join('\u0000')}`;
+    let q = this.claims.get(key);
+    if (!q) {
+      const db = this.store.db as unknown as Kysely<Record<string, Record<string, unknown>>>;
+      q = new Precompiled((p) =>
+        db
+          .insertInto(c.table)
+          .values(Object.fromEntries(columns.map((k) => [k, p[k]])))
+          .onConflict((oc) => oc.doNothing()),
+      );
+      this.claims.set(key, q);
+    }
+    return q;
+  }
+
   private async commit(batch: Pending<A>[]): Promise<void> {
     const refused = new Map<Pending<A>, Error>();
     let after: (() => Promise<void> | void) | void = undefined;
@@ -130,16 +160,11 @@ export class GroupCommitter<A> {
       // Lock order in every group: claimed keys first, the audit head row last. A group waiting for a key another
       // process's group has claimed (a replay sent to both) holds no head lock yet, so groups cannot deadlock.
       after = await this.store.db.transaction().execute(async (tx) => {
-        const db = tx as unknown as Kysely<Record<string, Record<string, unknown>>>;
         for (const p of batch) {
           const c = p.unit.claim;
           if (!c) continue;
-          const r = await db
-            .insertInto(c.table)
-            .values(c.row)
-            .onConflict((oc) => oc.doNothing())
-            .executeTakeFirst();
-          if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) refused.set(p, c.conflict());
+          const r = await this.claimQuery(c).execute(tx, c.row);
+          if (Number(r.numAffectedRows ?? 0n) === 0) refused.set(p, c.conflict());
         }
         const ok = batch.filter((p) => !refused.has(p));
         const byTable = new Map<string, Record<string, unknown>[]>();
@@ -149,7 +174,7 @@ export class GroupCommitter<A> {
             if (rows) rows.push(...ins.rows);
             else byTable.set(ins.table, [...ins.rows]);
           }
-        for (const [table, rows] of byTable) await insertChunked(tx, table, rows);
+        for (const [table, rows] of byTable) await insertChunked(tx, table, rows, this.inserts);
         const audit = ok.flatMap((p) => p.unit.audit ?? []);
         return audit.length ? this.appendAudit(tx, audit) : undefined;
       });

@@ -726,6 +726,51 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     }
   });
 
+  it('two deployments of one model version: each its own card and log row, with the same scores as REST predict', async () => {
+    const twin = dmDeployment(modelVersion, { card: { ...dmDeployment(modelVersion).card, title: 'Twin' } });
+    expect((await api('PUT', '/projects/diabetes/deployments/dm-twin', approver.token, twin)).statusCode).toBe(201);
+    try {
+      const before = await predictionCount();
+      const res = await call(
+        '/cds-services/ichigen-patient-view',
+        hookRequest('patient-view', 'pt-dm', { prefetch: prefetchFor(diabeticPatient()) }),
+      );
+      expect(res.statusCode, res.body).toBe(200);
+      const cards = res.json().cards as { uuid: string; summary: string }[];
+      expect(cards).toHaveLength(2);
+      expect(new Set(cards.map((c) => c.uuid)).size).toBe(2);
+      expect(await predictionCount()).toBe(before + 2);
+      const rows = (await api('GET', '/projects/diabetes/predictions?source=cds&limit=2', approver.token)).json()
+        .predictions as {
+        deploymentId: string;
+        features: Record<string, unknown>;
+        output: { probability: number; card: string };
+        explanation: unknown;
+      }[];
+      expect(new Set(rows.map((r) => r.deploymentId)).size).toBe(2);
+      expect(rows.map((r) => r.output.card).sort()).toEqual(cards.map((c) => c.uuid).sort());
+      // Scored once for both: the same features give exactly what a separate REST predict gives.
+      const rest = await api(
+        'POST',
+        `/projects/diabetes/models/responder/versions/${modelVersion}/predict`,
+        approver.token,
+        { rows: [rows[0]!.features] },
+      );
+      expect(rest.statusCode, rest.body).toBe(200);
+      const [pred] = rest.json().predictions as { probability: number; contributions: unknown }[];
+      for (const r of rows) {
+        expect(r.features).toEqual(rows[0]!.features);
+        expect(r.output.probability).toBe(pred!.probability);
+        expect(r.explanation).toEqual(pred!.contributions);
+      }
+    } finally {
+      const gone = await api('POST', '/projects/diabetes/deployments/dm-twin/withdraw', approver.token, {
+        reason: 'test of shared scoring',
+      });
+      expect(gone.statusCode, gone.body).toBe(200);
+    }
+  });
+
   it('retiring the model withdraws its deployments; the service stops answering with it', async () => {
     const r = await api('POST', `/projects/diabetes/models/responder/versions/${modelVersion}/retire`, approver.token, {
       reason: 'drift',

@@ -7,6 +7,7 @@ import type { AuditInput, AuditLog } from '../audit/audit.js';
 import type { InsertRows } from '../audit/commit.js';
 import { allows, type Role } from '../auth/roles.js';
 import type { MetadataStore } from '../db/database.js';
+import { Precompiled } from '../db/precompiled.js';
 import {
   decideApplicability,
   mapFeature,
@@ -139,6 +140,10 @@ const firstIssue = (e: z.ZodError) => {
 };
 
 export class CdsService {
+  /** Read on every hook call (membership changes apply at once): compiled once. */
+  private readonly membershipsOf = new Precompiled((p: Record<'user', string>) =>
+    this.db.selectFrom('members').select(['project_id', 'role']).where('user_id', '=', p.user),
+  );
   private readonly ruleSpecs = new Map<string, RuleSpec>();
   private readonly modelVersions = new Map<
     string,
@@ -159,11 +164,7 @@ export class CdsService {
 
   /** Active deployments in the projects where the caller's service account may predict. */
   private async reachable(caller: CdsCaller): Promise<ActiveDeployment[]> {
-    const rows = await this.db
-      .selectFrom('members')
-      .select(['project_id', 'role'])
-      .where('user_id', '=', caller.principal.userId)
-      .execute();
+    const rows = await this.membershipsOf.rows(this.db, { user: caller.principal.userId });
     const roles = new Map<string, Role[]>();
     for (const r of rows) roles.set(r.project_id, [...(roles.get(r.project_id) ?? []), r.role as Role]);
     const ids = [...roles].filter(([, rs]) => allows(rs, 'model.predict')).map(([id]) => id);
@@ -259,6 +260,18 @@ export class CdsService {
       mapped.set(key, v);
       return v;
     };
+    // Deployments of the same model or rule version given the same features get the same answer (scoring is
+    // deterministic): predicted and explained once per call, each deployment still logs and cards its own.
+    const scores = new Map<string, Promise<Scored>>();
+    const scoreOnce = (d: ActiveDeployment, features: Record<string, FeatureValue>): Promise<Scored> => {
+      const key = `${d.target.kind}:${d.target.id}:${JSON.stringify(features)}`;
+      let s = scores.get(key);
+      if (!s) {
+        s = this.score(d, features);
+        scores.set(key, s);
+      }
+      return s;
+    };
     for (const d of service.deps) {
       const decision = decideApplicability(d.spec.applicability, data);
       if (!decision.applies) {
@@ -266,7 +279,7 @@ export class CdsService {
         continue;
       }
       const features = Object.fromEntries(d.spec.mapping.map((m) => [m.feature, mapOnce(m)]));
-      const result = await this.score(d, features);
+      const result = await scoreOnce(d, features);
       const band = chooseBand(d.spec.card, result.output);
       const card = band
         ? renderCard({

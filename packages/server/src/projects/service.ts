@@ -7,6 +7,7 @@ import type { Action, Role } from '../auth/roles.js';
 import { allows, ROLES } from '../auth/roles.js';
 import type { MetadataStore } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
+import { Precompiled } from '../db/precompiled.js';
 import { AppError, badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { nameSchema, newId, nowIso } from '../util.js';
 
@@ -28,6 +29,14 @@ export interface Access {
 const ADMIN_ACTIONS: readonly Action[] = ['project.read', 'members.read', 'members.manage'];
 
 export class ProjectService {
+  // The access check runs on every project route: its two queries are compiled once (nothing is cached).
+  private readonly projectBySlug = new Precompiled((p: Record<'slug', string>) =>
+    this.db.selectFrom('projects').selectAll().where('slug', '=', p.slug),
+  );
+  private readonly rolesOf = new Precompiled((p: Record<'project' | 'user', string>) =>
+    this.db.selectFrom('members').select('role').where('project_id', '=', p.project).where('user_id', '=', p.user),
+  );
+
   constructor(
     private readonly store: MetadataStore,
     private readonly audit: AuditLog,
@@ -104,16 +113,9 @@ export class ProjectService {
     // Built only when thrown: an Error captures a stack trace, too costly for every call on the hot path.
     const nf = () => notFound('PROJECT_NOT_FOUND', `no project "${printable(slug)}"`);
     if (!nameSchema.safeParse(slug).success) throw nf();
-    const row = await this.db.selectFrom('projects').selectAll().where('slug', '=', slug).executeTakeFirst();
+    const row = await this.projectBySlug.first(this.db, { slug });
     if (!row) throw nf();
-    const roles = (
-      await this.db
-        .selectFrom('members')
-        .select('role')
-        .where('project_id', '=', row.id)
-        .where('user_id', '=', p.userId)
-        .execute()
-    ).map((r) => r.role as Role);
+    const roles = (await this.rolesOf.rows(this.db, { project: row.id, user: p.userId })).map((r) => r.role as Role);
     if (roles.length === 0 && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) throw nf();
     if (!allows(roles, action) && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) {
       throw forbidden('FORBIDDEN', `your roles in ${slug} (${roles.join(', ')}) do not allow ${action}`);

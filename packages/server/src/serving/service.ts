@@ -4,6 +4,7 @@ import type { AuditInput, AuditLog } from '../audit/audit.js';
 import type { Principal } from '../auth/service.js';
 import { credentialOf, printable } from '../auth/service.js';
 import type { MetadataStore } from '../db/database.js';
+import { Precompiled } from '../db/precompiled.js';
 import { AppError, notFound } from '../errors.js';
 import type { Access } from '../projects/service.js';
 import '../training/tables.js';
@@ -46,6 +47,17 @@ export interface LogEntry {
 }
 
 export class PredictionService {
+  /** Read on every REST predict call: compiled once (its stage is read every time, nothing is cached). */
+  private readonly versionQuery = new Precompiled((p: Record<'project' | 'model' | 'version', string>) =>
+    this.db
+      .selectFrom('model_versions')
+      .innerJoin('models', 'models.id', 'model_versions.model_id')
+      .selectAll('model_versions')
+      .where('models.project_id', '=', p.project)
+      .where('models.name', '=', p.model)
+      .where('model_versions.version', '=', p.version as unknown as number),
+  );
+
   constructor(
     private readonly store: MetadataStore,
     private readonly audit: AuditLog,
@@ -57,14 +69,7 @@ export class PredictionService {
   }
 
   async modelVersionRow(a: Access, model: string, version: number) {
-    const r = await this.db
-      .selectFrom('model_versions')
-      .innerJoin('models', 'models.id', 'model_versions.model_id')
-      .selectAll('model_versions')
-      .where('models.project_id', '=', a.project.id)
-      .where('models.name', '=', model)
-      .where('model_versions.version', '=', version)
-      .executeTakeFirst();
+    const r = await this.versionQuery.first(this.db, { project: a.project.id, model, version });
     if (!r)
       throw notFound(
         'MODEL_VERSION_NOT_FOUND',
