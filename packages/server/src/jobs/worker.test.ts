@@ -248,7 +248,10 @@ describe.each(DIALECTS)('job worker on %s', (dialect) => {
     for (let w = 0; w < 3; w++) {
       const store = openMetadataStore(t.config.databaseUrl);
       stores.push(store);
-      const worker = new Worker(new JobQueue(store), { [k]: handler }, { ...fast, concurrency: 2, owner: `racer${w}` });
+      // A long lease: this test is about claims racing, not about leases expiring (a 500 ms lease could lapse on a
+      // loaded machine, and a lapsed lease is rightly re-run — that is tested above).
+      const opts = { ...fast, leaseMs: 30_000, heartbeatMs: 5_000, concurrency: 2, owner: `racer${w}` };
+      const worker = new Worker(new JobQueue(store), { [k]: handler }, opts);
       racers.push(worker);
     }
     const t0 = Date.now();
