@@ -492,3 +492,74 @@ describe('bin cache', () => {
     expect(cache.made).toBe(4);
   });
 });
+
+describe('validationMargins', () => {
+  test('are bit for bit the margins predictRaw gives the returned model on the validation rows', async () => {
+    const { frame, y } = signalData(3000, 21);
+    const { frame: vFrame, y: vy } = signalData(900, 22);
+    // A category the training rows never had: routed like a missing value by training and by prediction alike.
+    const cv = vFrame.column('c');
+    const cats = cv.kind === 'categorical' ? Array.from(cv.codes, (k) => (k < 0 ? null : cv.dictionary[k]!)) : [];
+    cats[5] = 'never-seen';
+    const cols: Record<string, Float64Array | (string | null)[]> = { c: cats };
+    for (const name of ['x0', 'x1', 'x2', 'x3']) {
+      const col = vFrame.column(name);
+      if (col.kind === 'numeric') cols[name] = col.values;
+    }
+    const valid = Frame.fromColumns(cols);
+    const cases = [
+      // Early stopping keeps the best round's margins; bagging routes the out-of-bag training rows.
+      { numTrees: 200, earlyStoppingRounds: 5, baggingFraction: 0.6, featureFraction: 0.75, learningRate: 0.3 },
+      { numTrees: 12, baggingFraction: 0.8 },
+      { numTrees: 8, numThreads: 2, baggingFraction: 0.7, numLeaves: 40, minDataInLeaf: 5 },
+      { numTrees: 6, maxDepth: 2, categoricalFeatures: [] },
+    ];
+    for (const c of cases) {
+      const margins = new Float64Array(valid.numRows).fill(NaN);
+      const model = await trainGbdt(frame, y, {
+        objective: 'binary',
+        numLeaves: 16,
+        seed: 4,
+        ...c,
+        validation: { frame: valid, labels: vy },
+        validationMargins: margins,
+      });
+      if (c.earlyStoppingRounds) expect(model.trees.length).toBeLessThan(c.numTrees);
+      expect(Array.from(margins)).toEqual(Array.from(model.predictRaw(valid)));
+    }
+  });
+
+  test('out-of-bag training rows get the same margins as predictRaw (the training loss reads them)', async () => {
+    const { frame, y } = signalData(2500, 31);
+    let last = NaN;
+    const opts = { objective: 'binary' as const, numTrees: 10, numLeaves: 24, baggingFraction: 0.55, seed: 9 };
+    const model = await trainGbdt(frame, y, {
+      ...opts,
+      onIteration: (iter, m) => {
+        if (iter === opts.numTrees - 1) last = m.trainLoss;
+      },
+    });
+    const raw = model.predictRaw(frame);
+    let want = 0;
+    for (let i = 0; i < raw.length; i++) {
+      const z = raw[i]!;
+      want += Math.log1p(Math.exp(-Math.abs(z))) + Math.max(z, 0) - y[i]! * z;
+    }
+    expect(last).toBe(want / raw.length);
+  });
+
+  test('need a validation set with one number per row', async () => {
+    const { frame, y } = signalData(200, 3);
+    await expect(
+      trainGbdt(frame, y, { objective: 'binary', numTrees: 2, validationMargins: new Float64Array(200) }),
+    ).rejects.toThrow(/validationMargins/);
+    await expect(
+      trainGbdt(frame, y, {
+        objective: 'binary',
+        numTrees: 2,
+        validation: { frame, labels: y },
+        validationMargins: new Float64Array(199),
+      }),
+    ).rejects.toThrow(/validationMargins/);
+  });
+});
