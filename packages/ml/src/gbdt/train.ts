@@ -402,13 +402,18 @@ class TreeGrower {
 
 /** A tree under construction, kept in the JSON layout plus a bin-level router for training-time scoring. */
 class TreeBuild {
-  /** Router, per node: the split feature (−1 for a leaf), the two children, and "bin goes left" (256 per node). */
+  /**
+   * Router, per node: whether it is a leaf, its split feature, its two children (a leaf's are itself, and its
+   * feature 0, so a walk that has arrived stays), and "bin goes left" (256 per node).
+   */
+  private readonly nodeLeaf: Uint8Array;
   private readonly nodeFeature: Int32Array;
   private readonly nodeChild: Int32Array;
   private readonly nodeLut: Uint8Array;
 
   constructor(maxLeaves: number) {
     const maxNodes = Math.max(1, 2 * maxLeaves - 1);
+    this.nodeLeaf = new Uint8Array(maxNodes);
     this.nodeFeature = new Int32Array(maxNodes);
     this.nodeChild = new Int32Array(2 * maxNodes);
     this.nodeLut = new Uint8Array(256 * maxNodes);
@@ -447,7 +452,10 @@ class TreeBuild {
     this.cover.push(cover);
     this.gain.push(0);
     const node = this.value.length - 1;
-    this.nodeFeature[node] = -1;
+    this.nodeLeaf[node] = 1;
+    this.nodeFeature[node] = 0;
+    this.nodeChild[2 * node] = node;
+    this.nodeChild[2 * node + 1] = node;
     return node;
   }
 
@@ -458,6 +466,7 @@ class TreeBuild {
     this.right[node] = r;
     this.gain[node] = s.gain;
     this.defaultLeft[node] = s.defaultLeft;
+    this.nodeLeaf[node] = 0;
     this.nodeFeature[node] = s.feature;
     this.nodeChild[2 * node] = l;
     this.nodeChild[2 * node + 1] = r;
@@ -478,21 +487,46 @@ class TreeBuild {
   }
 
   /**
-   * Adds the value of the leaf each row reaches to its margin: `f[i] += value[leaf of row i]` for the rows i < n
-   * with `skip[i] === 0` (every row without `skip`), where row i's bin of feature j is `bins[j * n + i]`
-   * (column-major, as BinnedData). `value` is per node, as `finish` returns it.
+   * Adds the value of the leaf each row reaches to its margin, `f[i] += value[leaf of row i]`, for the rows i listed
+   * in `list[0..count)` (or i < count when `list` is null), where row i's bin of feature j is `bins[j * n + i]`
+   * (column-major, as BinnedData). `value` is per node, as `finish` returns it. Four rows walk the tree in lockstep
+   * (a leaf loops to itself), so their chains of dependent loads overlap.
    */
-  addToMargins(bins: Uint8Array, n: number, f: Float64Array, value: ArrayLike<number>, skip: Uint8Array | null): void {
-    const feature = this.nodeFeature;
-    const child = this.nodeChild;
-    const lut = this.nodeLut;
-    for (let i = 0; i < n; i++) {
-      if (skip !== null && skip[i] !== 0) continue;
-      let node = 0;
-      for (let j = feature[0]!; j >= 0; j = feature[node]!) {
-        node = child[(node << 1) + 1 - lut[(node << 8) + bins[j * n + i]!]!]!;
+  addToMargins(
+    bins: Uint8Array,
+    n: number,
+    f: Float64Array,
+    value: ArrayLike<number>,
+    list: Int32Array | null,
+    count: number,
+  ): void {
+    const { nodeFeature: feature, nodeChild: child, nodeLut: lut, nodeLeaf: leaf } = this;
+    let q = 0;
+    for (; q + 4 <= count; q += 4) {
+      const i0 = list === null ? q : list[q]!;
+      const i1 = list === null ? q + 1 : list[q + 1]!;
+      const i2 = list === null ? q + 2 : list[q + 2]!;
+      const i3 = list === null ? q + 3 : list[q + 3]!;
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      let d = 0;
+      while ((leaf[a]! & leaf[b]! & leaf[c]! & leaf[d]!) === 0) {
+        a = child[(a << 1) + 1 - lut[(a << 8) + bins[feature[a]! * n + i0]!]!]!;
+        b = child[(b << 1) + 1 - lut[(b << 8) + bins[feature[b]! * n + i1]!]!]!;
+        c = child[(c << 1) + 1 - lut[(c << 8) + bins[feature[c]! * n + i2]!]!]!;
+        d = child[(d << 1) + 1 - lut[(d << 8) + bins[feature[d]! * n + i3]!]!]!;
       }
-      f[i] = f[i]! + value[node]!;
+      f[i0] = f[i0]! + value[a]!;
+      f[i1] = f[i1]! + value[b]!;
+      f[i2] = f[i2]! + value[c]!;
+      f[i3] = f[i3]! + value[d]!;
+    }
+    for (; q < count; q++) {
+      const i = list === null ? q : list[q]!;
+      let a = 0;
+      while (leaf[a] === 0) a = child[(a << 1) + 1 - lut[(a << 8) + bins[feature[a]! * n + i]!]!]!;
+      f[i] = f[i]! + value[a]!;
     }
   }
 
@@ -664,6 +698,7 @@ async function boost(
   const trees: GbdtTreeJson[] = [];
   // Bagging: inBag[i] = 1 for the rows of this round's sample (which rows[0..m) lists, in increasing order).
   const inBag = new Uint8Array(n);
+  const outOfBag = new Int32Array(n);
   const bagSize = Math.max(1, Math.round(p.baggingFraction * n));
   const bagging = p.baggingFraction < 1 && bagSize < n;
   const leafValue = new Float64Array(p.numLeaves);
@@ -687,7 +722,15 @@ async function boost(
     // Score update: in-bag rows by their leaf range, out-of-bag rows by routing through the tree.
     for (let l = 0; l < numLeaves; l++) leafValue[l] = json.value[grower.leafNode[l]!]!;
     builder.addLeafValues(numLeaves, grower.leafStart, grower.leafCount, leafValue, m);
-    if (m < n) tree.addToMargins(data.bins, n, f, json.value, inBag);
+    if (m < n) {
+      // The out-of-bag rows, in increasing order.
+      let o = 0;
+      for (let i = 0; i < n; i++) {
+        outOfBag[o] = i;
+        o += 1 - inBag[i]!;
+      }
+      tree.addToMargins(data.bins, n, f, json.value, outOfBag, o);
+    }
     // The training loss costs a pass with exp/log per row: only computed when the callback reads it.
     let trainLoss = NaN;
     let trainLossRead = false;
@@ -701,7 +744,7 @@ async function boost(
       },
     } as IterationMetrics;
     if (valid) {
-      tree.addToMargins(valid.data.bins, valid.data.numRows, valid.f, json.value, null);
+      tree.addToMargins(valid.data.bins, valid.data.numRows, valid.f, json.value, null, valid.data.numRows);
       metrics.validLoss = loss(p.objective, valid.y, valid.f);
     }
     trees.push(json);
