@@ -56,13 +56,19 @@ export class Rng {
       if (this.perm.length < n) this.perm = new Int32Array(n);
       const perm = this.perm;
       for (let i = 0; i < n; i++) perm[i] = i;
+      // The generator of next() inlined with its state in a local (the field is a boxed double): the same draws.
+      let state = this.state;
       for (let i = 0; i < k; i++) {
-        const j = i + this.int(n - i);
+        state = (state + 0x6d2b79f5) >>> 0;
+        let h = Math.imul(state ^ (state >>> 15), state | 1);
+        h ^= h + Math.imul(h ^ (h >>> 7), h | 61);
+        const j = i + Math.floor((((h ^ (h >>> 14)) >>> 0) / 4294967296) * (n - i));
         const t = perm[i]!;
         perm[i] = perm[j]!;
         perm[j] = t;
         chosen[perm[i]!] = 1;
       }
+      this.state = state;
     }
     // Read back without a branch (an unpredictable one: about half the rows are chosen): every index is written at
     // the next free slot, and the slot advances only past chosen ones.
