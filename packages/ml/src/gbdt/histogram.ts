@@ -461,6 +461,8 @@ export class HistogramBuilder {
   nFeats = 0;
   /** The features histograms are built for (⊇ the active ones), `nBuilt` of them. */
   private readonly built: Int32Array;
+  /** 0..F − 1: the list built when every feature is. */
+  private readonly allFeats: Int32Array;
   private nBuilt = 0;
   /** Which bins go left in the next `partition` (set by the caller). */
   readonly lut: Uint8Array;
@@ -474,6 +476,7 @@ export class HistogramBuilder {
     this.lut = shared(Uint8Array, 256);
     this.feats = new Int32Array(F);
     this.built = new Int32Array(F);
+    this.allFeats = Int32Array.from({ length: F }, (_, i) => i);
     this.x = {
       ctl: this.ctl,
       rowWords: buf.rowWords,
@@ -549,7 +552,7 @@ export class HistogramBuilder {
     const F = binOffsets.length - 1;
     const buildAll = this.nFeats < F && F <= MAX_UNROLLED_FEATURES;
     const nBuilt = buildAll ? F : this.nFeats;
-    const next = buildAll ? Int32Array.from({ length: F }, (_, i) => i) : this.feats.subarray(0, this.nFeats);
+    const next = buildAll ? this.allFeats : this.feats.subarray(0, this.nFeats);
     let same = this.kernel !== null && nBuilt === this.nBuilt;
     for (let k = 0; same && k < nBuilt; k++) same = this.built[k] === next[k];
     if (same) return;

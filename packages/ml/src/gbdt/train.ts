@@ -705,6 +705,10 @@ async function boost(
   let bestLoss = Number.POSITIVE_INFINITY;
   let bestIter = -1;
   const allFeats = Int32Array.from({ length: F }, (_, i) => i);
+  // Feature sampling: featSize of the F features per tree (all of them, without a draw, when that rounds to F).
+  const featSize = p.featureFraction < 1 ? Math.max(1, Math.round(p.featureFraction * F)) : F;
+  const featSample = new Int32Array(F);
+  const featChosen = new Uint8Array(F);
   for (let iter = 0; iter < p.numTrees; iter++) {
     let m = n;
     if (bagging) {
@@ -715,8 +719,10 @@ async function boost(
     }
     // Gradients and hessians, interleaved so one cache line serves both; only the rows of the sample are read.
     builder.gradients(p.objective === 'binary', spw, m);
-    if (p.featureFraction < 1) builder.setFeatures(rng.sample(F, Math.max(1, Math.round(p.featureFraction * F))));
-    else if (iter === 0) builder.setFeatures(allFeats);
+    if (featSize < F) {
+      rng.sampleInto(F, featSize, featSample, featChosen);
+      builder.setFeatures(featSample.subarray(0, featSize));
+    } else if (iter === 0) builder.setFeatures(allFeats);
     const numLeaves = grower.grow(m, tree);
     const json = tree.finish(p.learningRate);
     // Score update: in-bag rows by their leaf range, out-of-bag rows by routing through the tree.
