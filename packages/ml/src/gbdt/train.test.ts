@@ -513,6 +513,8 @@ describe('validationMargins', () => {
       { numTrees: 12, baggingFraction: 0.8 },
       { numTrees: 8, numThreads: 2, baggingFraction: 0.7, numLeaves: 40, minDataInLeaf: 5 },
       { numTrees: 6, maxDepth: 2, categoricalFeatures: [] },
+      // Trees that are a single leaf (no split clears the gain bar).
+      { numTrees: 3, minGainToSplit: 1e9, baggingFraction: 0.5 },
     ];
     for (const c of cases) {
       const margins = new Float64Array(valid.numRows).fill(NaN);
