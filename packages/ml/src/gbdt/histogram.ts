@@ -158,8 +158,9 @@ export function partitionRange(
 }
 
 /**
- * Gradients and hessians of rows [start, end) at 2i, 2i + 1 from margins f and labels y: log loss when `binary`
- * is 1 (positives weighted by spw), else squared error. Self-contained (shipped to the worker).
+ * Gradients and hessians at 2i, 2i + 1 from margins f and labels y, for the rows i at positions [start, end) of
+ * `rows`, or for the rows i in [start, end) when `rows` is null: log loss when `binary` is 1 (positives weighted by
+ * spw), else squared error. Self-contained (shipped to the worker).
  */
 export function computeGradients(
   binary: number,
@@ -167,18 +168,21 @@ export function computeGradients(
   y: Float64Array,
   f: Float64Array,
   grad: Float64Array,
+  rows: Int32Array | null,
   start: number,
   end: number,
 ): void {
   if (binary === 1) {
-    for (let i = start; i < end; i++) {
+    for (let p = start; p < end; p++) {
+      const i = rows === null ? p : rows[p]!;
       const pr = 1 / (1 + Math.exp(-f[i]!));
       const w = y[i] === 1 ? spw : 1;
       grad[i << 1] = (pr - y[i]!) * w;
       grad[(i << 1) + 1] = Math.max(pr * (1 - pr), 1e-16) * w;
     }
   } else {
-    for (let i = start; i < end; i++) {
+    for (let p = start; p < end; p++) {
+      const i = rows === null ? p : rows[p]!;
       grad[i << 1] = f[i]! - y[i]!;
       grad[(i << 1) + 1] = 1;
     }
@@ -358,7 +362,8 @@ export function runChunk(x: ChunkContext, kernels: KernelSet, c: number): void {
   } else if (job === 2) {
     x.counts[c] = partitionRange(x.colBins, ctl[7]!, x.lut, x.rows, x.tmp, a, b);
   } else if (job === 3) {
-    computeGradients(x.gradParams[0]!, x.gradParams[1]!, x.y, x.f, x.grad, a, b);
+    const byRows = x.gradParams[2] === 1 ? x.rows : null;
+    computeGradients(x.gradParams[0]!, x.gradParams[1]!, x.y, x.f, x.grad, byRows, a, b);
   } else {
     addLeafValues(x.rows, x.f, x.leafStart, x.leafCount, x.leafValue, ctl[8]!, a, b);
   }
@@ -456,6 +461,8 @@ export class HistogramBuilder {
   nFeats = 0;
   /** The features histograms are built for (⊇ the active ones), `nBuilt` of them. */
   private readonly built: Int32Array;
+  /** 0..F − 1: the list built when every feature is. */
+  private readonly allFeats: Int32Array;
   private nBuilt = 0;
   /** Which bins go left in the next `partition` (set by the caller). */
   readonly lut: Uint8Array;
@@ -469,6 +476,7 @@ export class HistogramBuilder {
     this.lut = shared(Uint8Array, 256);
     this.feats = new Int32Array(F);
     this.built = new Int32Array(F);
+    this.allFeats = Int32Array.from({ length: F }, (_, i) => i);
     this.x = {
       ctl: this.ctl,
       rowWords: buf.rowWords,
@@ -488,7 +496,7 @@ export class HistogramBuilder {
       counts: shared(Int32Array, MAX_CHUNKS * 4),
       y: buf.y,
       f: buf.f,
-      gradParams: shared(Float64Array, 16),
+      gradParams: shared(Float64Array, 3 * 8),
       leafStart: shared(Int32Array, L * 4),
       leafCount: shared(Int32Array, L * 4),
       leafValue: shared(Float64Array, L * 8),
@@ -544,7 +552,7 @@ export class HistogramBuilder {
     const F = binOffsets.length - 1;
     const buildAll = this.nFeats < F && F <= MAX_UNROLLED_FEATURES;
     const nBuilt = buildAll ? F : this.nFeats;
-    const next = buildAll ? Int32Array.from({ length: F }, (_, i) => i) : this.feats.subarray(0, this.nFeats);
+    const next = buildAll ? this.allFeats : this.feats.subarray(0, this.nFeats);
     let same = this.kernel !== null && nBuilt === this.nBuilt;
     for (let k = 0; same && k < nBuilt; k++) same = this.built[k] === next[k];
     if (same) return;
@@ -631,12 +639,16 @@ export class HistogramBuilder {
     this.run(JOB_TRANSPOSE, 0, this.buf.numRows, this.rowChunks(this.buf.numRows), 0);
   }
 
-  /** Gradients of every row from the margins `f`. */
-  gradients(binary: boolean, spw: number): void {
+  /**
+   * Gradients from the margins `f`: of every row when `m` is the row count (or omitted), else only of the rows at
+   * positions [0, m) of the rows (a bagging sample; histograms read no others).
+   */
+  gradients(binary: boolean, spw: number, m = this.buf.numRows): void {
     const n = this.buf.numRows;
     this.x.gradParams[0] = binary ? 1 : 0;
     this.x.gradParams[1] = spw;
-    this.run(JOB_GRADIENT, 0, n, this.rowChunks(n), 0);
+    this.x.gradParams[2] = m < n ? 1 : 0;
+    this.run(JOB_GRADIENT, 0, m, this.rowChunks(m), 0);
   }
 
   /**

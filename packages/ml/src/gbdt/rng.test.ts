@@ -48,3 +48,34 @@ describe('Rng.sample', () => {
     }
   });
 });
+
+describe('Rng.sampleInto', () => {
+  test.each([
+    [10, 3],
+    [1000, 249],
+    [1000, 800],
+    [16_000, 12_800],
+  ])('n=%i k=%i: the indices and draws of sample(), with the chosen rows marked', (n, k) => {
+    const rng = new Rng(7);
+    const ref = new Rng(7);
+    const out = new Int32Array(n).fill(-1);
+    // Stale marks from a previous, larger sample must not survive.
+    const chosen = new Uint8Array(n).fill(1);
+    for (let round = 0; round < 3; round++) {
+      rng.sampleInto(n, k, out, chosen);
+      const want = ref.sample(n, k);
+      expect(Array.from(out.subarray(0, k))).toEqual(Array.from(want));
+      const marked = new Set(want);
+      for (let i = 0; i < n; i++) expect(chosen[i]).toBe(marked.has(i) ? 1 : 0);
+    }
+    // Both generators are at the same point afterwards.
+    expect(rng.next()).toBe(ref.next());
+  });
+
+  test('refuses a sample that is not a strict subset', () => {
+    const rng = new Rng(1);
+    expect(() => rng.sampleInto(5, 5, new Int32Array(5), new Uint8Array(5))).toThrow(RangeError);
+    expect(() => rng.sampleInto(5, 0, new Int32Array(5), new Uint8Array(5))).toThrow(RangeError);
+    expect(() => rng.sampleInto(5, 2, new Int32Array(1), new Uint8Array(5))).toThrow(RangeError);
+  });
+});

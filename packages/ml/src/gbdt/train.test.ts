@@ -216,6 +216,17 @@ describe('trainGbdt quality and controls', () => {
     expect(one.toJSON().trees.every((t) => t.splitFeature.filter((f) => f >= 0).length === 23)).toBe(true);
   });
 
+  test('1 and 2 threads stay bit-identical when the gradients of a bagging sample are split between the threads', async () => {
+    // 90,000 rows, bagging 0.8: the 72,000 sampled rows' gradient pass is cut in two chunks (one per thread), and
+    // 18,000 out-of-bag rows are routed through every tree.
+    const { frame, y } = signalData(90_000, 23);
+    const opts = { objective: 'binary' as const, numTrees: 3, numLeaves: 8, baggingFraction: 0.8, seed: 6 };
+    const one = await trainGbdt(frame, y, { ...opts, numThreads: 1 });
+    const two = await trainGbdt(frame, y, { ...opts, numThreads: 2 });
+    expect(JSON.stringify(two.toJSON())).toBe(JSON.stringify(one.toJSON()));
+    expect(Array.from(two.predictRaw(frame))).toEqual(Array.from(one.predictRaw(frame)));
+  });
+
   test('histogram subtraction gives the same trees as building every histogram', async () => {
     const { frame, y } = signalData(3000, 5);
     const opts = { objective: 'binary' as const, numTrees: 5, numLeaves: 20, seed: 1 };
@@ -490,5 +501,78 @@ describe('bin cache', () => {
     expect(cache.made).toBe(3);
     await trainGbdt(tr.frame, tr.y, { ...opts, binCache: cache });
     expect(cache.made).toBe(4);
+  });
+});
+
+describe('validationMargins', () => {
+  test('are bit for bit the margins predictRaw gives the returned model on the validation rows', async () => {
+    const { frame, y } = signalData(3000, 21);
+    const { frame: vFrame, y: vy } = signalData(900, 22);
+    // A category the training rows never had: routed like a missing value by training and by prediction alike.
+    const cv = vFrame.column('c');
+    const cats = cv.kind === 'categorical' ? Array.from(cv.codes, (k) => (k < 0 ? null : cv.dictionary[k]!)) : [];
+    cats[5] = 'never-seen';
+    const cols: Record<string, Float64Array | (string | null)[]> = { c: cats };
+    for (const name of ['x0', 'x1', 'x2', 'x3']) {
+      const col = vFrame.column(name);
+      if (col.kind === 'numeric') cols[name] = col.values;
+    }
+    const valid = Frame.fromColumns(cols);
+    const cases = [
+      // Early stopping keeps the best round's margins; bagging routes the out-of-bag training rows.
+      { numTrees: 200, earlyStoppingRounds: 5, baggingFraction: 0.6, featureFraction: 0.75, learningRate: 0.3 },
+      { numTrees: 12, baggingFraction: 0.8 },
+      { numTrees: 8, numThreads: 2, baggingFraction: 0.7, numLeaves: 40, minDataInLeaf: 5 },
+      { numTrees: 6, maxDepth: 2, categoricalFeatures: [] },
+      // Trees that are a single leaf (no split clears the gain bar).
+      { numTrees: 3, minGainToSplit: 1e9, baggingFraction: 0.5 },
+    ];
+    for (const c of cases) {
+      const margins = new Float64Array(valid.numRows).fill(NaN);
+      const model = await trainGbdt(frame, y, {
+        objective: 'binary',
+        numLeaves: 16,
+        seed: 4,
+        ...c,
+        validation: { frame: valid, labels: vy },
+        validationMargins: margins,
+      });
+      if (c.earlyStoppingRounds) expect(model.trees.length).toBeLessThan(c.numTrees);
+      expect(Array.from(margins)).toEqual(Array.from(model.predictRaw(valid)));
+    }
+  });
+
+  test('out-of-bag training rows get the same margins as predictRaw (the training loss reads them)', async () => {
+    const { frame, y } = signalData(2500, 31);
+    let last = NaN;
+    const opts = { objective: 'binary' as const, numTrees: 10, numLeaves: 24, baggingFraction: 0.55, seed: 9 };
+    const model = await trainGbdt(frame, y, {
+      ...opts,
+      onIteration: (iter, m) => {
+        if (iter === opts.numTrees - 1) last = m.trainLoss;
+      },
+    });
+    const raw = model.predictRaw(frame);
+    let want = 0;
+    for (let i = 0; i < raw.length; i++) {
+      const z = raw[i]!;
+      want += Math.log1p(Math.exp(-Math.abs(z))) + Math.max(z, 0) - y[i]! * z;
+    }
+    expect(last).toBe(want / raw.length);
+  });
+
+  test('need a validation set with one number per row', async () => {
+    const { frame, y } = signalData(200, 3);
+    await expect(
+      trainGbdt(frame, y, { objective: 'binary', numTrees: 2, validationMargins: new Float64Array(200) }),
+    ).rejects.toThrow(/validationMargins/);
+    await expect(
+      trainGbdt(frame, y, {
+        objective: 'binary',
+        numTrees: 2,
+        validation: { frame, labels: y },
+        validationMargins: new Float64Array(199),
+      }),
+    ).rejects.toThrow(/validationMargins/);
   });
 });

@@ -72,6 +72,12 @@ export interface GbdtOptions {
   validation?: { frame: Frame; labels: ArrayLike<number> };
   /** Stop when the validation loss has not improved for this many rounds (needs `validation`). */
   earlyStoppingRounds?: number;
+  /**
+   * Filled with the validation rows' margins under the returned model (one per validation row): the base score plus
+   * the kept trees' leaf values in tree order, the numbers `predictRaw(validation.frame)` gives, without walking
+   * the trees again (training keeps these margins up to date for the validation loss anyway).
+   */
+  validationMargins?: Float64Array;
   /** Called after every round; return false to stop training (the model keeps the rounds so far). */
   onIteration?: (iteration: number, metrics: IterationMetrics) => void | boolean;
   /**
@@ -334,7 +340,7 @@ class TreeGrower {
       const newLeaf = numLeaves++;
       const lNode = tree.addLeaf(-s.gl / (s.hl + lambda), s.hl);
       const rNode = tree.addLeaf(-s.gr / (s.hr + lambda), s.hr);
-      tree.setSplit(node, s, lNode, rNode, data.mappers[f]!);
+      tree.setSplit(node, s, lNode, rNode, data.mappers[f]!, this.builder.lut);
       const depth = leafDepth[bestLeaf]! + 1;
       const parentSlot = leafSlot[bestLeaf]!;
       // Left child keeps the parent's leaf index; the right child takes the new one.
@@ -396,6 +402,23 @@ class TreeGrower {
 
 /** A tree under construction, kept in the JSON layout plus a bin-level router for training-time scoring. */
 class TreeBuild {
+  /**
+   * Router, per node: whether it is a leaf, its split feature, its two children (a leaf's are itself, and its
+   * feature 0, so a walk that has arrived stays), and "bin goes left" (256 per node).
+   */
+  private readonly nodeLeaf: Uint8Array;
+  private readonly nodeFeature: Int32Array;
+  private readonly nodeChild: Int32Array;
+  private readonly nodeLut: Uint8Array;
+
+  constructor(maxLeaves: number) {
+    const maxNodes = Math.max(1, 2 * maxLeaves - 1);
+    this.nodeLeaf = new Uint8Array(maxNodes);
+    this.nodeFeature = new Int32Array(maxNodes);
+    this.nodeChild = new Int32Array(2 * maxNodes);
+    this.nodeLut = new Uint8Array(256 * maxNodes);
+  }
+
   splitFeature: number[] = [];
   threshold: number[] = [];
   categories: (number[] | null)[] = [];
@@ -405,8 +428,6 @@ class TreeBuild {
   value: number[] = [];
   cover: number[] = [];
   gain: number[] = [];
-  /** Per node: 256-entry lookup "bin goes left", for routing binned rows. */
-  luts: Uint8Array[] = [];
 
   reset(): void {
     this.splitFeature = [];
@@ -418,7 +439,6 @@ class TreeBuild {
     this.value = [];
     this.cover = [];
     this.gain = [];
-    this.luts = [];
   }
 
   addLeaf(value: number, cover: number): number {
@@ -431,19 +451,26 @@ class TreeBuild {
     this.value.push(value);
     this.cover.push(cover);
     this.gain.push(0);
-    this.luts.push(EMPTY_LUT);
-    return this.value.length - 1;
+    const node = this.value.length - 1;
+    this.nodeLeaf[node] = 1;
+    this.nodeFeature[node] = 0;
+    this.nodeChild[2 * node] = node;
+    this.nodeChild[2 * node + 1] = node;
+    return node;
   }
 
-  setSplit(node: number, s: SplitInfo, l: number, r: number, mapper: BinMapper): void {
+  /** Makes `node` a split on `s` with children l and r; `lut` is the split's "bin goes left" (fillLookup). */
+  setSplit(node: number, s: SplitInfo, l: number, r: number, mapper: BinMapper, lut: Uint8Array): void {
     this.splitFeature[node] = s.feature;
     this.left[node] = l;
     this.right[node] = r;
     this.gain[node] = s.gain;
     this.defaultLeft[node] = s.defaultLeft;
-    const lut = new Uint8Array(256);
-    s.fillLookup(lut);
-    this.luts[node] = lut;
+    this.nodeLeaf[node] = 0;
+    this.nodeFeature[node] = s.feature;
+    this.nodeChild[2 * node] = l;
+    this.nodeChild[2 * node + 1] = r;
+    this.nodeLut.set(lut.subarray(0, 256), node << 8);
     if (mapper.kind === 'numeric') {
       // The last value bin has no upper edge: "every non-missing value" is expressed with the largest double.
       this.threshold[node] =
@@ -459,14 +486,48 @@ class TreeBuild {
     }
   }
 
-  /** Leaf index reached by a binned row: the bin of feature f is bins[at + f * featureStride]. */
-  route(bins: Uint8Array, at: number, featureStride: number): number {
-    let node = 0;
-    while (this.left[node] !== -1) {
-      const f = this.splitFeature[node]!;
-      node = this.luts[node]![bins[at + f * featureStride]!] === 1 ? this.left[node]! : this.right[node]!;
+  /**
+   * Adds the value of the leaf each row reaches to its margin, `f[i] += value[leaf of row i]`, for the rows i listed
+   * in `list[0..count)` (or i < count when `list` is null), where row i's bin of feature j is `bins[j * n + i]`
+   * (column-major, as BinnedData). `value` is per node, as `finish` returns it. Four rows walk the tree in lockstep
+   * (a leaf loops to itself), so their chains of dependent loads overlap.
+   */
+  addToMargins(
+    bins: Uint8Array,
+    n: number,
+    f: Float64Array,
+    value: ArrayLike<number>,
+    list: Int32Array | null,
+    count: number,
+  ): void {
+    const { nodeFeature: feature, nodeChild: child, nodeLut: lut, nodeLeaf: leaf } = this;
+    let q = 0;
+    for (; q + 4 <= count; q += 4) {
+      const i0 = list === null ? q : list[q]!;
+      const i1 = list === null ? q + 1 : list[q + 1]!;
+      const i2 = list === null ? q + 2 : list[q + 2]!;
+      const i3 = list === null ? q + 3 : list[q + 3]!;
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      let d = 0;
+      while ((leaf[a]! & leaf[b]! & leaf[c]! & leaf[d]!) === 0) {
+        a = child[(a << 1) + 1 - lut[(a << 8) + bins[feature[a]! * n + i0]!]!]!;
+        b = child[(b << 1) + 1 - lut[(b << 8) + bins[feature[b]! * n + i1]!]!]!;
+        c = child[(c << 1) + 1 - lut[(c << 8) + bins[feature[c]! * n + i2]!]!]!;
+        d = child[(d << 1) + 1 - lut[(d << 8) + bins[feature[d]! * n + i3]!]!]!;
+      }
+      f[i0] = f[i0]! + value[a]!;
+      f[i1] = f[i1]! + value[b]!;
+      f[i2] = f[i2]! + value[c]!;
+      f[i3] = f[i3]! + value[d]!;
     }
-    return node;
+    for (; q < count; q++) {
+      const i = list === null ? q : list[q]!;
+      let a = 0;
+      while (leaf[a] === 0) a = child[(a << 1) + 1 - lut[(a << 8) + bins[feature[a]! * n + i]!]!]!;
+      f[i] = f[i]! + value[a]!;
+    }
   }
 
   /** Applies the learning rate to leaves, makes covers additive and internal values cover-weighted means. */
@@ -496,8 +557,6 @@ class TreeBuild {
     };
   }
 }
-
-const EMPTY_LUT = new Uint8Array(256);
 
 function loss(objective: GbdtObjective, y: Float64Array, f: Float64Array): number {
   const n = y.length;
@@ -550,6 +609,9 @@ export async function trainGbdt(frame: Frame, labels: ArrayLike<number>, options
     const binValid = () => binFrame(prepareFrame(vf, options.categoricalFeatures), mappers);
     const vd = cached ? options.binCache!.valid(cached, vf, binValid) : binValid();
     valid = { data: vd, y: vy, f: new Float64Array(vf.numRows) };
+  }
+  if (options.validationMargins && options.validationMargins.length !== (valid?.f.length ?? -1)) {
+    throw new MlError('INVALID_PARAM', 'validationMargins needs a validation set and one number per validation row');
   }
   const n = data.numRows;
   const F = data.numFeatures;
@@ -626,37 +688,54 @@ async function boost(
   }
   f.fill(baseScore);
   if (valid) valid.f.fill(baseScore);
+  // The kept model's validation margins: the best round's with early stopping, else the last round's.
+  const margins = options.validationMargins ?? null;
+  const keepBest = valid !== null && p.earlyStoppingRounds > 0;
+  margins?.fill(baseScore);
   const rng = new Rng(p.seed);
   const grower = new TreeGrower(data, rows, hist, builder, p);
-  const tree = new TreeBuild();
+  const tree = new TreeBuild(p.numLeaves);
   const trees: GbdtTreeJson[] = [];
+  // Bagging: inBag[i] = 1 for the rows of this round's sample (which rows[0..m) lists, in increasing order).
   const inBag = new Uint8Array(n);
+  const outOfBag = new Int32Array(n);
+  const bagSize = Math.max(1, Math.round(p.baggingFraction * n));
+  const bagging = p.baggingFraction < 1 && bagSize < n;
   const leafValue = new Float64Array(p.numLeaves);
   let bestLoss = Number.POSITIVE_INFINITY;
   let bestIter = -1;
   const allFeats = Int32Array.from({ length: F }, (_, i) => i);
+  // Feature sampling: featSize of the F features per tree (all of them, without a draw, when that rounds to F).
+  const featSize = p.featureFraction < 1 ? Math.max(1, Math.round(p.featureFraction * F)) : F;
+  const featSample = new Int32Array(F);
+  const featChosen = new Uint8Array(F);
   for (let iter = 0; iter < p.numTrees; iter++) {
-    // Gradients and hessians, interleaved so one cache line serves both.
-    builder.gradients(p.objective === 'binary', spw);
     let m = n;
-    if (p.baggingFraction < 1) {
-      const bag = rng.sample(n, Math.max(1, Math.round(p.baggingFraction * n)));
-      rows.set(bag);
-      m = bag.length;
+    if (bagging) {
+      rng.sampleInto(n, bagSize, rows, inBag);
+      m = bagSize;
     } else {
       for (let i = 0; i < n; i++) rows[i] = i;
     }
-    if (p.featureFraction < 1) builder.setFeatures(rng.sample(F, Math.max(1, Math.round(p.featureFraction * F))));
-    else if (iter === 0) builder.setFeatures(allFeats);
+    // Gradients and hessians, interleaved so one cache line serves both; only the rows of the sample are read.
+    builder.gradients(p.objective === 'binary', spw, m);
+    if (featSize < F) {
+      rng.sampleInto(F, featSize, featSample, featChosen);
+      builder.setFeatures(featSample.subarray(0, featSize));
+    } else if (iter === 0) builder.setFeatures(allFeats);
     const numLeaves = grower.grow(m, tree);
     const json = tree.finish(p.learningRate);
     // Score update: in-bag rows by their leaf range, out-of-bag rows by routing through the tree.
     for (let l = 0; l < numLeaves; l++) leafValue[l] = json.value[grower.leafNode[l]!]!;
     builder.addLeafValues(numLeaves, grower.leafStart, grower.leafCount, leafValue, m);
     if (m < n) {
-      inBag.fill(0);
-      for (let q = 0; q < m; q++) inBag[rows[q]!] = 1;
-      for (let i = 0; i < n; i++) if (inBag[i] === 0) f[i] = f[i]! + json.value[tree.route(data.bins, i, n)]!;
+      // The out-of-bag rows, in increasing order.
+      let o = 0;
+      for (let i = 0; i < n; i++) {
+        outOfBag[o] = i;
+        o += 1 - inBag[i]!;
+      }
+      tree.addToMargins(data.bins, n, f, json.value, outOfBag, o);
     }
     // The training loss costs a pass with exp/log per row: only computed when the callback reads it.
     let trainLoss = NaN;
@@ -671,8 +750,7 @@ async function boost(
       },
     } as IterationMetrics;
     if (valid) {
-      const vd = valid.data;
-      for (let i = 0; i < vd.numRows; i++) valid.f[i] = valid.f[i]! + json.value[tree.route(vd.bins, i, vd.numRows)]!;
+      tree.addToMargins(valid.data.bins, valid.data.numRows, valid.f, json.value, null, valid.data.numRows);
       metrics.validLoss = loss(p.objective, valid.y, valid.f);
     }
     trees.push(json);
@@ -681,6 +759,7 @@ async function boost(
     if (current < bestLoss) {
       bestLoss = current;
       bestIter = iter;
+      if (keepBest && margins) margins.set(valid!.f);
     } else if (valid && p.earlyStoppingRounds > 0 && iter - bestIter >= p.earlyStoppingRounds) {
       stop = true;
     }
@@ -691,7 +770,8 @@ async function boost(
     // Let timers and I/O of the host process run between rounds (HPO heartbeats, cancellation).
     if ((iter & 7) === 7) await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  const kept = valid && p.earlyStoppingRounds > 0 ? trees.slice(0, bestIter + 1) : trees;
+  const kept = keepBest ? trees.slice(0, bestIter + 1) : trees;
+  if (!keepBest && margins) margins.set(valid!.f);
   // The saved dictionary keeps only levels seen in the training rows, so any other level (even one present in the
   // training frame's dictionary) is unknown at prediction time and follows the missing-value direction, as in training.
   const newCodes: (Int32Array | null)[] = [];

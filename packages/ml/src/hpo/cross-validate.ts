@@ -187,12 +187,16 @@ export async function crossValidateFolds(
     if (gbdt) {
       let pruned: PrunedError | null = null;
       let cancelled = false;
+      // The held-out rows' margins under the early-stopped model, kept by training (bit for bit what predictRaw
+      // gives): the fold's predictions without walking its trees again.
+      const margins = new Float64Array(teX.numRows);
       const opts: GbdtOptions = {
         ...(params as Partial<GbdtOptions>),
         objective: 'binary',
         numThreads: 1,
         seed,
         validation: { frame: teX, labels: teY },
+        validationMargins: margins,
         binCache: FOLD_BINS,
         onIteration: (iter, m) => {
           if (stopped()) {
@@ -213,7 +217,8 @@ export async function crossValidateFolds(
       if (cancelled) throw new MlError('CANCELLED', 'cross-validation was cancelled');
       if (pruned) throw pruned;
       bestIteration = model.bestIteration + 1;
-      proba = model.predictProba(teX);
+      // predictProba's sigmoid.
+      proba = margins.map((z) => 1 / (1 + Math.exp(-z)));
     } else {
       const model = await trainLogistic(trX, trY, params as LogisticOptions);
       proba = model.predictProba(teX);
