@@ -197,7 +197,11 @@ describe('compiled GBDT predictor', () => {
         })),
         params: {},
       });
-      expect(compileTrees(numericOnly.features, numericOnly.trees).hasCategorical).toBe(false);
+      const compiled = compileTrees(numericOnly.features, numericOnly.trees);
+      expect(compiled.hasCategorical).toBe(false);
+      // Byte bins and no categorical splits: the walk reads one-byte copies of col and hi.
+      expect([compiled.walkCol, compiled.walkHi].map((a) => a.BYTES_PER_ELEMENT)).toEqual([1, 1]);
+      expect(Array.from(compiled.walkHi)).toEqual(Array.from(compiled.hi));
       expectMatchesReference(numericOnly, randomRows(numericOnly, 300, seed));
     }
   });
@@ -272,6 +276,8 @@ describe('compiled GBDT predictor', () => {
       });
       const compiled = compileTrees(features, model.trees);
       expect([compiled.missingHigh, compiled.binnable]).toEqual([missingHigh, binnable]);
+      // Two-byte bins keep the Int32 node arrays for the walk.
+      expect(compiled.walkHi.BYTES_PER_ELEMENT).toBe(missingHigh === 0xff ? 1 : 4);
       const xs = [-5, 0, 0.5, 3, 6.5, 17, 253, 253.5, 254, 254.5, 2999, 3000, 69_999, 70_000.5, null, 12_345, Infinity];
       expectMatchesReference(
         model,

@@ -37,6 +37,12 @@ export interface CompiledTrees {
   readonly lutSteps: Int32Array;
   /** Per feature: which bin columns (bit 1: missing low, bit 2: missing high) any node reads. */
   readonly usedColumns: Uint8Array;
+  /**
+   * `col` and `hi` as the batched walk reads them: bytes where every value fits one (byte bins, at most 128
+   * features, no categorical splits), which halves the walk's node data, else the Int32 arrays themselves.
+   */
+  readonly walkCol: Uint8Array | Int32Array;
+  readonly walkHi: Uint8Array | Int32Array;
   readonly categorical: Uint8Array;
   readonly hasCategorical: boolean;
   /** False when some feature has too many split points or categories for 16-bit bins: predict with floats. */
@@ -142,6 +148,7 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
       stack.push(t.right[j]!, l + 1, t.left[j]!, l);
     }
   }
+  const narrow = bytes && catTotal === 0 && 2 * F <= 0x100;
   return {
     numFeatures: F,
     numTrees: trees.length,
@@ -159,6 +166,8 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
     lutScale,
     lutSteps,
     usedColumns,
+    walkCol: narrow ? Uint8Array.from(col) : col,
+    walkHi: narrow ? Uint8Array.from(hi) : hi,
     categorical,
     hasCategorical: catTotal > 0,
     binnable,
@@ -301,7 +310,9 @@ function kernelsFor(c: CompiledTrees): Kernels {
     // CPU overlaps their loads, and the child is picked by arithmetic, so a hard-to-predict split costs no branch
     // miss. Leaves point at themselves, so a row that is done waits in place until the other three are.
     walk(bins, m, C, out, r0) {
-      const { roots, col, hi, child, internal, leafValue, catLeft, hasCategorical } = c;
+      const { roots, child, internal, leafValue, catLeft, hasCategorical } = c;
+      const col = c.walkCol;
+      const hi = c.walkHi;
       for (let t = 0; t < roots.length; t++) {
         const root = roots[t]!;
         let i = 0;
