@@ -9,6 +9,8 @@
 // --compare DIR loads a second build of the package (say a copy of packages/ml/dist from before a change), checks
 // that it predicts the very same numbers on the same model, and times both batched in one process, passes
 // interleaved (this build, that build, this, that, ...): on a shared machine that is the fair before/after.
+// With several --leaves, every model is timed once more at the end, all in one interleaved loop (an order check: a
+// model must not run slower for not being the first one loaded).
 // Prints a Markdown table and one JSON line per engine × model; the table goes under docs/benchmarks.md.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -203,6 +205,7 @@ async function main() {
   const otherTest = other ? loadPart(other, dir, meta, 'test') : null;
   const rows = [];
   const comparisons = [];
+  const models = [];
   const loads = [loadAvg()];
   for (const leaves of a.leaves) {
     const tag = `higgs-${a.scale}-${a.rounds}x${leaves}`;
@@ -227,6 +230,7 @@ async function main() {
       trainSeconds = (performance.now() - t) / 1000;
       if (oursCache) writeFileSync(oursCache, JSON.stringify(model.toJSON()));
     }
+    models.push({ leaves, model });
     const auc = ml.rocAuc(test.y, model.predictProba(test.frame));
     const numLeaves = model.trees.reduce((s, t) => s + t.splitFeature.filter((f) => f === -1).length, 0);
     const ours = {
@@ -270,6 +274,16 @@ async function main() {
       console.log(JSON.stringify(r));
     }
   }
+  // Order check: every model again, passes interleaved, after all of them were loaded and timed. A model that is
+  // slower here than in its own row above (beyond noise) runs on worse code for not being the first one loaded.
+  const again =
+    models.length > 1
+      ? timeInterleaved(
+          models.map((m) => ({ model: m.model, frame: test.frame })),
+          a.repeats,
+        )
+      : [];
+  again.forEach((r, i) => console.log(JSON.stringify({ engine: 'ours-again', leavesSetting: models[i].leaves, ...r })));
   const f0 = (v) => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v).toLocaleString('en') : '—');
   const f1 = (v) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(1) : '—');
   const xgbVersion = rows.find((r) => r.version)?.version ?? '?';
@@ -292,6 +306,22 @@ async function main() {
         `${typeof r.auc === 'number' ? r.auc.toFixed(4) : '—'} | ${f0(r.batchRowsPerSec)} | ${f0(r.batchRowsPerCpuSec)} | ` +
         `${f0(r.dmatrixRowsPerSec)} | ${f1(r.singleRowMedianUs)} | ${f1(r.singleRowP99Us)} |`,
     );
+  }
+  if (again.length > 0) {
+    lines.push(
+      '',
+      `Order check: all our models again after every one was loaded, ${a.repeats} interleaved passes each, best pass:`,
+      '',
+      '| model | batched rows/s (wall) | batched rows/CPU-s | first run rows/CPU-s |',
+      '|---|---:|---:|---:|',
+    );
+    again.forEach((r, i) => {
+      const first = rows.find((x) => x.engine === 'ours' && x.leavesSetting === models[i].leaves);
+      lines.push(
+        `| ${a.rounds} trees × ${models[i].leaves} leaves | ${f0(r.batchRowsPerSec)} | ${f0(r.batchRowsPerCpuSec)} | ` +
+          `${f0(first?.batchRowsPerCpuSec)} |`,
+      );
+    });
   }
   if (other) {
     lines.push(

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { Frame } from '../frame.js';
 import { GbdtModel } from './model.js';
 import type { GbdtFeatureJson, GbdtTreeJson } from './model.js';
-import { compileTrees, TreePredictor } from './predict.js';
+import { compileTrees, kernelSource, TreePredictor } from './predict.js';
 import { trainGbdt } from './train.js';
 
 type Cell = number | string | null;
@@ -197,7 +197,11 @@ describe('compiled GBDT predictor', () => {
         })),
         params: {},
       });
-      expect(compileTrees(numericOnly.features, numericOnly.trees).hasCategorical).toBe(false);
+      const compiled = compileTrees(numericOnly.features, numericOnly.trees);
+      expect(compiled.hasCategorical).toBe(false);
+      // Byte bins and no categorical splits: the walk reads one-byte copies of col and hi.
+      expect([compiled.walkCol, compiled.walkHi].map((a) => a.BYTES_PER_ELEMENT)).toEqual([1, 1]);
+      expect(Array.from(compiled.walkHi)).toEqual(Array.from(compiled.hi));
       expectMatchesReference(numericOnly, randomRows(numericOnly, 300, seed));
     }
   });
@@ -272,6 +276,8 @@ describe('compiled GBDT predictor', () => {
       });
       const compiled = compileTrees(features, model.trees);
       expect([compiled.missingHigh, compiled.binnable]).toEqual([missingHigh, binnable]);
+      // Two-byte bins keep the Int32 node arrays for the walk.
+      expect(compiled.walkHi.BYTES_PER_ELEMENT).toBe(missingHigh === 0xff ? 1 : 4);
       const xs = [-5, 0, 0.5, 3, 6.5, 17, 253, 253.5, 254, 254.5, 2999, 3000, 69_999, 70_000.5, null, 12_345, Infinity];
       expectMatchesReference(
         model,
@@ -371,6 +377,31 @@ describe('compiled GBDT predictor', () => {
     expect(twice).toEqual(once);
     expect(p.specialised).toBe(true);
     for (let i = 0; i < rows.length; i++) expect(once[i]).toBe(referenceRaw(model, rows[i]!));
+  });
+
+  test('every predictor compiles its kernels from a text of its own, so V8 cannot share one compiled copy', () => {
+    // V8 caches compilations from strings by their text: equal texts would make a later model's kernels another
+    // closure of an earlier model's compiled function, losing the per-model specialisation (a model that was not
+    // the first in the process measured about half as fast). Two models, and the same model twice, all differ.
+    const a = randomModel(5, { numFeatures: 4, numTrees: 6, maxLeaves: 20 });
+    const b = randomModel(6, { numFeatures: 4, numTrees: 6, maxLeaves: 20 });
+    const predictors = [a, b, a].map((m) => new TreePredictor(compileTrees(m.features, m.trees)));
+    const texts = predictors.map((p) => p.kernelSource);
+    for (const text of texts) expect(text).toContain('kernel copy');
+    expect(new Set(texts).size).toBe(predictors.length);
+    expect(kernelSource(7)).not.toBe(kernelSource(8));
+    // And each copy still predicts exactly like the reference.
+    [a, b, a].forEach((m, k) => {
+      const rows = randomRows(m, 200, 11 + k);
+      const frame = frameOf(m, rows);
+      const cols = m.features.map((f) => {
+        const col = frame.column(f.name);
+        return col.kind === 'numeric' ? col.values : remapped(col.codes, col.dictionary, f);
+      });
+      const out = new Float64Array(rows.length).fill(m.baseScore);
+      predictors[k]!.addTrees(cols, rows.length, out);
+      for (let i = 0; i < rows.length; i++) expect(out[i]).toBe(referenceRaw(m, rows[i]!));
+    });
   });
 });
 

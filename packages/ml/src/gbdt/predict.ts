@@ -37,6 +37,12 @@ export interface CompiledTrees {
   readonly lutSteps: Int32Array;
   /** Per feature: which bin columns (bit 1: missing low, bit 2: missing high) any node reads. */
   readonly usedColumns: Uint8Array;
+  /**
+   * `col` and `hi` as the batched walk reads them: bytes where every value fits one (byte bins, at most 128
+   * features, no categorical splits), which halves the walk's node data, else the Int32 arrays themselves.
+   */
+  readonly walkCol: Uint8Array | Int32Array;
+  readonly walkHi: Uint8Array | Int32Array;
   readonly categorical: Uint8Array;
   readonly hasCategorical: boolean;
   /** False when some feature has too many split points or categories for 16-bit bins: predict with floats. */
@@ -142,6 +148,7 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
       stack.push(t.right[j]!, l + 1, t.left[j]!, l);
     }
   }
+  const narrow = bytes && catTotal === 0 && 2 * F <= 0x100;
   return {
     numFeatures: F,
     numTrees: trees.length,
@@ -159,6 +166,8 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
     lutScale,
     lutSteps,
     usedColumns,
+    walkCol: narrow ? Uint8Array.from(col) : col,
+    walkHi: narrow ? Uint8Array.from(hi) : hi,
     categorical,
     hasCategorical: catTotal > 0,
     binnable,
@@ -301,7 +310,9 @@ function kernelsFor(c: CompiledTrees): Kernels {
     // CPU overlaps their loads, and the child is picked by arithmetic, so a hard-to-predict split costs no branch
     // miss. Leaves point at themselves, so a row that is done waits in place until the other three are.
     walk(bins, m, C, out, r0) {
-      const { roots, col, hi, child, internal, leafValue, catLeft, hasCategorical } = c;
+      const { roots, child, internal, leafValue, catLeft, hasCategorical } = c;
+      const col = c.walkCol;
+      const hi = c.walkHi;
       for (let t = 0; t < roots.length; t++) {
         const root = roots[t]!;
         let i = 0;
@@ -431,6 +442,25 @@ function kernelsFor(c: CompiledTrees): Kernels {
   };
 }
 
+/** Kernel copies compiled so far by this module (each gets its own source text, see kernelSource). */
+let kernelCopies = 0;
+/** Tells this module's copies from those of another instance of the package loaded into the same process. */
+const MODULE_TOKEN = Math.random().toString(36).slice(2);
+
+/**
+ * The text `new Function` compiles for kernel copy number `serial`: kernelsFor's source plus a comment naming the
+ * copy. The comment is what makes each copy its own function: V8 caches compilations from strings by their text, so
+ * identical texts share one compiled function (SharedFunctionInfo), and from the second model on its kernels were
+ * one more closure of the first model's, the very loss of specialisation the copies exist to avoid (a model measured
+ * ~2x slower when it was not the first compiled in the process).
+ */
+export function kernelSource(serial: number): string {
+  return `return ${kernelsFor.toString()}\n// kernel copy ${serial} of ${MODULE_TOKEN}`;
+}
+
+/** Kernels with the text they were compiled from (null: the plain closures of this module). */
+type CompiledKernels = Kernels & { readonly source: string | null };
+
 /**
  * kernelsFor compiled afresh for this model. V8 optimises a closure for the values it captured only while that
  * function has a single closure; one shared kernel used by several models loses that, and the typed arrays'
@@ -438,11 +468,12 @@ function kernelsFor(c: CompiledTrees): Kernels {
  * compiled from kernelsFor's own source text (no model data enters the text) and checked against the plain copy on
  * a probe row; where code generation from strings is off, or the check fails, the plain closures are used.
  */
-function specialisedKernels(c: CompiledTrees): Kernels & { specialised: boolean } {
-  const plain = { ...kernelsFor(c), specialised: false };
+function specialisedKernels(c: CompiledTrees): CompiledKernels {
+  const plain = { ...kernelsFor(c), source: null };
   let copy: Kernels;
+  const source = kernelSource(++kernelCopies);
   try {
-    const factory = new Function(`return ${kernelsFor.toString()}`)() as typeof kernelsFor;
+    const factory = new Function(source)() as typeof kernelsFor;
     copy = factory(c);
   } catch {
     return plain;
@@ -458,7 +489,7 @@ function specialisedKernels(c: CompiledTrees): Kernels & { specialised: boolean 
     copy.bin(probe, 0, 1, bins[1], C);
     plain.walk(bins[0], 1, C, out[0], 0);
     copy.walk(bins[1], 1, C, out[1], 0);
-    return out[0][0] === out[1][0] ? { ...copy, specialised: true } : plain;
+    return out[0][0] === out[1][0] ? { ...copy, source } : plain;
   } catch {
     return plain;
   }
@@ -475,7 +506,7 @@ const BLOCK_BYTES = 24 * 1024;
 export class TreePredictor {
   private bins: Bins | null = null;
   private readonly row: Float64Array;
-  private kernels: (Kernels & { specialised: boolean }) | null = null;
+  private kernels: CompiledKernels | null = null;
 
   constructor(readonly c: CompiledTrees) {
     this.row = new Float64Array(c.numFeatures);
@@ -483,8 +514,13 @@ export class TreePredictor {
 
   /** Whether batched prediction runs on this model's own compiled copy of the kernels (see specialisedKernels). */
   get specialised(): boolean {
+    return this.kernelSource !== null;
+  }
+
+  /** The text this predictor's kernel copy was compiled from (see kernelSource); null for the plain closures. */
+  get kernelSource(): string | null {
     this.kernels ??= specialisedKernels(this.c);
-    return this.kernels.specialised;
+    return this.kernels.source;
   }
 
   /** Adds every tree's leaf value to `out[i]` (which holds the base score), tree by tree in order. */
