@@ -6,7 +6,7 @@ import { MlError } from '../errors.js';
 import type { Column, Frame } from '../frame.js';
 import { ENGINE_VERSION } from '../version.js';
 import { compileTrees, TreePredictor } from './predict.js';
-import { ShapScratch, TreeShapTable, treeShap } from './shap.js';
+import { ForestShap } from './shap.js';
 import type { ShapTree } from './shap.js';
 
 export const GBDT_FORMAT = 'ichigen.gbdt';
@@ -81,7 +81,7 @@ export class GbdtModel {
   readonly bestIteration: number;
   readonly engineVersion: string;
   private compiled: Compiled | null = null;
-  private tables: (TreeShapTable | null)[] | null = null;
+  private forestShap: ForestShap | null = null;
   private treePredictor: TreePredictor | null = null;
   /** Per categorical feature: category → first dictionary code, for predictRow. */
   private categoryIndex: (Map<string, number> | null)[] | null = null;
@@ -150,32 +150,13 @@ export class GbdtModel {
     const cols = this.inputColumns(frame);
     const F = c.numFeatures;
     const n = frame.numRows;
-    let maxDepth = 0;
-    for (const t of c.shapTrees) maxDepth = Math.max(maxDepth, t.maxDepth);
-    const scratch = new ShapScratch(maxDepth);
+    this.forestShap ??= ForestShap.build(c, SHAP_TABLE_BUDGET);
     const x = new Float64Array(F);
-    let offset = 0;
-    const goesLeft = (node: number): boolean => routeLeft(c, offset + node, x[c.feature[offset + node]!]!);
-    const tables = this.shapTables(c);
-    // The row's direction at every split of every tree, for the leaf tables.
-    const dec = new Uint8Array(c.feature.length);
     const values: Float64Array[] = [];
     for (let i = 0; i < n; i++) {
       fillBlock(cols, i, 1, x, F);
-      for (let g = 0; g < dec.length; g++) {
-        const f = c.feature[g]!;
-        if (f >= 0) dec[g] = routeLeft(c, g, x[f]!) ? 1 : 0;
-      }
       const phi = new Float64Array(F);
-      for (let ti = 0; ti < c.shapTrees.length; ti++) {
-        const t = c.shapTrees[ti]!;
-        const table = tables[ti];
-        if (table) table.add(dec, t.offset, phi);
-        else {
-          offset = t.offset;
-          treeShap(t, goesLeft, phi, scratch);
-        }
-      }
+      this.forestShap.addRow(x, phi);
       values.push(phi);
     }
     return { baseValue: this.expectedValue(), values };
@@ -311,21 +292,6 @@ export class GbdtModel {
     return x;
   }
 
-  /**
-   * Per tree, its TreeSHAP leaf tables (built on first use; null for trees whose tables would be too large, which
-   * keep the recursive algorithm). At most SHAP_TABLE_BUDGET numbers per model in all.
-   */
-  private shapTables(c: Compiled): (TreeShapTable | null)[] {
-    if (this.tables) return this.tables;
-    let left = SHAP_TABLE_BUDGET;
-    this.tables = c.shapTrees.map((t) => {
-      const table = left > 0 ? TreeShapTable.build(t, left) : null;
-      if (table) left -= table.size;
-      return table;
-    });
-    return this.tables;
-  }
-
   private compile(): Compiled {
     if (this.compiled) return this.compiled;
     let total = 0;
@@ -401,14 +367,6 @@ function fillBlock(cols: (Float64Array | Int32Array)[], r0: number, m: number, X
       }
     }
   }
-}
-
-/** Whether flat node g sends value x left. */
-function routeLeft(c: Compiled, g: number, x: number): boolean {
-  if (x !== x) return c.defaultLeft[g] === 1;
-  const co = c.catOffset[g]!;
-  if (co < 0) return x <= c.threshold[g]!;
-  return c.catMember[co + x] === 1;
 }
 
 function corrupt(msg: string): never {

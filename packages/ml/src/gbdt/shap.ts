@@ -144,26 +144,76 @@ function recurse(
 }
 
 /**
+ * Depth-first over a tree's root→leaf paths. At a split, `onSplit` gets the bit of the node's feature among the
+ * unique features of the path from the root to it (the same bit for every leaf below); at a leaf, `onLeaf` gets
+ * the path's unique features in order of first use and, for each, the product of the cover fractions of its
+ * splits along the path (the arrays are reused: copy them to keep them). `onLeaf` returns false to stop the walk.
+ */
+export function walkPaths(
+  tree: ShapTree,
+  onSplit: (node: number, bit: number) => void,
+  onLeaf: (node: number, feats: readonly number[], zeros: readonly number[]) => boolean,
+): void {
+  const feats: number[] = [];
+  const zeros: number[] = [];
+  let stop = false;
+  const visit = (node: number): void => {
+    if (stop) return;
+    if (tree.left[node] === -1) {
+      stop = !onLeaf(node, feats, zeros);
+      return;
+    }
+    const f = tree.feature[node]!;
+    let k = feats.indexOf(f);
+    const added = k < 0;
+    if (added) {
+      k = feats.length;
+      feats.push(f);
+      zeros.push(1);
+    }
+    onSplit(node, k);
+    const z = zeros[k]!;
+    for (const child of [tree.left[node]!, tree.right[node]!]) {
+      zeros[k] = z * (tree.cover[child]! / tree.cover[node]!);
+      visit(child);
+    }
+    zeros[k] = z;
+    if (added) {
+      feats.pop();
+      zeros.pop();
+    }
+  };
+  if (tree.left[0] !== -1) visit(0);
+}
+
+/**
  * TreeSHAP with per-leaf tables (the precomputation of "Fast TreeSHAP v2", Yang 2021): a leaf's contribution to
  * each feature depends on the row only through which of the leaf's path features the row agrees with, so for every
  * leaf and every subset of its (at most depth) path features the contributions are computed once, with the same
- * arithmetic as `treeShap`'s leaves. Explaining a row then costs one routing decision per node plus a table read
- * per leaf, instead of the recursion over every node with its O(depth²) leaf sums. Exact (same values as treeShap
- * up to floating-point rounding).
+ * arithmetic as `treeShap`'s leaves. Explaining a row then walks the tree once (one routing decision per node,
+ * clearing a feature's bit on the side the row does not take) and reads one table row per leaf, instead of the
+ * recursion over every node with its O(depth²) leaf sums. Exact (same values as treeShap up to rounding).
  */
 export class TreeShapTable {
   private constructor(
+    private readonly left: Int32Array,
+    private readonly right: Int32Array,
+    /**
+     * Per split node: the bit of its feature among the unique features of the path from the root to it (the same
+     * bit in the table of every leaf below). Per leaf: the leaf's index.
+     */
+    readonly nodeBit: Int32Array,
     /** Per leaf: range of its unique path features in `uFeature` (leafU[l] .. leafU[l + 1]). */
-    private readonly leafU: Int32Array,
-    private readonly uFeature: Int32Array,
-    /** Per leaf: range of its path steps (leafS[l] .. leafS[l + 1]): node, direction, and its feature's bit. */
-    private readonly leafS: Int32Array,
-    private readonly stepNode: Int32Array,
-    private readonly stepLeft: Uint8Array,
-    private readonly stepBit: Int32Array,
+    readonly leafU: Int32Array,
+    readonly uFeature: Int32Array,
     /** Per leaf: offset of its table (2^k rows of k contributions) in `values`. */
-    private readonly leafTable: Int32Array,
-    private readonly values: Float64Array,
+    readonly leafTable: Int32Array,
+    readonly values: Float64Array,
+    /** Explicit DFS stack (node, mask), sized for the tree's depth. */
+    private readonly stackNode: Int32Array,
+    private readonly stackMask: Int32Array,
+    /** Per leaf: where the current row's contributions start in `values`. */
+    private readonly leafRow: Int32Array,
     readonly size: number,
   ) {}
 
@@ -172,55 +222,29 @@ export class TreeShapTable {
    * caller then uses `treeShap`).
    */
   static build(tree: ShapTree, maxValues: number): TreeShapTable | null {
+    const nodeBit = new Int32Array(tree.left.length);
     const leafU: number[] = [0];
     const uFeature: number[] = [];
-    const leafS: number[] = [0];
-    const stepNode: number[] = [];
-    const stepLeft: number[] = [];
-    const stepBit: number[] = [];
     const leaves: { feats: number[]; zeros: number[]; value: number }[] = [];
     let size = 0;
     let tooBig = false;
-    // Depth-first over root→leaf paths; `path` holds (node, went left) pairs.
-    const path: { node: number; left: boolean }[] = [];
-    const visit = (node: number): void => {
-      if (tooBig) return;
-      if (tree.left[node] === -1) {
-        const feats: number[] = [];
-        const zeros: number[] = [];
-        for (const st of path) {
-          const f = tree.feature[st.node]!;
-          const child = st.left ? tree.left[st.node]! : tree.right[st.node]!;
-          let k = feats.indexOf(f);
-          if (k < 0) {
-            k = feats.length;
-            feats.push(f);
-            zeros.push(1);
-          }
-          zeros[k] = zeros[k]! * (tree.cover[child]! / tree.cover[st.node]!);
-          stepNode.push(st.node);
-          stepLeft.push(st.left ? 1 : 0);
-          stepBit.push(k);
-        }
-        leafS.push(stepNode.length);
+    walkPaths(
+      tree,
+      (node, bit) => (nodeBit[node] = bit),
+      (node, feats, zeros) => {
         const k = feats.length;
         size += (1 << k) * k;
         if (size > maxValues || k > 24) {
           tooBig = true;
-          return;
+          return false;
         }
+        nodeBit[node] = leaves.length;
         uFeature.push(...feats);
         leafU.push(uFeature.length);
-        leaves.push({ feats, zeros, value: tree.value[node]! });
-        return;
-      }
-      path.push({ node, left: true });
-      visit(tree.left[node]!);
-      path[path.length - 1] = { node, left: false };
-      visit(tree.right[node]!);
-      path.pop();
-    };
-    if (tree.left[0] !== -1) visit(0);
+        leaves.push({ feats: feats.slice(), zeros: zeros.slice(), value: tree.value[node]! });
+        return true;
+      },
+    );
     if (tooBig) return null;
     const values = new Float64Array(size);
     const s = new ShapScratch(tree.maxDepth + 1);
@@ -242,14 +266,16 @@ export class TreeShapTable {
       off += (1 << k) * k;
     }
     return new TreeShapTable(
+      tree.left,
+      tree.right,
+      nodeBit,
       Int32Array.from(leafU),
       Int32Array.from(uFeature),
-      Int32Array.from(leafS),
-      Int32Array.from(stepNode),
-      Uint8Array.from(stepLeft),
-      Int32Array.from(stepBit),
       Int32Array.from(leafTable),
       values,
+      new Int32Array(tree.maxDepth + 2),
+      new Int32Array(tree.maxDepth + 2),
+      new Int32Array(leaves.length),
       size,
     );
   }
@@ -259,20 +285,213 @@ export class TreeShapTable {
    * this tree's split `node` (the caller routes the row once for all trees).
    */
   add(dec: Uint8Array, base: number, phi: Float64Array): void {
-    const { leafU, uFeature, leafS, stepNode, stepLeft, stepBit, leafTable, values } = this;
-    const leaves = leafTable.length;
+    const { left, right, nodeBit, leafU, uFeature, leafTable, values, stackNode, stackMask, leafRow } = this;
+    if (leafTable.length === 0) return;
+    // A path feature counts as followed when the row takes the path's direction at every one of its splits: the
+    // mask starts full and loses a feature's bit on the side of each split the row does not take.
+    let sp = 0;
+    let node = 0;
+    let mask = -1;
+    for (;;) {
+      const l = left[node]!;
+      if (l !== -1) {
+        const r = right[node]!;
+        const off = mask & ~(1 << nodeBit[node]!);
+        const goLeft = dec[base + node] === 1;
+        stackNode[sp] = goLeft ? r : l;
+        stackMask[sp++] = off;
+        node = goLeft ? l : r;
+        continue;
+      }
+      const leaf = nodeBit[node]!;
+      const k = leafU[leaf + 1]! - leafU[leaf]!;
+      leafRow[leaf] = leafTable[leaf]! + (mask & ((1 << k) - 1)) * k;
+      if (sp === 0) break;
+      node = stackNode[--sp]!;
+      mask = stackMask[sp]!;
+    }
+    // Second pass, apart from the walk: the table reads are independent of each other, so the processor overlaps
+    // their cache misses (the tables of a 100-tree model are megabytes, mostly outside the core's caches).
+    const leaves = leafRow.length;
+    for (let leaf = 0; leaf < leaves; leaf++) {
+      const row = leafRow[leaf]!;
+      for (let u = leafU[leaf]!, end = leafU[leaf + 1]!, j = row; u < end; u++, j++) {
+        const f = uFeature[u]!;
+        phi[f] = phi[f]! + values[j]!;
+      }
+    }
+  }
+}
+
+/** A model's trees flattened for routing (global node g = tree offset + node), as compiled in model.ts. */
+export interface ShapForest {
+  readonly numFeatures: number;
+  readonly feature: Int32Array;
+  readonly threshold: Float64Array;
+  readonly defaultLeft: Uint8Array;
+  /** Offset of a categorical node's membership table in `catMember`, -1 for numeric nodes. */
+  readonly catOffset: Int32Array;
+  readonly catMember: Uint8Array;
+  readonly shapTrees: readonly (ShapTree & { readonly offset: number })[];
+}
+
+/** Whether flat node g sends value x (categorical code as a number, NaN when missing) left. */
+function routeLeft(c: ShapForest, g: number, x: number): boolean {
+  if (x !== x) return c.defaultLeft[g] === 1;
+  const co = c.catOffset[g]!;
+  if (co < 0) return x <= c.threshold[g]!;
+  return c.catMember[co + x] === 1;
+}
+
+/**
+ * TreeSHAP for a whole model, one row at a time, built once per model. The leaf tables of every tree
+ * (`TreeShapTable`) are merged into forest-wide arrays, so a row costs one pass over the split nodes (routing the
+ * row and passing each child its parent's mask of followed features, minus the split feature's bit on the side the
+ * row does not take) and one pass over the leaves (one table row each), with no per-row allocation, closure or
+ * per-tree call. Trees whose tables do not fit in the budget keep the recursive `treeShap`. Same values as
+ * `treeShap` up to rounding.
+ */
+export class ForestShap {
+  private constructor(
+    private readonly c: ShapForest,
+    /** Split nodes of the tabled trees, parents before children. */
+    private readonly order: Int32Array,
+    /** Per global split node: 1 << (its feature's bit in the tables below it), and its children as global nodes. */
+    private readonly bit: Int32Array,
+    private readonly childL: Int32Array,
+    private readonly childR: Int32Array,
+    /** Per global node: the current row's mask (bit set = the row follows the path on that feature). */
+    private readonly mask: Int32Array,
+    /** Per tabled leaf: its global node, number of path features k, 2^k − 1, start in `uFeature` and `values`. */
+    private readonly leafNode: Int32Array,
+    private readonly leafK: Int32Array,
+    private readonly leafFull: Int32Array,
+    private readonly leafU: Int32Array,
+    private readonly leafStart: Int32Array,
+    private readonly uFeature: Int32Array,
+    private readonly values: Float64Array,
+    /** Trees over the table budget, for `treeShap`, with scratch sized for the deepest of them. */
+    private readonly slowTrees: readonly (ShapTree & { readonly offset: number })[],
+    private readonly scratch: ShapScratch,
+  ) {}
+
+  /** Builds the tables of `c`'s trees, in order, while they fit in `maxValues` numbers in all. */
+  static build(c: ShapForest, maxValues: number): ForestShap {
+    const total = c.feature.length;
+    const bit = new Int32Array(total);
+    const childL = new Int32Array(total);
+    const childR = new Int32Array(total);
+    const mask = new Int32Array(total);
+    const order: number[] = [];
+    const leafNode: number[] = [];
+    const leafK: number[] = [];
+    const leafU: number[] = [];
+    const leafStart: number[] = [];
+    const uFeature: number[] = [];
+    const tables: TreeShapTable[] = [];
+    const slowTrees: (ShapTree & { offset: number })[] = [];
+    let left = maxValues;
+    let size = 0;
+    let slowDepth = 0;
+    for (const t of c.shapTrees) {
+      if (t.left[0] === -1) continue; // a lone leaf explains nothing
+      const table = left > 0 ? TreeShapTable.build(t, left) : null;
+      if (!table) {
+        slowTrees.push(t);
+        slowDepth = Math.max(slowDepth, t.maxDepth);
+        continue;
+      }
+      left -= table.size;
+      tables.push(table);
+      mask[t.offset] = -1; // a root is nobody's child: its mask stays full
+      const stack = [0];
+      while (stack.length) {
+        const j = stack.pop()!;
+        const g = t.offset + j;
+        if (t.left[j] !== -1) {
+          order.push(g);
+          bit[g] = 1 << table.nodeBit[j]!;
+          childL[g] = t.offset + t.left[j]!;
+          childR[g] = t.offset + t.right[j]!;
+          stack.push(t.right[j]!, t.left[j]!);
+          continue;
+        }
+        const leaf = table.nodeBit[j]!;
+        const u0 = table.leafU[leaf]!;
+        const k = table.leafU[leaf + 1]! - u0;
+        leafNode.push(g);
+        leafK.push(k);
+        leafU.push(uFeature.length);
+        for (let u = 0; u < k; u++) uFeature.push(table.uFeature[u0 + u]!);
+        leafStart.push(size + table.leafTable[leaf]!);
+      }
+      size += table.size;
+    }
+    const values = new Float64Array(size);
+    let off = 0;
+    for (const table of tables) {
+      values.set(table.values, off);
+      off += table.size;
+    }
+    return new ForestShap(
+      c,
+      Int32Array.from(order),
+      bit,
+      childL,
+      childR,
+      mask,
+      Int32Array.from(leafNode),
+      Int32Array.from(leafK),
+      Int32Array.from(leafK, (k) => (1 << k) - 1),
+      Int32Array.from(leafU),
+      Int32Array.from(leafStart),
+      Int32Array.from(uFeature),
+      values,
+      slowTrees,
+      new ShapScratch(slowDepth),
+    );
+  }
+
+  /**
+   * Adds the SHAP values of one row into `phi` (indexed by feature). `x` holds the row's features in model order:
+   * numeric values, categorical dictionary codes as numbers, NaN when missing.
+   */
+  addRow(x: Float64Array, phi: Float64Array): void {
+    const { c, order, bit, childL, childR, mask } = this;
+    const { feature, threshold, defaultLeft, catOffset, catMember } = c;
+    const n = order.length;
+    for (let i = 0; i < n; i++) {
+      const g = order[i]!;
+      const v = x[feature[g]!]!;
+      let goLeft: number;
+      if (v !== v) goLeft = defaultLeft[g]!;
+      else {
+        const co = catOffset[g]!;
+        goLeft = co < 0 ? (v <= threshold[g]! ? 1 : 0) : catMember[co + v]!;
+      }
+      // The child the row does not take loses the split feature's bit; the other keeps the parent's mask.
+      const m = mask[g]!;
+      const b = bit[g]!;
+      const keepLeft = -goLeft; // all ones when the row goes left
+      mask[childL[g]!] = m & ~(b & ~keepLeft);
+      mask[childR[g]!] = m & ~(b & keepLeft);
+    }
+    const { leafNode, leafK, leafFull, leafU, leafStart, uFeature, values } = this;
+    const leaves = leafNode.length;
     for (let l = 0; l < leaves; l++) {
+      const k = leafK[l]!;
+      const row = leafStart[l]! + (mask[leafNode[l]!]! & leafFull[l]!) * k;
       const u0 = leafU[l]!;
-      const k = leafU[l + 1]! - u0;
-      // A path feature counts as followed when the row takes the path's direction at every one of its splits.
-      let mask = (1 << k) - 1;
-      for (let j = leafS[l]!, end = leafS[l + 1]!; j < end; j++)
-        if (dec[base + stepNode[j]!] !== stepLeft[j]) mask &= ~(1 << stepBit[j]!);
-      const row = leafTable[l]! + mask * k;
       for (let u = 0; u < k; u++) {
         const f = uFeature[u0 + u]!;
         phi[f] = phi[f]! + values[row + u]!;
       }
+    }
+    const slow = this.slowTrees;
+    for (let i = 0; i < slow.length; i++) {
+      const t = slow[i]!;
+      const offset = t.offset;
+      treeShap(t, (node) => routeLeft(c, offset + node, x[feature[offset + node]!]!), phi, this.scratch);
     }
   }
 }
