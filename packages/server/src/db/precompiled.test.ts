@@ -47,6 +47,23 @@ describe.each(DIALECTS)('precompiled queries (%s)', (dialect) => {
     expect(rows).toEqual([1, 2, 3, 4, 5, 6, 7].map(project).sort((a, b) => a.id.localeCompare(b.id)));
   });
 
+  it('inserts groups of any size through at most one template per power of two', async () => {
+    const pre = new PrecompiledInserts();
+    const db = store.db as unknown as Kysely<never>;
+    let next = 100;
+    for (let size = 1; size <= 40; size++) {
+      const rows = Array.from({ length: size }, () => project(next++));
+      expect(await pre.insert(db, 'projects', rows)).toBe(true);
+    }
+    expect(pre.size).toBe(6); // 1, 2, 4, 8, 16, 32 rows
+    const ids = (await store.db.selectFrom('projects').select('id').execute())
+      .map((r) => r.id)
+      .filter((id) => /^p\d+$/.test(id) && Number(id.slice(1)) >= 100);
+    expect(ids.sort()).toEqual(Array.from({ length: next - 100 }, (_, k) => `p${100 + k}`).sort());
+    const one = await store.db.selectFrom('projects').selectAll().where('id', '=', 'p777').executeTakeFirst();
+    expect(one).toEqual(project(777));
+  });
+
   it('binds new values by name to a query compiled once, with the same rows as the query built anew', async () => {
     const q = new Precompiled((p: Record<'slug' | 'by', string>) =>
       store.db.selectFrom('projects').selectAll().where('slug', '=', p.slug).where('created_by', '=', p.by),

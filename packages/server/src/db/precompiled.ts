@@ -14,15 +14,18 @@ interface Template {
   slots: (string | null)[];
 }
 
+const isSlot = (v: unknown): v is string => typeof v === 'string' && v.startsWith(SENTINEL);
+
 function template(query: Compilable<unknown>): Template {
   const built = query.compile();
   return {
     // Only the SQL and the constant parameters are kept: the drivers never read the operation tree, which for a
     // 500-row INSERT holds thousands of nodes.
-    compiled: CompiledQuery.raw(built.sql, [...built.parameters]),
-    slots: built.parameters.map((v) =>
-      typeof v === 'string' && v.startsWith(SENTINEL) ? v.slice(SENTINEL.length) : null,
+    compiled: CompiledQuery.raw(
+      built.sql,
+      built.parameters.map((v) => (isSlot(v) ? null : v)),
     ),
+    slots: built.parameters.map((v) => (isSlot(v) ? v.slice(SENTINEL.length) : null)),
   };
 }
 
@@ -69,11 +72,19 @@ type Row = Record<string, unknown>;
 /**
  * Multi-row INSERTs compiled once per table, column list and row count (bounded cache). Every row must have the
  * same keys in the same order and no undefined value; otherwise `insert` returns false and the caller uses Kysely.
+ * Rows are inserted in slices whose sizes are powers of two (37 rows: 32 + 4 + 1), so however a server's group
+ * sizes vary over its life, a table and column list keep at most one template per power of two — a template per
+ * row count up to 500 would hold millions of parameter slots per table.
  */
 export class PrecompiledInserts {
   private readonly templates = new Map<string, { t: Template; at: [number, string][] }>();
 
-  constructor(private readonly maxTemplates = 2000) {}
+  constructor(private readonly maxTemplates = 200) {}
+
+  /** Templates held (for tests). */
+  get size(): number {
+    return this.templates.size;
+  }
 
   async insert(db: Kysely<never>, table: string, rows: readonly Row[]): Promise<boolean> {
     if (rows.length === 0) return true;
@@ -83,10 +94,30 @@ export class PrecompiledInserts {
       if (keys.length !== columns.length) return false;
       for (let j = 0; j < keys.length; j++) if (keys[j] !== columns[j] || r[keys[j]!] === undefined) return false;
     }
-    const key = `${table}\u0000${columns.join('\u0000')}\u0000${rows.length}`;
+    for (let from = 0; from < rows.length;) {
+      const n = 2 ** Math.floor(Math.log2(rows.length - from));
+      const { t, at } = this.template(db, table, columns, n);
+      await db.executeQuery({
+        ...t.compiled,
+        parameters: at.map(([i, c]) => rows[from + i]![c]),
+      } as CompiledQuery);
+      from += n;
+    }
+    return true;
+  }
+
+  private template(
+    db: Kysely<never>,
+    table: string,
+    columns: string[],
+    count: number,
+  ): { t: Template; at: [number, string][] } {
+    const key = `${table}\u0000${columns.join('\u0000')}\u0000${count}`;
     let e = this.templates.get(key);
     if (!e) {
-      const sample = rows.map((_, i) => Object.fromEntries(columns.map((c, j) => [c, `${SENTINEL}${i}.${j}`])));
+      const sample = Array.from({ length: count }, (_, i) =>
+        Object.fromEntries(columns.map((c, j) => [c, `${SENTINEL}${i}.${j}`])),
+      );
       const t = template(
         (db as unknown as Kysely<Record<string, Row>>).insertInto(table).values(sample as never) as Compilable<unknown>,
       );
@@ -99,8 +130,6 @@ export class PrecompiledInserts {
       e = { t, at };
       this.templates.set(key, e);
     }
-    const { t, at } = e;
-    await db.executeQuery({ ...t.compiled, parameters: at.map(([i, c]) => rows[i]![c]) } as CompiledQuery);
-    return true;
+    return e;
   }
 }

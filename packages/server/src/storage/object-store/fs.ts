@@ -115,6 +115,8 @@ class BatchWriter {
           return new BatchWriter(await open(path, flags, 0o600), true, path, fill, spare);
         } catch (err) {
           if (errorCode(err) !== 'EINVAL') throw err; // e.g. tmpfs: no direct I/O at all
+          // Some kernels create the file before refusing O_DIRECT: remove it so the exclusive open below can run.
+          await rm(path, { force: true });
         }
       }
       return new BatchWriter(await open(path, 'wx', 0o600), false, path, fill, spare);
@@ -263,8 +265,9 @@ export class FsObjectStore implements ObjectStore {
     checkMaxBytes(opts.maxBytes);
     await this.ensureDirs();
     const tmpPath = join(this.tmpDir, `${randomBytes(16).toString('hex')}.part`);
-    const writer = await BatchWriter.create(tmpPath, this.opts.directIo !== false);
+    let writer: BatchWriter | undefined;
     try {
+      writer = await BatchWriter.create(tmpPath, this.opts.directIo !== false);
       const hash = createHash('sha256');
       for await (const chunk of meteredChunks(body, opts)) {
         hash.update(chunk);
@@ -281,7 +284,7 @@ export class FsObjectStore implements ObjectStore {
     } catch (err) {
       throw storageError(err, 'writing an object');
     } finally {
-      await writer.close();
+      await writer?.close();
       // After a successful link the temporary name is a second link to the object; either way it goes.
       await rm(tmpPath, { force: true }).catch(() => undefined);
     }
