@@ -2,7 +2,17 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
-import { eventHash } from './audit.js';
+import { eventHash, stableRead } from './audit.js';
+
+it('a checkpoint read that overlapped a write is read again until two reads agree', () => {
+  const seen = ['{"seq":12,"hash":"new-old-mix"}', '{"seq":12,"hash":"new"}', '{"seq":12,"hash":"new"}'];
+  let reads = 0;
+  expect(stableRead(() => seen[Math.min(reads++, seen.length - 1)]!)).toBe('{"seq":12,"hash":"new"}');
+  expect(reads).toBe(3);
+  reads = 0;
+  expect(stableRead(() => (reads++, 'same'))).toBe('same');
+  expect(reads).toBe(2);
+});
 
 describe.each(DIALECTS)('audit chain on %s', (dialect) => {
   let t: TestPlatform;

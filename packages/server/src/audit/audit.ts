@@ -125,6 +125,21 @@ export function eventHash(prevHash: string, e: Omit<AuditEventsTable, 'prev_hash
   return sha256Hex(`${prevHash}\n${body}`);
 }
 
+/**
+ * Reads until two reads in a row agree. The checkpoint is rewritten in place, and a read that overlaps another
+ * process's write may see part of each record — a mix that can still parse, and would then be a false alarm in
+ * `verify` or move the checkpoint backwards; two identical reads in a row did not overlap a write.
+ */
+export function stableRead(read: () => string): string {
+  let prev = read();
+  for (let i = 0; i < 20; i++) {
+    const next = read();
+    if (next === prev) return next;
+    prev = next;
+  }
+  return prev;
+}
+
 /** A checkpoint file's content, or null when it is not one. */
 function parseCheckpoint(text: string): Checkpoint | null {
   try {
@@ -226,7 +241,7 @@ export class AuditLog {
   private readCheckpoint(): Checkpoint | null {
     if (!existsSync(this.secrets.checkpointPath)) return null;
     try {
-      return parseCheckpoint(readFileSync(this.secrets.checkpointPath, 'utf8'));
+      return parseCheckpoint(stableRead(() => readFileSync(this.secrets.checkpointPath, 'utf8')));
     } catch {
       return null;
     }
@@ -242,8 +257,8 @@ export class AuditLog {
    */
   private writeCheckpoint(cp: Checkpoint): void {
     const { fd, size } = this.checkpointFile();
-    const n = size > 0 ? readSync(fd, this.cpBuf, 0, this.cpBuf.length, 0) : 0;
-    const current = n > 0 ? parseCheckpoint(this.cpBuf.toString('utf8', 0, n)) : null;
+    const readNow = (): string => this.cpBuf.toString('utf8', 0, readSync(fd, this.cpBuf, 0, this.cpBuf.length, 0));
+    const current = size > 0 ? parseCheckpoint(stableRead(readNow)) : null;
     if (current && current.seq >= cp.seq) return;
     const text = JSON.stringify(cp);
     // Padded to a fixed length (JSON allows trailing blanks), so a shorter head never leaves a longer one's tail.
