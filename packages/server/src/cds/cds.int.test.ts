@@ -5,7 +5,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GbdtModel } from '@ichigen/ml';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { main } from '../cli/main.js';
@@ -731,10 +732,18 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     expect((await api('PUT', '/projects/diabetes/deployments/dm-twin', approver.token, twin)).statusCode).toBe(201);
     try {
       const before = await predictionCount();
-      const res = await call(
-        '/cds-services/ichigen-patient-view',
-        hookRequest('patient-view', 'pt-dm', { prefetch: prefetchFor(diabeticPatient()) }),
-      );
+      const explain = vi.spyOn(GbdtModel.prototype, 'explain');
+      let res;
+      try {
+        res = await call(
+          '/cds-services/ichigen-patient-view',
+          hookRequest('patient-view', 'pt-dm', { prefetch: prefetchFor(diabeticPatient()) }),
+        );
+        // One prediction and explanation serve both deployments of the version.
+        expect(explain).toHaveBeenCalledTimes(1);
+      } finally {
+        explain.mockRestore();
+      }
       expect(res.statusCode, res.body).toBe(200);
       const cards = res.json().cards as { uuid: string; summary: string }[];
       expect(cards).toHaveLength(2);
