@@ -7,7 +7,7 @@ import type { Column, Frame } from '../frame.js';
 import { ENGINE_VERSION } from '../version.js';
 import { compileTrees, TreePredictor } from './predict.js';
 import { ForestShap } from './shap.js';
-import type { ShapTree } from './shap.js';
+import type { ShapForest, ShapTree } from './shap.js';
 
 export const GBDT_FORMAT = 'ichigen.gbdt';
 export const GBDT_FORMAT_VERSION = 1;
@@ -59,17 +59,7 @@ export type ImportanceKind = 'gain' | 'split' | 'shap';
 const SHAP_TABLE_BUDGET = 4 * 1024 * 1024;
 
 /** All trees flattened into typed arrays for TreeSHAP (prediction has its own layout in predict.ts). */
-interface Compiled {
-  numFeatures: number;
-  feature: Int32Array;
-  threshold: Float64Array;
-  defaultLeft: Uint8Array;
-  /** Offset of a categorical node's membership table in `catMember`, -1 for numeric nodes. */
-  catOffset: Int32Array;
-  catMember: Uint8Array;
-  /** Per tree: the tree's index range in the flat arrays, and its SHAP view. */
-  shapTrees: (ShapTree & { offset: number })[];
-}
+type Compiled = ShapForest;
 
 /** A trained GBDT model. Create with `trainGbdt` or `GbdtModel.fromJSON`. */
 export class GbdtModel {
@@ -304,6 +294,7 @@ export class GbdtModel {
         if (f >= 0 && feat?.kind === 'categorical') catTotal += feat.dictionary.length;
       }
     }
+    const shapTrees: (ShapTree & { offset: number })[] = [];
     const c: Compiled = {
       numFeatures: this.features.length,
       feature: new Int32Array(total),
@@ -311,7 +302,7 @@ export class GbdtModel {
       defaultLeft: new Uint8Array(total),
       catOffset: new Int32Array(total).fill(-1),
       catMember: new Uint8Array(catTotal),
-      shapTrees: [],
+      shapTrees,
     };
     let off = 0;
     let catOff = 0;
@@ -338,7 +329,7 @@ export class GbdtModel {
           catOff += feat.dictionary.length;
         }
       }
-      c.shapTrees.push({
+      shapTrees.push({
         offset: off,
         feature: Int32Array.from(t.splitFeature),
         left: Int32Array.from(t.left),
