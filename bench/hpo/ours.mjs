@@ -2,7 +2,7 @@
 // over the default GBDT space on the benchmark data, then the holdout AUC of the best configuration after N trials.
 // Prints one JSON line. Needs the built dist (`npm run build`).
 //
-// Usage: node bench/hpo/ours.mjs --data DIR --seed 1 [--trials 60] [--checkpoints 10,30,60] [--workers 2]
+// Usage: node bench/hpo/ours.mjs --data DIR --seed 1 [--trials 60] [--checkpoints 10,30,60] [--workers 2] [--live-rungs]
 //        [--univariate] [--dist packages/ml/dist] [--trials-json FILE]
 // --trials-json writes every trial's record (params, state, value, folds, rung values, duration) as one JSON array,
 // to compare two builds trial by trial.
@@ -26,6 +26,7 @@ function parseArgs(argv) {
     checkpoints: get('--checkpoints', '10,30,60').split(',').map(Number),
     workers: Number(get('--workers', '2')),
     multivariate: !argv.includes('--univariate'),
+    liveRungs: argv.includes('--live-rungs'),
     dist: get('--dist', DEFAULT_DIST),
     trialsJson: get('--trials-json', ''),
   };
@@ -71,6 +72,7 @@ const study = await ml.runStudy({
   tpe: { multivariate: a.multivariate },
   pruner: { minResource: 10, reductionFactor: 3 },
   maxStep: 1000,
+  ...(a.liveRungs ? { liveRungs: true } : {}),
 });
 const searchSeconds = (performance.now() - t1) / 1000;
 // User + system time of every thread of this process (the workers included): less sensitive to other load.

@@ -2,7 +2,7 @@
 // pool) against Optuna's TPE searching XGBoost (2 threads per trial), same data, folds, holdout, space and trial
 // budget; holdout AUC of the CV-best configuration after 10, 30, 60 trials, median over seeds, and wall time.
 //
-// Usage: node bench/hpo/run.mjs [--seeds 5] [--trials 60] [--rows 20000] [--skip-build] [--out .bench-data]
+// Usage: node bench/hpo/run.mjs [--seeds 5] [--first-seed 1] [--live-rungs] [--trials 60] [--rows 20000] [--skip-build] [--out .bench-data]
 //        [--engines ours,optuna] [--json results.jsonl] [--dist DIR]
 // --dist takes the engine from another build of packages/ml (e.g. one commit's `git archive` built with tsc) instead
 // of building and snapshotting this checkout's.
@@ -21,6 +21,7 @@ const get = (flag, dflt) => {
   return k >= 0 && argv[k + 1] !== undefined ? argv[k + 1] : dflt;
 };
 const seeds = Number(get('--seeds', '5'));
+const firstSeed = Number(get('--first-seed', '1'));
 const trials = Number(get('--trials', '60'));
 const rows = Number(get('--rows', '20000'));
 const out = get('--out', join(ROOT, '.bench-data'));
@@ -61,7 +62,18 @@ function runOne(engine, seed) {
   ];
   const [cmd, args] =
     engine === 'ours'
-      ? [process.execPath, [join(ROOT, 'bench/hpo/ours.mjs'), ...common, '--workers', '2', '--dist', dist]]
+      ? [
+          process.execPath,
+          [
+            join(ROOT, 'bench/hpo/ours.mjs'),
+            ...common,
+            '--workers',
+            '2',
+            '--dist',
+            dist,
+            ...(argv.includes('--live-rungs') ? ['--live-rungs'] : []),
+          ],
+        ]
       : ['/usr/bin/python3', [join(ROOT, 'bench/hpo/optuna_xgb.py'), ...common, '--threads', '1', '--jobs', '2']];
   const load = loadavg()[0];
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
@@ -79,7 +91,7 @@ function runOne(engine, seed) {
 
 const results = Object.fromEntries(engines.map((e) => [e, []]));
 try {
-  for (let s = 1; s <= seeds; s++) for (const e of engines) results[e].push(runOne(e, s));
+  for (let s = firstSeed; s < firstSeed + seeds; s++) for (const e of engines) results[e].push(runOne(e, s));
 } finally {
   rmSync(dist, { recursive: true, force: true });
 }

@@ -26,8 +26,8 @@ export type {
 } from './space.js';
 export { TpeSampler, RandomSampler, defaultGamma, defaultWeights } from './tpe.js';
 export type { Sampler, AskedTrial, TellResult, TpeOptions, Direction } from './tpe.js';
-export { SuccessiveHalvingPruner, FoldPruner, shouldPrune, shouldPruneFold } from './pruner.js';
-export type { SuccessiveHalvingOptions, FoldPrunerOptions, PruneSchedule } from './pruner.js';
+export { SuccessiveHalvingPruner, FoldPruner, RungBoard, shouldPrune, shouldPruneFold } from './pruner.js';
+export type { SuccessiveHalvingOptions, FoldPrunerOptions, PruneSchedule, LiveRungs } from './pruner.js';
 export { runStudy, TrialPruned } from './study.js';
 export type {
   StudyOptions,

@@ -109,6 +109,38 @@ describe('trial pool', () => {
     expect(busy).toBeGreaterThan(1.3 * wall);
   });
 
+  test('live rungs prune the first trials against running ones, reproducibly', async () => {
+    const space = {
+      learningRate: { type: 'float' as const, low: 0.005, high: 0.3, log: true },
+      numLeaves: { type: 'int' as const, low: 4, high: 32 },
+      numTrees: { type: 'const' as const, value: 120 },
+      earlyStoppingRounds: { type: 'const' as const, value: 10 },
+    };
+    const study = (liveRungs: boolean): ReturnType<typeof runStudy> =>
+      runStudy({
+        space,
+        objective: pool.objective,
+        nTrials: 8,
+        seed: 3,
+        concurrency: 2,
+        lag: 6,
+        tpe: { nStartup: 8 },
+        pruner: { minResource: 5, reductionFactor: 3 },
+        maxStep: 120,
+        liveRungs,
+      });
+    const summary = (r: Awaited<ReturnType<typeof runStudy>>): unknown =>
+      r.trials.map((t) => [t.number, t.state, t.value, t.intermediate]);
+    const [a, b, off] = [await study(true), await study(true), await study(false)];
+    expect(summary(a)).toEqual(summary(b));
+    // Without live rungs trials 0–4 have no finished trial to compete with (lag 6), so none of them is pruned;
+    // with them, the same configurations compete with the trials started before, and some are stopped early.
+    expect(off.trials.slice(0, 5).every((t) => t.state === 'complete')).toBe(true);
+    expect(a.trials.slice(0, 5).some((t) => t.state === 'pruned')).toBe(true);
+    expect(a.trials.map((t) => t.params)).toEqual(off.trials.map((t) => t.params)); // random start-up: same draws
+    expect(a.trials[0]).toMatchObject({ state: 'complete', value: off.trials[0]!.value });
+  });
+
   test('aborting stops a long trial inside a worker promptly, and the worker is free again', async () => {
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 400);

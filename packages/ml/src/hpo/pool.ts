@@ -16,7 +16,7 @@ import type { CvAlgorithm, FoldResult } from './cross-validate.js';
 import type { PruneSchedule } from './pruner.js';
 import type { ParamValue, TrialParams } from './space.js';
 import { TrialPruned } from './study.js';
-import type { Objective, TrialContext } from './study.js';
+import type { Objective, ObjectiveResult, TrialContext } from './study.js';
 import type { PoolReply, PoolTask, SharedStudyData } from './worker-task.js';
 
 export interface TrialPoolOptions {
@@ -373,7 +373,7 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
     };
   };
 
-  const objective: Objective = async (params: TrialParams, ctx: TrialContext) => {
+  const objectiveFn = async (params: TrialParams, ctx: TrialContext): Promise<ObjectiveResult> => {
     const { algorithm = 'gbdt', ...rest } = params;
     if (algorithm !== 'gbdt' && algorithm !== 'logreg') {
       throw new MlError('INVALID_PARAM', `algorithm must be 'gbdt' or 'logreg', got ${String(algorithm)}`);
@@ -399,6 +399,9 @@ export async function trialPool(o: TrialPoolOptions): Promise<TrialPool> {
       },
     };
   };
+
+  // Trials report rounds from the workers, so a study can give them live rungs (see RungBoard).
+  const objective: Objective = Object.assign(objectiveFn, { offThread: true as const });
 
   const close = async (): Promise<void> => {
     if (closed) return;

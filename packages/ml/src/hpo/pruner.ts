@@ -28,14 +28,138 @@ export interface PruneSchedule {
    * to fold k + 1 (null: no rule yet). Absent or empty: trials always run every fold.
    */
   foldThresholds?: (number | null)[];
+  /**
+   * Live rungs (see `RungBoard`): the thresholds are not fixed at the start but computed at each rung from `seen`
+   * (the values of trials finished when this trial started) and the values its peers (trials started earlier and
+   * still running then) report at the same rung, waited for. Only for objectives that report off the main thread.
+   */
+  live?: LiveRungs;
 }
 
-/** True when a value reported at `step` fails the rung at that step. Pure: usable inside worker threads. */
-export function shouldPrune(schedule: PruneSchedule, step: number, value: number): boolean {
+/** What a trial needs to apply live rungs: the shared board, its own row, its peers and the rung rule. */
+export interface LiveRungs {
+  /** Int32 per (trial, rung): 0 pending, 1 value written, 2 never reached (the trial ended before the rung). */
+  state: SharedArrayBuffer;
+  /** Float64 per (trial, rung): the value reported there. */
+  values: SharedArrayBuffer;
+  /** Rungs per trial (the schedule's `steps.length`). */
+  rungs: number;
+  /** This trial's row. */
+  trial: number;
+  /** Rows of the trials whose rung values this trial waits for. */
+  peers: number[];
+  /** Values recorded at each rung by trials finished when this trial started. */
+  seen: number[][];
+  reductionFactor: number;
+  bootstrapCount: number;
+}
+
+const PENDING = 0;
+const WRITTEN = 1;
+const NEVER = 2;
+
+/**
+ * Rung values shared between the study (main thread) and trials running in worker threads, so that a trial at a
+ * rung competes with every earlier-started trial's value there, as in Optuna's asynchronous successive halving —
+ * including trials still running — while staying reproducible: a trial waits until each peer has either reported
+ * at that rung or ended before it, so which values it sees never depends on timing. Peers are always older trials,
+ * so waits cannot form a cycle. The study marks a trial's unreached rungs `never` when it ends.
+ */
+export class RungBoard {
+  readonly state: SharedArrayBuffer;
+  readonly values: SharedArrayBuffer;
+  private readonly st: Int32Array;
+
+  constructor(
+    readonly trials: number,
+    readonly rungs: number,
+  ) {
+    const cells = Math.max(1, trials * Math.max(1, rungs));
+    this.state = new SharedArrayBuffer(cells * 4);
+    this.values = new SharedArrayBuffer(cells * 8);
+    this.st = new Int32Array(this.state);
+  }
+
+  /** Marks every rung trial `t` has not reported as never reached, and wakes the trials waiting on them. */
+  close(t: number): void {
+    if (t < 0 || t >= this.trials) return;
+    for (let k = 0; k < this.rungs; k++) {
+      const i = t * this.rungs + k;
+      if (Atomics.compareExchange(this.st, i, PENDING, NEVER) === PENDING) Atomics.notify(this.st, i);
+    }
+  }
+}
+
+/** Marks the rungs a live trial has not reported as never reached (it reports no more rung values). */
+export function endRungs(schedule: PruneSchedule | null): void {
+  const live = schedule?.live;
+  if (!live) return;
+  const st = new Int32Array(live.state);
+  for (let k = 0; k < live.rungs; k++) {
+    const i = live.trial * live.rungs + k;
+    if (Atomics.compareExchange(st, i, PENDING, NEVER) === PENDING) Atomics.notify(st, i);
+  }
+}
+
+/** Publishes a trial's value at rung k (before its own decision, so younger trials can go on). */
+function publish(live: LiveRungs, k: number, value: number): void {
+  const i = live.trial * live.rungs + k;
+  const st = new Int32Array(live.state);
+  if (Atomics.load(st, i) !== PENDING) return;
+  new Float64Array(live.values)[i] = value;
+  Atomics.store(st, i, WRITTEN);
+  Atomics.notify(st, i);
+}
+
+/**
+ * The threshold at rung k from the finished trials' values and the peers' (waiting for each peer to reach the rung
+ * or end). Null when the rung promotes anything; undefined when `stop` asked to give up while waiting.
+ */
+function liveThreshold(
+  live: LiveRungs,
+  k: number,
+  direction: Direction,
+  stop?: () => boolean,
+): number | null | undefined {
+  const st = new Int32Array(live.state);
+  const vals = new Float64Array(live.values);
+  const seen = (live.seen[k] ?? []).filter((v) => Number.isFinite(v));
+  for (const p of live.peers) {
+    const i = p * live.rungs + k;
+    while (Atomics.load(st, i) === PENDING) {
+      if (stop?.()) return undefined;
+      Atomics.wait(st, i, PENDING, 100);
+    }
+    if (Atomics.load(st, i) === WRITTEN && Number.isFinite(vals[i]!)) seen.push(vals[i]!);
+  }
+  return rungThreshold(seen, direction, live.reductionFactor, live.bootstrapCount);
+}
+
+/**
+ * The value a trial must reach at a rung where `seen` (finite) values were recorded before it: it joins the rung and
+ * is promoted if it is among the best max(1, ⌊(m+1)/η⌋) of m+1 values. Null below the bootstrap count.
+ */
+function rungThreshold(seen: number[], direction: Direction, eta: number, bootstrapCount: number): number | null {
+  if (seen.length < Math.max(1, bootstrapCount)) return null;
+  const keep = Math.max(1, Math.floor((seen.length + 1) / eta));
+  seen.sort((a, b) => (direction === 'maximize' ? b - a : a - b));
+  return keep > seen.length ? null : seen[keep - 1]!;
+}
+
+/**
+ * True when a value reported at `step` fails the rung at that step. Usable inside worker threads. With live rungs it
+ * publishes the value and may block (Atomics.wait) until the trial's peers reached the rung; `stop` ends the wait
+ * (the trial is then reported as failing the rung, being cancelled anyway). Never call it with live rungs on a thread
+ * that runs the peers.
+ */
+export function shouldPrune(schedule: PruneSchedule, step: number, value: number, stop?: () => boolean): boolean {
   const k = schedule.steps.indexOf(step);
   if (k < 0) return false;
+  const live = schedule.live;
+  if (live) publish(live, k, value);
   if (!Number.isFinite(value)) return true;
-  const t = schedule.thresholds[k];
+  const t = live ? liveThreshold(live, k, schedule.direction, stop) : schedule.thresholds[k];
+  if (t === undefined && live) return true;
   if (t === null || t === undefined) return false;
   return schedule.direction === 'maximize' ? value < t : value > t;
 }
@@ -148,17 +272,38 @@ export class SuccessiveHalvingPruner {
     for (let k = 0; this.rungStep(k) <= maxStep && k < 64; k++) {
       steps.push(this.rungStep(k));
       const seen = (this.rungs[k] ?? []).filter((v) => Number.isFinite(v));
-      if (seen.length < Math.max(1, this.bootstrapCount)) {
-        thresholds.push(null);
-        continue;
-      }
-      // The trial itself joins the rung: it is promoted if it is among the best max(1, ⌊(m+1)/η⌋) of m+1 values,
-      // that is, if it is at least as good as the k-th best earlier value.
-      const keep = Math.max(1, Math.floor((seen.length + 1) / this.reductionFactor));
-      seen.sort((a, b) => (direction === 'maximize' ? b - a : a - b));
-      thresholds.push(keep > seen.length ? null : seen[keep - 1]!);
+      thresholds.push(rungThreshold(seen, direction, this.reductionFactor, this.bootstrapCount));
     }
     return { steps, thresholds, direction };
+  }
+
+  /** Rung steps up to `maxStep`. */
+  rungSteps(maxStep = 1e6): number[] {
+    const steps: number[] = [];
+    for (let k = 0; this.rungStep(k) <= maxStep && k < 64; k++) steps.push(this.rungStep(k));
+    return steps;
+  }
+
+  /**
+   * The rule for a trial starting now with live rungs: row `trial` of `board`, competing at each rung with the
+   * values recorded so far and those its `peers` report there.
+   */
+  liveSchedule(direction: Direction, maxStep: number, board: RungBoard, trial: number, peers: number[]): PruneSchedule {
+    const base = this.schedule(direction, maxStep);
+    if (board.rungs !== base.steps.length) {
+      throw new MlError('INVALID_PARAM', `the rung board has ${board.rungs} rungs, the schedule ${base.steps.length}`);
+    }
+    const live: LiveRungs = {
+      state: board.state,
+      values: board.values,
+      rungs: board.rungs,
+      trial,
+      peers: [...peers],
+      seen: base.steps.map((_, k) => [...(this.rungs[k] ?? [])]),
+      reductionFactor: this.reductionFactor,
+      bootstrapCount: this.bootstrapCount,
+    };
+    return { ...base, live };
   }
 
   /** Records a finished (complete or pruned) trial's values at the rung steps it reached. */

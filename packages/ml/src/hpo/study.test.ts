@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { FoldPruner, SuccessiveHalvingPruner, shouldPrune, shouldPruneFold } from './pruner.js';
+import { FoldPruner, RungBoard, SuccessiveHalvingPruner, endRungs, shouldPrune, shouldPruneFold } from './pruner.js';
 import type { SearchSpace } from './space.js';
 import { TrialPruned, runStudy } from './study.js';
 import type { TrialContext, TrialRecord } from './study.js';
@@ -34,6 +34,46 @@ describe('successive halving', () => {
     expect(q.schedule('maximize', 10).thresholds[0]).toBeNull(); // below the bootstrap count
     q.record([[1, 0.7]]);
     expect(q.schedule('maximize', 10).thresholds[0]).toBe(0.7);
+  });
+
+  test('live rungs: a trial competes with its running peers once each has reported at the rung or ended', () => {
+    const p = new SuccessiveHalvingPruner({ minResource: 5, reductionFactor: 3 });
+    p.record([[5, 0.9]]); // a finished trial (told): in every later schedule's `seen`
+    const board = new RungBoard(8, p.rungSteps(200).length);
+    expect(board.rungs).toBe(4);
+    // Trials 1 and 2 were running when trial 3 started; trial 1 reports 0.8 at rung 0 and 0.7 at rung 1.
+    const s1 = p.liveSchedule('maximize', 200, board, 1, []);
+    const s2 = p.liveSchedule('maximize', 200, board, 2, [1]);
+    const s3 = p.liveSchedule('maximize', 200, board, 3, [1, 2]);
+    // Trial 1 sees the told value only: it must reach 0.9 (keep max(1, ⌊2/3⌋) = 1).
+    expect(shouldPrune(s1, 5, 0.8)).toBe(true);
+    expect(shouldPrune(s1, 15, 0.7)).toBe(false); // nobody was at rung 1 before it
+    // Trial 2 at rung 0: 0.9 (told) and 0.8 (peer 1) → keep ⌊3/3⌋ = 1: must reach 0.9.
+    expect(shouldPrune(s2, 5, 0.85)).toBe(true);
+    // Trial 2 ends (pruned): its later rungs are never reached; nobody waits for them.
+    endRungs(s2);
+    // Trial 3 at rung 0: 0.9, 0.8, 0.85 → keep ⌊4/3⌋ = 1 → must reach 0.9; at rung 1: 0.7 (peer 1) only, and
+    // peer 2 never got there → keep 1 → must reach 0.7.
+    expect(shouldPrune(s3, 5, 0.89)).toBe(true);
+    expect(shouldPrune(s3, 5, 0.9)).toBe(false);
+    expect(shouldPrune(s3, 15, 0.69)).toBe(true);
+    expect(shouldPrune(s3, 15, 0.7)).toBe(false);
+    // A value is published once: a repeated report at a rung does not overwrite it.
+    expect(shouldPrune(s1, 5, 0.99)).toBe(false); // compared afresh, but 0.8 stays on the board for younger trials
+    const s4 = p.liveSchedule('maximize', 200, board, 4, [1]);
+    expect(shouldPrune(s4, 5, 0.8)).toBe(true); // 0.9 and 0.8 → must reach 0.9
+    // A peer that has not reached the rung yet: the trial waits; `stop` ends the wait and the trial stops.
+    const s5 = p.liveSchedule('maximize', 200, board, 5, [6]);
+    let asked = 0;
+    expect(shouldPrune(s5, 5, 1, () => ++asked > 2)).toBe(true);
+    expect(asked).toBe(3);
+    // Once the study closes the peer's row, the wait is over.
+    board.close(6);
+    expect(shouldPrune(s5, 5, 1)).toBe(false);
+    // Non-finite values are published but never promoted, and never counted against others.
+    const s7 = p.liveSchedule('maximize', 200, board, 7, [5]);
+    expect(shouldPrune(s7, 15, Number.NaN)).toBe(true);
+    expect(() => p.liveSchedule('maximize', 20, board, 7, [])).toThrow(/rungs/);
   });
 
   test('prunes clearly bad trials and never the best one', async () => {
@@ -281,6 +321,8 @@ describe('runStudy', () => {
     await expect(runStudy({ space, objective, nTrials: -1 })).rejects.toThrow(/nTrials/);
     await expect(runStudy({ space, objective, nTrials: 1, concurrency: 0 })).rejects.toThrow(/concurrency/);
     await expect(runStudy({ space, objective, nTrials: 1, concurrency: 3, lag: 2 })).rejects.toThrow(/lag/);
+    // Live rungs block the reporting thread: an objective running on this thread cannot have them.
+    await expect(runStudy({ space, objective, nTrials: 1, liveRungs: true })).rejects.toThrow(/offThread/);
     await expect(runStudy({ space: { x: { type: 'int', low: 3, high: 1 } }, objective, nTrials: 1 })).rejects.toThrow(
       /INVALID_SPACE|must not exceed/,
     );

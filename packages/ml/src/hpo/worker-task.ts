@@ -5,7 +5,7 @@ import { Frame } from '../frame.js';
 import type { Column } from '../frame.js';
 import { FoldPrunedError, PrunedError, crossValidateFolds, takeFold } from './cross-validate.js';
 import type { CvAlgorithm, FoldData, FoldResult } from './cross-validate.js';
-import { shouldPrune, shouldPruneFold } from './pruner.js';
+import { endRungs, shouldPrune, shouldPruneFold } from './pruner.js';
 import type { PruneSchedule } from './pruner.js';
 import type { ParamValue } from './space.js';
 
@@ -62,11 +62,13 @@ export async function runPoolTask(data: SharedStudyData, task: PoolTask, cancell
     const report = (step: number, value: number): boolean => {
       // Only rung values (and the last one, added on pruning) go back to the study: they are all it records.
       if (schedule && schedule.steps.includes(step)) reports.push([step, value]);
-      return schedule !== null && shouldPrune(schedule, step, value);
+      return schedule !== null && shouldPrune(schedule, step, value, cancelled);
     };
     const foldReports: [number, number][] = [];
     const reportFold = (fold: number, value: number): boolean => {
       foldReports.push([fold, value]);
+      // Rounds are reported on the first fold only: younger trials need not wait for this one's later rungs.
+      endRungs(schedule);
       return schedule !== null && shouldPruneFold(schedule, fold, value);
     };
     const all = task.fidelity === 'full' ? data.fullSplits : data.splits;
@@ -103,6 +105,8 @@ export async function runPoolTask(data: SharedStudyData, task: PoolTask, cancell
         return { id: task.id, kind: 'pruned', reports };
       }
       throw e;
+    } finally {
+      endRungs(schedule);
     }
   } catch (e) {
     const err = e as { code?: unknown; message?: unknown };
