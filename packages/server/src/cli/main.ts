@@ -664,6 +664,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--metric <name>', 'search metric', 'auc')
     .option('--folds <n>', 'cross-validation folds (default 5, or 3 above 20,000 training rows)')
     .option('--search-rows <n>', 'trials search on a patient-grouped sample of this many rows (default 30,000)')
+    .option(
+      '--parallel-trials <n>',
+      'trials at once, each in a worker thread (default 2; part of what a seed reproduces)',
+    )
     .option('--holdout <fraction>', 'holdout fraction', '0.2')
     .option('--seed <n>', 'random seed', '42')
     .option('--model <name>', 'model name (default: the dataset name)')
@@ -693,6 +697,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         metric: o.metric,
         ...(o.folds ? { folds: Number(o.folds) } : {}),
         ...(o.searchRows ? { searchRows: Number(o.searchRows) } : {}),
+        ...(o.parallelTrials ? { parallelTrials: Number(o.parallelTrials) } : {}),
         holdoutFraction: Number(o.holdout),
         seed: Number(o.seed),
         ...(o.model ? { model: o.model } : {}),

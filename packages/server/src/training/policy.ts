@@ -46,6 +46,11 @@ export const policySpecSchema = z
      * configurations are then confirmed on every row. Unset: 30,000.
      */
     searchRows: z.number().int().min(1000).max(100_000_000).optional(),
+    /**
+     * Trials run at once, each in its own worker thread. Part of the policy, not taken from the machine, because the
+     * trials a seed gives depend on it: the same policy gives the same study on any machine. Unset: 2.
+     */
+    parallelTrials: z.number().int().min(1).max(64).optional(),
     holdoutFraction: z.number().gt(0).lt(0.9).default(0.2),
     seed: z
       .number()
@@ -83,6 +88,8 @@ export interface Policy {
 export const DEFAULT_FOLDS = 5;
 /** Training rows above which the default folds drop to 3. */
 export const LARGE_COHORT_ROWS = 20_000;
+/** Trials at once when the policy names no number (see `parallelTrials`). */
+export const DEFAULT_PARALLEL_TRIALS = 2;
 /** Default size of the search sample (see `searchRows`). */
 export const DEFAULT_SEARCH_ROWS = 30_000;
 

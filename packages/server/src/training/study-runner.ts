@@ -30,7 +30,13 @@ import { compareOnHoldout, evaluateHoldout, type ComparisonResult, type HoldoutM
 import type { Platform } from '../platform.js';
 import { nowIso } from '../util.js';
 import { prepareStudyData, readArrowTable, studyInputError } from './data.js';
-import { DEFAULT_FOLDS, DEFAULT_SEARCH_ROWS, effectiveFolds, type PolicySpec } from './policy.js';
+import {
+  DEFAULT_FOLDS,
+  DEFAULT_PARALLEL_TRIALS,
+  DEFAULT_SEARCH_ROWS,
+  effectiveFolds,
+  type PolicySpec,
+} from './policy.js';
 import './tables.js';
 
 export const studyPayload = z.object({ studyId: z.string().min(1).max(64) }).strict();
@@ -40,8 +46,6 @@ type Fitted = GbdtModel | LogisticModel;
 const take = (xs: ArrayLike<number>, idx: ArrayLike<number>) =>
   Float64Array.from({ length: idx.length }, (_, i) => xs[idx[i]!]!);
 
-/** Trials run this many at once (worker threads). Fixed, not the core count, so a seed gives the same study everywhere. */
-export const STUDY_CONCURRENCY = 2;
 /** With a search sample, this many of the best configurations are cross-validated again on every training row. */
 export const FINALISTS = 2;
 
@@ -117,6 +121,8 @@ export function studyHandler(platform: Platform): JobHandler {
       const trainGroups = Array.from(trainIdx, (i) => data.groups[i]!);
       const folds = effectiveFolds(spec, trainIdx.length);
       const searchRows = spec.searchRows ?? DEFAULT_SEARCH_ROWS;
+      // The policy's number, not the machine's cores: the trials of a seed depend on it (see parallelTrials).
+      const parallel = spec.parallelTrials ?? DEFAULT_PARALLEL_TRIALS;
       const tLoaded = Date.now();
       cpuAt.push(cpu());
 
@@ -126,7 +132,7 @@ export function studyHandler(platform: Platform): JobHandler {
         groups: trainGroups,
         folds,
         seed: spec.seed,
-        size: STUDY_CONCURRENCY,
+        size: parallel,
         ...(searchRows < trainIdx.length ? { searchRows } : {}),
       });
       const sampled = pool.searchRows < trainIdx.length;
@@ -189,7 +195,7 @@ export function studyHandler(platform: Platform): JobHandler {
           ...(timeoutMs !== null ? { timeoutMs } : {}),
           direction: 'maximize',
           seed: spec.seed,
-          concurrency: STUDY_CONCURRENCY,
+          concurrency: parallel,
           signal: ctx.signal,
           onTrial,
           ...(maxTrees?.type === 'const' && typeof maxTrees.value === 'number' ? { maxStep: maxTrees.value } : {}),
@@ -238,6 +244,7 @@ export function studyHandler(platform: Platform): JobHandler {
         trainLabels,
         bestIterations,
         spec.seed,
+        parallel,
       );
       const tRefit = Date.now();
       cpuAt.push(cpu());
@@ -341,6 +348,7 @@ export function studyHandler(platform: Platform): JobHandler {
         folds,
         // Rows the search trials cross-validated on (a patient-grouped sample when below trainingRows).
         searchRows: pool.searchRows,
+        parallelTrials: parallel,
         bestTrial: bestTrial.number,
         bestCv,
         bestSearchCv: bestTrial.value,
@@ -430,6 +438,7 @@ async function refit(
   labels: Float64Array,
   bestIterations: (number | null)[],
   seed: number,
+  numThreads: number,
 ): Promise<Fitted> {
   if (algorithm === 'logreg') return trainLogistic(frame, labels, params as never);
   const its = bestIterations.filter((x): x is number => typeof x === 'number');
@@ -438,13 +447,13 @@ async function refit(
   const numTrees = its.length
     ? Math.max(1, Math.round(its.reduce((s, x) => s + x, 0) / its.length))
     : Number(params.numTrees ?? 100);
-  // Two histogram threads (the pool's cores are free again); the engine builds the same trees for any thread count.
+  // As many histogram threads as the pool had (its cores are free again); the same trees for any thread count.
   return trainGbdt(frame, labels, {
     ...(rest as object),
     objective: 'binary',
     numTrees,
     seed,
-    numThreads: STUDY_CONCURRENCY,
+    numThreads,
   } as never);
 }
 

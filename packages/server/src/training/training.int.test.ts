@@ -348,10 +348,16 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
       expect(r.statusCode, r.body).toBe(201);
       return waitStudy(r.json().id);
     };
-    expect((await policy({ trials: 8, searchRows: 1000 })).statusCode).toBe(200);
+    for (const parallelTrials of [0, 1.5, 65]) {
+      const bad = await policy({ trials: 8, searchRows: 1000, parallelTrials });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().error.code).toBe('INVALID_POLICY');
+    }
+    expect((await policy({ trials: 8, searchRows: 1000, parallelTrials: 3 })).statusCode).toBe(200);
     const s = await run();
     expect(s.status, s.error).toBe('succeeded');
     const rep = s.report;
+    expect(rep.parallelTrials).toBe(3);
     expect(rep.folds).toBe(5); // the default below 20,000 training rows
     expect(rep.trainingRows).toBeGreaterThan(1900);
     expect(Math.abs(rep.searchRows - 1000)).toBeLessThanOrEqual(5);
