@@ -6,7 +6,8 @@ import path from 'node:path';
 import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/config.js';
-import { startServer, type RunningServer } from '../server/serve.js';
+import { runWorkerProcess } from '../jobs/run.js';
+import { startServer, type RunningServer, type ServeReady } from '../server/serve.js';
 import { cohortCsv } from '../test-support/cohort.js';
 import { runCli, startServerProcess } from '../test-support/process.js';
 import { main } from './main.js';
@@ -152,6 +153,65 @@ describe('ichigen CLI against a running server', () => {
     });
     expect(unreachable).toBe(1);
     expect(err.at(-1)).toContain('SERVER_UNREACHABLE');
+  });
+
+  it('with --json, usage errors and the openapi, serve and worker start-up lines are JSON too', async () => {
+    // Usage errors happen before any action runs: still one JSON document on stdout, the usage text on stderr.
+    for (const args of [
+      ['dataset', 'push', '--json'], // a missing argument
+      ['dataset', 'log', 'diabetes/labs', '--json', '--bogus'], // an unknown option
+      ['no-such-command', '--json'],
+    ]) {
+      const r = await run(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(JSON.parse(r.out), args.join(' ')).toEqual({ error: { code: 'USAGE', message: expect.any(String) } });
+      expect(r.err.length).toBeGreaterThan(0);
+    }
+    const human = await run('dataset', 'push');
+    expect(human.code).toBe(1);
+    expect(human.out).toBe('');
+    expect(human.err).toMatch(/missing required argument/);
+    // Help is an answer, not an error.
+    const help = await run('--help', '--json');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('Usage: ichigen');
+
+    const file = path.join(dir, 'openapi.json');
+    const oa = await run('openapi', '--out', file, '--json');
+    expect(oa.code).toBe(0);
+    expect(JSON.parse(oa.out)).toEqual({ written: file, bytes: statSync(file).size });
+
+    // serve --json: one line when ready, with the one-time password on a first start and no human text.
+    const data = path.join(dir, 'json-serve');
+    const lines: string[] = [];
+    let info: ServeReady | undefined;
+    const s = await startServer(loadConfig({ env: {}, flags: { dataDir: data, port: 0 } }), {
+      print: (l) => lines.push(l),
+      ready: (i) => (info = i),
+      logger: false,
+      worker: false,
+    });
+    try {
+      expect(lines).toEqual([]);
+      expect(info).toMatchObject({ event: 'ready', url: s.url, database: 'SQLite', objects: 'fs', sweptUploads: 0 });
+      expect(info!.admin).toEqual({ user: 'admin', password: expect.stringMatching(/^[A-Za-z0-9_-]{20,}$/) });
+    } finally {
+      await s.close();
+    }
+    // worker --json: its start-up line is a JSON object.
+    const out: string[] = [];
+    const stop = new AbortController();
+    const w = runWorkerProcess(loadConfig({ env: { ICHIGEN_LOG_LEVEL: 'silent' }, flags: { dataDir: data } }), {
+      print: (l) => {
+        out.push(l);
+        stop.abort();
+      },
+      json: true,
+      stop: stop.signal,
+      graceMs: 1000,
+    });
+    await w;
+    expect(JSON.parse(out[0]!)).toMatchObject({ event: 'ready', worker: expect.any(String), database: 'SQLite' });
   });
 });
 

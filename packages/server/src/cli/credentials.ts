@@ -27,11 +27,30 @@ export function readCredentials(env: NodeJS.ProcessEnv = process.env): Partial<C
       stored = {};
     }
   }
+  // A token saved by `ichigen login` belongs to the server it was issued by: never send it to another one that
+  // ICHIGEN_URL names (without ICHIGEN_TOKEN, such a command is simply not logged in).
+  if (env.ICHIGEN_URL && stored.url !== undefined && sameServer(stored.url, env.ICHIGEN_URL) === false) {
+    stored = {};
+  }
   return {
     ...stored,
     ...(env.ICHIGEN_URL ? { url: env.ICHIGEN_URL } : {}),
     ...(env.ICHIGEN_TOKEN ? { token: env.ICHIGEN_TOKEN } : {}),
   };
+}
+
+/** True when two base URLs name the same server and path (scheme, host, port, path without trailing slashes). */
+function sameServer(a: string, b: string): boolean {
+  const norm = (u: string): string | null => {
+    try {
+      const x = new URL(u);
+      return `${x.protocol}//${x.host}${x.pathname.replace(/\/+$/, '')}`;
+    } catch {
+      return null;
+    }
+  };
+  const na = norm(a);
+  return na !== null && na === norm(b);
 }
 
 export function writeCredentials(c: Credentials, env: NodeJS.ProcessEnv = process.env): string {

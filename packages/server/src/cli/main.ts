@@ -10,7 +10,7 @@ import { AppError } from '../errors.js';
 import { openApiDocument } from '../http/openapi.js';
 import { DEFAULT_GRACE_MS, runWorkerProcess } from '../jobs/run.js';
 import { openPlatform } from '../platform.js';
-import { startServer } from '../server/serve.js';
+import { startServer, type ServeReady } from '../server/serve.js';
 import { ApiClient, CliError } from './client.js';
 import { clearCredentials, readCredentials, writeCredentials } from './credentials.js';
 import { bytes, progressBar, table } from './output.js';
@@ -106,7 +106,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--no-worker', 'run no job worker in this process (run `ichigen worker` processes instead)')
     .action(async (opts) => {
       const config = configFrom(opts);
-      await startServer(config, { handleSignals: true, print: io.out, worker: opts.worker !== false });
+      await startServer(config, {
+        handleSignals: true,
+        print: io.out,
+        // --json: one JSON line when ready (the JSON logs that follow are lines too).
+        ...(json ? { ready: (info: ServeReady) => io.out(JSON.stringify(info)) } : {}),
+        worker: opts.worker !== false,
+      });
       await new Promise(() => undefined); // until a signal ends the process
     });
 
@@ -153,6 +159,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
               }
             : {}),
           print: io.out,
+          json,
         });
       },
     );
@@ -181,7 +188,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       const doc = `${JSON.stringify(await openApiDocument(), null, 2)}\n`;
       if (opts.out) {
         await writeFile(opts.out, doc);
-        if (!json) io.err(`wrote the OpenAPI document to ${opts.out}`);
+        if (json) io.out(JSON.stringify({ written: opts.out, bytes: Buffer.byteLength(doc) }));
+        else io.err(`wrote the OpenAPI document to ${opts.out}`);
       } else io.out(doc.trimEnd());
     });
 
@@ -1561,11 +1569,21 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       );
     });
 
+  // Known before parsing, so a usage error (set before any action's hook runs) is also answered in JSON.
+  json = argv.includes('--json');
   try {
     await program.parseAsync(argv);
     return exitCode;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof CommanderError) {
+      // Help and version are answers, not errors; a usage error with --json is one JSON document on stdout too
+      // (commander has written the usage text to stderr).
+      const shown = ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(e.code);
+      if (json && !shown && e.exitCode !== 0) {
+        io.out(JSON.stringify({ error: { code: 'USAGE', message: e.message.replace(/^error: /, '') } }, null, 2));
+      }
+      return e.exitCode;
+    }
     const code = e instanceof CliError || e instanceof AppError ? e.code : 'ERROR';
     const message = e instanceof Error ? e.message : String(e);
     if (json) io.out(JSON.stringify({ error: { code, message } }, null, 2));

@@ -24,6 +24,8 @@ export interface WorkerProcessOptions {
   graceMs?: number;
   kinds?: string[];
   print: (line: string) => void;
+  /** With `--json`: the start-up line as one JSON object instead of `print`'s text. */
+  json?: boolean;
   /** Stops the worker when aborted; by default SIGTERM or SIGINT do. */
   stop?: AbortSignal;
 }
@@ -48,7 +50,11 @@ export async function runWorkerProcess(config: Config, opts: WorkerProcessOption
     throw e;
   }
   const db = config.databaseUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL';
-  opts.print(`Ichigen worker ${worker.id} is running (kinds: ${worker.kinds.join(', ')}; database: ${db})`);
+  opts.print(
+    opts.json
+      ? JSON.stringify({ event: 'ready', worker: worker.id, kinds: worker.kinds, database: db })
+      : `Ichigen worker ${worker.id} is running (kinds: ${worker.kinds.join(', ')}; database: ${db})`,
+  );
   const reason = await new Promise<string>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => resolve(sig);
     if (opts.stop) {

@@ -15,9 +15,24 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** What `serve --json` prints, as one JSON line, once the server listens. */
+export interface ServeReady {
+  event: 'ready';
+  url: string;
+  dataDir: string;
+  database: 'SQLite' | 'PostgreSQL';
+  objects: string;
+  /** Incomplete uploads of an earlier crash removed at start. */
+  sweptUploads: number;
+  /** Only on the first start: the administrator created, with its one-time password (shown only here). */
+  admin?: { user: string; password: string };
+}
+
 export interface ServeOptions {
   /** Where start-up messages go (the one-time admin password among them). */
   print?: (line: string) => void;
+  /** Instead of `print`'s human lines: called once, when listening, with everything they would have said. */
+  ready?: (info: ServeReady) => void;
   logger?: boolean;
   handleSignals?: boolean;
   /** Run one embedded job worker (default true; `serve --no-worker` turns it off for scale-out). */
@@ -27,15 +42,19 @@ export interface ServeOptions {
 }
 
 export async function startServer(config: Config, opts: ServeOptions = {}): Promise<RunningServer> {
-  const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
+  const ready = opts.ready;
+  const print = ready ? () => undefined : (opts.print ?? ((l: string) => process.stdout.write(l + '\n')));
+  let admin: ServeReady['admin'];
+  let swept = 0;
   const platform = await openPlatform(config);
   let app: App | undefined;
   let worker: Worker | undefined;
   try {
-    const swept = await platform.objects.sweepTemporary();
+    swept = await platform.objects.sweepTemporary();
     if (swept > 0) print(`removed ${swept} incomplete upload(s) left by an earlier crash`);
     if ((await platform.auth.countUsers()) === 0) {
       const { password } = await platform.auth.createUser('admin', { admin: true, actor: 'system' });
+      admin = { user: 'admin', password };
       print('');
       print('  First start: created the administrator "admin".');
       print(`  One-time password: ${password}`);
@@ -75,8 +94,18 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
   }
+  const database = config.databaseUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL';
   print(
-    `Ichigen is listening on ${url} (data: ${config.dataDir}, database: ${config.databaseUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL'}, objects: ${config.objectStore.kind})`,
+    `Ichigen is listening on ${url} (data: ${config.dataDir}, database: ${database}, objects: ${config.objectStore.kind})`,
   );
+  ready?.({
+    event: 'ready',
+    url,
+    dataDir: config.dataDir,
+    database,
+    objects: config.objectStore.kind,
+    sweptUploads: swept,
+    ...(admin ? { admin } : {}),
+  });
   return { app, platform, url, worker, close };
 }
