@@ -4,6 +4,7 @@ import { numericToCategorical, remapCodes } from '../binning.js';
 import { modelChecksum } from '../model-json.js';
 import { MlError } from '../errors.js';
 import type { Column, Frame } from '../frame.js';
+import { gbdtToOnnx } from '../onnx/gbdt.js';
 import { ENGINE_VERSION } from '../version.js';
 import { compileTrees, TreePredictor } from './predict.js';
 import { ForestShap } from './shap.js';
@@ -184,6 +185,14 @@ export class GbdtModel {
     const out: Record<string, number> = {};
     this.features.forEach((f, i) => (out[f.name] = imp[i]!));
     return out;
+  }
+
+  /**
+   * ONNX ModelProto bytes (ai.onnx.ml TreeEnsembleClassifier for binary models, TreeEnsembleRegressor for regression;
+   * see docs/model-format.md for the input contract). The same bytes as `modelToOnnx(model)`.
+   */
+  toOnnx(): Uint8Array {
+    return gbdtToOnnx(this.toJSON());
   }
 
   toJSON(): GbdtModelJson {

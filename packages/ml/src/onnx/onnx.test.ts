@@ -206,7 +206,9 @@ describe('ONNX export', () => {
     });
     const json = model.toJSON();
     expect(json.trees.some((t) => t.categories.some((c) => c !== null))).toBe(true);
-    const out = await runOnnx(modelToOnnx(model), input, 3);
+    const bytes = model.toOnnx();
+    expect(modelToOnnx(model)).toEqual(bytes);
+    const out = await runOnnx(bytes, input, 3);
     expect(maxAbsDiff(positive(out.probabilities!), model.predictProba(frame))).toBeLessThan(1e-5);
   });
 
