@@ -146,7 +146,7 @@ export async function registerDiabetesModel(platform: Platform, projectSlug: str
   const dv = await db
     .selectFrom('dataset_versions')
     .innerJoin('datasets', 'datasets.id', 'dataset_versions.dataset_id')
-    .select(['dataset_versions.id', 'dataset_versions.content_digest'])
+    .select(['dataset_versions.id', 'dataset_versions.content_digest', 'dataset_versions.created_at'])
     .where('datasets.project_id', '=', project.id)
     .executeTakeFirstOrThrow();
   // A deterministic synthetic cohort: response falls with HbA1c and age, rises with eGFR and with SGLT2 at good eGFR.
@@ -220,6 +220,8 @@ export async function registerDiabetesModel(platform: Platform, projectSlug: str
         dataset: 'cohort',
         datasetVersion: 1,
         datasetDigest: dv.content_digest,
+        datasetCreatedAt: dv.created_at,
+        dateRanges: [],
         rows: y.length,
         trainingRows: y.length,
         holdoutRows: y.length,

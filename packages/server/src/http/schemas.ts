@@ -250,6 +250,10 @@ export const modelCardSchema = z.object({
     dataset: z.string(),
     datasetVersion: z.number(),
     datasetDigest: z.string(),
+    /** When the version was pushed (absent on cards made before it was recorded). */
+    datasetCreatedAt: z.string().optional(),
+    /** Range of each date/datetime column of the version: the period the data covers. */
+    dateRanges: z.array(z.object({ column: z.string(), min: z.string(), max: z.string() })).optional(),
     rows: z.number(),
     trainingRows: z.number(),
     holdoutRows: z.number(),

@@ -11,6 +11,10 @@ export interface ModelCard {
     dataset: string;
     datasetVersion: number;
     datasetDigest: string;
+    /** When the dataset version was pushed. */
+    datasetCreatedAt: string;
+    /** Range of every date/datetime column of the version (e.g. index dates): the period the data covers. */
+    dateRanges: { column: string; min: string; max: string }[];
     rows: number;
     trainingRows: number;
     holdoutRows: number;
@@ -44,6 +48,17 @@ export interface ModelCard {
   metrics: HoldoutMetrics;
   limitations: string[];
   comparison: ComparisonResult | null;
+}
+
+/** Date/datetime column ranges from a version's stored profile (`schema_json`); none for files datasets. */
+export function dateRangesOf(schemaJson: string | null): ModelCard['data']['dateRanges'] {
+  if (!schemaJson) return [];
+  const p = JSON.parse(schemaJson) as { columns?: { name: string; type: string; min?: unknown; max?: unknown }[] };
+  return (p.columns ?? [])
+    .filter(
+      (c) => (c.type === 'date' || c.type === 'datetime') && typeof c.min === 'string' && typeof c.max === 'string',
+    )
+    .map((c) => ({ column: c.name, min: c.min as string, max: c.max as string }));
 }
 
 const pct = (x: number | null | undefined) =>
@@ -82,7 +97,13 @@ export function renderCardMarkdown(c: ModelCard): string {
   );
   lines.push('## Intended use', '', c.intendedUse || '_No description was given in the training policy._', '');
   lines.push('## Data', '');
-  lines.push(`- Dataset: \`${c.data.project}/${c.data.dataset}@${c.data.datasetVersion}\` (${c.data.datasetDigest})`);
+  lines.push(
+    `- Dataset: \`${c.data.project}/${c.data.dataset}@${c.data.datasetVersion}\` (${c.data.datasetDigest}), pushed ${c.data.datasetCreatedAt ?? '–'}`,
+  );
+  // Cards stored before dates were recorded have no dateRanges.
+  if (c.data.dateRanges?.length) {
+    lines.push(`- Dates covered: ${c.data.dateRanges.map((d) => `\`${d.column}\` ${d.min} – ${d.max}`).join('; ')}`);
+  }
   lines.push(`- Outcome: \`${c.data.target}\` = \`${c.data.positive}\`; prevalence ${pct(c.data.prevalence)}`);
   lines.push(
     `- Rows: ${c.data.rows} (training ${c.data.trainingRows}, holdout ${c.data.holdoutRows})${c.data.patients !== null ? `; patients ${c.data.patients} (holdout ${c.data.holdoutPatients})` : ''}`,

@@ -13,7 +13,7 @@ import { readArrowTable } from '../training/data.js';
 import type { PolicySpec } from '../training/policy.js';
 import '../training/tables.js';
 import { nowIso } from '../util.js';
-import { limitationsFor, renderCardMarkdown, type ModelCard } from './card.js';
+import { dateRangesOf, limitationsFor, renderCardMarkdown, type ModelCard } from './card.js';
 import { evaluateHoldout } from './evaluation.js';
 import { openOnnx } from './onnx-session.js';
 
@@ -182,6 +182,8 @@ export async function registerExternalModel(
       dataset: dv.dataset_name,
       datasetVersion: Number(dv.version),
       datasetDigest: dv.content_digest,
+      datasetCreatedAt: dv.created_at,
+      dateRanges: dateRangesOf(dv.schema_json),
       rows: table.numRows,
       trainingRows: kept.length - test.length,
       holdoutRows: test.length,

@@ -25,7 +25,7 @@ import { AppError } from '../errors.js';
 import { defineHandler } from '../jobs/handlers.js';
 import { JobCancelledError, NonRetryableError, type JobHandler } from '../jobs/worker.js';
 import { addEdge } from '../lineage/lineage.js';
-import { limitationsFor, renderCardMarkdown, type ModelCard } from '../models/card.js';
+import { dateRangesOf, limitationsFor, renderCardMarkdown, type ModelCard } from '../models/card.js';
 import { compareOnHoldout, evaluateHoldout, type ComparisonResult, type HoldoutMetrics } from '../models/evaluation.js';
 import type { Platform } from '../platform.js';
 import { nowIso } from '../util.js';
@@ -281,6 +281,8 @@ export function studyHandler(platform: Platform): JobHandler {
           dataset: dv.dataset_name,
           datasetVersion: Number(dv.version),
           datasetDigest: dv.content_digest,
+          datasetCreatedAt: dv.created_at,
+          dateRanges: dateRangesOf(dv.schema_json),
           rows: data.rows,
           trainingRows: trainIdx.length,
           holdoutRows: testIdx.length,

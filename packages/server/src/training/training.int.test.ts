@@ -116,6 +116,13 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     expect(show.cardMarkdown).toContain('lasting HbA1c control');
     expect(show.cardMarkdown).toContain('## Subgroups');
     expect(show.card.data.datasetDigest).toBe(show.datasetDigest);
+    // The data's period: when the version was pushed, and the range of its date columns (index_date here).
+    const pushedV2 = (await api('GET', '/projects/diabetes/datasets/cohort/versions/2', 'alice')).json();
+    expect(show.card.data.datasetCreatedAt).toBe(pushedV2.createdAt);
+    const idx = pushedV2.schema.columns.find((c: { name: string }) => c.name === 'index_date');
+    expect(idx.type).toBe('date');
+    expect(show.card.data.dateRanges).toEqual([{ column: 'index_date', min: idx.min, max: idx.max }]);
+    expect(show.cardMarkdown).toContain(`- Dates covered: \`index_date\` ${idx.min} – ${idx.max}`);
     expect(show.modelDigest).toMatch(/^sha256:/);
     expect(show.onnxDigest).toMatch(/^sha256:/);
 

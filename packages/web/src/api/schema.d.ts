@@ -1998,8 +1998,14 @@ export interface paths {
                 createdAt: string;
                 data: {
                   dataset: string;
+                  datasetCreatedAt?: string;
                   datasetDigest: string;
                   datasetVersion: number;
+                  dateRanges?: {
+                    column: string;
+                    max: string;
+                    min: string;
+                  }[];
                   droppedMissingTarget: number;
                   features: string[];
                   holdoutPatients: number | null;
