@@ -76,6 +76,40 @@ describe('trainLogistic vs scikit-learn LogisticRegression', () => {
 describe('LogisticModel', () => {
   const frame = fixtureFrame(false);
 
+  it('constant and all-missing features get no weight; more features than rows still fits', async () => {
+    const n = fx.labels.length;
+    const withJunk = new Frame([
+      ...frame.columns,
+      { name: 'const', kind: 'numeric', values: new Float64Array(n).fill(7) },
+      { name: 'empty', kind: 'numeric', values: new Float64Array(n).fill(Number.NaN) },
+    ]);
+    for (const penalty of ['l2', 'l1'] as const) {
+      const model = await trainLogistic(withJunk, fx.labels, { penalty, missingIndicator: true });
+      const p = model.predictProba(withJunk);
+      expect(p.every((x) => Number.isFinite(x) && x > 0 && x < 1)).toBe(true);
+      // The same probabilities as without the two columns: they carry no information and get none of the fit.
+      const plain = await trainLogistic(frame, fx.labels, { penalty, missingIndicator: true });
+      const q = plain.predictProba(frame);
+      expect(Math.max(...p.map((x, i) => Math.abs(x - q[i]!)))).toBeLessThan(1e-6);
+      const { values } = model.explain(withJunk);
+      const at = (name: string) => model.features.findIndex((f) => f.name === name);
+      expect(values.every((row) => row[at('const')] === 0 && row[at('empty')] === 0)).toBe(true);
+    }
+    // 40 rows, 60 features (L2 keeps the problem well posed): fits, and separates the training rows.
+    const rows = 40;
+    let seed = 5;
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const cols: Record<string, Float64Array> = {};
+    for (let f = 0; f < 60; f++) cols[`f${f}`] = Float64Array.from({ length: rows }, rnd);
+    const y = Float64Array.from({ length: rows }, (_, i) => (cols.f3![i]! + cols.f7![i]! > 1 ? 1 : 0));
+    const wide = Frame.fromColumns(cols);
+    const m = await trainLogistic(wide, y, { penalty: 'l2', C: 1 });
+    const pw = m.predictProba(wide);
+    expect(pw.every((x) => Number.isFinite(x))).toBe(true);
+    const correct = pw.reduce((a, x, i) => a + ((x >= 0.5 ? 1 : 0) === y[i] ? 1 : 0), 0);
+    expect(correct).toBeGreaterThanOrEqual(36);
+  });
+
   it('explain: contributions plus intercept equal the logit for every row', async () => {
     const model = await trainLogistic(frame, fx.labels, { missingIndicator: true, C: 0.5 });
     const { baseValue, values } = model.explain(frame);

@@ -65,7 +65,8 @@ export function fitDesign(frame: Frame, opts: { missingIndicator: boolean }): De
       kind: 'numeric',
       mean,
       std: sd > 0 ? sd : 1,
-      missingIndicator: opts.missingIndicator && cnt < v.length,
+      // An indicator that is 1 on every row (an all-missing column) would only duplicate the intercept.
+      missingIndicator: opts.missingIndicator && cnt > 0 && cnt < v.length,
     };
   });
 }

@@ -213,6 +213,26 @@ describe('ichigen CLI against a running server', () => {
     await w;
     expect(JSON.parse(out[0]!)).toMatchObject({ event: 'ready', worker: expect.any(String), database: 'SQLite' });
   });
+
+  it('`audit verify` exits 1 and names the first broken link after a database edit (run last: it breaks the chain)', async () => {
+    const ok = await run('audit', 'verify');
+    expect([ok.code, ok.out]).toEqual([0, expect.stringMatching(/^audit chain intact: \d+ events verified$/)]);
+    const db = srv.platform.store.db;
+    const victim = await db
+      .selectFrom('audit_events')
+      .select('seq')
+      .orderBy('seq')
+      .offset(3)
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    await db.updateTable('audit_events').set({ actor: 'mallory' }).where('seq', '=', victim.seq).execute();
+    const human = await run('audit', 'verify');
+    expect(human.code).toBe(1);
+    expect(human.out).toMatch(new RegExp(`^AUDIT CHAIN BROKEN at event ${Number(victim.seq)}: .*edited`));
+    const r = await run('audit', 'verify', '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toMatchObject({ ok: false, firstBroken: { seq: Number(victim.seq) } });
+  });
 });
 
 describe('the ichigen binary', () => {

@@ -261,6 +261,26 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
       }
       const datasets = await t.platform.store.db.selectFrom('datasets').select('name').execute();
       expect(datasets.every((d) => /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(d.name))).toBe(true);
+      // Project slugs get the same check, on creation and in paths.
+      for (const bad of ['..', 'a/b', 'a\\b', '%2e%2e', 'a\u0000b', 'x'.repeat(129), '.hidden', '']) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/projects',
+          headers: bearer(t.admin.token),
+          payload: { slug: bad, name: 'Bad' },
+        });
+        expect(res.statusCode, JSON.stringify(bad)).toBe(400);
+        expect(['INVALID_NAME', 'VALIDATION_FAILED'], `${JSON.stringify(bad)}: ${res.body}`).toContain(
+          res.json().error.code,
+        );
+      }
+      // In a path, a slug no project can have is simply not found (before any database or filesystem access).
+      for (const bad of ['a%5Cb', 'a%00b', 'x'.repeat(129), 'a.b', 'a%2Fb']) {
+        const res = await get(`/api/v1/projects/${bad}/datasets`);
+        expect([res.statusCode, res.json().error.code], `${bad}: ${res.body}`).toEqual([404, 'PROJECT_NOT_FOUND']);
+      }
+      const projects = await t.platform.store.db.selectFrom('projects').select('slug').execute();
+      expect(projects.map((p) => p.slug)).toEqual(['diabetes']);
     });
 
     it('a push into a files dataset with CSV (kind mismatch)', async () => {

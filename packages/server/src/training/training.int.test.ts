@@ -519,6 +519,16 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     expect(b.show.metrics.auc).toBe(a.show.metrics.auc);
     expect(b.show.modelDigest).toBe(a.show.modelDigest);
     expect(b.show.onnxDigest).toBe(a.show.onnxDigest);
+
+    // Approving a newer version retires the previous one only when asked (retirePrevious): here it is not.
+    const approve = (version: number) =>
+      api('POST', `/projects/diabetes/models/det-model/versions/${version}/approve`, 'bob', { reason: 'reviewed' });
+    expect((await approve(a.show.version)).json().retired).toEqual([]);
+    expect((await approve(b.show.version)).json().retired).toEqual([]);
+    for (const v of [a.show.version, b.show.version]) {
+      const show = (await api('GET', `/projects/diabetes/models/det-model/versions/${v}`, 'bob')).json();
+      expect(show.stage, `v${v}`).toBe('approved');
+    }
   });
 
   it('search-space overrides are checked when the policy is set', async () => {
