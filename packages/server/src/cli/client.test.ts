@@ -9,10 +9,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, CliError } from './client.js';
+import { main } from './main.js';
 
 const BODY = Buffer.from('id,hba1c\n1,6.8\n2,7.4\n');
 const GOOD = `sha256:${createHash('sha256').update(BODY).digest('hex')}`;
 const OTHER = `sha256:${'0'.repeat(64)}`;
+/** What a tampering proxy sends for `dataset pull`: other bytes, with a header that matches them. */
+const TAMPERED = Buffer.from('id,hba1c\n1,6.8\n2,4.7\n');
+const TAMPERED_DIGEST = `sha256:${createHash('sha256').update(TAMPERED).digest('hex')}`;
 
 let server: Server;
 let api: ApiClient;
@@ -21,6 +25,20 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'ichigen-cli-download-'));
   server = createServer((req, res) => {
+    // `dataset pull p/<dataset>@1`: version info recording BODY's digest, then content that is BODY ("honest") or
+    // TAMPERED with TAMPERED's digest in the header ("tampered").
+    const pull = /^\/api\/v1\/projects\/p\/datasets\/(honest|tampered)\/versions\/1(\/content)?$/.exec(req.url ?? '');
+    if (pull) {
+      if (!pull[2]) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'tabular', sizeBytes: BODY.length, contentDigest: GOOD }));
+        return;
+      }
+      const body = pull[1] === 'honest' ? BODY : TAMPERED;
+      const digest = pull[1] === 'honest' ? GOOD : TAMPERED_DIGEST;
+      res.writeHead(200, { 'content-length': String(body.length), 'x-ichigen-digest': digest }).end(body);
+      return;
+    }
     const headers: Record<string, string> = { 'content-length': String(BODY.length) };
     if (req.url?.endsWith('/good')) headers['x-ichigen-digest'] = GOOD;
     if (req.url?.endsWith('/wrong')) headers['x-ichigen-digest'] = OTHER;
@@ -68,5 +86,33 @@ describe('ApiClient.download', () => {
     await refused('/x/none', path.join(dir, 'm2.csv'), OTHER);
     const out = path.join(dir, 'm3.csv');
     expect((await api.download('/x/none', out, undefined, GOOD)).digest).toBe(GOOD);
+  });
+});
+
+describe('ichigen dataset pull (tabular)', () => {
+  const pull = async (ref: string, out: string) => {
+    const err: string[] = [];
+    const code = await main(['node', 'ichigen', 'dataset', 'pull', ref, out], {
+      out: () => undefined,
+      err: (s) => err.push(s),
+      env: { ICHIGEN_URL: api.baseUrl, ICHIGEN_TOKEN: 'token', ICHIGEN_CONFIG_HOME: dir },
+    });
+    return { code, err: err.join('\n') };
+  };
+
+  it('saves the content when it matches the digest recorded for the version', async () => {
+    const out = path.join(dir, 'honest.csv');
+    expect(await pull('p/honest@1', out)).toEqual({ code: 0, err: '' });
+    expect(readFileSync(out)).toEqual(BODY);
+  });
+
+  it('refuses other bytes even when the response header matches them, and leaves no file', async () => {
+    const out = path.join(dir, 'tampered.csv');
+    const r = await pull('p/tampered@1', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/INTEGRITY_ERROR/);
+    expect(r.err).toContain(GOOD);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.part'))).toEqual([]);
   });
 });

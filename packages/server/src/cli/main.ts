@@ -614,12 +614,15 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       const info = await api.request<{
         kind: string;
         sizeBytes: number;
+        contentDigest: string;
         files?: { path: string; digest: string; size: number }[];
       }>('GET', base);
       const bar = progressBar(`pull ${r.project}/${r.dataset}@${v}`, !json);
       try {
         if (info.kind === 'tabular') {
-          const d = await api.download(`${base}/content`, out, bar.update);
+          // The version's recorded digest, not only the one the download response carries: a proxy or cache that
+          // alters both the bytes and their header is still caught.
+          const d = await api.download(`${base}/content`, out, bar.update, info.contentDigest);
           bar.stop();
           print({ file: out, ...d }, () => `saved ${out} (${bytes(d.size)}, ${d.digest} verified)`);
         } else {

@@ -1,5 +1,5 @@
 // HTTP routes for datasets: push (CSV stream or a files manifest), version log, show, and verified downloads.
-import type { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError, badRequest, notFound } from '../errors.js';
@@ -204,7 +204,12 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
     },
   );
 
-  /** Streams one stored object of a version, verified, with its digest in a header; audits the read and any corruption. */
+  /**
+   * Streams one stored object of a version, verified, with its digest in a header. Each download is audited exactly
+   * once, with its outcome: `success` once every byte has been read and verified — written before the last chunk
+   * leaves, so no client receives a whole object whose read went unaudited — or `failure` with the error code
+   * (INTEGRITY_ERROR for stored bytes that no longer match their digest, CLIENT_CLOSED when the client went away).
+   */
   const sendObject = async (
     req: FastifyRequest,
     reply: FastifyReply,
@@ -221,25 +226,56 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
     const v = await datasets.version(a, prm.dataset, prm.version);
     const obj = which(await datasets.manifest(v.row.manifest_digest));
     const target = `dataset:${a.project.slug}/${prm.dataset}@${prm.version}`;
-    const stream = (await datasets.readVerified(obj.digest)) as unknown as Readable;
-    stream.on('error', (err: unknown) => {
-      void datasets.recordRead(
-        p,
-        a,
-        target,
-        'dataset.download',
-        req.ip,
-        { digest: obj.digest, code: err instanceof AppError ? err.code : 'READ_ERROR' },
-        'failure',
+    let recorded = false;
+    const record = (outcome: 'success' | 'failure', details: Record<string, unknown> = {}): Promise<void> => {
+      if (recorded) return Promise.resolve();
+      recorded = true;
+      const all = { digest: obj.digest, path: obj.name, ...details };
+      return datasets.recordRead(p, a, target, 'dataset.download', req.ip, all, outcome);
+    };
+    const codeOf = (err: unknown): string =>
+      err instanceof AppError
+        ? err.code
+        : (err as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE'
+          ? 'CLIENT_CLOSED'
+          : 'READ_ERROR';
+    let source: Readable;
+    try {
+      source = (await datasets.readVerified(obj.digest)) as unknown as Readable;
+    } catch (err) {
+      await record('failure', { code: codeOf(err) });
+      throw err;
+    }
+    // Holds back one chunk; at the end it writes the success event and only then lets the last chunk go.
+    let held: Buffer | undefined;
+    const audited = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        const previous = held;
+        held = chunk;
+        cb(null, previous);
+      },
+      flush(cb) {
+        record('success').then(
+          () => cb(null, held),
+          (err: unknown) => {
+            req.log.error({ err, target }, 'could not audit a download; its last chunk is withheld');
+            cb(err as Error);
+          },
+        );
+      },
+    });
+    pipeline(source, audited, (err) => {
+      if (!err) return;
+      record('failure', { code: codeOf(err) }).catch((auditErr: unknown) =>
+        req.log.error({ err: auditErr, target, code: codeOf(err) }, 'could not audit a failed download'),
       );
     });
-    await datasets.recordRead(p, a, target, 'dataset.download', req.ip, { digest: obj.digest, path: obj.name });
     return reply
       .header('content-type', obj.type)
       .header('content-length', String(obj.size))
       .header('x-ichigen-digest', obj.digest)
       .header('content-disposition', `attachment; filename="${obj.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`)
-      .send(stream);
+      .send(audited);
   };
 
   app.get(
