@@ -2,7 +2,7 @@
 // console's client is generated, not hand-written. Each mirrors the service's return type; the compiler checks
 // that every route's answer fits its schema, and the serializer validates it at run time.
 import { z } from 'zod';
-import { deploymentSpecSchema } from '../deployments/spec.js';
+import { storedDeploymentSpecSchema } from '../deployments/spec.js';
 
 const nullableNumber = z.number().nullable();
 
@@ -341,7 +341,7 @@ export const deploymentSchema = z.object({
   service: z.string(),
   hooks: z.array(z.string()),
   /** Applicability, FHIR feature mapping and card template, as deployed. */
-  spec: deploymentSpecSchema,
+  spec: storedDeploymentSpecSchema,
   createdBy: z.string(),
   updatedAt: z.string(),
 });
