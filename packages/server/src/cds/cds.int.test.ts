@@ -720,6 +720,42 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     expect(denied.length).toBeGreaterThanOrEqual(8);
   });
 
+  it('issuer key URLs (jwksUrl, jkuAllow) must be https; plain http only to a loopback host', async () => {
+    const put = (body: Record<string, unknown>) =>
+      api('PUT', '/cds/issuers', t.admin.token, {
+        iss: 'https://ehr-http.example.org',
+        projects: ['diabetes'],
+        ...body,
+      });
+    for (const body of [
+      { jwksUrl: 'http://ehr-http.example.org/jwks.json' },
+      { jwksUrl: 'http://10.0.0.5/jwks.json' },
+      { jwksUrl: 'http://127.0.0.1.nip.io/jwks.json' },
+      { jwksUrl: 'ftp://ehr-http.example.org/jwks.json' },
+      { jwks: { keys: [es256.jwk] }, jkuAllow: ['https://ehr-http.example.org/a', 'http://ehr-http.example.org/b'] },
+    ]) {
+      const r = await put(body);
+      expect(r.statusCode, JSON.stringify(body)).toBe(400);
+      expect(r.json().error.code).toBe('ISSUER_INVALID');
+      expect(r.json().error.message).toMatch(
+        /^the issuer is not valid at (jwksUrl|jkuAllow\.1): must be https \(plain http only to a loopback host/,
+      );
+    }
+    expect((await api('GET', '/cds/issuers', t.admin.token)).json().issuers.map((i: { iss: string }) => i.iss)).toEqual(
+      [ISS],
+    );
+    // Loopback (the test stubs' case): accepted, for IPv4 127/8, IPv6 ::1 and localhost.
+    for (const url of [
+      'http://127.0.0.1:8080/jwks.json',
+      'http://127.1.2.3/jwks',
+      'http://[::1]:9/j',
+      'http://localhost/j',
+    ]) {
+      const r = await put({ jwksUrl: url });
+      expect(r.statusCode, `${url}: ${r.body}`).toBe(200);
+    }
+  });
+
   it('over a real socket: CORS preflight, and aud is the URL the EHR called', async () => {
     const srv = await buildApp(t.platform);
     await srv.listen({ host: '127.0.0.1', port: 0 });
@@ -780,6 +816,18 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
       expect(out.at(-1)).toMatch(
         /^trusted https:\/\/ehr-c\.example\.org as cds-ehr-c-example-org-[0-9a-f]{8} \(clinician in diabetes, hbv\)$/,
       );
+      expect(
+        await cli(
+          'cds',
+          'add-issuer',
+          'https://ehr-d.example.org',
+          '--jwks',
+          'http://ehr-d.example.org/jwks.json',
+          '--projects',
+          'diabetes',
+        ),
+      ).not.toBe(0);
+      expect(out.at(-1)).toMatch(/jwksUrl: must be https/);
       expect(await cli('--json', 'deployment', 'list', 'hbv'), out.join('\n')).toBe(0);
       expect((JSON.parse(out.at(-1)!) as { deployments: { name: string }[] }).deployments.map((d) => d.name)).toEqual([
         'hbv-reactivation',

@@ -1406,8 +1406,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     )
     .requiredOption('--jwks <file-or-url>', "the EHR's public keys: a JWKS file, or the https URL it publishes them at")
     .requiredOption('--projects <list>', 'comma-separated projects whose deployments it may call')
-    .option('--jku-allow <url...>', 'JWKS URLs the EHR may name in a token header (jku)')
-    .option('--base-url <url>', 'the URL the EHR calls Ichigen at (the JWT aud must start with it)')
+    .option('--jku-allow <url...>', 'https JWKS URLs the EHR may name in a token header (jku)')
+    .option(
+      '--base-url <url>',
+      'the URL the EHR calls Ichigen at: the JWT aud must be exactly it followed by the called path (/cds-services…)',
+    )
     .action(async (iss: string, o: { jwks: string; projects: string; jkuAllow?: string[]; baseUrl?: string }) => {
       const jwks = /^https?:\/\//.test(o.jwks) ? { jwksUrl: o.jwks } : { jwks: await readJsonFile(o.jwks) };
       const res = await client().request<{ serviceAccount: string; projects: string[] }>('PUT', '/cds/issuers', {
