@@ -938,6 +938,28 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     expect(lineage.statusCode, lineage.body).toBe(200);
     const node = lineage.json().nodes.find((n: { kind: string }) => n.kind === 'deployment');
     expect(node.detail).toMatchObject({ status: 'withdrawn' });
+    // Lineage reaches the version's predictions: the CDS cards and the REST predict of this file, by source.
+    const preds = lineage.json().nodes.find((n: { kind: string }) => n.kind === 'predictions');
+    const logged = await t.platform.store.db
+      .selectFrom('predictions')
+      .select(['source', 'created_at'])
+      .where('model_version_id', '=', preds.id)
+      .orderBy('created_at')
+      .execute();
+    const cds = logged.filter((r) => r.source === 'cds').length;
+    expect(cds).toBeGreaterThanOrEqual(5);
+    expect(preds.detail).toEqual({
+      count: logged.length,
+      bySource: { rest: 1, batch: 0, cds },
+      withFeedback: 1,
+      first: logged[0]!.created_at,
+      last: logged.at(-1)!.created_at,
+    });
+    expect(lineage.json().edges).toContainEqual({
+      from: { kind: 'model_version', id: preds.id },
+      to: { kind: 'predictions', id: preds.id },
+      relation: 'predicted',
+    });
     void ATC;
   });
 });

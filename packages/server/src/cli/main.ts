@@ -1056,18 +1056,20 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           };
       const g = await api.request<{
         nodes: { kind: string; id: string; label: string; detail?: Record<string, unknown> }[];
-        edges: { from: { id: string }; to: { id: string }; relation: string }[];
+        edges: { from: { kind: string; id: string }; to: { kind: string; id: string }; relation: string }[];
       }>('GET', `/projects/${enc(r.project)}/lineage`, { query });
       print(g, () => {
+        // Keyed by kind and id: a model version and its predictions node share the id.
+        const k = (n: { kind: string; id: string }) => `${n.kind}:${n.id}`;
         const label = new Map(
           g.nodes.map((n) => [
-            n.id,
+            k(n),
             `${n.kind.replace('_', ' ')} ${n.label}${n.detail ? ` ${JSON.stringify(n.detail)}` : ''}`,
           ]),
         );
         return (
-          g.edges.map((e) => `${label.get(e.from.id)}  --${e.relation}-->  ${label.get(e.to.id)}`).join('\n') ||
-          `${label.get(g.nodes[0]?.id ?? '') ?? ref}: nothing linked yet`
+          g.edges.map((e) => `${label.get(k(e.from))}  --${e.relation}-->  ${label.get(k(e.to))}`).join('\n') ||
+          `${(g.nodes[0] && label.get(k(g.nodes[0]))) ?? ref}: nothing linked yet`
         );
       });
     });

@@ -313,7 +313,15 @@ export const modelVersionActionsSchema = z.object({
 export const modelVersionViewSchema = modelVersionDetailSchema.extend({ actions: modelVersionActionsSchema });
 
 // ---------- lineage ----------
-const nodeKind = z.enum(['dataset_version', 'study', 'model_version', 'deployment', 'recipe_run', 'prediction_batch']);
+const nodeKind = z.enum([
+  'dataset_version',
+  'study',
+  'model_version',
+  'deployment',
+  'recipe_run',
+  'prediction_batch',
+  'predictions',
+]);
 const nodeRef = z.object({ kind: nodeKind, id: z.string() });
 export const lineageGraphSchema = z.object({
   root: nodeRef,
