@@ -43,8 +43,11 @@ const makeKey = async (alg: 'ES256' | 'ES384' | 'RS384', kid: string): Promise<K
   return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, alg, kid };
 };
 
-/** Every card field per the CDS Hooks 2.0 Card and Suggestion tables, and no empty strings or arrays anywhere. */
-function expectSpecCard(card: Record<string, unknown>) {
+/**
+ * Every card field per the CDS Hooks 2.0 Card, Suggestion, Action, Coding and Link tables, and no empty strings or
+ * arrays anywhere. With `patientId`, a created resource that has a subject must be about that patient.
+ */
+function expectSpecCard(card: Record<string, unknown>, patientId?: string) {
   const allowed = [
     'uuid',
     'summary',
@@ -66,17 +69,42 @@ function expectSpecCard(card: Record<string, unknown>) {
   expect(['info', 'warning', 'critical']).toContain(card.indicator);
   const source = card.source as { label: string; url?: string; topic?: Record<string, string> };
   expect(source.label.length).toBeGreaterThan(0);
+  if (source.url !== undefined) expect(source.url).toMatch(/^https?:\/\//);
   if (source.topic) expect(Object.keys(source.topic).sort()).toEqual(['code', 'display', 'system']);
+  // Coding: code and system REQUIRED; display REQUIRED for override reasons.
+  for (const c of (card.overrideReasons ?? []) as Record<string, unknown>[]) {
+    expect(Object.keys(c).sort(), JSON.stringify(c)).toEqual(['code', 'display', 'system']);
+    for (const k of ['code', 'display', 'system']) expect(typeof c[k], `overrideReasons ${k}`).toBe('string');
+  }
   if (card.suggestions) {
     expect(card.selectionBehavior).toBe('at-most-one');
     for (const s of card.suggestions as Record<string, unknown>[]) {
+      expect(Object.keys(s).every((k) => ['label', 'uuid', 'isRecommended', 'actions'].includes(k))).toBe(true);
       expect(typeof s.label).toBe('string');
       expect(typeof s.uuid).toBe('string');
-      for (const a of (s.actions ?? []) as Record<string, unknown>[])
+      for (const a of (s.actions ?? []) as Record<string, unknown>[]) {
         expect(['create', 'update', 'delete']).toContain(a.type);
+        expect(typeof a.description).toBe('string');
+        const r = a.resource as Record<string, unknown> | undefined;
+        // create: the new resource; update: the resource in its entirety (with its id); delete: resourceId.
+        if (a.type !== 'delete') expect(typeof r?.resourceType, JSON.stringify(a)).toBe('string');
+        if (a.type === 'update') expect(typeof r?.id).toBe('string');
+        if (a.type === 'delete') {
+          expect(r).toBeUndefined();
+          expect(a.resourceId).toBeDefined();
+        }
+        if (a.type === 'create' && patientId !== undefined && r && 'subject' in r)
+          expect(r.subject).toEqual({ reference: `Patient/${patientId}` });
+      }
     }
   } else expect(card.selectionBehavior).toBeUndefined();
-  for (const l of (card.links ?? []) as Record<string, unknown>[]) expect(['absolute', 'smart']).toContain(l.type);
+  for (const l of (card.links ?? []) as Record<string, unknown>[]) {
+    expect(['absolute', 'smart']).toContain(l.type);
+    expect(typeof l.label).toBe('string');
+    expect(l.url).toMatch(/^https?:\/\//);
+    // appContext is valid on smart links only.
+    if (l.appContext !== undefined) expect(l.type).toBe('smart');
+  }
   const walk = (v: unknown, at: string) => {
     if (v === '') throw new Error(`empty string at ${at}`);
     if (Array.isArray(v)) {
@@ -333,6 +361,54 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     expect(onc.statusCode, onc.body).toBe(201);
   });
 
+  it('refuses card templates that would break CDS Hooks 2.0, with the field named, and stores nothing', async () => {
+    const card = hbvDeployment.card as { bands: Record<string, unknown>[]; links: Record<string, unknown>[] };
+    const band = card.bands[0]!;
+    const withAction = (action: Record<string, unknown>) => ({
+      ...hbvDeployment,
+      card: { ...card, bands: [{ ...band, suggestions: [{ label: 'Do it', actions: [action] }] }] },
+    });
+    const cases: [string, unknown, RegExp][] = [
+      [
+        'an override reason without system',
+        { ...hbvDeployment, card: { ...card, overrideReasons: [{ code: 'x', display: 'Not now' }] } },
+        /at card\.overrideReasons\.0\.system: /,
+      ],
+      [
+        'a create action without resource',
+        withAction({ type: 'create', description: 'Order HBV-DNA' }),
+        /at card\.bands\.0\.suggestions\.0\.actions\.0\.resource: a "create" action needs the resource/,
+      ],
+      [
+        'an update action without resource',
+        withAction({ type: 'update', description: 'Change the order', resourceId: ['ServiceRequest/1'] }),
+        /at card\.bands\.0\.suggestions\.0\.actions\.0\.resource: an "update" action needs the resource/,
+      ],
+      [
+        'an update action whose resource has no id',
+        withAction({ type: 'update', description: 'Change it', resource: { resourceType: 'ServiceRequest' } }),
+        /actions\.0\.resource\.id: an "update" action needs the resource id/,
+      ],
+      [
+        'a delete action naming nothing',
+        withAction({ type: 'delete', description: 'Cancel the order' }),
+        /actions\.0\.resourceId: a "delete" action needs "resourceId"/,
+      ],
+      [
+        'appContext on an absolute link',
+        { ...hbvDeployment, card: { ...card, links: [{ ...card.links[0], appContext: '{"tab":"hbv"}' }] } },
+        /at card\.links\.0\.appContext: "appContext" is for "smart" links only/,
+      ],
+    ];
+    for (const [what, spec, message] of cases) {
+      const r = await api('PUT', '/projects/hbv/deployments/hbv-bad', approver.token, spec);
+      expect(r.statusCode, `${what}: ${r.body}`).toBe(400);
+      expect(r.json().error.code, what).toBe('DEPLOYMENT_INVALID');
+      expect(r.json().error.message, what).toMatch(message);
+    }
+    expect((await api('GET', '/projects/hbv/deployments/hbv-bad', approver.token)).statusCode).toBe(404);
+  });
+
   it('discovery lists one service per hook with the prefetch templates', async () => {
     const unsigned = await t.app.inject({ method: 'GET', url: '/cds-services' });
     expect(unsigned.statusCode).toBe(401);
@@ -364,7 +440,7 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     const cards = res.json().cards as Record<string, unknown>[];
     expect(cards).toHaveLength(1);
     const card = cards[0]!;
-    expectSpecCard(card);
+    expectSpecCard(card, 'pt-dm');
     expect((card.source as { topic: { code: string } }).topic.code).toBe('dm-response');
     expect(card.detail).toMatch(/Estimated probability: \d+ %/);
     expect(card.detail).toMatch(/(latest HbA1c|eGFR|age|BMI|sex) = .* (raised|lowered) the estimate/);
@@ -428,7 +504,7 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     const res = await call('/cds-services/ichigen-order-select', req);
     expect(res.statusCode, res.body).toBe(200);
     const cards = res.json().cards as Record<string, unknown>[];
-    for (const c of cards) expectSpecCard(c);
+    for (const c of cards) expectSpecCard(c, 'pt-dm');
     const hbv = cards.find((c) => (c.source as { topic: { code: string } }).topic.code === 'hbv-reactivation')!;
     expect(hbv).toMatchObject({
       indicator: 'critical',
@@ -436,10 +512,21 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     });
     expect(hbv.detail).toMatch(/anti-HBc = positive/);
     expect(hbv.detail).toMatch(/a chemotherapy order is present/);
-    expect(
-      (hbv.suggestions as { actions: { resource: { resourceType: string } }[] }[])[0]!.actions[0]!.resource
-        .resourceType,
-    ).toBe('ServiceRequest');
+    // The suggested order is for this patient: FHIR R4 requires ServiceRequest.subject, which the shipped rule's
+    // template leaves to the card (it cannot know the patient).
+    const suggested = (hbv.suggestions as { actions: { resource: Record<string, unknown> }[] }[])[0]!.actions[0]!
+      .resource;
+    expect(suggested).toMatchObject({
+      resourceType: 'ServiceRequest',
+      status: 'draft',
+      intent: 'proposal',
+      subject: { reference: 'Patient/pt-dm' },
+    });
+    const shipped = (hbvDeployment.card as { bands: { suggestions: { actions: { resource: object }[] }[] }[] })
+      .bands[0]!.suggestions[0]!.actions[0]!.resource;
+    expect(shipped).not.toHaveProperty('subject');
+    const deployed = (await api('GET', '/projects/hbv/deployments/hbv-reactivation', approver.token)).json();
+    expect(deployed.spec.card.bands[0].suggestions[0].actions[0].resource).not.toHaveProperty('subject');
     const dm = cards.find((c) => (c.source as { topic: { code: string } }).topic.code === 'dm-response')!;
     expect(dm).toBeDefined();
     expect(cards).toHaveLength(2);
@@ -633,6 +720,42 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     expect(denied.length).toBeGreaterThanOrEqual(8);
   });
 
+  it('issuer key URLs (jwksUrl, jkuAllow) must be https; plain http only to a loopback host', async () => {
+    const put = (body: Record<string, unknown>) =>
+      api('PUT', '/cds/issuers', t.admin.token, {
+        iss: 'https://ehr-http.example.org',
+        projects: ['diabetes'],
+        ...body,
+      });
+    for (const body of [
+      { jwksUrl: 'http://ehr-http.example.org/jwks.json' },
+      { jwksUrl: 'http://10.0.0.5/jwks.json' },
+      { jwksUrl: 'http://127.0.0.1.nip.io/jwks.json' },
+      { jwksUrl: 'ftp://ehr-http.example.org/jwks.json' },
+      { jwks: { keys: [es256.jwk] }, jkuAllow: ['https://ehr-http.example.org/a', 'http://ehr-http.example.org/b'] },
+    ]) {
+      const r = await put(body);
+      expect(r.statusCode, JSON.stringify(body)).toBe(400);
+      expect(r.json().error.code).toBe('ISSUER_INVALID');
+      expect(r.json().error.message).toMatch(
+        /^the issuer is not valid at (jwksUrl|jkuAllow\.1): must be https \(plain http only to a loopback host/,
+      );
+    }
+    expect((await api('GET', '/cds/issuers', t.admin.token)).json().issuers.map((i: { iss: string }) => i.iss)).toEqual(
+      [ISS],
+    );
+    // Loopback (the test stubs' case): accepted, for IPv4 127/8, IPv6 ::1 and localhost.
+    for (const url of [
+      'http://127.0.0.1:8080/jwks.json',
+      'http://127.1.2.3/jwks',
+      'http://[::1]:9/j',
+      'http://localhost/j',
+    ]) {
+      const r = await put({ jwksUrl: url });
+      expect(r.statusCode, `${url}: ${r.body}`).toBe(200);
+    }
+  });
+
   it('over a real socket: CORS preflight, and aud is the URL the EHR called', async () => {
     const srv = await buildApp(t.platform);
     await srv.listen({ host: '127.0.0.1', port: 0 });
@@ -693,6 +816,18 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
       expect(out.at(-1)).toMatch(
         /^trusted https:\/\/ehr-c\.example\.org as cds-ehr-c-example-org-[0-9a-f]{8} \(clinician in diabetes, hbv\)$/,
       );
+      expect(
+        await cli(
+          'cds',
+          'add-issuer',
+          'https://ehr-d.example.org',
+          '--jwks',
+          'http://ehr-d.example.org/jwks.json',
+          '--projects',
+          'diabetes',
+        ),
+      ).not.toBe(0);
+      expect(out.at(-1)).toMatch(/jwksUrl: must be https/);
       expect(await cli('--json', 'deployment', 'list', 'hbv'), out.join('\n')).toBe(0);
       expect((JSON.parse(out.at(-1)!) as { deployments: { name: string }[] }).deployments.map((d) => d.name)).toEqual([
         'hbv-reactivation',
@@ -803,6 +938,28 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
     expect(lineage.statusCode, lineage.body).toBe(200);
     const node = lineage.json().nodes.find((n: { kind: string }) => n.kind === 'deployment');
     expect(node.detail).toMatchObject({ status: 'withdrawn' });
+    // Lineage reaches the version's predictions: the CDS cards and the REST predict of this file, by source.
+    const preds = lineage.json().nodes.find((n: { kind: string }) => n.kind === 'predictions');
+    const logged = await t.platform.store.db
+      .selectFrom('predictions')
+      .select(['source', 'created_at'])
+      .where('model_version_id', '=', preds.id)
+      .orderBy('created_at')
+      .execute();
+    const cds = logged.filter((r) => r.source === 'cds').length;
+    expect(cds).toBeGreaterThanOrEqual(5);
+    expect(preds.detail).toEqual({
+      count: logged.length,
+      bySource: { rest: 1, batch: 0, cds },
+      withFeedback: 1,
+      first: logged[0]!.created_at,
+      last: logged.at(-1)!.created_at,
+    });
+    expect(lineage.json().edges).toContainEqual({
+      from: { kind: 'model_version', id: preds.id },
+      to: { kind: 'predictions', id: preds.id },
+      relation: 'predicted',
+    });
     void ATC;
   });
 });

@@ -35,6 +35,27 @@ const jwkSchema = z
   .passthrough()
   .refine((k) => !('d' in k) && !('p' in k), 'the JWKS holds a private key: give the EHR’s public keys only');
 
+/**
+ * Whether keys may be fetched from `u`: https, or plain http only to a loopback host (127.0.0.0/8, ::1, localhost),
+ * where nothing between us and the key server can swap the keys. Any other http URL would let whoever sits on the
+ * network path sign CDS calls.
+ */
+export function isKeyUrlSafe(u: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  if (url.protocol !== 'http:') return false;
+  // The WHATWG parser lower-cases names, writes IPv4 dotted (127.1 → 127.0.0.1) and brackets IPv6.
+  const h = url.hostname;
+  return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+const KEY_URL_RULE = 'must be https (plain http only to a loopback host: 127.0.0.0/8, ::1, localhost)';
+const keyUrl = z.string().url().max(2000).refine(isKeyUrlSafe, KEY_URL_RULE);
+
 export const issuerInputSchema = z
   .object({
     iss: z.string().min(1).max(500),
@@ -42,10 +63,13 @@ export const issuerInputSchema = z
       .object({ keys: z.array(jwkSchema).min(1).max(50) })
       .strict()
       .optional(),
-    jwksUrl: z.string().url().max(2000).optional(),
-    jkuAllow: z.array(z.string().url().max(2000)).max(20).optional(),
+    jwksUrl: keyUrl.optional(),
+    jkuAllow: z.array(keyUrl).max(20).optional(),
     projects: z.array(z.string().min(1).max(128)).min(1).max(200),
-    /** The URL the EHR calls us at (e.g. https://ichigen.hospital.local): `aud` must start with it. */
+    /**
+     * The URL the EHR calls us at (e.g. https://ichigen.hospital.local): `aud` must equal it followed by the called
+     * path (`<baseUrl>/cds-services`, `<baseUrl>/cds-services/{id}`, …), exactly.
+     */
     baseUrl: z
       .string()
       .url()
@@ -225,6 +249,12 @@ export class IssuerService {
   }
 
   private remoteSet(url: string) {
+    // Issuers are checked when put; this also holds for one stored before the rule.
+    if (!isKeyUrlSafe(url))
+      throw unauthorized(
+        'CDS_JWT_KEY_URL_INSECURE',
+        `keys are not fetched from ${url.slice(0, 200)}: it ${KEY_URL_RULE}`,
+      );
     let s = this.remote.get(url);
     if (!s) {
       s = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });

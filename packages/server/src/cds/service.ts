@@ -287,6 +287,7 @@ export class CdsService {
             band,
             deploymentName: d.name,
             deploymentVersion: d.version,
+            patientId,
             targetLabel: `${d.project}/${d.target.name} ${d.target.kind === 'rule' ? 'rule ' : ''}v${d.target.version}`,
             cardUrl:
               d.target.kind === 'model'

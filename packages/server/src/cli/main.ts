@@ -1067,18 +1067,20 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           };
       const g = await api.request<{
         nodes: { kind: string; id: string; label: string; detail?: Record<string, unknown> }[];
-        edges: { from: { id: string }; to: { id: string }; relation: string }[];
+        edges: { from: { kind: string; id: string }; to: { kind: string; id: string }; relation: string }[];
       }>('GET', `/projects/${enc(r.project)}/lineage`, { query });
       print(g, () => {
+        // Keyed by kind and id: a model version and its predictions node share the id.
+        const k = (n: { kind: string; id: string }) => `${n.kind}:${n.id}`;
         const label = new Map(
           g.nodes.map((n) => [
-            n.id,
+            k(n),
             `${n.kind.replace('_', ' ')} ${n.label}${n.detail ? ` ${JSON.stringify(n.detail)}` : ''}`,
           ]),
         );
         return (
-          g.edges.map((e) => `${label.get(e.from.id)}  --${e.relation}-->  ${label.get(e.to.id)}`).join('\n') ||
-          `${label.get(g.nodes[0]?.id ?? '') ?? ref}: nothing linked yet`
+          g.edges.map((e) => `${label.get(k(e.from))}  --${e.relation}-->  ${label.get(k(e.to))}`).join('\n') ||
+          `${(g.nodes[0] && label.get(k(g.nodes[0]))) ?? ref}: nothing linked yet`
         );
       });
     });
@@ -1417,8 +1419,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     )
     .requiredOption('--jwks <file-or-url>', "the EHR's public keys: a JWKS file, or the https URL it publishes them at")
     .requiredOption('--projects <list>', 'comma-separated projects whose deployments it may call')
-    .option('--jku-allow <url...>', 'JWKS URLs the EHR may name in a token header (jku)')
-    .option('--base-url <url>', 'the URL the EHR calls Ichigen at (the JWT aud must start with it)')
+    .option('--jku-allow <url...>', 'https JWKS URLs the EHR may name in a token header (jku)')
+    .option(
+      '--base-url <url>',
+      'the URL the EHR calls Ichigen at: the JWT aud must be exactly it followed by the called path (/cds-services…)',
+    )
     .action(async (iss: string, o: { jwks: string; projects: string; jkuAllow?: string[]; baseUrl?: string }) => {
       const jwks = /^https?:\/\//.test(o.jwks) ? { jwksUrl: o.jwks } : { jwks: await readJsonFile(o.jwks) };
       const res = await client().request<{ serviceAccount: string; projects: string[] }>('PUT', '/cds/issuers', {

@@ -10,89 +10,152 @@ export const HOOKS = ['patient-view', 'order-select'] as const;
 export type Hook = (typeof HOOKS)[number];
 
 const text = (max: number) => z.string().trim().min(1).max(max);
-const codingSchema = z.object({ system: text(300).optional(), code: text(100), display: text(200) }).strict();
 
-const suggestionSchema = z
-  .object({
-    label: text(200),
-    isRecommended: z.boolean().optional(),
-    actions: z
-      .array(
-        z
-          .object({
-            type: z.enum(['create', 'update', 'delete']),
-            description: text(500),
-            resource: z
-              .record(z.string(), z.unknown())
-              .refine((r) => typeof r.resourceType === 'string', 'a suggested resource needs a resourceType')
-              .optional(),
-            resourceId: z.array(text(300)).min(1).optional(),
-          })
-          .strict(),
-      )
-      .min(1)
-      .max(10)
-      .optional(),
-  })
-  .strict();
+/** FHIR R4 resource types that have a `subject` reference to the patient (the ones a suggestion is likely to create). */
+export const SUBJECT_RESOURCES = new Set([
+  'CarePlan',
+  'CareTeam',
+  'ClinicalImpression',
+  'Communication',
+  'CommunicationRequest',
+  'Condition',
+  'DeviceRequest',
+  'DiagnosticReport',
+  'DocumentReference',
+  'Encounter',
+  'Goal',
+  'MedicationAdministration',
+  'MedicationRequest',
+  'MedicationStatement',
+  'NutritionOrder',
+  'Observation',
+  'Procedure',
+  'QuestionnaireResponse',
+  'RiskAssessment',
+  'ServiceRequest',
+  'Task',
+]);
 
-const bandSchema = z
-  .object({
-    /** Probability models: the band applies when the probability is at least this. */
-    atLeast: z.number().min(0).max(1).optional(),
-    /** Rule models: the band applies when the output equals this (true, or a category). */
-    equals: z.union([z.boolean(), text(100)]).optional(),
-    indicator: z.enum(['info', 'warning', 'critical']),
-    /** Under 140 characters once `{probability}` / `{output}` are filled in. */
-    summary: text(139),
-    /** Extra Markdown placed before the explanation. */
-    detail: text(4000).optional(),
-    suggestions: z.array(suggestionSchema).min(1).max(10).optional(),
-  })
-  .strict();
+/**
+ * The card template's schemas. `strict` is what a new deployment must satisfy: CDS Hooks 2.0 requires `system` in
+ * every Coding, a `resource` in create and update actions, and `appContext` on smart links only. Specs stored before
+ * these rules were enforced are read (and shown) with `strict` off, so an existing deployment still lists.
+ */
+function cardSchemas(strict: boolean) {
+  // Typed as the strict schema: the loose one only describes stored specs in answers, never code's input.
+  const system = (strict ? text(300) : text(300).optional()) as ReturnType<typeof text>;
+  const codingSchema = z.object({ system, code: text(100), display: text(200) }).strict();
+  const actionSchema = z
+    .object({
+      type: z.enum(['create', 'update', 'delete']),
+      description: text(500),
+      resource: z
+        .record(z.string(), z.unknown())
+        .refine((r) => typeof r.resourceType === 'string', 'a suggested resource needs a resourceType')
+        .optional(),
+      resourceId: z.array(text(300)).min(1).optional(),
+    })
+    .strict()
+    .superRefine((a, ctx) => {
+      if (!strict) return;
+      if ((a.type === 'create' || a.type === 'update') && !a.resource)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['resource'],
+          message:
+            a.type === 'create'
+              ? 'a "create" action needs the resource to create (CDS Hooks 2.0, Action)'
+              : 'an "update" action needs the resource in its entirety (CDS Hooks 2.0, Action)',
+        });
+      if (a.type === 'update' && a.resource && typeof a.resource.id !== 'string')
+        ctx.addIssue({ code: 'custom', path: ['resource', 'id'], message: 'an "update" action needs the resource id' });
+      if (a.type === 'delete' && a.resource)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['resource'],
+          message: 'a "delete" action names what it deletes in "resourceId", not "resource" (deprecated)',
+        });
+      if (a.type === 'delete' && !a.resourceId)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['resourceId'],
+          message: 'a "delete" action needs "resourceId" (relative references, e.g. ServiceRequest/123)',
+        });
+    });
+  const suggestionSchema = z
+    .object({
+      label: text(200),
+      isRecommended: z.boolean().optional(),
+      actions: z.array(actionSchema).min(1).max(10).optional(),
+    })
+    .strict();
 
-export const cardTemplateSchema = z
-  .object({
-    title: text(120),
-    bands: z.array(bandSchema).min(1).max(10),
-    topContributions: z.number().int().min(0).max(10).optional(),
-    links: z
-      .array(
-        z
-          .object({
-            label: text(200),
-            url: z.string().url().max(2000),
-            type: z.enum(['absolute', 'smart']),
-            appContext: text(2000).optional(),
-          })
-          .strict(),
-      )
-      .min(1)
-      .max(10)
-      .optional(),
-    overrideReasons: z.array(codingSchema).min(1).max(20).optional(),
-  })
-  .strict();
+  const bandSchema = z
+    .object({
+      /** Probability models: the band applies when the probability is at least this. */
+      atLeast: z.number().min(0).max(1).optional(),
+      /** Rule models: the band applies when the output equals this (true, or a category). */
+      equals: z.union([z.boolean(), text(100)]).optional(),
+      indicator: z.enum(['info', 'warning', 'critical']),
+      /** Under 140 characters once `{probability}` / `{output}` are filled in. */
+      summary: text(139),
+      /** Extra Markdown placed before the explanation. */
+      detail: text(4000).optional(),
+      suggestions: z.array(suggestionSchema).min(1).max(10).optional(),
+    })
+    .strict();
+
+  const linkSchema = z
+    .object({
+      label: text(200),
+      url: z.string().url().max(2000),
+      type: z.enum(['absolute', 'smart']),
+      appContext: text(2000).optional(),
+    })
+    .strict()
+    .refine((l) => !strict || l.appContext === undefined || l.type === 'smart', {
+      path: ['appContext'],
+      message: '"appContext" is for "smart" links only (CDS Hooks 2.0, Link)',
+    });
+
+  return z
+    .object({
+      title: text(120),
+      bands: z.array(bandSchema).min(1).max(10),
+      topContributions: z.number().int().min(0).max(10).optional(),
+      links: z.array(linkSchema).min(1).max(10).optional(),
+      overrideReasons: z.array(codingSchema).min(1).max(20).optional(),
+    })
+    .strict();
+}
+
+export const cardTemplateSchema = cardSchemas(true);
 export type CardTemplate = z.infer<typeof cardTemplateSchema>;
 
-export const deploymentSpecSchema = z
-  .object({
-    target: z.union([
-      z.object({ model: text(128), version: z.number().int().positive() }).strict(),
-      z.object({ rule: text(128), version: z.number().int().positive() }).strict(),
-    ]),
-    /** The CDS service family this deployment answers in: service ids are `<service>-<hook>`. */
-    service: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and "-"')
-      .optional(),
-    hooks: z.array(z.enum(HOOKS)).min(1).optional(),
-    description: z.string().max(2000).optional(),
-    applicability: applicabilitySchema,
-    mapping: z.array(mappingSchema).min(1).max(500),
-    card: cardTemplateSchema,
-  })
-  .strict();
+const specSchema = (strict: boolean) =>
+  z
+    .object({
+      target: z.union([
+        z.object({ model: text(128), version: z.number().int().positive() }).strict(),
+        z.object({ rule: text(128), version: z.number().int().positive() }).strict(),
+      ]),
+      /** The CDS service family this deployment answers in: service ids are `<service>-<hook>`. */
+      service: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and "-"')
+        .optional(),
+      hooks: z.array(z.enum(HOOKS)).min(1).optional(),
+      description: z.string().max(2000).optional(),
+      applicability: applicabilitySchema,
+      mapping: z.array(mappingSchema).min(1).max(500),
+      card: strict ? cardTemplateSchema : cardSchemas(false),
+    })
+    .strict();
+
+/** What a new deployment version must satisfy. */
+export const deploymentSpecSchema = specSchema(true);
+/** A spec as stored, for answers: one accepted before the CDS Hooks card rules were enforced still shows. */
+export const storedDeploymentSpecSchema = specSchema(false);
 export type DeploymentSpec = z.infer<typeof deploymentSpecSchema>;
 
 export const DEFAULT_SERVICE = 'ichigen';
@@ -156,7 +219,7 @@ export interface CdsCard {
     actions?: { type: string; description: string; resource?: Record<string, unknown>; resourceId?: string[] }[];
   }[];
   selectionBehavior?: 'at-most-one' | 'any';
-  overrideReasons?: { system?: string; code: string; display: string }[];
+  overrideReasons?: { system: string; code: string; display: string }[];
   links?: { label: string; url: string; type: 'absolute' | 'smart'; appContext?: string }[];
 }
 
@@ -177,6 +240,8 @@ export interface CardInput {
   band: Band;
   deploymentName: string;
   deploymentVersion: number;
+  /** The FHIR id of the patient in context: a created resource that has a `subject` is about this patient. */
+  patientId: string;
   targetLabel: string;
   /** Model card link (absolute), if the target has one. */
   cardUrl: string | null;
@@ -186,6 +251,20 @@ export interface CardInput {
   ruleReasons: string[] | null;
   mapping: FeatureMapping[];
   features: Record<string, FeatureValue>;
+}
+
+/**
+ * A create action's resource with `subject` set to the patient in context when its type has a subject and the
+ * template names none (FHIR R4 requires it on e.g. ServiceRequest); the template's object is left as it is.
+ */
+export function withSubject(
+  type: string,
+  resource: Record<string, unknown>,
+  patientId: string,
+): Record<string, unknown> {
+  if (type !== 'create' || resource.subject !== undefined) return resource;
+  if (!SUBJECT_RESOURCES.has(resource.resourceType as string)) return resource;
+  return { ...resource, subject: { reference: `Patient/${patientId}` } };
 }
 
 /** Renders one card; omits every optional field that would be empty (the spec forbids empty strings and arrays). */
@@ -241,7 +320,7 @@ export function renderCard(c: CardInput): CdsCard {
             actions: s.actions.map((a) => ({
               type: a.type,
               description: a.description,
-              ...(a.resource ? { resource: a.resource } : {}),
+              ...(a.resource ? { resource: withSubject(a.type, a.resource, c.patientId) } : {}),
               ...(a.resourceId?.length ? { resourceId: a.resourceId } : {}),
             })),
           }

@@ -2,7 +2,7 @@
 // console's client is generated, not hand-written. Each mirrors the service's return type; the compiler checks
 // that every route's answer fits its schema, and the serializer validates it at run time.
 import { z } from 'zod';
-import { deploymentSpecSchema } from '../deployments/spec.js';
+import { storedDeploymentSpecSchema } from '../deployments/spec.js';
 
 const nullableNumber = z.number().nullable();
 
@@ -317,7 +317,15 @@ export const modelVersionActionsSchema = z.object({
 export const modelVersionViewSchema = modelVersionDetailSchema.extend({ actions: modelVersionActionsSchema });
 
 // ---------- lineage ----------
-const nodeKind = z.enum(['dataset_version', 'study', 'model_version', 'deployment', 'recipe_run', 'prediction_batch']);
+const nodeKind = z.enum([
+  'dataset_version',
+  'study',
+  'model_version',
+  'deployment',
+  'recipe_run',
+  'prediction_batch',
+  'predictions',
+]);
 const nodeRef = z.object({ kind: nodeKind, id: z.string() });
 export const lineageGraphSchema = z.object({
   root: nodeRef,
@@ -345,7 +353,7 @@ export const deploymentSchema = z.object({
   service: z.string(),
   hooks: z.array(z.string()),
   /** Applicability, FHIR feature mapping and card template, as deployed. */
-  spec: deploymentSpecSchema,
+  spec: storedDeploymentSpecSchema,
   createdBy: z.string(),
   updatedAt: z.string(),
 });

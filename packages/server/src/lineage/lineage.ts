@@ -1,5 +1,7 @@
-// Lineage as one queryable graph: typed edges between dataset versions, studies, model versions (and, later,
-// deployments, predictions and recipe runs), walked in either direction.
+// Lineage as one queryable graph: typed edges between dataset versions, recipe runs, studies, model versions and
+// deployments, walked in either direction. A model version's predictions join it as one summary node (counts by
+// source, first and last time), derived from the prediction log when the walk reaches the version: a prediction
+// writes no edge, so the hot path of serving stays as it is.
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { MetadataStore } from '../db/database.js';
@@ -10,7 +12,62 @@ import '../serving/tables.js';
 import { deploymentUsage } from '../serving/service.js';
 import { nowIso } from '../util.js';
 
-export type NodeKind = 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+export type NodeKind =
+  | 'dataset_version'
+  | 'study'
+  | 'model_version'
+  | 'deployment'
+  | 'recipe_run'
+  | 'prediction_batch'
+  /** The prediction log of one model version (id = the model version's id), summarised. */
+  | 'predictions';
+
+/** The relation of a model version to its predictions summary node. */
+export const PREDICTED = 'predicted';
+
+export const PREDICTION_SOURCES = ['rest', 'batch', 'cds'] as const;
+
+export interface PredictionsSummary {
+  /** Rows in the prediction log: one per REST row, per CDS card (or scored deployment), per batch run. */
+  count: number;
+  bySource: Record<(typeof PREDICTION_SOURCES)[number], number>;
+  withFeedback: number;
+  first: string;
+  last: string;
+}
+
+/** The prediction log of a model version summarised, or null when it has none. */
+export async function predictionsSummary(db: Db, modelVersionId: string): Promise<PredictionsSummary | null> {
+  const rows = await db
+    .selectFrom('predictions')
+    .select((eb) => [
+      'source',
+      eb.fn.countAll<number | string | bigint>().as('n'),
+      eb.fn.count<number | string | bigint>('feedback_json').as('with_feedback'),
+      eb.fn.min('created_at').as('first'),
+      eb.fn.max('created_at').as('last'),
+    ])
+    .where('model_version_id', '=', modelVersionId)
+    .groupBy('source')
+    .execute();
+  if (!rows.length) return null;
+  const s: PredictionsSummary = {
+    count: 0,
+    bySource: { rest: 0, batch: 0, cds: 0 },
+    withFeedback: 0,
+    first: rows[0]!.first,
+    last: rows[0]!.last,
+  };
+  for (const r of rows) {
+    const n = Number(r.n);
+    s.count += n;
+    if ((PREDICTION_SOURCES as readonly string[]).includes(r.source)) s.bySource[r.source as 'rest'] += n;
+    s.withFeedback += Number(r.with_feedback);
+    if (r.first < s.first) s.first = r.first;
+    if (r.last > s.last) s.last = r.last;
+  }
+  return s;
+}
 
 export interface LineageNode {
   kind: NodeKind;
@@ -69,11 +126,22 @@ export class LineageService {
     const seen = new Map<string, { kind: NodeKind; id: string }>([[key(root), root]]);
     const edges: LineageEdge[] = [];
     const edgeKeys = new Set<string>();
+    const summaries = new Map<string, PredictionsSummary>();
     let frontier = [root];
     while (frontier.length && seen.size < maxNodes) {
       const next: { kind: NodeKind; id: string }[] = [];
       for (const n of frontier) {
-        const found = [];
+        const found: { from_kind: string; from_id: string; to_kind: string; to_id: string; relation: string }[] = [];
+        // Derived edges: model version → its predictions (when it has any), and back.
+        if (n.kind === 'model_version' && direction !== 'upstream') {
+          const sum = await predictionsSummary(db, n.id);
+          if (sum) {
+            summaries.set(n.id, sum);
+            found.push({ from_kind: n.kind, from_id: n.id, to_kind: 'predictions', to_id: n.id, relation: PREDICTED });
+          }
+        }
+        if (n.kind === 'predictions' && direction !== 'downstream')
+          found.push({ from_kind: 'model_version', from_id: n.id, to_kind: n.kind, to_id: n.id, relation: PREDICTED });
         if (direction !== 'upstream') {
           found.push(
             ...(await db
@@ -117,13 +185,24 @@ export class LineageService {
       }
       frontier = next;
     }
-    const nodes = await Promise.all([...seen.values()].map((n) => this.describe(n)));
+    const nodes = await Promise.all([...seen.values()].map((n) => this.describe(n, summaries)));
     return { root, direction, nodes, edges };
   }
 
-  private async describe(n: { kind: NodeKind; id: string }): Promise<LineageNode> {
+  private async describe(
+    n: { kind: NodeKind; id: string },
+    summaries: Map<string, PredictionsSummary>,
+  ): Promise<LineageNode> {
     const db = this.store.db;
     switch (n.kind) {
+      case 'predictions': {
+        const s = summaries.get(n.id) ?? (await predictionsSummary(db, n.id));
+        return {
+          ...n,
+          label: `${s?.count ?? 0} prediction${s?.count === 1 ? '' : 's'}`,
+          detail: { ...(s ?? { count: 0 }) },
+        };
+      }
       case 'dataset_version': {
         const r = await db
           .selectFrom('dataset_versions')

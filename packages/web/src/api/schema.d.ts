@@ -1690,14 +1690,26 @@ export interface paths {
                   id: string;
                   /** @enum {string} */
                   kind:
-                    'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+                    | 'dataset_version'
+                    | 'study'
+                    | 'model_version'
+                    | 'deployment'
+                    | 'recipe_run'
+                    | 'prediction_batch'
+                    | 'predictions';
                 };
                 relation: string;
                 to: {
                   id: string;
                   /** @enum {string} */
                   kind:
-                    'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+                    | 'dataset_version'
+                    | 'study'
+                    | 'model_version'
+                    | 'deployment'
+                    | 'recipe_run'
+                    | 'prediction_batch'
+                    | 'predictions';
                 };
               }[];
               nodes: {
@@ -1706,13 +1718,27 @@ export interface paths {
                 };
                 id: string;
                 /** @enum {string} */
-                kind: 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+                kind:
+                  | 'dataset_version'
+                  | 'study'
+                  | 'model_version'
+                  | 'deployment'
+                  | 'recipe_run'
+                  | 'prediction_batch'
+                  | 'predictions';
                 label: string;
               }[];
               root: {
                 id: string;
                 /** @enum {string} */
-                kind: 'dataset_version' | 'study' | 'model_version' | 'deployment' | 'recipe_run' | 'prediction_batch';
+                kind:
+                  | 'dataset_version'
+                  | 'study'
+                  | 'model_version'
+                  | 'deployment'
+                  | 'recipe_run'
+                  | 'prediction_batch'
+                  | 'predictions';
               };
             };
           };

@@ -6,7 +6,10 @@ import { useNavigate } from 'react-router';
 import { useTranslation } from 'react-i18next';
 import type { LineageGraph, LineageNode as ApiNode } from '../api/types';
 
-/** A node of the graph as drawn: the server's, or the predictions summary added after a deployment. */
+/**
+ * A node of the graph as drawn: the server's (a model version's predictions among them), or the predictions summary
+ * added after a deployment.
+ */
 export type LineageNode = Omit<ApiNode, 'kind'> & { kind: ApiNode['kind'] | 'predictions' };
 
 export interface PlacedNode extends LineageNode {
@@ -135,6 +138,12 @@ export function LineageView({ project, graph, current }: { project: string; grap
     if (n.kind === 'study') return `${st(d.status)} · ${String(d.trials ?? '')}`;
     if (n.kind === 'model_version') return `${st(d.stage)} · ${String(d.algorithm ?? '')}`;
     if (n.kind === 'deployment') return st(d.status);
+    // A model version's predictions (from the server): how many came through each channel.
+    if (n.kind === 'predictions' && d.bySource && typeof d.bySource === 'object')
+      return Object.entries(d.bySource as Record<string, number>)
+        .filter(([, c]) => c > 0)
+        .map(([src, c]) => `${src === 'batch' ? 'batch' : src.toUpperCase()} ${c}`)
+        .join(' · ');
     return '';
   };
   return (

@@ -93,6 +93,44 @@ describe('lineage graph', () => {
   });
 });
 
+describe("lineage graph: a model version's predictions", () => {
+  it("draws the server's summary node after the version, with its count and channels", () => {
+    const g: LineageGraph = {
+      root: { kind: 'model_version', id: 'mv1' },
+      direction: 'both',
+      nodes: [
+        {
+          kind: 'model_version',
+          id: 'mv1',
+          label: 'oral-response@1',
+          detail: { stage: 'approved', algorithm: 'gbdt' },
+        },
+        {
+          kind: 'predictions',
+          id: 'mv1',
+          label: '6 predictions',
+          detail: { count: 6, bySource: { rest: 2, batch: 0, cds: 4 }, first: 'a', last: 'b' },
+        },
+      ],
+      edges: [
+        { from: { kind: 'model_version', id: 'mv1' }, to: { kind: 'predictions', id: 'mv1' }, relation: 'predicted' },
+      ],
+    };
+    const placed = layout('diabetes', g);
+    expect(Object.fromEntries(placed.nodes.map((n) => [n.key, n.layer]))).toEqual({
+      'model_version:mv1': 0,
+      'predictions:mv1': 1,
+    });
+    render(
+      <MemoryRouter>
+        <LineageView project="diabetes" graph={g} />
+      </MemoryRouter>,
+    );
+    const node = screen.getByRole('img', { name: 'Predictions: 6 predictions' });
+    expect(within(node).getByText('REST 2 · CDS 4')).toBeTruthy();
+  });
+});
+
 describe('CDS cards', () => {
   it('renders summary, indicator, detail, source and suggestions as text', () => {
     render(
