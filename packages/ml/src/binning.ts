@@ -77,7 +77,9 @@ function fitNumeric(name: string, values: Float64Array, sample: Int32Array | nul
   let k = 0;
   for (let i = 0; i < m; i++) {
     const v = values[sample ? sample[i]! : i]!;
-    if (v === v) tmp[k++] = v;
+    // +Infinity counts as the largest double: no edge can fall between the two, so they always share a bin and a
+    // split with the threshold Number.MAX_VALUE unambiguously means "every value" (see splitThreshold in predict.ts).
+    if (v === v) tmp[k++] = v < Infinity ? v : Number.MAX_VALUE;
   }
   const sorted = sortFloat64(tmp.subarray(0, k));
   // Distinct values with their counts.
