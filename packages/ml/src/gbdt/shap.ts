@@ -463,12 +463,16 @@ export class ForestShap {
     for (let i = 0; i < n; i++) {
       const g = order[i]!;
       const v = x[feature[g]!]!;
-      let goLeft: number;
-      if (v !== v) goLeft = defaultLeft[g]!;
-      else {
-        const co = catOffset[g]!;
-        goLeft = co < 0 ? (v <= threshold[g]! ? 1 : 0) : catMember[co + v]!;
-      }
+      const co = catOffset[g]!;
+      // Numeric nodes without a branch on the value (the comparison goes either way about half the time, and a
+      // mispredicted branch cost ~15 % of the whole row): NaN compares false, so a missing value goes left exactly
+      // when defaultLeft says so. Categorical nodes (a minority, fixed per node) keep the branch.
+      const goLeft =
+        co < 0
+          ? +(v <= threshold[g]!) | (+(v !== v) & defaultLeft[g]!)
+          : v !== v
+            ? defaultLeft[g]!
+            : catMember[co + v]!;
       // The child the row does not take loses the split feature's bit; the other keeps the parent's mask.
       const m = mask[g]!;
       const b = bit[g]!;
