@@ -3,6 +3,7 @@
 // with the threshold Number.MAX_VALUE, as JSON has no Infinity) sends +Infinity left too.
 import * as ort from 'onnxruntime-node';
 import { describe, expect, test } from 'vitest';
+import { fitBinMappers } from '../binning.js';
 import { Frame } from '../frame.js';
 import { modelToOnnx } from '../onnx/index.js';
 import { trainGbdt } from './train.js';
@@ -85,6 +86,16 @@ describe('infinite feature values', () => {
     let worst = 0;
     for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(probs[2 * i + 1]! - sigmoid(margins[i]!)));
     expect(worst).toBeLessThan(1e-5);
+  });
+
+  test('bin edges next to +Infinity: the largest finite value as before, none between it and the largest double', () => {
+    const edgesOf = (values: number[]): number[] => {
+      const [m] = fitBinMappers(Frame.fromColumns({ x: Float64Array.from(values) }));
+      return m!.kind === 'numeric' ? Array.from(m!.binEdges) : [];
+    };
+    expect(edgesOf([1, 2, Infinity, Infinity])).toEqual([1.5, 2]);
+    expect(edgesOf([-Infinity, 1, 2])).toEqual([-Infinity, 1.5]);
+    expect(edgesOf([1, Number.MAX_VALUE, Infinity])).toEqual([1 + (Number.MAX_VALUE - 1) / 2]);
   });
 
   test('the largest double and +Infinity share a bin, so a threshold of Number.MAX_VALUE means every value', async () => {

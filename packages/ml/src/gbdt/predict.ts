@@ -59,8 +59,8 @@ export interface CompiledTrees {
  * The threshold a predictor compares values with (`x <= t` goes left) for a numeric split stored with threshold
  * `thr`. Training bins +Infinity with the largest values, so a split that sends every value bin left sends +Infinity
  * left too; the model stores that split with the threshold Number.MAX_VALUE (JSON has no Infinity), which is +Infinity
- * here. No other split has that threshold: bin edges lie strictly below the largest double (binning counts +Infinity
- * as Number.MAX_VALUE, so no edge separates the two).
+ * here. No other split has that threshold: no bin edge equals the largest double (binning drops the one edge that
+ * could, between Number.MAX_VALUE and +Infinity, so the two share a bin).
  */
 export function splitThreshold(thr: number): number {
   return thr === Number.MAX_VALUE ? Infinity : thr;
