@@ -119,7 +119,11 @@ function fitNumeric(name: string, values: Float64Array, sample: Int32Array | nul
       }
     }
   }
-  return { name, kind: 'numeric', binEdges: Float64Array.from(edges), numBins: edges.length + 2 };
+  // The only edge that can equal the largest double is the one between it and +Infinity (edgeBetween falls back to
+  // the lower value): dropped, so the two share a bin and a split with the threshold Number.MAX_VALUE always means
+  // "every value" (see splitThreshold in gbdt/predict.ts). Every other edge is as it was.
+  const kept = edges.filter((e) => e !== Number.MAX_VALUE);
+  return { name, kind: 'numeric', binEdges: Float64Array.from(kept), numBins: kept.length + 2 };
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;

@@ -6,7 +6,7 @@ import { MlError } from '../errors.js';
 import type { Column, Frame } from '../frame.js';
 import { gbdtToOnnx } from '../onnx/gbdt.js';
 import { ENGINE_VERSION } from '../version.js';
-import { compileTrees, TreePredictor } from './predict.js';
+import { compileTrees, splitThreshold, TreePredictor } from './predict.js';
 import { ForestShap } from './shap.js';
 import type { ShapForest, ShapTree } from './shap.js';
 
@@ -17,7 +17,10 @@ export const GBDT_FORMAT_VERSION = 1;
 export interface GbdtTreeJson {
   /** Feature index into model.features, -1 for a leaf. */
   splitFeature: number[];
-  /** Numeric split: value <= threshold goes left (the upper edge of the last bin on the left). */
+  /**
+   * Numeric split: value <= threshold goes left (the upper edge of the last bin on the left). Number.MAX_VALUE means
+   * every value goes left, +Infinity included (JSON has no Infinity; see splitThreshold in predict.ts).
+   */
   threshold: number[];
   /** Categorical split: dictionary codes that go left; all others go right. null for numeric splits and leaves. */
   categories: (number[] | null)[];
@@ -324,7 +327,7 @@ export class GbdtModel {
         const f = t.splitFeature[j]!;
         c.feature[g] = f;
         if (f < 0) continue;
-        c.threshold[g] = t.threshold[j]!;
+        c.threshold[g] = splitThreshold(t.threshold[j]!);
         c.defaultLeft[g] = t.defaultLeft[j] ? 1 : 0;
         const l = t.left[j]!;
         const r = t.right[j]!;

@@ -55,6 +55,17 @@ export interface CompiledTrees {
   readonly missingHigh: number;
 }
 
+/**
+ * The threshold a predictor compares values with (`x <= t` goes left) for a numeric split stored with threshold
+ * `thr`. Training bins +Infinity with the largest values, so a split that sends every value bin left sends +Infinity
+ * left too; the model stores that split with the threshold Number.MAX_VALUE (JSON has no Infinity), which is +Infinity
+ * here. No other split has that threshold: no bin edge equals the largest double (binning drops the one edge that
+ * could, between Number.MAX_VALUE and +Infinity, so the two share a bin).
+ */
+export function splitThreshold(thr: number): number {
+  return thr === Number.MAX_VALUE ? Infinity : thr;
+}
+
 /** Flattens `trees` for prediction; node order is depth first with each node's two children side by side. */
 export function compileTrees(features: readonly GbdtFeatureJson[], trees: readonly GbdtTreeJson[]): CompiledTrees {
   const F = features.length;
@@ -68,18 +79,22 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
       if (f < 0) continue;
       const feat = features[f]!;
       if (feat.kind === 'categorical') catTotal += feat.dictionary.length + 1;
-      else splitPoints[f]!.add(t.threshold[j]!);
+      else splitPoints[f]!.add(splitThreshold(t.threshold[j]!));
     }
   }
   let binnable = true;
   let bytes = true;
+  const finite = new Int32Array(F);
   const cuts: (Float64Array | null)[] = features.map((feat, f) => {
     if (feat.kind === 'categorical') {
       if (feat.dictionary.length > MAX_BINNED) binnable = false;
       if (feat.dictionary.length > MAX_BYTE_BINNED) bytes = false;
       return null;
     }
+    // An +Infinity split point (last after sorting) counts towards the bin width (its bin, above every finite
+    // point's, must stay below missingHigh) but not in the lookup table, whose buckets span the finite points.
     const points = Float64Array.from(splitPoints[f]!).sort();
+    finite[f] = points.length > 0 && points[points.length - 1] === Infinity ? points.length - 1 : points.length;
     if (points.length > MAX_BINNED) binnable = false;
     if (points.length > MAX_BYTE_BINNED) bytes = false;
     // Padding with +Infinity makes a branch-free binary search of fixed length possible; no input is above it.
@@ -92,7 +107,7 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
   const lutLo = new Float64Array(F);
   const lutScale = new Float64Array(F);
   const lutSteps = new Int32Array(F);
-  const lut = cuts.map((cut, f) => (cut ? lookupTable(splitPoints[f]!.size, cut, f, lutLo, lutScale, lutSteps) : null));
+  const lut = cuts.map((cut, f) => (cut ? lookupTable(finite[f]!, cut, f, lutLo, lutScale, lutSteps) : null));
   const roots = new Int32Array(trees.length);
   const col = new Int32Array(total);
   const hi = new Int32Array(total);
@@ -137,7 +152,7 @@ export function compileTrees(features: readonly GbdtFeatureJson[], trees: readon
         for (const code of t.categories[j] ?? []) catLeft[catNext + 1 + code] = 1;
         catNext += feat.dictionary.length + 1;
       } else {
-        const thr = t.threshold[j]!;
+        const thr = splitThreshold(t.threshold[j]!);
         threshold[g] = thr;
         hi[g] = 1 + lowerBound(cuts[f]!, thr);
         const missingLow = t.defaultLeft[j] === true;

@@ -354,16 +354,24 @@ function routeLeft(c: ShapForest, g: number, x: number): boolean {
 export class ForestShap {
   private constructor(
     private readonly c: ShapForest,
-    /** Split nodes of the tabled trees, parents before children. */
-    private readonly order: Int32Array,
-    /** Per global split node: 1 << (its feature's bit in the tables below it), and its children as global nodes. */
-    private readonly bit: Int32Array,
-    private readonly childL: Int32Array,
-    private readonly childR: Int32Array,
-    /** Per global node: the current row's mask (bit set = the row follows the path on that feature). */
+    /**
+     * Split nodes of the tabled trees, parents before children; split i's own data at index i (its feature, threshold,
+     * categorical offset or -1, default direction, 1 << its feature's bit in the tables below it) and the positions of
+     * its children in `mask`, so the split loop reads everything in order (cold caches prefetch it).
+     */
+    private readonly sFeature: Int32Array,
+    private readonly sThreshold: Float64Array,
+    private readonly sCat: Int32Array,
+    private readonly sDefault: Uint8Array,
+    private readonly sBit: Int32Array,
+    private readonly sLeft: Int32Array,
+    private readonly sRight: Int32Array,
+    /**
+     * The current row's masks (bit set = the row follows the path on that feature): split i at position i, tabled leaf
+     * l at position (number of splits) + l. Roots are nobody's child: theirs stay full.
+     */
     private readonly mask: Int32Array,
-    /** Per tabled leaf: its global node, number of path features k, 2^k − 1, start in `uFeature` and `values`. */
-    private readonly leafNode: Int32Array,
+    /** Per tabled leaf: number of path features k, 2^k − 1, start in `uFeature` and `values`. */
     private readonly leafK: Int32Array,
     private readonly leafFull: Int32Array,
     private readonly leafU: Int32Array,
@@ -381,7 +389,7 @@ export class ForestShap {
     const bit = new Int32Array(total);
     const childL = new Int32Array(total);
     const childR = new Int32Array(total);
-    const mask = new Int32Array(total);
+    const roots: number[] = [];
     const order: number[] = [];
     const leafNode: number[] = [];
     const leafK: number[] = [];
@@ -403,7 +411,7 @@ export class ForestShap {
       }
       left -= table.size;
       tables.push(table);
-      mask[t.offset] = -1; // a root is nobody's child: its mask stays full
+      roots.push(t.offset);
       const stack = [0];
       while (stack.length) {
         const j = stack.pop()!;
@@ -433,14 +441,23 @@ export class ForestShap {
       values.set(table.values, off);
       off += table.size;
     }
+    // Positions in `mask`: splits in order, then leaves in order.
+    const n = order.length;
+    const pos = new Int32Array(total);
+    order.forEach((g, i) => (pos[g] = i));
+    leafNode.forEach((g, l) => (pos[g] = n + l));
+    const mask = new Int32Array(n + leafNode.length);
+    for (const g of roots) mask[pos[g]!] = -1;
     return new ForestShap(
       c,
-      Int32Array.from(order),
-      bit,
-      childL,
-      childR,
+      Int32Array.from(order, (g) => c.feature[g]!),
+      Float64Array.from(order, (g) => c.threshold[g]!),
+      Int32Array.from(order, (g) => c.catOffset[g]!),
+      Uint8Array.from(order, (g) => c.defaultLeft[g]!),
+      Int32Array.from(order, (g) => bit[g]!),
+      Int32Array.from(order, (g) => pos[childL[g]!]!),
+      Int32Array.from(order, (g) => pos[childR[g]!]!),
       mask,
-      Int32Array.from(leafNode),
       Int32Array.from(leafK),
       Int32Array.from(leafK, (k) => (1 << k) - 1),
       Int32Array.from(leafU),
@@ -457,30 +474,29 @@ export class ForestShap {
    * numeric values, categorical dictionary codes as numbers, NaN when missing.
    */
   addRow(x: Float64Array, phi: Float64Array): void {
-    const { c, order, bit, childL, childR, mask } = this;
-    const { feature, threshold, defaultLeft, catOffset, catMember } = c;
-    const n = order.length;
+    const { sFeature, sThreshold, sCat, sDefault, sBit, sLeft, sRight, mask } = this;
+    const { catMember } = this.c;
+    const n = sFeature.length;
     for (let i = 0; i < n; i++) {
-      const g = order[i]!;
-      const v = x[feature[g]!]!;
-      let goLeft: number;
-      if (v !== v) goLeft = defaultLeft[g]!;
-      else {
-        const co = catOffset[g]!;
-        goLeft = co < 0 ? (v <= threshold[g]! ? 1 : 0) : catMember[co + v]!;
-      }
+      const v = x[sFeature[i]!]!;
+      const co = sCat[i]!;
+      // Numeric nodes without a branch on the value (the comparison goes either way about half the time, and a
+      // mispredicted branch cost ~15 % of the whole row): NaN compares false, so a missing value goes left exactly
+      // when defaultLeft says so. Categorical nodes (a minority, fixed per node) keep the branch.
+      const goLeft =
+        co < 0 ? +(v <= sThreshold[i]!) | (+(v !== v) & sDefault[i]!) : v !== v ? sDefault[i]! : catMember[co + v]!;
       // The child the row does not take loses the split feature's bit; the other keeps the parent's mask.
-      const m = mask[g]!;
-      const b = bit[g]!;
+      const m = mask[i]!;
+      const b = sBit[i]!;
       const keepLeft = -goLeft; // all ones when the row goes left
-      mask[childL[g]!] = m & ~(b & ~keepLeft);
-      mask[childR[g]!] = m & ~(b & keepLeft);
+      mask[sLeft[i]!] = m & ~(b & ~keepLeft);
+      mask[sRight[i]!] = m & ~(b & keepLeft);
     }
-    const { leafNode, leafK, leafFull, leafU, leafStart, uFeature, values } = this;
-    const leaves = leafNode.length;
+    const { leafK, leafFull, leafU, leafStart, uFeature, values } = this;
+    const leaves = leafK.length;
     for (let l = 0; l < leaves; l++) {
       const k = leafK[l]!;
-      const row = leafStart[l]! + (mask[leafNode[l]!]! & leafFull[l]!) * k;
+      const row = leafStart[l]! + (mask[n + l]! & leafFull[l]!) * k;
       const u0 = leafU[l]!;
       for (let u = 0; u < k; u++) {
         const f = uFeature[u0 + u]!;
@@ -488,6 +504,8 @@ export class ForestShap {
       }
     }
     const slow = this.slowTrees;
+    const c = this.c;
+    const feature = c.feature;
     for (let i = 0; i < slow.length; i++) {
       const t = slow[i]!;
       const offset = t.offset;

@@ -1,6 +1,7 @@
 // Exports gradient-boosted trees to ONNX: TreeEnsembleClassifier (binary, logistic link) or TreeEnsembleRegressor.
 // Thresholds are rounded to float32 so that the float32 runtime takes the same branch as the float64 predictor.
 import type { GbdtModelJson, GbdtTreeJson } from '../gbdt/model.js';
+import { splitThreshold } from '../gbdt/predict.js';
 import { MlError } from '../errors.js';
 import { ENGINE_VERSION } from '../version.js';
 import { DataType, IR_VERSION, ONNX_ML, OPSETS, attr, encodeModel, node, tensorInfo } from './proto.js';
@@ -80,7 +81,7 @@ class EnsembleBuilder {
     const dl = t.defaultLeft[j]!;
     const cats = t.categories[j];
     if (cats === null || cats === undefined) {
-      const pos = this.add('BRANCH_LEQ', f, float32Threshold(t.threshold[j]!), dl);
+      const pos = this.add('BRANCH_LEQ', f, float32Threshold(splitThreshold(t.threshold[j]!)), dl);
       this.trueIds[pos] = this.emit(t, t.left[j]!);
       this.falseIds[pos] = this.emit(t, t.right[j]!);
       return this.nodeIds[pos]!;

@@ -15,6 +15,7 @@ import { buildApp } from '../http/app.js';
 import {
   ATC,
   bundle,
+  LOINC,
   diabeticPatient,
   dmDeployment,
   hookRequest,
@@ -912,6 +913,63 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
         reason: 'test of shared scoring',
       });
       expect(gone.statusCode, gone.body).toBe(200);
+    }
+  });
+
+  it('shared scoring keys features by their exact values: Infinity and missing are scored apart', async () => {
+    // dm-inf averages two BMI values of 1e308 (the mean overflows to Infinity); dm-none maps BMI from a code the
+    // patient has none of (missing). JSON writes both as null, so a key built with JSON.stringify shares one score.
+    const bmiMapping = (code: string, extra: Record<string, unknown> = {}) => ({
+      feature: 'bmi',
+      label: 'BMI',
+      resource: 'Observation',
+      code: `${LOINC}|${code}`,
+      unit: 'kg/m2',
+      windowDays: 730,
+      ...extra,
+    });
+    const withBmi = (m: Record<string, unknown>) => {
+      const base = dmDeployment(modelVersion);
+      return { ...base, mapping: base.mapping.map((x) => (x.feature === 'bmi' ? m : x)) };
+    };
+    const deps = {
+      'dm-inf': withBmi(bmiMapping('39156-5', { aggregate: 'mean' })),
+      'dm-none': withBmi(bmiMapping('59574-4')),
+    };
+    for (const [slug, spec] of Object.entries(deps))
+      expect((await api('PUT', `/projects/diabetes/deployments/${slug}`, approver.token, spec)).statusCode).toBe(201);
+    try {
+      const p = diabeticPatient();
+      p.bmi = [
+        quantity('bmi-1', 'pt-dm', '39156-5', 1e308, 'kg/m2', 60),
+        quantity('bmi-2', 'pt-dm', '39156-5', 1e308, 'kg/m2', 61),
+      ];
+      const prefetch = { ...prefetchFor(p), 'observation-59574-4': bundle([]) };
+      const explain = vi.spyOn(GbdtModel.prototype, 'explain');
+      const seen: number[] = [];
+      try {
+        const res = await call(
+          '/cds-services/ichigen-patient-view',
+          hookRequest('patient-view', 'pt-dm', { prefetch }),
+        );
+        expect(res.statusCode, res.body).toBe(200);
+        expect(res.json().cards).toHaveLength(3);
+        for (const [frame] of explain.mock.calls) {
+          const bmi = frame.column('bmi');
+          seen.push(bmi.kind === 'numeric' ? bmi.values[0]! : -1);
+        }
+      } finally {
+        explain.mockRestore();
+      }
+      // dm-response (BMI 1e308, the latest value), dm-inf and dm-none: three feature vectors, three scorings.
+      expect(seen.sort()).toEqual([1e308, Infinity, NaN].sort());
+    } finally {
+      for (const slug of Object.keys(deps)) {
+        const gone = await api('POST', `/projects/diabetes/deployments/${slug}/withdraw`, approver.token, {
+          reason: 'test of scoring keys',
+        });
+        expect(gone.statusCode, gone.body).toBe(200);
+      }
     }
   });
 

@@ -48,6 +48,29 @@ interface Need {
 
 const PID = '{{context.patientId}}';
 
+/**
+ * A key that tells feature vectors apart exactly as scoring does: names and values in order, each value tagged with
+ * its type, numbers by String (which round-trips every double, and spells NaN and ±Infinity, which JSON.stringify
+ * would all write as null) with -0 kept apart from 0.
+ */
+function featuresKey(features: Record<string, FeatureValue>): string {
+  let key = '';
+  for (const [name, v] of Object.entries(features)) {
+    const value =
+      v === null
+        ? 'z'
+        : typeof v === 'number'
+          ? Object.is(v, -0)
+            ? 'n-0'
+            : `n${String(v)}`
+          : typeof v === 'boolean'
+            ? `b${v ? 1 : 0}`
+            : `s${JSON.stringify(v)}`;
+    key += `${JSON.stringify(name)}:${value},`;
+  }
+  return key;
+}
+
 /** The prefetch keys a set of deployments needs, with their templates. */
 export function needsOf(deps: ActiveDeployment[]): Need[] {
   const out = new Map<string, Need>();
@@ -264,7 +287,7 @@ export class CdsService {
     // deterministic): predicted and explained once per call, each deployment still logs and cards its own.
     const scores = new Map<string, Promise<Scored>>();
     const scoreOnce = (d: ActiveDeployment, features: Record<string, FeatureValue>): Promise<Scored> => {
-      const key = `${d.target.kind}:${d.target.id}:${JSON.stringify(features)}`;
+      const key = `${d.target.kind}:${d.target.id}:${featuresKey(features)}`;
       let s = scores.get(key);
       if (!s) {
         s = this.score(d, features);

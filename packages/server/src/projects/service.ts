@@ -29,12 +29,17 @@ export interface Access {
 const ADMIN_ACTIONS: readonly Action[] = ['project.read', 'members.read', 'members.manage'];
 
 export class ProjectService {
-  // The access check runs on every project route: its two queries are compiled once (nothing is cached).
-  private readonly projectBySlug = new Precompiled((p: Record<'slug', string>) =>
-    this.db.selectFrom('projects').selectAll().where('slug', '=', p.slug),
-  );
-  private readonly rolesOf = new Precompiled((p: Record<'project' | 'user', string>) =>
-    this.db.selectFrom('members').select('role').where('project_id', '=', p.project).where('user_id', '=', p.user),
+  /**
+   * The access check runs on every project route: the project and the caller's roles in it in one statement
+   * (one row per role, or one row with a null role for a non-member), compiled once; nothing is cached.
+   */
+  private readonly projectAndRoles = new Precompiled((p: Record<'slug' | 'user', string>) =>
+    this.db
+      .selectFrom('projects')
+      .leftJoin('members', (j) => j.onRef('members.project_id', '=', 'projects.id').on('members.user_id', '=', p.user))
+      .selectAll('projects')
+      .select('members.role')
+      .where('projects.slug', '=', p.slug),
   );
 
   constructor(
@@ -113,9 +118,10 @@ export class ProjectService {
     // Built only when thrown: an Error captures a stack trace, too costly for every call on the hot path.
     const nf = () => notFound('PROJECT_NOT_FOUND', `no project "${printable(slug)}"`);
     if (!nameSchema.safeParse(slug).success) throw nf();
-    const row = await this.projectBySlug.first(this.db, { slug });
+    const rows = await this.projectAndRoles.rows(this.db, { slug, user: p.userId });
+    const row = rows[0];
     if (!row) throw nf();
-    const roles = (await this.rolesOf.rows(this.db, { project: row.id, user: p.userId })).map((r) => r.role as Role);
+    const roles = rows.flatMap((r) => (r.role === null ? [] : [r.role as Role]));
     if (roles.length === 0 && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) throw nf();
     if (!allows(roles, action) && !(p.isAdmin && ADMIN_ACTIONS.includes(action))) {
       throw forbidden('FORBIDDEN', `your roles in ${slug} (${roles.join(', ')}) do not allow ${action}`);

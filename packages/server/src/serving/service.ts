@@ -47,12 +47,22 @@ export interface LogEntry {
 }
 
 export class PredictionService {
-  /** Read on every REST predict call: compiled once (its stage is read every time, nothing is cached). */
+  /**
+   * Read on every REST predict call: compiled once (its stage is read every time, nothing is cached). Only the
+   * columns scoring needs: the row's metrics and card JSON (~40 KB) cost more to convert than the lookup itself.
+   */
   private readonly versionQuery = new Precompiled((p: Record<'project' | 'model' | 'version', string>) =>
     this.db
       .selectFrom('model_versions')
       .innerJoin('models', 'models.id', 'model_versions.model_id')
-      .selectAll('model_versions')
+      .select([
+        'model_versions.id',
+        'model_versions.stage',
+        'model_versions.model_digest',
+        'model_versions.onnx_digest',
+        'model_versions.features_json',
+        'model_versions.threshold',
+      ])
       .where('models.project_id', '=', p.project)
       .where('models.name', '=', p.model)
       .where('model_versions.version', '=', p.version as unknown as number),
