@@ -1,0 +1,377 @@
+// The batched tree walk in WebAssembly: a module generated per model (its constants baked into the code) walks a
+// block of binned rows through every tree, several rows in lockstep, and adds each tree's leaf value to the row's
+// margin in f64, tree by tree, exactly as the JS kernel in ../predict.ts does (bit-identical sums).
+import type { CompiledTrees } from '../predict.js';
+import { encodeModule, F64, FunctionBody, I32, Op, Simd, V128 } from './emit.js';
+
+/** The parts of the WebAssembly JS API used here (the package's TypeScript libs do not declare it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Memory: new (desc: { initial: number; maximum?: number }) => { buffer: ArrayBuffer };
+}
+
+/** The WebAssembly API when this process has it (not under `--jitless`, for instance), else null. */
+function wasmApi(): WasmApi | null {
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  return api && typeof api.Module === 'function' ? api : null;
+}
+
+/** Rows walked in lockstep per group. */
+const LANES = 8;
+const UNROLL = 2;
+/** Levels of every tree walked with SIMD, 16 rows at a time, before the scalar walk takes over. */
+const TOP = 5;
+/** Node record top byte of a leaf: no bin is above it, so a leaf sends every row to itself. */
+const LEAF_HI = 0xff;
+
+/** A model's batched prediction in WebAssembly: copy inputs into `input`, margins into `acc`, call `run(m)`. */
+export interface WasmWalk {
+  /** Per used feature f, rows' values at [f * rows, f * rows + m): a view of the module's memory. */
+  readonly input: Float64Array;
+  /** The margins of the block's rows, a view of the module's memory: the walk adds every tree's leaf value. */
+  readonly acc: Float64Array;
+  /** Bins rows [0, m) of `input`, then routes them through every tree in order, adding leaf values onto acc[0..m). */
+  run(m: number): void;
+}
+
+/**
+ * Why `c` cannot be predicted in WebAssembly (null: it can): one-byte bins, bin columns and bin limits, numeric
+ * splits only.
+ */
+export function wasmUnsupported(c: CompiledTrees): string | null {
+  if (!(c.walkCol instanceof Uint8Array)) return 'categorical splits, more than 254 split points or 128 features';
+  return null;
+}
+
+/**
+ * The memory layout of one model's module, in bytes: node records from 0, RECORD bytes a node (i32 address of the
+ * left child's record, the right child's follows it; u16 offset of the node's bin column in the bin block; u8 bin
+ * limit; a leaf points to itself with limit 0xff), then each tree's root address (i32), leaf values (f64 a node, at
+ * `leaves` + the node's record address), each numeric feature's padded split points (f64) and lookup table (u16),
+ * the input block (f64, feature-major), the bin block (u8, column-major: column j of row i at j * rows + i) and the
+ * margins.
+ */
+interface Layout {
+  readonly rows: number;
+  /** Rows per bin column and position row: rows rounded up to whole SIMD groups of 16. */
+  readonly stride: number;
+  readonly pos: number;
+  readonly entry: number;
+  readonly trees: number;
+  readonly leaves: number;
+  readonly cuts: readonly number[];
+  readonly luts: readonly number[];
+  readonly input: number;
+  readonly bins: number;
+  readonly acc: number;
+  readonly bytes: number;
+}
+
+const RECORD = 8;
+
+function layout(c: CompiledTrees, rows: number): Layout {
+  const align = (n: number): number => Math.ceil(n / 64) * 64;
+  const nodes = c.child.length;
+  const trees = align(RECORD * nodes);
+  const leaves = align(trees + 4 * c.numTrees);
+  let at = align(leaves + 8 * nodes);
+  const cuts: number[] = [];
+  const luts: number[] = [];
+  for (let f = 0; f < c.numFeatures; f++) {
+    cuts.push(at);
+    at = align(at + 8 * (c.cuts[f]?.length ?? 0));
+    luts.push(at);
+    at = align(at + 2 * (c.lut[f]?.length ?? 0));
+  }
+  const stride = Math.ceil(rows / 16) * 16;
+  const input = at;
+  const bins = align(input + 8 * rows * c.numFeatures);
+  const acc = align(bins + stride * 2 * c.numFeatures);
+  const pos = align(acc + 8 * rows);
+  const entry = align(pos + stride * c.numTrees);
+  const bytes = align(entry + 4 * (1 << TOP) * c.numTrees);
+  return { rows, stride, pos, entry, trees, leaves, cuts, luts, input, bins, acc, bytes };
+}
+
+/**
+ * The binning function: for every used feature, rows [0, m) of its input to bins in columns 2f (missing = 0) and
+ * 2f + 1 (missing = missingHigh), by the same lookup table and comparisons, or binary search, as the JS kernel.
+ */
+function binFunction(c: CompiledTrees, L: Layout): FunctionBody {
+  const R = L.stride;
+  const f = new FunctionBody(1);
+  const m = 0;
+  const i = f.local(I32);
+  const pos = f.local(I32);
+  const x = f.local(F64);
+  const t = f.local(F64);
+  for (let feat = 0; feat < c.numFeatures; feat++) {
+    const cut = c.cuts[feat];
+    if (c.usedColumns[feat] === 0 || !cut) continue;
+    const table = c.lut[feat];
+    const cutAt = L.cuts[feat]!;
+    f.i32(0).set(i);
+    f.block().loop();
+    f.get(i).get(m).op(Op.i32GeU).brIf(1);
+    f.get(i)
+      .i32(3)
+      .op(Op.i32Shl)
+      .mem(Op.f64Load, 3, L.input + 8 * L.rows * feat)
+      .set(x);
+    if (table) {
+      const last = table.length - 1;
+      // t = (x - lo) * scale; bucket = t > 0 ? (t < last ? trunc(t) : last) : 0
+      f.get(x).f64(c.lutLo[feat]!).op(Op.f64Sub).f64(c.lutScale[feat]!).op(Op.f64Mul).set(t);
+      f.get(t).op(Op.i32TruncSatF64S).i32(last).get(t).f64(last).op(Op.f64Lt).op(Op.select);
+      f.i32(0).get(t).f64(0).op(Op.f64Gt).op(Op.select);
+      f.i32(1).op(Op.i32Shl).mem(Op.i32Load16U, 1, L.luts[feat]!).set(pos);
+      for (let s = 0; s < c.lutSteps[feat]!; s++) {
+        f.get(pos).get(pos).i32(3).op(Op.i32Shl).mem(Op.f64Load, 3, cutAt).get(x).op(Op.f64Lt).op(Op.i32Add).set(pos);
+      }
+    } else {
+      f.i32(0).set(pos);
+      for (let h = cut.length >> 1; h > 0; h >>= 1) {
+        f.get(pos).i32(h).i32(0);
+        f.get(pos)
+          .i32(3)
+          .op(Op.i32Shl)
+          .mem(Op.f64Load, 3, cutAt + 8 * (h - 1))
+          .get(x)
+          .op(Op.f64Lt)
+          .op(Op.select);
+        f.op(Op.i32Add).set(pos);
+      }
+    }
+    // Missing (x !== x): 0 in column 2f, missingHigh in column 2f + 1.
+    f.get(i).get(pos).i32(1).op(Op.i32Add).i32(0).get(x).get(x).op(Op.f64Eq).op(Op.select);
+    f.mem(Op.i32Store8, 0, L.bins + 2 * feat * R);
+    f.get(i).get(pos).i32(1).op(Op.i32Add).i32(c.missingHigh).get(x).get(x).op(Op.f64Eq).op(Op.select);
+    f.mem(Op.i32Store8, 0, L.bins + (2 * feat + 1) * R);
+    f.get(i).i32(1).op(Op.i32Add).set(i);
+    f.br(0).end().end();
+  }
+  return f;
+}
+
+/**
+ * The nodes of tree t's first TOP levels as a complete binary tree: level d has 2^d positions, position j's children
+ * are 2j and 2j + 1; below a leaf, every position is that leaf again (a leaf sends every row left, to itself).
+ */
+function topLevels(c: CompiledTrees, t: number): number[][] {
+  const levels: number[][] = [[c.roots[t]!]];
+  for (let d = 1; d <= TOP; d++) {
+    const above = levels[d - 1]!;
+    const level: number[] = [];
+    for (const g of above) {
+      if (c.internal[g] === 1) level.push(c.child[g]!, c.child[g]! + 1);
+      else level.push(g, g);
+    }
+    levels.push(level);
+  }
+  return levels;
+}
+
+/**
+ * The SIMD part: for every tree, 16 rows at a time, the position each row reaches after TOP levels. At each level,
+ * every internal node of the level compares its bin column with its limit for all 16 rows (i8x16.gt_u), keeps the
+ * lanes whose position is that node (i8x16.eq), and the lanes going right add one to their doubled position. The
+ * tree's nodes are constants in the code. Positions go to pos[t][row]; entry[t][position] is the node to go on from.
+ */
+function topsFunction(c: CompiledTrees, L: Layout): FunctionBody {
+  const R = L.stride;
+  const f = new FunctionBody(1);
+  const m = 0;
+  const i = f.local(I32);
+  const p = f.local(V128);
+  const right = f.local(V128);
+  for (let t = 0; t < c.numTrees; t++) {
+    const levels = topLevels(c, t);
+    f.i32(0).set(i);
+    f.block().loop();
+    f.get(i).get(m).op(Op.i32GeU).brIf(1);
+    f.splat8(0).set(p);
+    for (let d = 0; d < TOP; d++) {
+      let any = false;
+      levels[d]!.forEach((g, j) => {
+        if (c.internal[g] !== 1) return;
+        f.get(i)
+          .simdMem(Simd.v128Load, 0, L.bins + c.col[g]! * R)
+          .splat8(c.hi[g]!)
+          .simd(Simd.i8x16GtU);
+        if (d > 0) f.get(p).splat8(j).simd(Simd.i8x16Eq).simd(Simd.v128And);
+        if (any) f.get(right).simd(Simd.v128Or);
+        f.set(right);
+        any = true;
+      });
+      f.get(p).get(p).simd(Simd.i8x16Add);
+      if (any) f.get(right).simd(Simd.i8x16Sub);
+      f.set(p);
+    }
+    f.get(i)
+      .get(p)
+      .simdMem(Simd.v128Store, 0, L.pos + t * R);
+    f.get(i).i32(16).op(Op.i32Add).set(i);
+    f.br(0).end().end();
+  }
+  return f;
+}
+
+/**
+ * The walk function: for every tree, groups of LANES rows step together until all of them stand on a leaf (leaves
+ * loop to themselves, so a row that is done waits in place), then add their leaf values; the last m % LANES rows go
+ * one at a time.
+ */
+function walkFunction(c: CompiledTrees, L: Layout): FunctionBody {
+  const f = new FunctionBody(1);
+  const m = 0;
+  const t = f.local(I32);
+  const tb = f.local(I32);
+  const i = f.local(I32);
+  const rowAcc = f.local(I32);
+  const posAt = f.local(I32);
+  const entryAt = f.local(I32);
+  const g = Array.from({ length: LANES }, () => f.local(I32));
+  const h = Array.from({ length: LANES }, () => f.local(I32));
+
+  // h = bin limit of node g.
+  const loadHi = (gk: number, hk: number): void => {
+    f.get(gk).mem(Op.i32Load8U, 0, 6).set(hk);
+  };
+  // g = child + RECORD * (bin > h), bin read from the node's column for row i + k.
+  const step = (k: number, gk: number, hk: number): void => {
+    f.get(gk).mem(Op.i32Load, 2, 0);
+    f.get(hk);
+    f.get(i)
+      .get(gk)
+      .mem(Op.i32Load16U, 1, 4)
+      .op(Op.i32Add)
+      .mem(Op.i32Load8U, 0, L.bins + k);
+    f.op(Op.i32LtU).i32(3).op(Op.i32Shl).op(Op.i32Add).set(gk);
+  };
+  // acc[row i + k] += leafValue[node g].
+  const accumulate = (k: number, gk: number): void => {
+    f.get(rowAcc);
+    f.get(rowAcc).mem(Op.f64Load, 3, L.acc + 8 * k);
+    f.get(gk).mem(Op.f64Load, 3, L.leaves);
+    f.op(Op.f64Add).mem(Op.f64Store, 3, L.acc + 8 * k);
+  };
+
+  f.block().loop(); // trees
+  f.get(t).i32(c.numTrees).op(Op.i32GeU).brIf(1);
+  f.get(t).i32(2).op(Op.i32Shl).mem(Op.i32Load, 2, L.trees).set(tb);
+  f.get(t).i32(L.stride).op(Op.i32Mul).set(posAt);
+  f.get(t)
+    .i32(2 + TOP)
+    .op(Op.i32Shl)
+    .set(entryAt);
+  f.i32(0).set(i);
+
+  f.block().loop(); // groups of LANES rows
+  f.get(i).i32(LANES).op(Op.i32Add).get(m).op(Op.i32GtU).brIf(1);
+  f.get(i).i32(3).op(Op.i32Shl).set(rowAcc);
+  // g = entry[t][pos[t][i + k]]
+  g.forEach((gk, k) => {
+    f.get(entryAt)
+      .get(posAt)
+      .get(i)
+      .op(Op.i32Add)
+      .mem(Op.i32Load8U, 0, L.pos + k);
+    f.i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, L.entry).set(gk);
+  });
+  f.block().loop(); // lockstep steps
+  for (let k = 0; k < LANES; k++) loadHi(g[k]!, h[k]!);
+  f.get(h[0]!);
+  for (let k = 1; k < LANES; k++) f.get(h[k]!).op(Op.i32And);
+  f.i32(LEAF_HI).op(Op.i32Eq).brIf(1);
+  for (let k = 0; k < LANES; k++) step(k, g[k]!, h[k]!);
+  for (let u = 1; u < UNROLL; u++) {
+    for (let k = 0; k < LANES; k++) loadHi(g[k]!, h[k]!);
+    for (let k = 0; k < LANES; k++) step(k, g[k]!, h[k]!);
+  }
+  f.br(0).end().end();
+  for (let k = 0; k < LANES; k++) accumulate(k, g[k]!);
+  f.get(i).i32(LANES).op(Op.i32Add).set(i);
+  f.br(0).end().end();
+
+  f.block().loop(); // the last rows, one at a time
+  f.get(i).get(m).op(Op.i32GeU).brIf(1);
+  f.get(i).i32(3).op(Op.i32Shl).set(rowAcc);
+  f.get(entryAt).get(posAt).get(i).op(Op.i32Add).mem(Op.i32Load8U, 0, L.pos);
+  f.i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, L.entry).set(g[0]!);
+  f.block().loop();
+  loadHi(g[0]!, h[0]!);
+  f.get(h[0]!).i32(LEAF_HI).op(Op.i32Eq).brIf(1);
+  step(0, g[0]!, h[0]!);
+  f.br(0).end().end();
+  accumulate(0, g[0]!);
+  f.get(i).i32(1).op(Op.i32Add).set(i);
+  f.br(0).end().end();
+
+  f.get(t).i32(1).op(Op.i32Add).set(t);
+  f.br(0).end().end();
+  return f;
+}
+
+/** Writes the node records, tree roots, leaf values, split points and lookup tables of `c` at layout `L`. */
+function writeModel(c: CompiledTrees, L: Layout, mem: ArrayBuffer): void {
+  const nodes = c.child.length;
+  const words = new Int32Array(mem, 0, (RECORD / 4) * nodes);
+  const halves = new Uint16Array(mem, 0, (RECORD / 2) * nodes);
+  const bytes = new Uint8Array(mem, 0, RECORD * nodes);
+  const treeStart = new Int32Array(mem, L.trees, c.numTrees);
+  const leaves = new Float64Array(mem, L.leaves, nodes);
+  const entry = new Int32Array(mem, L.entry, (1 << TOP) * c.numTrees);
+  for (let t = 0; t < c.numTrees; t++) {
+    treeStart[t] = RECORD * c.roots[t]!;
+    topLevels(c, t)[TOP]!.forEach((g, j) => (entry[(t << TOP) + j] = RECORD * g));
+  }
+  for (let g = 0; g < nodes; g++) {
+    const internal = c.internal[g] === 1;
+    words[(RECORD / 4) * g] = RECORD * c.child[g]!;
+    halves[(RECORD / 2) * g + 2] = internal ? c.col[g]! * L.stride : 0;
+    bytes[RECORD * g + 6] = internal ? c.hi[g]! : LEAF_HI;
+    leaves[g] = c.leafValue[g]!;
+  }
+  for (let f = 0; f < c.numFeatures; f++) {
+    const cut = c.cuts[f];
+    if (cut) new Float64Array(mem, L.cuts[f]!, cut.length).set(cut);
+    const table = c.lut[f];
+    if (table) new Uint16Array(mem, L.luts[f]!, table.length).set(table);
+  }
+}
+
+/**
+ * The WebAssembly prediction of `c` for blocks of up to `rows` rows, or null where it cannot run (see
+ * wasmUnsupported; no WebAssembly in this process; memory or compilation refused).
+ */
+export function wasmWalk(c: CompiledTrees, rows: number): WasmWalk | null {
+  const api = wasmApi();
+  if (!api || wasmUnsupported(c) !== null || 2 * c.numFeatures * (rows + 15) > 0xffff) return null;
+  try {
+    const L = layout(c, rows);
+    const pages = Math.ceil(L.bytes / 65536);
+    const memory = new api.Memory({ initial: pages, maximum: pages });
+    writeModel(c, L, memory.buffer);
+    const bytes = encodeModule(pages, [
+      { name: 'bin', params: [I32], results: [], body: binFunction(c, L) },
+      { name: 'tops', params: [I32], results: [], body: topsFunction(c, L) },
+      { name: 'walk', params: [I32], results: [], body: walkFunction(c, L) },
+    ]);
+    const instance = new api.Instance(new api.Module(bytes), { env: { memory } });
+    const bin = instance.exports['bin'] as (m: number) => void;
+    const walk = instance.exports['walk'] as (m: number) => void;
+    const tops = instance.exports['tops'] as (m: number) => void;
+    return {
+      input: new Float64Array(memory.buffer, L.input, rows * c.numFeatures),
+      acc: new Float64Array(memory.buffer, L.acc, rows),
+      run(m: number): void {
+        bin(m);
+        tops(m);
+        walk(m);
+      },
+    };
+  } catch {
+    return null;
+  }
+}
