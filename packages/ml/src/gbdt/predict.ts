@@ -566,9 +566,9 @@ export class TreePredictor {
       for (let r0 = 0; r0 < n; r0 += rows) {
         const m = Math.min(rows, n - r0);
         for (let f = 0; f < c.numFeatures; f++) if (used[f] !== 0) input.set(cols[f]!.subarray(r0, r0 + m), f * rows);
-        for (let i = 0; i < m; i++) acc[i] = out[r0 + i]!;
+        acc.set(out.subarray(r0, r0 + m));
         w.run(m);
-        for (let i = 0; i < m; i++) out[r0 + i] = acc[i]!;
+        out.set(m === rows ? acc : acc.subarray(0, m), r0);
       }
       return;
     }

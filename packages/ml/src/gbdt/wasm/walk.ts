@@ -143,11 +143,15 @@ function binFunction(c: CompiledTrees, L: Layout): FunctionBody {
         f.op(Op.i32Add).set(pos);
       }
     }
-    // Missing (x !== x): 0 in column 2f, missingHigh in column 2f + 1.
-    f.get(i).get(pos).i32(1).op(Op.i32Add).i32(0).get(x).get(x).op(Op.f64Eq).op(Op.select);
-    f.mem(Op.i32Store8, 0, L.bins + 2 * feat * R);
-    f.get(i).get(pos).i32(1).op(Op.i32Add).i32(c.missingHigh).get(x).get(x).op(Op.f64Eq).op(Op.select);
-    f.mem(Op.i32Store8, 0, L.bins + (2 * feat + 1) * R);
+    // Missing (x !== x): 0 in column 2f, missingHigh in column 2f + 1; only the columns some node reads.
+    if ((c.usedColumns[feat]! & 1) !== 0) {
+      f.get(i).get(pos).i32(1).op(Op.i32Add).i32(0).get(x).get(x).op(Op.f64Eq).op(Op.select);
+      f.mem(Op.i32Store8, 0, L.bins + 2 * feat * R);
+    }
+    if ((c.usedColumns[feat]! & 2) !== 0) {
+      f.get(i).get(pos).i32(1).op(Op.i32Add).i32(c.missingHigh).get(x).get(x).op(Op.f64Eq).op(Op.select);
+      f.mem(Op.i32Store8, 0, L.bins + (2 * feat + 1) * R);
+    }
     f.get(i).i32(1).op(Op.i32Add).set(i);
     f.br(0).end().end();
   }
