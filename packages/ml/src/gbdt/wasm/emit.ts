@@ -190,18 +190,17 @@ export class FunctionBody {
   }
 
   /** The encoded function: locals (run-length by type) and code, size-prefixed, as the code section wants it. */
-  encode(): number[] {
+  encode(): Uint8Array {
     const groups: [number, number][] = [];
     for (const t of this.localTypes) {
       const last = groups[groups.length - 1];
       if (last && last[1] === t) last[0]++;
       else groups.push([1, t]);
     }
-    const body: number[] = uleb(groups.length);
-    for (const [count, type] of groups) body.push(...uleb(count), type);
-    append(body, this.bytes);
-    body.push(Op.end);
-    return append(uleb(body.length), body);
+    const locals: number[] = uleb(groups.length);
+    for (const [count, type] of groups) locals.push(...uleb(count), type);
+    const size = locals.length + this.bytes.length + 1;
+    return concat([uleb(size), locals, this.bytes, [Op.end]]);
   }
 }
 
@@ -212,14 +211,21 @@ export interface FunctionDef {
   readonly body: FunctionBody;
 }
 
-/** Appends `more` to `out` element by element (spreading a large array into push() can overflow the stack). */
-function append(out: number[], more: readonly number[]): number[] {
-  for (const b of more) out.push(b);
+/** The parts one after the other in one array (Uint8Array.set copies a number[] or a Uint8Array quickly). */
+function concat(parts: readonly (readonly number[] | Uint8Array)[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
-function section(id: number, content: number[]): number[] {
-  return append([id, ...uleb(content.length)], content);
+function section(id: number, content: readonly number[] | Uint8Array): Uint8Array {
+  return concat([[id], uleb(content.length), content]);
 }
 
 function name(s: string): number[] {
@@ -241,10 +247,14 @@ export function encodeModule(minPages: number, functions: readonly FunctionDef[]
   functions.forEach((_, i) => funcs.push(...uleb(i)));
   const exports: number[] = uleb(functions.length);
   functions.forEach((f, i) => exports.push(...name(f.name), 0x00, ...uleb(i)));
-  const code: number[] = uleb(functions.length);
-  for (const f of functions) append(code, f.body.encode());
+  const code = concat([uleb(functions.length), ...functions.map((f) => f.body.encode())]);
   const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const parts = [header, section(1, types), section(2, imports), section(3, funcs), section(7, exports)];
-  const all = append([], parts.flat());
-  return Uint8Array.from(append(all, section(10, code)));
+  return concat([
+    header,
+    section(1, types),
+    section(2, imports),
+    section(3, funcs),
+    section(7, exports),
+    section(10, code),
+  ]);
 }

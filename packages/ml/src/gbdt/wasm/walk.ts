@@ -1,6 +1,8 @@
-// The batched tree walk in WebAssembly: a module generated per model (its constants baked into the code) walks a
-// block of binned rows through every tree, several rows in lockstep, and adds each tree's leaf value to the row's
-// margin in f64, tree by tree, exactly as the JS kernel in ../predict.ts does (bit-identical sums).
+// Batched GBDT prediction in WebAssembly. A module generated per model (the model's constants baked into the code)
+// bins a block of rows (column-major, one byte a value), walks each tree's first levels 16 rows at a time with SIMD
+// (as many levels as stay thin, whole trees for small ones), finishes the deeper levels 8 rows in lockstep, and adds
+// each tree's leaf value to the row's margin in f64, tree by tree, exactly as the JS kernel in ../predict.ts does
+// (bit-identical sums). The bytes come from the small emitter in emit.ts: no toolchain, no dependency.
 import type { CompiledTrees } from '../predict.js';
 import { encodeModule, F64, FunctionBody, I32, Op, Simd, V128 } from './emit.js';
 
@@ -21,7 +23,9 @@ function wasmApi(): WasmApi | null {
 const LANES = 8;
 const UNROLL = 2;
 /** Levels of every tree walked with SIMD, 16 rows at a time, before the scalar walk takes over. */
-const TOP = 5;
+const MAX_TOP = 8;
+/** Most internal nodes a level may have to be walked in SIMD (each costs about as much as a ninth of a scalar step). */
+const TOP_NODES = 16;
 /** Node record top byte of a leaf: no bin is above it, so a leaf sends every row to itself. */
 const LEAF_HI = 0xff;
 
@@ -47,7 +51,7 @@ export function wasmUnsupported(c: CompiledTrees): string | null {
 /**
  * The memory layout of one model's module, in bytes: node records from 0, RECORD bytes a node (i32 address of the
  * left child's record, the right child's follows it; u16 offset of the node's bin column in the bin block; u8 bin
- * limit; a leaf points to itself with limit 0xff), then each tree's root address (i32), leaf values (f64 a node, at
+ * limit; a leaf points to itself with limit 0xff), then each tree's entry table offset (i32), leaf values (f64 a node, at
  * `leaves` + the node's record address), each numeric feature's padded split points (f64) and lookup table (u16),
  * the input block (f64, feature-major), the bin block (u8, column-major: column j of row i at j * rows + i) and the
  * margins.
@@ -58,6 +62,9 @@ interface Layout {
   readonly stride: number;
   readonly pos: number;
   readonly entry: number;
+  /** Per tree: levels walked in SIMD, and where its entry table starts (bytes from `entry`). */
+  readonly top: readonly number[];
+  readonly entryAt: readonly number[];
   readonly trees: number;
   readonly leaves: number;
   readonly cuts: readonly number[];
@@ -90,8 +97,16 @@ function layout(c: CompiledTrees, rows: number): Layout {
   const acc = align(bins + stride * 2 * c.numFeatures);
   const pos = align(acc + 8 * rows);
   const entry = align(pos + stride * c.numTrees);
-  const bytes = align(entry + 4 * (1 << TOP) * c.numTrees);
-  return { rows, stride, pos, entry, trees, leaves, cuts, luts, input, bins, acc, bytes };
+  const top: number[] = [];
+  const entryAt: number[] = [];
+  let entryBytes = 0;
+  for (let t = 0; t < c.numTrees; t++) {
+    top.push(simdLevels(c, t));
+    entryAt.push(entryBytes);
+    entryBytes += 4 << top[t]!;
+  }
+  const bytes = align(entry + entryBytes);
+  return { rows, stride, pos, entry, top, entryAt, trees, leaves, cuts, luts, input, bins, acc, bytes };
 }
 
 /**
@@ -159,12 +174,12 @@ function binFunction(c: CompiledTrees, L: Layout): FunctionBody {
 }
 
 /**
- * The nodes of tree t's first TOP levels as a complete binary tree: level d has 2^d positions, position j's children
- * are 2j and 2j + 1; below a leaf, every position is that leaf again (a leaf sends every row left, to itself).
+ * The nodes of tree t's first `depth` levels as a complete binary tree: level d has 2^d positions, position j's
+ * children are 2j and 2j + 1; below a leaf, every position is that leaf again (a leaf sends every row left, to itself).
  */
-function topLevels(c: CompiledTrees, t: number): number[][] {
+function topLevels(c: CompiledTrees, t: number, depth: number): number[][] {
   const levels: number[][] = [[c.roots[t]!]];
-  for (let d = 1; d <= TOP; d++) {
+  for (let d = 1; d <= depth; d++) {
     const above = levels[d - 1]!;
     const level: number[] = [];
     for (const g of above) {
@@ -177,7 +192,24 @@ function topLevels(c: CompiledTrees, t: number): number[][] {
 }
 
 /**
- * The SIMD part: for every tree, 16 rows at a time, the position each row reaches after TOP levels. At each level,
+ * How many levels of tree t to walk in SIMD: levels from the root while each has at most TOP_NODES internal nodes
+ * (a level's SIMD cost grows with its nodes, a scalar step's does not), at most MAX_TOP (positions fit a byte), and
+ * no deeper than the tree.
+ */
+function simdLevels(c: CompiledTrees, t: number): number {
+  let level = [c.roots[t]!];
+  let depth = 0;
+  while (depth < MAX_TOP) {
+    const internal = level.filter((g) => c.internal[g] === 1);
+    if (internal.length === 0 || internal.length > TOP_NODES) break;
+    level = internal.flatMap((g) => [c.child[g]!, c.child[g]! + 1]);
+    depth++;
+  }
+  return depth;
+}
+
+/**
+ * The SIMD part: for every tree, 16 rows at a time, the position each row reaches after its SIMD levels. At each level,
  * every internal node of the level compares its bin column with its limit for all 16 rows (i8x16.gt_u), keeps the
  * lanes whose position is that node (i8x16.eq), and the lanes going right add one to their doubled position. The
  * tree's nodes are constants in the code. Positions go to pos[t][row]; entry[t][position] is the node to go on from.
@@ -190,12 +222,13 @@ function topsFunction(c: CompiledTrees, L: Layout): FunctionBody {
   const p = f.local(V128);
   const right = f.local(V128);
   for (let t = 0; t < c.numTrees; t++) {
-    const levels = topLevels(c, t);
+    const depth = L.top[t]!;
+    const levels = topLevels(c, t, depth);
     f.i32(0).set(i);
     f.block().loop();
     f.get(i).get(m).op(Op.i32GeU).brIf(1);
     f.splat8(0).set(p);
-    for (let d = 0; d < TOP; d++) {
+    for (let d = 0; d < depth; d++) {
       let any = false;
       levels[d]!.forEach((g, j) => {
         if (c.internal[g] !== 1) return;
@@ -230,7 +263,6 @@ function walkFunction(c: CompiledTrees, L: Layout): FunctionBody {
   const f = new FunctionBody(1);
   const m = 0;
   const t = f.local(I32);
-  const tb = f.local(I32);
   const i = f.local(I32);
   const rowAcc = f.local(I32);
   const posAt = f.local(I32);
@@ -263,12 +295,8 @@ function walkFunction(c: CompiledTrees, L: Layout): FunctionBody {
 
   f.block().loop(); // trees
   f.get(t).i32(c.numTrees).op(Op.i32GeU).brIf(1);
-  f.get(t).i32(2).op(Op.i32Shl).mem(Op.i32Load, 2, L.trees).set(tb);
   f.get(t).i32(L.stride).op(Op.i32Mul).set(posAt);
-  f.get(t)
-    .i32(2 + TOP)
-    .op(Op.i32Shl)
-    .set(entryAt);
+  f.get(t).i32(2).op(Op.i32Shl).mem(Op.i32Load, 2, L.trees).set(entryAt);
   f.i32(0).set(i);
 
   f.block().loop(); // groups of LANES rows
@@ -325,10 +353,10 @@ function writeModel(c: CompiledTrees, L: Layout, mem: ArrayBuffer): void {
   const bytes = new Uint8Array(mem, 0, RECORD * nodes);
   const treeStart = new Int32Array(mem, L.trees, c.numTrees);
   const leaves = new Float64Array(mem, L.leaves, nodes);
-  const entry = new Int32Array(mem, L.entry, (1 << TOP) * c.numTrees);
   for (let t = 0; t < c.numTrees; t++) {
-    treeStart[t] = RECORD * c.roots[t]!;
-    topLevels(c, t)[TOP]!.forEach((g, j) => (entry[(t << TOP) + j] = RECORD * g));
+    treeStart[t] = L.entryAt[t]!;
+    const entry = new Int32Array(mem, L.entry + L.entryAt[t]!, 1 << L.top[t]!);
+    topLevels(c, t, L.top[t]!)[L.top[t]!]!.forEach((g, j) => (entry[j] = RECORD * g));
   }
   for (let g = 0; g < nodes; g++) {
     const internal = c.internal[g] === 1;
