@@ -28,6 +28,12 @@ const MAX_TOP = 8;
 const TOP_NODES = 16;
 /** Node record top byte of a leaf: no bin is above it, so a leaf sends every row to itself. */
 const LEAF_HI = 0xff;
+/**
+ * Bins are stored XOR 0x80 and node limits too (the record's byte 7): a signed comparison of biased bytes is the
+ * unsigned comparison of the bins, and x64 has a signed byte compare for SIMD (i8x16.gt_s, one instruction) but not an
+ * unsigned one (i8x16.gt_u takes three or four).
+ */
+const BIAS = 0x80;
 
 /** A model's batched prediction in WebAssembly: copy inputs into `input`, margins into `acc`, call `run(m)`. */
 export interface WasmWalk {
@@ -51,10 +57,11 @@ export function wasmUnsupported(c: CompiledTrees): string | null {
 /**
  * The memory layout of one model's module, in bytes: node records from 0, RECORD bytes a node (i32 address of the
  * left child's record, the right child's follows it; u16 offset of the node's bin column in the bin block; u8 bin
- * limit; a leaf points to itself with limit 0xff), then each tree's entry table offset (i32), leaf values (f64 a node, at
- * `leaves` + the node's record address), each numeric feature's padded split points (f64) and lookup table (u16),
- * the input block (f64, feature-major), the bin block (u8, column-major: column j of row i at j * rows + i) and the
- * margins.
+ * limit; the limit XOR BIAS; a leaf points to itself with limit 0xff), then each tree's entry table offset (i32),
+ * leaf values (f64 a node, at `leaves` + the node's record address), each numeric feature's padded split points (f64)
+ * and lookup table (u16), the input block (f64, feature-major), the bin block (u8 XOR BIAS, column-major: column j of
+ * row i at j * stride + i), the margins (f64), the SIMD positions (u8, a row of `stride` per tree) and the entry
+ * tables (per tree, the node record address of each position).
  */
 interface Layout {
   readonly rows: number;
@@ -161,10 +168,12 @@ function binFunction(c: CompiledTrees, L: Layout): FunctionBody {
     // Missing (x !== x): 0 in column 2f, missingHigh in column 2f + 1; only the columns some node reads.
     if ((c.usedColumns[feat]! & 1) !== 0) {
       f.get(i).get(pos).i32(1).op(Op.i32Add).i32(0).get(x).get(x).op(Op.f64Eq).op(Op.select);
+      f.i32(BIAS).op(Op.i32Xor);
       f.mem(Op.i32Store8, 0, L.bins + 2 * feat * R);
     }
     if ((c.usedColumns[feat]! & 2) !== 0) {
       f.get(i).get(pos).i32(1).op(Op.i32Add).i32(c.missingHigh).get(x).get(x).op(Op.f64Eq).op(Op.select);
+      f.i32(BIAS).op(Op.i32Xor);
       f.mem(Op.i32Store8, 0, L.bins + (2 * feat + 1) * R);
     }
     f.get(i).i32(1).op(Op.i32Add).set(i);
@@ -234,8 +243,8 @@ function topsFunction(c: CompiledTrees, L: Layout): FunctionBody {
         if (c.internal[g] !== 1) return;
         f.get(i)
           .simdMem(Simd.v128Load, 0, L.bins + c.col[g]! * R)
-          .splat8(c.hi[g]!)
-          .simd(Simd.i8x16GtU);
+          .splat8(c.hi[g]! ^ BIAS)
+          .simd(Simd.i8x16GtS);
         if (d > 0) f.get(p).splat8(j).simd(Simd.i8x16Eq).simd(Simd.v128And);
         if (any) f.get(right).simd(Simd.v128Or);
         f.set(right);
@@ -268,22 +277,21 @@ function walkFunction(c: CompiledTrees, L: Layout): FunctionBody {
   const posAt = f.local(I32);
   const entryAt = f.local(I32);
   const g = Array.from({ length: LANES }, () => f.local(I32));
-  const h = Array.from({ length: LANES }, () => f.local(I32));
 
-  // h = bin limit of node g.
-  const loadHi = (gk: number, hk: number): void => {
-    f.get(gk).mem(Op.i32Load8U, 0, 6).set(hk);
+  // The unsigned bin limit of node g (0xff: a leaf), for the loop test.
+  const limit = (gk: number): void => {
+    f.get(gk).mem(Op.i32Load8U, 0, 6);
   };
-  // g = child + RECORD * (bin > h), bin read from the node's column for row i + k.
-  const step = (k: number, gk: number, hk: number): void => {
+  // g = child + RECORD * (bin > limit), bin read from the node's column for row i + k (both biased, signed).
+  const step = (k: number, gk: number): void => {
     f.get(gk).mem(Op.i32Load, 2, 0);
-    f.get(hk);
+    f.get(gk).mem(Op.i32Load8S, 0, 7);
     f.get(i)
       .get(gk)
       .mem(Op.i32Load16U, 1, 4)
       .op(Op.i32Add)
-      .mem(Op.i32Load8U, 0, L.bins + k);
-    f.op(Op.i32LtU).i32(3).op(Op.i32Shl).op(Op.i32Add).set(gk);
+      .mem(Op.i32Load8S, 0, L.bins + k);
+    f.op(Op.i32LtS).i32(3).op(Op.i32Shl).op(Op.i32Add).set(gk);
   };
   // acc[row i + k] += leafValue[node g].
   const accumulate = (k: number, gk: number): void => {
@@ -312,15 +320,13 @@ function walkFunction(c: CompiledTrees, L: Layout): FunctionBody {
     f.i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, L.entry).set(gk);
   });
   f.block().loop(); // lockstep steps
-  for (let k = 0; k < LANES; k++) loadHi(g[k]!, h[k]!);
-  f.get(h[0]!);
-  for (let k = 1; k < LANES; k++) f.get(h[k]!).op(Op.i32And);
-  f.i32(LEAF_HI).op(Op.i32Eq).brIf(1);
-  for (let k = 0; k < LANES; k++) step(k, g[k]!, h[k]!);
-  for (let u = 1; u < UNROLL; u++) {
-    for (let k = 0; k < LANES; k++) loadHi(g[k]!, h[k]!);
-    for (let k = 0; k < LANES; k++) step(k, g[k]!, h[k]!);
+  limit(g[0]!);
+  for (let k = 1; k < LANES; k++) {
+    limit(g[k]!);
+    f.op(Op.i32And);
   }
+  f.i32(LEAF_HI).op(Op.i32Eq).brIf(1);
+  for (let u = 0; u < UNROLL; u++) for (let k = 0; k < LANES; k++) step(k, g[k]!);
   f.br(0).end().end();
   for (let k = 0; k < LANES; k++) accumulate(k, g[k]!);
   f.get(i).i32(LANES).op(Op.i32Add).set(i);
@@ -332,9 +338,9 @@ function walkFunction(c: CompiledTrees, L: Layout): FunctionBody {
   f.get(entryAt).get(posAt).get(i).op(Op.i32Add).mem(Op.i32Load8U, 0, L.pos);
   f.i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, L.entry).set(g[0]!);
   f.block().loop();
-  loadHi(g[0]!, h[0]!);
-  f.get(h[0]!).i32(LEAF_HI).op(Op.i32Eq).brIf(1);
-  step(0, g[0]!, h[0]!);
+  limit(g[0]!);
+  f.i32(LEAF_HI).op(Op.i32Eq).brIf(1);
+  step(0, g[0]!);
   f.br(0).end().end();
   accumulate(0, g[0]!);
   f.get(i).i32(1).op(Op.i32Add).set(i);
@@ -363,6 +369,7 @@ function writeModel(c: CompiledTrees, L: Layout, mem: ArrayBuffer): void {
     words[(RECORD / 4) * g] = RECORD * c.child[g]!;
     halves[(RECORD / 2) * g + 2] = internal ? c.col[g]! * L.stride : 0;
     bytes[RECORD * g + 6] = internal ? c.hi[g]! : LEAF_HI;
+    bytes[RECORD * g + 7] = (internal ? c.hi[g]! : LEAF_HI) ^ BIAS;
     leaves[g] = c.leafValue[g]!;
   }
   for (let f = 0; f < c.numFeatures; f++) {
