@@ -94,13 +94,19 @@ export function sleb(n: number, out: number[] = []): number[] {
   }
 }
 
-/** The body of one function: its instructions, appended by the helpers below. */
+/** The body of one function: its instructions, appended by the helpers below into a growing byte buffer. */
 export class FunctionBody {
-  readonly bytes: number[] = [];
+  private buf = new Uint8Array(1024);
+  private len = 0;
   /** Types of the locals declared after the parameters, in index order. */
   private readonly localTypes: number[] = [];
 
   constructor(private readonly numParams: number) {}
+
+  /** The instructions so far. */
+  get bytes(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
 
   /** Declares a local of `type` and returns its index. */
   local(type: number): number {
@@ -108,87 +114,121 @@ export class FunctionBody {
     return this.numParams + this.localTypes.length - 1;
   }
 
+  private byte(b: number): void {
+    if (this.len === this.buf.length) {
+      const bigger = new Uint8Array(2 * this.buf.length);
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    this.buf[this.len++] = b;
+  }
+
+  /** Unsigned LEB128 of n, as uleb(). */
+  private u(n: number): void {
+    let v = n >>> 0;
+    do {
+      const byte = v & 0x7f;
+      v >>>= 7;
+      this.byte(v !== 0 ? byte | 0x80 : byte);
+    } while (v !== 0);
+  }
+
   /** Raw opcode (with its 0xfc prefix where it has one). */
   op(code: number): this {
-    if (code > 0xff) this.bytes.push(code >> 8, ...uleb(code & 0xff));
-    else this.bytes.push(code);
+    if (code > 0xff) {
+      this.byte(code >> 8);
+      this.u(code & 0xff);
+    } else this.byte(code);
     return this;
   }
 
   get(i: number): this {
-    this.bytes.push(Op.localGet, ...uleb(i));
+    this.byte(Op.localGet);
+    this.u(i);
     return this;
   }
 
   set(i: number): this {
-    this.bytes.push(Op.localSet, ...uleb(i));
+    this.byte(Op.localSet);
+    this.u(i);
     return this;
   }
 
   tee(i: number): this {
-    this.bytes.push(Op.localTee, ...uleb(i));
+    this.byte(Op.localTee);
+    this.u(i);
     return this;
   }
 
   i32(v: number): this {
-    this.bytes.push(Op.i32Const, ...sleb(v));
+    this.byte(Op.i32Const);
+    for (const b of sleb(v)) this.byte(b);
     return this;
   }
 
   f64(v: number): this {
-    const b = new Uint8Array(Float64Array.of(v).buffer);
-    this.bytes.push(Op.f64Const, ...b);
+    this.byte(Op.f64Const);
+    for (const b of new Uint8Array(Float64Array.of(v).buffer)) this.byte(b);
     return this;
   }
 
   /** A memory access: `code` with alignment 2^alignLog2 and a constant byte offset added to the address. */
   mem(code: number, alignLog2: number, offset: number): this {
-    this.bytes.push(code, ...uleb(alignLog2), ...uleb(offset));
+    this.byte(code);
+    this.u(alignLog2);
+    this.u(offset);
     return this;
   }
 
   /** A SIMD instruction (0xfd prefix). */
   simd(code: number): this {
-    this.bytes.push(0xfd, ...uleb(code));
+    this.byte(0xfd);
+    this.u(code);
     return this;
   }
 
   /** A SIMD memory access with alignment 2^alignLog2 and a constant byte offset. */
   simdMem(code: number, alignLog2: number, offset: number): this {
-    this.bytes.push(0xfd, ...uleb(code), ...uleb(alignLog2), ...uleb(offset));
+    this.simd(code);
+    this.u(alignLog2);
+    this.u(offset);
     return this;
   }
 
   /** v128.const with every one of the 16 bytes equal to `byte`. */
   splat8(byte: number): this {
-    this.bytes.push(0xfd, ...uleb(Simd.v128Const));
-    for (let k = 0; k < 16; k++) this.bytes.push(byte & 0xff);
+    this.simd(Simd.v128Const);
+    for (let k = 0; k < 16; k++) this.byte(byte & 0xff);
     return this;
   }
 
   block(): this {
-    this.bytes.push(Op.block, VOID);
+    this.byte(Op.block);
+    this.byte(VOID);
     return this;
   }
 
   loop(): this {
-    this.bytes.push(Op.loop, VOID);
+    this.byte(Op.loop);
+    this.byte(VOID);
     return this;
   }
 
   /** Branch to the enclosing block/loop `depth` levels out (0 = innermost). */
   br(depth: number): this {
-    this.bytes.push(Op.br, ...uleb(depth));
+    this.byte(Op.br);
+    this.u(depth);
     return this;
   }
 
   brIf(depth: number): this {
-    this.bytes.push(Op.brIf, ...uleb(depth));
+    this.byte(Op.brIf);
+    this.u(depth);
     return this;
   }
 
   end(): this {
-    this.bytes.push(Op.end);
+    this.byte(Op.end);
     return this;
   }
 
