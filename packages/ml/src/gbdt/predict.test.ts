@@ -7,7 +7,7 @@ import { GbdtModel } from './model.js';
 import type { GbdtFeatureJson, GbdtTreeJson } from './model.js';
 import { compileTrees, kernelSource, setPredictKernel, TreePredictor } from './predict.js';
 import { sleb, uleb } from './wasm/emit.js';
-import { wasmUnsupported } from './wasm/walk.js';
+import { wasmUnsupported, wasmWalk } from './wasm/walk.js';
 import { trainGbdt } from './train.js';
 
 type Cell = number | string | null;
@@ -513,6 +513,18 @@ describe('WebAssembly prediction kernel', () => {
       expect(wasm.out).toEqual(js.out);
       for (let i = 0; i < n; i++) expect(wasm.out[i]).toBe(referenceRaw(model, rows[i]!));
     }
+  });
+
+  test('a forest whose SIMD code is split over several functions predicts like the JS kernel', () => {
+    const random = numericOnly(randomModel(4242, { numFeatures: 5, numTrees: 700, maxLeaves: 60 }));
+    // Thresholds on a quarter grid, so that no feature has more than 254 split points (one-byte bins).
+    const trees = random.trees.map((t) => ({ ...t, threshold: t.threshold.map((v) => Math.round(v * 4) / 4) }));
+    const model = new GbdtModel({ ...random, features: [...random.features], trees, params: {} });
+    expect(wasmWalk(compileTrees(model.features, model.trees), 64)?.simdFunctions).toBeGreaterThan(1);
+    const rows = randomRows(model, 301, 8);
+    const wasm = marginsWith(model, rows, 'auto');
+    expect(wasm.kernel).toBe('wasm');
+    expect(wasm.out).toEqual(marginsWith(model, rows, 'js').out);
   });
 
   test('models it cannot take (categorical splits, more than 254 split points) fall back to the JS kernel', () => {

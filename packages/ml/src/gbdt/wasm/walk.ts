@@ -21,12 +21,15 @@ function wasmApi(): WasmApi | null {
 
 /** Rows walked in lockstep per group. */
 const LANES = 8;
+/** Lockstep steps per loop test (a leaf loops to itself, so extra steps are harmless). */
 const UNROLL = 2;
-/** Levels of every tree walked with SIMD, 16 rows at a time, before the scalar walk takes over. */
+/** Most levels of a tree walked with SIMD, 16 rows at a time (positions at level 8 still fit a byte). */
 const MAX_TOP = 8;
-/** Most internal nodes a level may have to be walked in SIMD (each costs about as much as a ninth of a scalar step). */
+/** Most internal nodes a level may have to be walked in SIMD (16, 24 and 32 measured alike at 255 leaves). */
 const TOP_NODES = 16;
-/** Node record top byte of a leaf: no bin is above it, so a leaf sends every row to itself. */
+/** Code bytes after which the SIMD levels go on in a new function (V8 refuses functions above ~7.6 MB). */
+const TOPS_FUNCTION_BYTES = 512 * 1024;
+/** Bin limit (record byte 6) of a leaf: no bin is above it, so a leaf sends every row to itself. */
 const LEAF_HI = 0xff;
 /**
  * Bins are stored XOR 0x80 and node limits too (the record's byte 7): a signed comparison of biased bytes is the
@@ -43,6 +46,8 @@ export interface WasmWalk {
   readonly acc: Float64Array;
   /** Bins rows [0, m) of `input`, then routes them through every tree in order, adding leaf values onto acc[0..m). */
   run(m: number): void;
+  /** How many functions the SIMD levels' code was split into (see TOPS_FUNCTION_BYTES). */
+  readonly simdFunctions: number;
 }
 
 /**
@@ -218,19 +223,28 @@ function simdLevels(c: CompiledTrees, t: number): number {
 }
 
 /**
- * The SIMD part: for every tree, 16 rows at a time, the position each row reaches after its SIMD levels. At each level,
- * every internal node of the level compares its bin column with its limit for all 16 rows (i8x16.gt_u), keeps the
- * lanes whose position is that node (i8x16.eq), and the lanes going right add one to their doubled position. The
- * tree's nodes are constants in the code. Positions go to pos[t][row]; entry[t][position] is the node to go on from.
+ * The SIMD part: for every tree, 16 rows at a time, the position each row reaches after its SIMD levels. At each
+ * level, every internal node of the level compares its bin column with its limit for all 16 rows (i8x16.gt_s on biased
+ * bytes), keeps the lanes whose position is that node (i8x16.eq), and the lanes going right add one to their doubled
+ * position. The tree's nodes are constants in the code. Positions go to pos[t][row]; entry[t][position] is the node to
+ * go on from. Trees follow each other in one function until its code passes TOPS_FUNCTION_BYTES, then in the next.
  */
-function topsFunction(c: CompiledTrees, L: Layout): FunctionBody {
+function topsFunctions(c: CompiledTrees, L: Layout): FunctionBody[] {
   const R = L.stride;
-  const f = new FunctionBody(1);
+  const functions: FunctionBody[] = [];
+  let f = new FunctionBody(1);
   const m = 0;
-  const i = f.local(I32);
-  const p = f.local(V128);
-  const right = f.local(V128);
+  let i = f.local(I32);
+  let p = f.local(V128);
+  let right = f.local(V128);
   for (let t = 0; t < c.numTrees; t++) {
+    if (f.bytes.length > TOPS_FUNCTION_BYTES) {
+      functions.push(f);
+      f = new FunctionBody(1);
+      i = f.local(I32);
+      p = f.local(V128);
+      right = f.local(V128);
+    }
     const depth = L.top[t]!;
     const levels = topLevels(c, t, depth);
     f.i32(0).set(i);
@@ -260,7 +274,8 @@ function topsFunction(c: CompiledTrees, L: Layout): FunctionBody {
     f.get(i).i32(16).op(Op.i32Add).set(i);
     f.br(0).end().end();
   }
-  return f;
+  functions.push(f);
+  return functions;
 }
 
 /**
@@ -392,21 +407,25 @@ export function wasmWalk(c: CompiledTrees, rows: number): WasmWalk | null {
     const pages = Math.ceil(L.bytes / 65536);
     const memory = new api.Memory({ initial: pages, maximum: pages });
     writeModel(c, L, memory.buffer);
+    const tops = topsFunctions(c, L);
     const bytes = encodeModule(pages, [
       { name: 'bin', params: [I32], results: [], body: binFunction(c, L) },
-      { name: 'tops', params: [I32], results: [], body: topsFunction(c, L) },
       { name: 'walk', params: [I32], results: [], body: walkFunction(c, L) },
+      ...tops.map((body, k) => ({ name: `tops${k}`, params: [I32], results: [], body })),
     ]);
     const instance = new api.Instance(new api.Module(bytes), { env: { memory } });
     const bin = instance.exports['bin'] as (m: number) => void;
     const walk = instance.exports['walk'] as (m: number) => void;
-    const tops = instance.exports['tops'] as (m: number) => void;
+    const top0 = instance.exports['tops0'] as (m: number) => void;
+    const more = tops.slice(1).map((_, k) => instance.exports[`tops${k + 1}`] as (m: number) => void);
     return {
       input: new Float64Array(memory.buffer, L.input, rows * c.numFeatures),
       acc: new Float64Array(memory.buffer, L.acc, rows),
+      simdFunctions: tops.length,
       run(m: number): void {
         bin(m);
-        tops(m);
+        top0(m);
+        for (const tops of more) tops(m);
         walk(m);
       },
     };
