@@ -1,5 +1,7 @@
 // Compiled GBDT predictor: trees flattened into typed arrays with sibling children adjacent, inputs quantised once
 // per row to the model's own split points, and blocks of rows routed level by level without unpredictable branches.
+// Batches run in the per-model WebAssembly kernel of wasm/walk.ts where the model and the process allow it, else in
+// the JS kernels below; both give the same margins bit for bit.
 import type { GbdtFeatureJson, GbdtTreeJson } from './model.js';
 import { wasmWalk } from './wasm/walk.js';
 import type { WasmWalk } from './wasm/walk.js';
@@ -555,12 +557,11 @@ export class TreePredictor {
       }
       return;
     }
-    this.kernels ??= specialisedKernels(c);
-    const k = this.kernels;
     const C = 2 * c.numFeatures;
     const rows = blockRows(c);
     const w = kernelMode === 'auto' ? this.wasmWalk(rows) : null;
     if (w) {
+      // The WebAssembly kernel bins and walks the block in its own memory (see wasm/walk.ts): same sums, bit for bit.
       const { input, acc } = w;
       const used = c.usedColumns;
       for (let r0 = 0; r0 < n; r0 += rows) {
@@ -572,6 +573,8 @@ export class TreePredictor {
       }
       return;
     }
+    this.kernels ??= specialisedKernels(c);
+    const k = this.kernels;
     if (!this.bins || this.bins.length !== rows * C) this.bins = newBins(c, rows * C);
     const bins = this.bins;
     for (let r0 = 0; r0 < n; r0 += rows) {
