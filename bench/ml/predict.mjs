@@ -2,13 +2,16 @@
 // on the same data and the same model shape (100 trees, 255 and 31 leaves, 255 bins), both on one core, in one run.
 //
 // Usage: node bench/ml/predict.mjs [--scale quick|full] [--leaves 255,31] [--rounds 100] [--repeats 7]
-//                                  [--dist packages/ml/dist] [--out .bench-data] [--cache DIR] [--compare DIR]
+//                                  [--dist packages/ml/dist] [--out .bench-data] [--cache DIR] [--compare DIR] [--js]
 // Needs `npm run build` (or `npx tsc -b packages/ml`) first, and /usr/bin/python3 with numpy + xgboost
 // (apt-get install -y python3-xgboost python3-numpy). Data: the higgs set of generate.mjs (written if missing).
 // --cache DIR keeps the trained models (ours as JSON, XGBoost as its JSON) so a rerun only times prediction.
 // --compare DIR loads a second build of the package (say a copy of packages/ml/dist from before a change), checks
 // that it predicts the very same numbers on the same model, and times both batched in one process, passes
 // interleaved (this build, that build, this, that, ...): on a shared machine that is the fair before/after.
+// When the build has both prediction kernels (WebAssembly and JS, see setPredictKernel in gbdt/predict.ts), each
+// model is also timed with the JS kernel forced, passes interleaved with the default kernel: the in-process A/B of
+// the two kernels ("Kernels" table); both must predict every row identically. --js times everything on the JS kernel.
 // With several --leaves, every model is timed once more at the end, all in one interleaved loop (an order check: a
 // model must not run slower for not being the first one loaded).
 // Prints a Markdown table and one JSON line per engine × model; the table goes under docs/benchmarks.md.
@@ -37,6 +40,7 @@ function parseArgs(argv) {
     out: get('--out', join(ROOT, '.bench-data')),
     cache: get('--cache', ''),
     compare: get('--compare', ''),
+    js: argv.includes('--js'),
   };
 }
 
@@ -96,12 +100,19 @@ function timeOurs(model, frame, repeats) {
   };
 }
 
-/** Best CPU-second and wall rates of `engines` ({ model, frame }) over `repeats` interleaved passes each. */
+/**
+ * Best CPU-second and wall rates of `engines` ({ model, frame, before? }) over `repeats` interleaved passes each;
+ * `before()` runs ahead of each of an engine's passes, outside the clock (it picks the kernel).
+ */
 function timeInterleaved(engines, repeats) {
   const best = engines.map(() => ({ cpu: Infinity, wall: Infinity }));
-  for (const e of engines) e.model.predictProba(e.frame);
+  for (const e of engines) {
+    e.before?.();
+    e.model.predictProba(e.frame);
+  }
   for (let r = 0; r < repeats; r++) {
     engines.forEach((e, i) => {
+      e.before?.();
       const t = performance.now();
       const c = cpuSeconds();
       e.model.predictProba(e.frame);
@@ -198,6 +209,11 @@ async function main() {
   const a = parseArgs(process.argv.slice(2));
   const ml = await import(pathToFileURL(join(a.dist, 'index.js')).href);
   const other = a.compare ? await import(pathToFileURL(join(a.compare, 'index.js')).href) : null;
+  // The kernel switch (absent from builds before the WebAssembly kernel).
+  const predictModule = await import(pathToFileURL(join(a.dist, 'gbdt/predict.js')).href).catch(() => ({}));
+  const setKernel = predictModule.setPredictKernel ?? null;
+  const defaultKernel = a.js ? 'js' : 'auto';
+  setKernel?.(defaultKernel);
   const { dir, meta } = generate('higgs', a.scale, a.out);
   if (a.cache) mkdirSync(a.cache, { recursive: true });
   const train = loadPart(ml, dir, meta, 'train');
@@ -205,6 +221,7 @@ async function main() {
   const otherTest = other ? loadPart(other, dir, meta, 'test') : null;
   const rows = [];
   const comparisons = [];
+  const kernelRows = [];
   const models = [];
   const loads = [loadAvg()];
   for (const leaves of a.leaves) {
@@ -242,6 +259,25 @@ async function main() {
       ...timeOurs(model, test.frame, a.repeats),
     };
     loads.push(loadAvg());
+    if (setKernel && !a.js) {
+      setKernel('js');
+      const js = model.predictRaw(test.frame);
+      setKernel('auto');
+      const auto = model.predictRaw(test.frame);
+      let mismatches = 0;
+      for (let i = 0; i < js.length; i++) if (!Object.is(js[i], auto[i])) mismatches++;
+      const [dflt, jsOnly] = timeInterleaved(
+        [
+          { model, frame: test.frame, before: () => setKernel('auto') },
+          { model, frame: test.frame, before: () => setKernel('js') },
+        ],
+        a.repeats,
+      );
+      setKernel(defaultKernel);
+      const row = { engine: 'kernels', leavesSetting: leaves, mismatches, auto: dflt, js: jsOnly, load: loadAvg() };
+      kernelRows.push(row);
+      console.log(JSON.stringify(row));
+    }
     if (other) {
       const twin = other.GbdtModel.fromJSON(JSON.stringify(model.toJSON()));
       const mine = model.predictRaw(test.frame);
@@ -322,6 +358,21 @@ async function main() {
           `${f0(first?.batchRowsPerCpuSec)} |`,
       );
     });
+  }
+  if (kernelRows.length > 0) {
+    lines.push(
+      '',
+      `Kernels: the default (WebAssembly where the model allows it) against the JS kernel forced, same build and model, ${a.repeats} interleaved passes each, best pass:`,
+      '',
+      '| model | default rows/CPU-s | JS kernel rows/CPU-s | ratio | rows predicted differently | load (1 min) |',
+      '|---|---:|---:|---:|---:|---:|',
+    );
+    for (const r of kernelRows) {
+      lines.push(
+        `| ${a.rounds} trees × ${r.leavesSetting} leaves | ${f0(r.auto.batchRowsPerCpuSec)} | ${f0(r.js.batchRowsPerCpuSec)} | ` +
+          `${(r.auto.batchRowsPerCpuSec / r.js.batchRowsPerCpuSec).toFixed(2)} | ${r.mismatches} | ${r.load} |`,
+      );
+    }
   }
   if (other) {
     lines.push(

@@ -1,11 +1,13 @@
 // The compiled GBDT predictor must route every row exactly as the model's trees say: these tests compare it (===)
 // with a plain tree walk over the JSON trees on random models, including missing values and categorical splits.
 import fc from 'fast-check';
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { Frame } from '../frame.js';
 import { GbdtModel } from './model.js';
 import type { GbdtFeatureJson, GbdtTreeJson } from './model.js';
-import { compileTrees, kernelSource, TreePredictor } from './predict.js';
+import { compileTrees, kernelSource, setPredictKernel, TreePredictor } from './predict.js';
+import { sleb, uleb } from './wasm/emit.js';
+import { wasmUnsupported, wasmWalk } from './wasm/walk.js';
 import { trainGbdt } from './train.js';
 
 type Cell = number | string | null;
@@ -402,6 +404,183 @@ describe('compiled GBDT predictor', () => {
       predictors[k]!.addTrees(cols, rows.length, out);
       for (let i = 0; i < rows.length; i++) expect(out[i]).toBe(referenceRaw(m, rows[i]!));
     });
+  });
+});
+
+/** `model` with its categorical features turned numeric (their splits become numeric splits at 0, 1 or 2). */
+function numericOnly(model: GbdtModel): GbdtModel {
+  return new GbdtModel({
+    ...model,
+    features: model.features.map((f) => (f.kind === 'numeric' ? f : { name: f.name, kind: 'numeric', binEdges: [] })),
+    trees: model.trees.map((t) => ({
+      ...t,
+      categories: t.categories.map(() => null),
+      threshold: t.threshold.map((v, j) => (model.features[t.splitFeature[j]!]?.kind === 'categorical' ? j % 3 : v)),
+    })),
+    params: {},
+  });
+}
+
+/** The margins of `rows` from a fresh predictor of `model` with the given kernel mode, and the kernel it used. */
+function marginsWith(model: GbdtModel, rows: Record<string, Cell>[], mode: 'auto' | 'js') {
+  const p = new TreePredictor(compileTrees(model.features, model.trees));
+  const frame = frameOf(model, rows);
+  const cols = model.features.map((f) => {
+    const col = frame.column(f.name);
+    return col.kind === 'numeric' ? col.values : remapped(col.codes, col.dictionary, f);
+  });
+  const out = new Float64Array(rows.length).fill(model.baseScore);
+  setPredictKernel(mode);
+  try {
+    p.addTrees(cols, rows.length, out);
+    return { out, kernel: p.kernel };
+  } finally {
+    setPredictKernel('auto');
+  }
+}
+
+describe('WebAssembly prediction kernel', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    setPredictKernel('auto');
+  });
+
+  test('LEB128 encodings of the emitter', () => {
+    expect(uleb(0)).toEqual([0]);
+    expect(uleb(127)).toEqual([0x7f]);
+    expect(uleb(128)).toEqual([0x80, 0x01]);
+    expect(uleb(624485)).toEqual([0xe5, 0x8e, 0x26]);
+    expect(uleb(2 ** 32 - 1)).toEqual([0xff, 0xff, 0xff, 0xff, 0x0f]);
+    expect(sleb(0)).toEqual([0]);
+    expect(sleb(63)).toEqual([0x3f]);
+    expect(sleb(64)).toEqual([0xc0, 0x00]);
+    expect(sleb(-1)).toEqual([0x7f]);
+    expect(sleb(-64)).toEqual([0x40]);
+    expect(sleb(-65)).toEqual([0xbf, 0x7f]);
+    expect(sleb(-123456)).toEqual([0xc0, 0xbb, 0x78]);
+    expect(sleb(0xff000000 | 0)).toEqual([0x80, 0x80, 0x80, 0x78]);
+  });
+
+  test('property: WebAssembly and JS kernels give the same margins bit for bit on random numeric models', () => {
+    let wasmRuns = 0;
+    const numRuns = 80;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 0, max: 1500 }),
+        (seed, numFeatures, numTrees, maxLeaves, n) => {
+          const model = numericOnly(randomModel(seed, { numFeatures, numTrees, maxLeaves }));
+          // Row counts cover empty batches, ragged SIMD groups (16), lockstep groups (8) and several blocks.
+          const rows = randomRows(model, n, seed ^ 0x2545f491);
+          const wasm = marginsWith(model, rows, 'auto');
+          const js = marginsWith(model, rows, 'js');
+          // A feature with more than 254 distinct split points (many random thresholds on few features) keeps JS.
+          const supported = wasmUnsupported(compileTrees(model.features, model.trees)) === null;
+          expect([wasm.kernel, js.kernel]).toEqual([supported ? 'wasm' : 'js', 'js']);
+          if (supported) wasmRuns++;
+          for (let i = 0; i < n; i++) {
+            if (!Object.is(wasm.out[i], js.out[i])) expect({ i, wasm: wasm.out[i] }).toEqual({ i, wasm: js.out[i] });
+          }
+          for (let i = 0; i < Math.min(n, 50); i++) expect(wasm.out[i]).toBe(referenceRaw(model, rows[i]!));
+        },
+      ),
+      { numRuns },
+    );
+    // Not vacuous: nearly every random model is one the WebAssembly kernel takes.
+    expect(wasmRuns).toBeGreaterThan(numRuns * 0.75);
+  });
+
+  test('deep trees, ties, infinities and every row count from 0 to 70 agree with the JS kernel', () => {
+    // Chains are as deep as trees get (the first levels run in SIMD, the rest in the scalar walk).
+    const features: GbdtFeatureJson[] = [{ name: 'x', kind: 'numeric', binEdges: [] }];
+    const model = new GbdtModel({
+      objective: 'regression',
+      features,
+      baseScore: -0.125,
+      trees: [chainTree(40), chainTree(3), chainTree(1), chainTree(200), chainTree(0)],
+      params: {},
+      bestIteration: 4,
+    });
+    const xs = [-1, 0, 0.5, 1, 2, 2.5, 3, 4, 39, 39.5, 40, 199, 200, 1e9, Infinity, -Infinity, null, -0];
+    for (let n = 0; n <= 70; n++) {
+      const rows = Array.from({ length: n }, (_, i) => ({ x: xs[(i * 7) % xs.length]! }));
+      const wasm = marginsWith(model, rows, 'auto');
+      const js = marginsWith(model, rows, 'js');
+      expect(wasm.kernel).toBe('wasm');
+      expect(wasm.out).toEqual(js.out);
+      for (let i = 0; i < n; i++) expect(wasm.out[i]).toBe(referenceRaw(model, rows[i]!));
+    }
+  });
+
+  test('a forest whose SIMD code is split over several functions predicts like the JS kernel', () => {
+    const random = numericOnly(randomModel(4242, { numFeatures: 5, numTrees: 700, maxLeaves: 60 }));
+    // Thresholds on a quarter grid, so that no feature has more than 254 split points (one-byte bins).
+    const trees = random.trees.map((t) => ({ ...t, threshold: t.threshold.map((v) => Math.round(v * 4) / 4) }));
+    const model = new GbdtModel({ ...random, features: [...random.features], trees, params: {} });
+    expect(wasmWalk(compileTrees(model.features, model.trees), 64)?.simdFunctions).toBeGreaterThan(1);
+    const rows = randomRows(model, 301, 8);
+    const wasm = marginsWith(model, rows, 'auto');
+    expect(wasm.kernel).toBe('wasm');
+    expect(wasm.out).toEqual(marginsWith(model, rows, 'js').out);
+  });
+
+  test('models it cannot take (categorical splits, more than 254 split points) fall back to the JS kernel', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const model = randomModel(seed, { numFeatures: 5, numTrees: 6, maxLeaves: 40 });
+      const c = compileTrees(model.features, model.trees);
+      if (!c.hasCategorical) continue;
+      expect(wasmUnsupported(c)).toMatch(/categorical/);
+      const rows = randomRows(model, 257, seed);
+      const got = marginsWith(model, rows, 'auto');
+      expect(got.kernel).toBe('js');
+      for (let i = 0; i < rows.length; i++) expect(got.out[i]).toBe(referenceRaw(model, rows[i]!));
+    }
+    const features: GbdtFeatureJson[] = [{ name: 'x', kind: 'numeric', binEdges: [] }];
+    const wide = new GbdtModel({
+      objective: 'regression',
+      features,
+      baseScore: 0,
+      trees: [chainTree(255)],
+      params: {},
+      bestIteration: 0,
+    });
+    const rows = [-1, 0, 100, 254, 254.5, 255, null].map((x) => ({ x }));
+    const got = marginsWith(wide, rows, 'auto');
+    expect(got.kernel).toBe('js');
+    for (let i = 0; i < rows.length; i++) expect(got.out[i]).toBe(referenceRaw(wide, rows[i]!));
+  });
+
+  test('without WebAssembly (as under --jitless), or with its memory or compilation refused, the JS kernel runs', () => {
+    const model = numericOnly(randomModel(99, { numFeatures: 6, numTrees: 10, maxLeaves: 60 }));
+    const rows = randomRows(model, 333, 4);
+    const want = marginsWith(model, rows, 'js').out;
+    expect(marginsWith(model, rows, 'auto').kernel).toBe('wasm');
+    const real = (globalThis as unknown as { WebAssembly: Record<string, unknown> }).WebAssembly;
+    const refusing = (what: string) =>
+      class {
+        constructor() {
+          throw new RangeError(`${what} refused`);
+        }
+      };
+    for (const api of [
+      undefined,
+      { ...real, Module: real['Module'], Instance: real['Instance'], Memory: refusing('memory') },
+      { ...real, Module: refusing('compilation'), Instance: real['Instance'], Memory: real['Memory'] },
+    ]) {
+      vi.stubGlobal('WebAssembly', api);
+      const got = marginsWith(model, rows, 'auto');
+      expect(got.kernel).toBe('js');
+      expect(got.out).toEqual(want);
+      vi.unstubAllGlobals();
+    }
+    // setPredictKernel('js') forces the JS kernel for a predictor that has its WebAssembly walk already.
+    const p = new TreePredictor(compileTrees(model.features, model.trees));
+    expect(p.kernel).toBe('wasm');
+    setPredictKernel('js');
+    expect(p.kernel).toBe('js');
   });
 });
 

@@ -1,6 +1,10 @@
 // Compiled GBDT predictor: trees flattened into typed arrays with sibling children adjacent, inputs quantised once
 // per row to the model's own split points, and blocks of rows routed level by level without unpredictable branches.
+// Batches run in the per-model WebAssembly kernel of wasm/walk.ts where the model and the process allow it, else in
+// the JS kernels below; both give the same margins bit for bit.
 import type { GbdtFeatureJson, GbdtTreeJson } from './model.js';
+import { wasmWalk } from './wasm/walk.js';
+import type { WasmWalk } from './wasm/walk.js';
 
 /** Most distinct split points (or categories) a feature may have for the binned path; beyond that, floats. */
 const MAX_BINNED = 0xffff - 1;
@@ -517,11 +521,31 @@ function newBins(c: CompiledTrees, length: number): Bins {
 /** Bytes of bin block a traversal works over: small enough to stay in L1 next to the tree being walked. */
 const BLOCK_BYTES = 24 * 1024;
 
+/** Rows per block: BLOCK_BYTES of bins, 16 to 1,024 rows. */
+function blockRows(c: CompiledTrees): number {
+  const width = c.missingHigh === 0xff ? 1 : 2;
+  return Math.max(16, Math.min(1024, Math.floor(BLOCK_BYTES / (width * Math.max(2 * c.numFeatures, 1)))));
+}
+
+/** Which batched walk predictors use: 'auto' = WebAssembly where the model and process allow it, else JS. */
+export type PredictKernel = 'auto' | 'js';
+let kernelMode: PredictKernel = 'auto';
+
+/**
+ * Forces the JS walk ('js') or restores the default ('auto') for every predictor in this module instance, from the
+ * next batch on. For benchmarks and tests (A/B of the two walks in one process); the results are the same bit for bit.
+ */
+export function setPredictKernel(mode: PredictKernel): void {
+  kernelMode = mode;
+}
+
 /** Batched and single-row prediction over one compiled model. */
 export class TreePredictor {
   private bins: Bins | null = null;
   private readonly row: Float64Array;
   private kernels: CompiledKernels | null = null;
+  /** The WebAssembly walk (undefined: not tried yet; null: not available for this model or process). */
+  private wasm: WasmWalk | null | undefined = undefined;
 
   constructor(readonly c: CompiledTrees) {
     this.row = new Float64Array(c.numFeatures);
@@ -548,11 +572,24 @@ export class TreePredictor {
       }
       return;
     }
+    const C = 2 * c.numFeatures;
+    const rows = blockRows(c);
+    const w = kernelMode === 'auto' ? this.wasmWalk(rows) : null;
+    if (w) {
+      // The WebAssembly kernel bins and walks the block in its own memory (see wasm/walk.ts): same sums, bit for bit.
+      const { input, acc } = w;
+      const used = c.usedColumns;
+      for (let r0 = 0; r0 < n; r0 += rows) {
+        const m = Math.min(rows, n - r0);
+        for (let f = 0; f < c.numFeatures; f++) if (used[f] !== 0) input.set(cols[f]!.subarray(r0, r0 + m), f * rows);
+        acc.set(out.subarray(r0, r0 + m));
+        w.run(m);
+        out.set(m === rows ? acc : acc.subarray(0, m), r0);
+      }
+      return;
+    }
     this.kernels ??= specialisedKernels(c);
     const k = this.kernels;
-    const C = 2 * c.numFeatures;
-    const width = c.missingHigh === 0xff ? 1 : 2;
-    const rows = Math.max(16, Math.min(1024, Math.floor(BLOCK_BYTES / (width * Math.max(C, 1)))));
     if (!this.bins || this.bins.length !== rows * C) this.bins = newBins(c, rows * C);
     const bins = this.bins;
     for (let r0 = 0; r0 < n; r0 += rows) {
@@ -560,6 +597,18 @@ export class TreePredictor {
       k.bin(cols, r0, m, bins, C);
       k.walk(bins, m, C, out, r0);
     }
+  }
+
+  /** Which walk the next batch uses: 'wasm' or 'js' (see setPredictKernel, wasmWalk). */
+  get kernel(): 'wasm' | 'js' {
+    if (kernelMode !== 'auto' || !this.c.binnable) return 'js';
+    return this.wasmWalk(blockRows(this.c)) ? 'wasm' : 'js';
+  }
+
+  /** The model's WebAssembly walk for blocks of `rows` rows, built on first use; null where it cannot run. */
+  private wasmWalk(rows: number): WasmWalk | null {
+    if (this.wasm === undefined) this.wasm = wasmWalk(this.c, rows);
+    return this.wasm;
   }
 
   /**
