@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { fitBinMappers } from '../binning.js';
 import { Frame } from '../frame.js';
 import { modelToOnnx } from '../onnx/index.js';
+import { compileTrees, setPredictKernel, TreePredictor } from './predict.js';
 import { trainGbdt } from './train.js';
 
 function rng(seed: number): () => number {
@@ -62,10 +63,29 @@ describe('infinite feature values', () => {
     const valueAt = (c: typeof colA, i: number): number => (c.kind === 'numeric' ? c.values[i]! : NaN);
     expect(Array.from({ length: n }, (_, i) => valueAt(colA, i)).some((v) => v === Infinity)).toBe(true);
 
+    // Both batched kernels: the WebAssembly walk (this model is one it takes) and the JavaScript one.
+    expect(new TreePredictor(compileTrees(model.features, model.trees)).kernel).toBe('wasm');
+    for (const mode of ['auto', 'js'] as const) {
+      setPredictKernel(mode);
+      try {
+        const raw = new Float64Array(n).fill(model.baseScore);
+        new TreePredictor(compileTrees(model.features, model.trees)).addTrees(
+          model.features.map((f) => {
+            const c = frame.column(f.name);
+            return c.kind === 'numeric' ? c.values : new Float64Array(0);
+          }),
+          n,
+          raw,
+        );
+        const mismatches: number[] = [];
+        for (let i = 0; i < n; i++) if (!Object.is(raw[i], margins[i])) mismatches.push(i);
+        expect(mismatches, mode).toEqual([]);
+      } finally {
+        setPredictKernel('auto');
+      }
+    }
     const raw = model.predictRaw(frame);
-    const mismatches: number[] = [];
-    for (let i = 0; i < n; i++) if (!Object.is(raw[i], margins[i])) mismatches.push(i);
-    expect(mismatches).toEqual([]);
+    for (let i = 0; i < n; i++) expect(raw[i]).toBe(margins[i]);
 
     const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
     for (let i = 0; i < n; i++) {
