@@ -39,6 +39,12 @@ const MAX_RING_CHUNK = RING_BYTES / 4;
 const POST_BYTES = 1024 * 1024;
 /** Arrow bytes the worker may send ahead of what the object store has consumed. */
 const ARROW_CREDIT = 8 * 1024 * 1024;
+/**
+ * Consumed Arrow bytes are returned to the worker as credit in lumps of at least this much (a message per record
+ * batch woke the worker each time). Less than ARROW_CREDIT: while the worker waits for credit, more than
+ * ARROW_CREDIT - ARROW_CREDIT_LUMP bytes are queued here, so consuming them always returns a lump.
+ */
+const ARROW_CREDIT_LUMP = 4 * 1024 * 1024;
 /** The parser allocates little per cell; a small nursery keeps the worker's memory near its live data. */
 const YOUNG_GENERATION_MB = 8;
 
@@ -111,7 +117,7 @@ class ThreadSession implements IngestSession {
       } else if (m.type === 'profile') {
         this.profile = m.profile;
         this.hasArrow = m.hasArrow;
-      } else if (m.type === 'arrow') this.arrowQueue.push(m.bytes);
+      } else if (m.type === 'arrow') this.arrowQueue.push(...m.parts);
       else if (m.type === 'arrow-end') this.arrowDone = true;
       else fail(revive(m.error));
       this.notify();
@@ -214,11 +220,16 @@ class ThreadSession implements IngestSession {
       this.arrowReady = true;
       this.worker.postMessage({ type: 'arrow', bytes: ARROW_CREDIT } satisfies ToIngest);
     }
+    let consumed = 0;
     for (;;) {
       await this.until(() => this.arrowQueue.length > 0 || this.arrowDone);
       const next = this.arrowQueue.shift();
       if (next === undefined) return;
-      this.worker.postMessage({ type: 'arrow', bytes: next.byteLength } satisfies ToIngest);
+      consumed += next.byteLength;
+      if (consumed >= ARROW_CREDIT_LUMP) {
+        this.worker.postMessage({ type: 'arrow', bytes: consumed } satisfies ToIngest);
+        consumed = 0;
+      }
       yield next;
     }
   }
