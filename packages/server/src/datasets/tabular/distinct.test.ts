@@ -65,6 +65,39 @@ describe('TextCounter', () => {
     );
   });
 
+  it('finds keys like a Map in the short list (same lengths and prefixes, empty, long, UTF-8) and after it', () => {
+    // The short list compares a signature (length and first three bytes) before the bytes: keys here share
+    // lengths, prefixes and the capped length byte (255 and 300 bytes), so a signature alone would confuse them.
+    const alphabet = ['', 'a', 'ab', 'abc', 'abd', 'abcd', 'abce', 'abcde', 'H', 'é', 'éa', '経過', 'x'.repeat(255)];
+    alphabet.push('x'.repeat(300), 'x'.repeat(254) + 'y', `${'x'.repeat(299)}y`);
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...alphabet), { maxLength: 120 }),
+        fc.integer({ min: 1, max: 20 }),
+        (vs, cap) => {
+          const c = new TextCounter(cap, 1000);
+          const ref = new Map<string, number>();
+          const order: string[] = [];
+          for (const v of vs) {
+            const bytes = Buffer.from(`,${v},`, 'utf8');
+            const code = c.addBytes(bytes, 1, bytes.length - 1);
+            if (!ref.has(v) && order.length < cap) order.push(v);
+            const want = order.indexOf(v);
+            expect(code).toBe(want);
+            if (want >= 0) ref.set(v, (ref.get(v) ?? 0) + 1);
+          }
+          expect(sorted(c.entries())).toEqual(sorted([...ref].map(([text, count]) => ({ text, count }))));
+          // A frozen copy looks keys up the same way.
+          const f = TextCounter.fromFrozen(c.frozen());
+          for (const v of alphabet) {
+            const bytes = Buffer.from(v, 'utf8');
+            expect(f.find(bytes, 0, bytes.length)).toBe(order.indexOf(v));
+          }
+        },
+      ),
+    );
+  });
+
   it('overflows at the cap and for long values', () => {
     const c = new TextCounter(10, 5);
     for (let i = 0; i < 12; i++) c.add(`v${i}`, 0, `v${i}`.length);

@@ -197,6 +197,23 @@ export class NumberCounter {
 /** Counters with at most this many keys are searched without hashing. */
 const SMALL_COUNTER = 8;
 
+/**
+ * A short signature of the bytes `buf[a, b)` for the small counter's search: the length (capped at 255) and the
+ * first three bytes (0 past the end). Keys of up to 3 bytes are equal exactly when their signatures are.
+ */
+function signature(buf: Uint8Array, a: number, b: number): number {
+  const len = b - a;
+  if (len >= 3)
+    return (
+      (len < 255 ? len : 255) |
+      ((buf[a] as number) << 8) |
+      ((buf[a + 1] as number) << 16) |
+      ((buf[a + 2] as number) << 24)
+    );
+  if (len === 2) return 2 | ((buf[a] as number) << 8) | ((buf[a + 1] as number) << 16);
+  return len === 1 ? 1 | ((buf[a] as number) << 8) : 0;
+}
+
 /** FNV-1a hash of the bytes `buf[a, b)`. (A multiply-free h·33 + byte with a final avalanche measured slower.) */
 export function hashBytes(buf: Uint8Array, a: number, b: number): number {
   let h = 0x811c9dc5 | 0;
@@ -243,6 +260,8 @@ export class TextCounter {
   private counts = new Float64Array(16);
   /** Open addressing, linear probing: entry index + 1, 0 = empty. */
   private table = new Int32Array(32);
+  /** `signature` of each of the first SMALL_COUNTER keys. */
+  private readonly sigs = new Int32Array(SMALL_COUNTER);
 
   constructor(
     readonly cap: number,
@@ -266,6 +285,7 @@ export class TextCounter {
       this.counts[k] = (this.counts[k] as number) + 1;
       return k;
     }
+    if (this.overflow) return -1;
     return this.insert(buf, a, b, this.lastHash, this.lastSlot, 1);
   }
 
@@ -312,6 +332,9 @@ export class TextCounter {
     t.hashes = f.hashes as Int32Array<ArrayBuffer>;
     t.table = f.table as Int32Array<ArrayBuffer>;
     t.counts = new Float64Array(f.size);
+    for (let k = 0; k < f.size && k < SMALL_COUNTER; k++) {
+      t.sigs[k] = signature(t.arena, f.keyStart[k] as number, f.keyEnd[k] as number);
+    }
     return t;
   }
 
@@ -333,13 +356,19 @@ export class TextCounter {
   /** Index (in admission order) of the text whose UTF-8 bytes are `buf[a, b)`, or -1. */
   find(buf: Uint8Array, a: number, b: number): number {
     const len0 = b - a;
-    if (this.size <= SMALL_COUNTER) {
-      // Few keys (codes, units, flags): comparing lengths and bytes directly beats hashing every cell.
-      const arena = this.arena;
-      for (let k = 0; k < this.size; k++) {
+    const size = this.size;
+    if (size <= SMALL_COUNTER) {
+      // Few keys (codes, units, flags): comparing signatures (length and first bytes), then the rest of the
+      // bytes, beats hashing every cell.
+      const sig = signature(buf, a, b);
+      const sigs = this.sigs;
+      for (let k = 0; k < size; k++) {
+        if (sigs[k] !== sig) continue;
+        if (len0 <= 3) return k;
         const ks = this.keyStart[k] as number;
         if ((this.keyEnd[k] as number) - ks !== len0) continue;
-        let i = 0;
+        const arena = this.arena;
+        let i = 3;
         while (i < len0 && arena[ks + i] === buf[a + i]) i++;
         if (i === len0) return k;
       }
@@ -404,6 +433,7 @@ export class TextCounter {
       let o = this.arenaUsed;
       for (let p = a; p < b; p++) arena[o++] = buf[p] as number;
     } else arena.set(buf.subarray(a, b), this.arenaUsed);
+    if (i < SMALL_COUNTER) this.sigs[i] = signature(buf, a, b);
     this.keyStart[i] = this.arenaUsed;
     this.keyEnd[i] = this.arenaUsed + len;
     this.arenaUsed += len;

@@ -3,6 +3,7 @@
 // column (column lanes re-tokenized every byte per lane and lost on this machine; see lanes.ts).
 //
 // Compiled JavaScript uses the worker; from TypeScript sources (tests) the same ingest runs in the calling thread.
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../../errors.js';
 import { TabularIngest } from './ingest.js';
@@ -38,6 +39,12 @@ const MAX_RING_CHUNK = RING_BYTES / 4;
 const POST_BYTES = 1024 * 1024;
 /** Arrow bytes the worker may send ahead of what the object store has consumed. */
 const ARROW_CREDIT = 8 * 1024 * 1024;
+/**
+ * Consumed Arrow bytes are returned to the worker as credit in lumps of at least this much (a message per record
+ * batch woke the worker each time). Less than ARROW_CREDIT: while the worker waits for credit, more than
+ * ARROW_CREDIT - ARROW_CREDIT_LUMP bytes are queued here, so consuming them always returns a lump.
+ */
+const ARROW_CREDIT_LUMP = 4 * 1024 * 1024;
 /** The parser allocates little per cell; a small nursery keeps the worker's memory near its live data. */
 const YOUNG_GENERATION_MB = 8;
 
@@ -110,7 +117,7 @@ class ThreadSession implements IngestSession {
       } else if (m.type === 'profile') {
         this.profile = m.profile;
         this.hasArrow = m.hasArrow;
-      } else if (m.type === 'arrow') this.arrowQueue.push(m.bytes);
+      } else if (m.type === 'arrow') this.arrowQueue.push(...m.parts);
       else if (m.type === 'arrow-end') this.arrowDone = true;
       else fail(revive(m.error));
       this.notify();
@@ -213,11 +220,16 @@ class ThreadSession implements IngestSession {
       this.arrowReady = true;
       this.worker.postMessage({ type: 'arrow', bytes: ARROW_CREDIT } satisfies ToIngest);
     }
+    let consumed = 0;
     for (;;) {
       await this.until(() => this.arrowQueue.length > 0 || this.arrowDone);
       const next = this.arrowQueue.shift();
       if (next === undefined) return;
-      this.worker.postMessage({ type: 'arrow', bytes: next.byteLength } satisfies ToIngest);
+      consumed += next.byteLength;
+      if (consumed >= ARROW_CREDIT_LUMP) {
+        this.worker.postMessage({ type: 'arrow', bytes: consumed } satisfies ToIngest);
+        consumed = 0;
+      }
       yield next;
     }
   }
@@ -231,7 +243,31 @@ class ThreadSession implements IngestSession {
   }
 }
 
+/**
+ * V8's inlining budget for the optimizing compiler (its defaults: 460 bytecode bytes per inlined function, 920 in
+ * all per optimized function). The parse's row handler calls, per cell, `ColumnAccumulator.add` and from there the
+ * number parser, the distinct counters and the reservoir; with the defaults most of these stay calls (too big), with
+ * these budgets the whole chain is compiled into the handler: ~10 % less CPU for the parse (docs/benchmarks.md,
+ * "Session 5: push"). Results do not depend on it (inlining changes no arithmetic).
+ */
+export const INGEST_V8_FLAGS = ['--max-inlined-bytecode-size=1000', '--max-inlined-bytecode-size-cumulative=3000'];
+let flagsSet = false;
+
+/**
+ * Raises the inlining budget (`INGEST_V8_FLAGS`) before the first ingest worker compiles anything. V8 flags are
+ * per process, so the server's own code compiled afterwards gets the same budget (only code size changes).
+ * `ICHIGEN_INGEST_V8_FLAGS=0` keeps V8's defaults (to measure the difference).
+ */
+function tuneV8(): void {
+  if (flagsSet) return;
+  flagsSet = true;
+  if (process.env.ICHIGEN_INGEST_V8_FLAGS === '0') return;
+  for (const flag of INGEST_V8_FLAGS) setFlagsFromString(flag);
+}
+
 /** A single-pass ingest session: in a worker thread when running compiled, else in this thread. */
 export function openIngest(opts: TabularOptions, spillDir?: string): IngestSession {
-  return threadsAvailable ? new ThreadSession(opts, spillDir) : new InlineSession(opts, spillDir);
+  if (!threadsAvailable) return new InlineSession(opts, spillDir);
+  tuneV8();
+  return new ThreadSession(opts, spillDir);
 }

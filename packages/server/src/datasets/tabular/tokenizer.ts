@@ -126,6 +126,16 @@ export class CsvTokenizer {
       bytes = asBuffer(chunk);
     }
     if (bytes.length === 0) return;
+    if (this.carry.length > 0) {
+      // Only the record cut at the chunk's start needs the held-back bytes: join them with the chunk's first line,
+      // not with the whole chunk (a copy of every chunk, and a fresh 1 MiB buffer each for the collector, was ~5 %
+      // of a parse). Parsing the chunk in two pieces reads exactly what one piece would.
+      const k = bytes.indexOf(LF);
+      if (k !== -1 && k + 1 < bytes.length) {
+        this.parse(Buffer.concat([this.carry, bytes.subarray(0, k + 1)]), false);
+        bytes = bytes.subarray(k + 1);
+      }
+    }
     this.parse(this.carry.length === 0 ? bytes : Buffer.concat([this.carry, bytes]), false);
   }
 

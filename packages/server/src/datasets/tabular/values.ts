@@ -461,7 +461,11 @@ function parseIsoDateBytes(s: Uint8Array, a: number): number {
   return (start + (MONTH_START[m] as number) + (leap && m > 2 ? 1 : 0) + d - 1) * MS_PER_DAY;
 }
 
-/** `parseDateTimeAt` over bytes; sets `scannedHasTime` the same way. */
+/**
+ * `parseDateTimeAt` over bytes; sets `scannedHasTime` the same way. Small on purpose: the common `YYYY-MM-DD` is
+ * read here and everything else by `parseOtherDateTimeBytes`, so the optimizing compiler inlines this into the
+ * per-cell path (the whole function was too big to inline: a call per date cell).
+ */
 export function parseDateTimeBytes(s: Uint8Array, a: number, n: number): number {
   if (n - a === 10) {
     const v = parseIsoDateBytes(s, a);
@@ -470,6 +474,11 @@ export function parseDateTimeBytes(s: Uint8Array, a: number, n: number): number 
       return v;
     }
   }
+  return parseOtherDateTimeBytes(s, a, n);
+}
+
+/** `parseDateTimeBytes` of anything but a plain `YYYY-MM-DD` / `YYYY/MM/DD` date. */
+function parseOtherDateTimeBytes(s: Uint8Array, a: number, n: number): number {
   if (n - a < 8 || n - a > 40) return NaN;
   const y = digitsAtB(s, a, 4, n);
   if (y < 0) return NaN;
