@@ -3,7 +3,6 @@
 // column (column lanes re-tokenized every byte per lane and lost on this machine; see lanes.ts).
 //
 // Compiled JavaScript uses the worker; from TypeScript sources (tests) the same ingest runs in the calling thread.
-import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { AppError } from '../../errors.js';
 import { TabularIngest } from './ingest.js';
@@ -243,31 +242,7 @@ class ThreadSession implements IngestSession {
   }
 }
 
-/**
- * V8's inlining budget for the optimizing compiler (its defaults: 460 bytecode bytes per inlined function, 920 in
- * all per optimized function). The parse's row handler calls, per cell, `ColumnAccumulator.add` and from there the
- * number parser, the distinct counters and the reservoir; with the defaults most of these stay calls (too big), with
- * these budgets the whole chain is compiled into the handler: ~10 % less CPU for the parse (docs/benchmarks.md,
- * "Session 5: push"). Results do not depend on it (inlining changes no arithmetic).
- */
-export const INGEST_V8_FLAGS = ['--max-inlined-bytecode-size=1000', '--max-inlined-bytecode-size-cumulative=3000'];
-let flagsSet = false;
-
-/**
- * Raises the inlining budget (`INGEST_V8_FLAGS`) before the first ingest worker compiles anything. V8 flags are
- * per process, so the server's own code compiled afterwards gets the same budget (only code size changes).
- * `ICHIGEN_INGEST_V8_FLAGS=0` keeps V8's defaults (to measure the difference).
- */
-function tuneV8(): void {
-  if (flagsSet) return;
-  flagsSet = true;
-  if (process.env.ICHIGEN_INGEST_V8_FLAGS === '0') return;
-  for (const flag of INGEST_V8_FLAGS) setFlagsFromString(flag);
-}
-
 /** A single-pass ingest session: in a worker thread when running compiled, else in this thread. */
 export function openIngest(opts: TabularOptions, spillDir?: string): IngestSession {
-  if (!threadsAvailable) return new InlineSession(opts, spillDir);
-  tuneV8();
-  return new ThreadSession(opts, spillDir);
+  return threadsAvailable ? new ThreadSession(opts, spillDir) : new InlineSession(opts, spillDir);
 }
