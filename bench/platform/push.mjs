@@ -2,7 +2,7 @@
 // `sha256sum FILE && cp FILE COPY` on the same file in the same run. Reports MB/s, the ratio, and the server's
 // peak memory (VmHWM), and the server's CPU seconds in all and per thread. Usage:
 // node bench/platform/push.mjs [--mb 1024] [--twice] [--keep] [--cpu-prof DIR]; ICHIGEN_INGEST_SPLIT=1 measures the
-// split parse, ICHIGEN_INGEST_V8_FLAGS=0 the parse with V8's default inlining budget. --cpu-prof writes V8 CPU profiles of the server's threads (request thread and workers) into DIR.
+// split parse. --cpu-prof writes V8 CPU profiles of the server's threads (request thread and workers) into DIR.
 import { execFileSync, spawn } from 'node:child_process';
 import {
   createReadStream,
