@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import iconv from 'iconv-lite';
 import { tableFromIPC } from 'apache-arrow';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DIALECTS, bearer, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -107,6 +107,20 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
     expect(page.json().nextBefore).toBe(4);
     const next = await get('/api/v1/projects/diabetes/datasets/labs/versions?limit=2&before=4');
     expect(next.json().versions.map((v: { version: number }) => v.version)).toEqual([3, 2]);
+  });
+
+  it('a download whose audit event cannot be written is refused before any byte', async () => {
+    const spy = vi
+      .spyOn(t.platform.datasets, 'recordRead')
+      .mockRejectedValueOnce(Object.assign(new Error('audit store unavailable'), { code: 'SQLITE_BUSY' }));
+    try {
+      const res = await get('/api/v1/projects/diabetes/datasets/labs/versions/1/content');
+      expect(res.statusCode).toBeGreaterThanOrEqual(500);
+      expect(res.body).not.toContain(LABS.split('\n')[1]!);
+      expect(res.json().error.code).toBeTypeOf('string');
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('pulls the exact bytes with their digest, and audits the read', async () => {

@@ -244,7 +244,7 @@ describe.each(BACKENDS)('faults on $dialect + $store', ({ dialect, store }) => {
     }
   });
 
-  it('a client that goes away mid-download is audited once, as a failure', async () => {
+  it('a client that goes away mid-download: the read was audited before it began, and the break-off as a failure', async () => {
     const b = await backend();
     const srv = await startServer(b.config, { print: () => undefined, logger: false });
     try {
@@ -272,12 +272,14 @@ describe.each(BACKENDS)('faults on $dialect + $store', ({ dialect, store }) => {
         });
         s.on('error', reject);
       });
-      const events = await eventually('the download event', async () => {
+      const events = await eventually('the failure event', async () => {
         const e = await srv.platform.audit.list({ action: 'dataset.download' });
-        return e.events.length > 0 ? e.events : undefined;
+        return e.events.length > 1 ? e.events : undefined;
       });
+      // Newest first: the break-off, then the read itself (written before the first byte was sent).
       expect(events.map((e) => [e.target, e.outcome, e.details.code])).toEqual([
         ['dataset:p/d@1', 'failure', 'CLIENT_CLOSED'],
+        ['dataset:p/d@1', 'success', undefined],
       ]);
     } finally {
       await srv.close();
@@ -288,7 +290,7 @@ describe.each(BACKENDS)('faults on $dialect + $store', ({ dialect, store }) => {
     ['small (fails before the first byte)', 5_000],
     ['large (fails mid-stream)', 400_000],
   ])(
-    'a flipped byte in a stored %s object: pull fails with an integrity error, leaves no file, and is audited once',
+    'a flipped byte in a stored %s object: pull fails with an integrity error, leaves no file, and is audited',
     async (_what, rows) => {
       const b = await backend();
       const srv = await startServer(b.config, { print: () => undefined, logger: false });
@@ -319,7 +321,7 @@ describe.each(BACKENDS)('faults on $dialect + $store', ({ dialect, store }) => {
           return { code, err: err.join('\n') };
         };
 
-        // Intact: saved, and exactly one success event, written before the download completed.
+        // Intact: saved, and exactly one event, written before the first byte was sent.
         const good = path.join(b.data, 'good.csv');
         expect(await pull(good)).toEqual({ code: 0, err: '' });
         expect(readFileSync(good, 'utf8')).toBe(csv);
@@ -333,13 +335,16 @@ describe.each(BACKENDS)('faults on $dialect + $store', ({ dialect, store }) => {
         expect(existsSync(target)).toBe(false);
         expect(readdirSync(b.data).filter((f) => f.includes('.part'))).toEqual([]);
         // The failure is recorded when the stream fails, which may be just after the client gave up.
+        // The read was audited before its first byte could leave (newest first: the failure, that event, the intact
+        // pull's); the digest check then failed — before any byte was sent for the small object, mid-stream for the
+        // large one.
         const events = await eventually('the failed download event', async () => {
           const e = await downloads();
-          return e.length > 1 ? e : undefined;
+          return e.length > 2 ? e : undefined;
         });
-        // One event per download: the failed read has no success event beside its failure.
         expect(events.map((e) => [e.outcome, e.details.code])).toEqual([
           ['failure', 'INTEGRITY_ERROR'],
+          ['success', undefined],
           ['success', undefined],
         ]);
       } finally {

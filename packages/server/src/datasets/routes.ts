@@ -1,5 +1,5 @@
 // HTTP routes for datasets: push (CSV stream or a files manifest), version log, show, and verified downloads.
-import { pipeline, Transform, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError, badRequest, notFound } from '../errors.js';
@@ -226,13 +226,16 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
     const v = await datasets.version(a, prm.dataset, prm.version);
     const obj = which(await datasets.manifest(v.row.manifest_digest));
     const target = `dataset:${a.project.slug}/${prm.dataset}@${prm.version}`;
-    let recorded = false;
-    const record = (outcome: 'success' | 'failure', details: Record<string, unknown> = {}): Promise<void> => {
-      if (recorded) return Promise.resolve();
-      recorded = true;
-      const all = { digest: obj.digest, path: obj.name, ...details };
-      return datasets.recordRead(p, a, target, 'dataset.download', req.ip, all, outcome);
-    };
+    const record = (outcome: 'success' | 'failure', details: Record<string, unknown> = {}): Promise<void> =>
+      datasets.recordRead(
+        p,
+        a,
+        target,
+        'dataset.download',
+        req.ip,
+        { digest: obj.digest, path: obj.name, ...details },
+        outcome,
+      );
     const codeOf = (err: unknown): string =>
       err instanceof AppError
         ? err.code
@@ -246,25 +249,17 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
       await record('failure', { code: codeOf(err) });
       throw err;
     }
-    // Holds back one chunk; at the end it writes the success event and only then lets the last chunk go.
-    let held: Buffer | undefined;
-    const audited = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        const previous = held;
-        held = chunk;
-        cb(null, previous);
-      },
-      flush(cb) {
-        record('success').then(
-          () => cb(null, held),
-          (err: unknown) => {
-            req.log.error({ err, target }, 'could not audit a download; its last chunk is withheld');
-            cb(err as Error);
-          },
-        );
-      },
-    });
-    pipeline(source, audited, (err) => {
+    // Patient data leaves only once its read is on the audit trail: a download whose event cannot be written is
+    // refused before its first byte. A transfer that then breaks off (a stored object failing its digest mid-stream,
+    // a client going away) adds one failure event with the code.
+    try {
+      await record('success');
+    } catch (err) {
+      source.destroy();
+      throw err;
+    }
+    const body = new PassThrough();
+    pipeline(source, body, (err) => {
       if (!err) return;
       record('failure', { code: codeOf(err) }).catch((auditErr: unknown) =>
         req.log.error({ err: auditErr, target, code: codeOf(err) }, 'could not audit a failed download'),
@@ -275,7 +270,7 @@ export function registerDatasetRoutes(app: TypedApp, platform: Platform): void {
       .header('content-length', String(obj.size))
       .header('x-ichigen-digest', obj.digest)
       .header('content-disposition', `attachment; filename="${obj.name.replace(/[^A-Za-z0-9._-]/g, '_')}"`)
-      .send(audited);
+      .send(body);
   };
 
   app.get(
