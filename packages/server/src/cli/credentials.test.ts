@@ -43,5 +43,11 @@ describe('stored credentials', () => {
       const c = readCredentials({ ...env, ICHIGEN_URL: other });
       expect(c, other).toEqual({ url: other });
     }
+    // A hand-written file with a token and no server: the token goes to no server ICHIGEN_URL names.
+    const partial = home();
+    writeCredentials({ token: 'orphan' } as never, partial);
+    expect(readCredentials({ ...partial, ICHIGEN_URL: 'https://evil.example' })).toEqual({
+      url: 'https://evil.example',
+    });
   });
 });

@@ -28,8 +28,9 @@ export function readCredentials(env: NodeJS.ProcessEnv = process.env): Partial<C
     }
   }
   // A token saved by `ichigen login` belongs to the server it was issued by: never send it to another one that
-  // ICHIGEN_URL names (without ICHIGEN_TOKEN, such a command is simply not logged in).
-  if (env.ICHIGEN_URL && stored.url !== undefined && sameServer(stored.url, env.ICHIGEN_URL) === false) {
+  // ICHIGEN_URL names (without ICHIGEN_TOKEN, such a command is simply not logged in); a file that names no server
+  // gives its token to none.
+  if (env.ICHIGEN_URL && (stored.url === undefined || !sameServer(stored.url, env.ICHIGEN_URL))) {
     stored = {};
   }
   return {

@@ -129,5 +129,10 @@ describe('the patient a suggested resource is about', () => {
     } satisfies AllergyIntolerance;
     expect(withSubject('create', allergy, 'pt-9')).toBe(allergy);
     expect(withSubject('create', bare, 'pt-9')).toEqual({ ...bare, subject: { reference: 'Patient/pt-9' } });
+    // R4 Task names its patient in `for`, NutritionOrder in `patient`: no `subject` is invented for them.
+    for (const resourceType of ['Task', 'NutritionOrder']) {
+      const r = { resourceType, status: 'requested' };
+      expect(withSubject('create', r, 'pt-9'), resourceType).toBe(r);
+    }
   });
 });

@@ -11,7 +11,10 @@ export type Hook = (typeof HOOKS)[number];
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
-/** FHIR R4 resource types that have a `subject` reference to the patient (the ones a suggestion is likely to create). */
+/**
+ * FHIR R4 resource types that have a `subject` reference to the patient (the ones a suggestion is likely to create).
+ * Not Task (its patient is `for`) nor NutritionOrder (`patient`): a template creating those must name the patient.
+ */
 export const SUBJECT_RESOURCES = new Set([
   'CarePlan',
   'CareTeam',
@@ -27,13 +30,11 @@ export const SUBJECT_RESOURCES = new Set([
   'MedicationAdministration',
   'MedicationRequest',
   'MedicationStatement',
-  'NutritionOrder',
   'Observation',
   'Procedure',
   'QuestionnaireResponse',
   'RiskAssessment',
   'ServiceRequest',
-  'Task',
 ]);
 
 /**
