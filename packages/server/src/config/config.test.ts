@@ -16,6 +16,8 @@ describe('loadConfig', () => {
     expect(c.dataDir).toBe(path.join(cwd, 'ichigen-data'));
     expect(c.databaseUrl).toBe(`sqlite:${path.join(cwd, 'ichigen-data', 'ichigen.sqlite')}`);
     expect(c.objectStore).toEqual({ kind: 'fs', root: path.join(cwd, 'ichigen-data', 'objects') });
+    expect(c.maxParallelTrials).toBe(Math.max(2, os.availableParallelism()));
+    expect(loadConfig({ env: { ICHIGEN_MAX_PARALLEL_TRIALS: '6' }, cwd }).maxParallelTrials).toBe(6);
   });
 
   it('layers file < environment < flags', () => {
@@ -59,6 +61,7 @@ describe('loadConfig', () => {
     bad({ ICHIGEN_DATABASE_URL: 'mysql://x' }, /databaseUrl \(ICHIGEN_DATABASE_URL\)/);
     bad({ ICHIGEN_LOG_LEVEL: 'loud' }, /logLevel/);
     bad({ ICHIGEN_OBJECT_STORE: 's3://' }, /objectStore/);
+    bad({ ICHIGEN_MAX_PARALLEL_TRIALS: '0' }, /maxParallelTrials \(ICHIGEN_MAX_PARALLEL_TRIALS\)/);
   });
 
   it('rejects unknown keys and unreadable files', () => {

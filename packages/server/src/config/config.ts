@@ -1,6 +1,7 @@
 // Platform configuration: one zod schema, filled from defaults < config file < environment < command-line flags.
 // Parsed once in main() and passed down; nothing reads process.env at import time.
 import { readFileSync, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
@@ -45,6 +46,11 @@ export const configSchema = z
       .number()
       .positive()
       .max(24 * 60 * 30),
+    /**
+     * The most trials a training policy may run at once (`parallelTrials`): each is a worker thread, so this bounds
+     * what one study can take of a shared server. Default: the machine's cores, at least 2.
+     */
+    maxParallelTrials: z.coerce.number().int().min(1).max(64),
     /** Finished jobs (and their payload and progress) are deleted this many days after they end; 0 keeps them. */
     jobRetentionDays: z.coerce.number().int().min(0).max(36_500),
     /** Trust X-Forwarded-* from a reverse proxy: false (default), true, or its addresses/CIDRs (comma-separated). */
@@ -90,6 +96,7 @@ export const ENV_SETTINGS: Record<string, keyof Config> = {
   ICHIGEN_LOGIN_WINDOW_SECONDS: 'loginWindowSeconds',
   ICHIGEN_SESSION_IDLE_MINUTES: 'sessionIdleMinutes',
   ICHIGEN_JOB_RETENTION_DAYS: 'jobRetentionDays',
+  ICHIGEN_MAX_PARALLEL_TRIALS: 'maxParallelTrials',
   ICHIGEN_TRUST_PROXY: 'trustProxy',
   ICHIGEN_ACCESS_LOG: 'accessLog',
   ICHIGEN_WEB_ROOT: 'webRoot',
@@ -161,6 +168,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   raw.loginWindowSeconds ??= 300;
   raw.sessionIdleMinutes ??= 60;
   raw.jobRetentionDays ??= 30;
+  raw.maxParallelTrials ??= Math.max(2, availableParallelism());
   raw.trustProxy ??= false;
   raw.accessLog ??= true;
   if (typeof raw.webRoot === 'string' && raw.webRoot !== '') raw.webRoot = path.resolve(cwd, raw.webRoot);

@@ -64,6 +64,8 @@ export class TrainingService {
     private readonly store: MetadataStore,
     private readonly audit: AuditLog,
     private readonly jobs: JobQueue,
+    /** The server's `maxParallelTrials`: a policy asking for more trials at once is refused. */
+    private readonly maxParallelTrials = 64,
   ) {}
 
   private get db() {
@@ -92,6 +94,12 @@ export class TrainingService {
       throw badRequest('INVALID_POLICY', `policy field ${i.path.join('.') || '(policy)'}: ${i.message}`);
     }
     const spec = parsed.data;
+    if (spec.parallelTrials !== undefined && spec.parallelTrials > this.maxParallelTrials) {
+      throw badRequest(
+        'INVALID_POLICY',
+        `policy field parallelTrials: at most ${this.maxParallelTrials} on this server (its maxParallelTrials setting)`,
+      );
+    }
     if (spec.searchSpace) checkSearchSpace(spec);
     const existing = await this.db
       .selectFrom('training_policies')

@@ -123,6 +123,13 @@ export function studyHandler(platform: Platform): JobHandler {
       const searchRows = spec.searchRows ?? DEFAULT_SEARCH_ROWS;
       // The policy's number, not the machine's cores: the trials of a seed depend on it (see parallelTrials).
       const parallel = spec.parallelTrials ?? DEFAULT_PARALLEL_TRIALS;
+      // A policy set on a server allowing more (or before the limit was lowered) does not get past this one's.
+      if (parallel > platform.config.maxParallelTrials) {
+        throw studyInputError(
+          'PARALLEL_TRIALS_LIMIT',
+          `the policy runs ${parallel} trials at once; this server allows ${platform.config.maxParallelTrials} (maxParallelTrials)`,
+        );
+      }
       const tLoaded = Date.now();
       cpuAt.push(cpu());
 

@@ -36,7 +36,7 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
   };
 
   beforeAll(async () => {
-    t = await makeTestPlatform(dialect);
+    t = await makeTestPlatform(dialect, { maxParallelTrials: 4 });
     users.admin = t.admin.token;
     await api('POST', '/projects', 'admin', { slug: 'diabetes', name: 'Diabetes' });
     for (const [name, role] of [
@@ -355,11 +355,14 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
       expect(r.statusCode, r.body).toBe(201);
       return waitStudy(r.json().id);
     };
-    for (const parallelTrials of [0, 1.5, 65]) {
+    for (const parallelTrials of [0, 1.5, 65, 5]) {
       const bad = await policy({ trials: 8, searchRows: 1000, parallelTrials });
       expect(bad.statusCode).toBe(400);
       expect(bad.json().error.code).toBe('INVALID_POLICY');
     }
+    // 5 is above this server's maxParallelTrials (4): the message says so.
+    const over = await policy({ trials: 8, searchRows: 1000, parallelTrials: 5 });
+    expect(over.json().error.message).toMatch(/at most 4 on this server/);
     expect((await policy({ trials: 8, searchRows: 1000, parallelTrials: 3 })).statusCode).toBe(200);
     const s = await run();
     expect(s.status, s.error).toBe('succeeded');
