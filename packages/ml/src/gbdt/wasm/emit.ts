@@ -24,6 +24,8 @@ export const Simd = {
 export const Op = {
   block: 0x02,
   loop: 0x03,
+  if: 0x04,
+  else: 0x05,
   br: 0x0c,
   brIf: 0x0d,
   end: 0x0b,
@@ -211,6 +213,18 @@ export class FunctionBody {
   loop(): this {
     this.byte(Op.loop);
     this.byte(VOID);
+    return this;
+  }
+
+  /** Runs what follows (up to else or end) if the i32 on the stack is not zero. */
+  if(): this {
+    this.byte(Op.if);
+    this.byte(VOID);
+    return this;
+  }
+
+  else(): this {
+    this.byte(Op.else);
     return this;
   }
 

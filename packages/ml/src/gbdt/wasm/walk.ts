@@ -19,10 +19,12 @@ function wasmApi(): WasmApi | null {
   return api && typeof api.Module === 'function' ? api : null;
 }
 
-/** Rows walked in lockstep per group. */
-const LANES = 8;
+/** Rows walked in lockstep: GROUPS groups of GROUP rows, each group refilled as soon as all its rows are done. */
+const GROUP = 4;
+const GROUPS = 2;
+const LANES = GROUP * GROUPS;
 /** Lockstep steps per loop test (a leaf loops to itself, so extra steps are harmless). */
-const UNROLL = 2;
+const UNROLL = 3;
 /** Most levels of a tree walked with SIMD, 16 rows at a time (positions at level 8 still fit a byte). */
 const MAX_TOP = 8;
 /** Most internal nodes a level may have to be walked in SIMD (16, 24 and 32 measured alike at 255 leaves). */
@@ -93,7 +95,7 @@ function layout(c: CompiledTrees, rows: number): Layout {
   const align = (n: number): number => Math.ceil(n / 64) * 64;
   const nodes = c.child.length;
   const trees = align(RECORD * nodes);
-  const leaves = align(trees + 4 * c.numTrees);
+  const leaves = align(trees + 8 * c.numTrees);
   let at = align(leaves + 8 * nodes);
   const cuts: number[] = [];
   const luts: number[] = [];
@@ -107,7 +109,7 @@ function layout(c: CompiledTrees, rows: number): Layout {
   const input = at;
   const bins = align(input + 8 * rows * c.numFeatures);
   const acc = align(bins + stride * 2 * c.numFeatures);
-  const pos = align(acc + 8 * rows);
+  const pos = align(acc + 8 * (rows + 2 * GROUP));
   const entry = align(pos + stride * c.numTrees);
   const top: number[] = [];
   const entryAt: number[] = [];
@@ -279,85 +281,126 @@ function topsFunctions(c: CompiledTrees, L: Layout): FunctionBody[] {
 }
 
 /**
- * The walk function: for every tree, groups of LANES rows step together until all of them stand on a leaf (leaves
- * loop to themselves, so a row that is done waits in place), then add their leaf values; the last m % LANES rows go
- * one at a time.
+ * The walk function: for every tree, two groups of GROUP rows step together (LANES lanes), and each group, as soon as
+ * all its rows stand on a leaf (leaves loop to themselves, so a row that is done waits in place), adds its leaf values
+ * and takes the next GROUP rows, while the other group goes on. A group that finds no whole group of rows left parks
+ * on a leaf with its row index at `park` (scratch margins past the block); when both are parked, the last m % GROUP
+ * rows go one at a time.
  */
 function walkFunction(c: CompiledTrees, L: Layout): FunctionBody {
   const f = new FunctionBody(1);
   const m = 0;
   const t = f.local(I32);
   const i = f.local(I32);
-  const rowAcc = f.local(I32);
+  const next = f.local(I32);
   const posAt = f.local(I32);
   const entryAt = f.local(I32);
+  const rowOf = Array.from({ length: GROUPS }, () => f.local(I32));
   const g = Array.from({ length: LANES }, () => f.local(I32));
+  const park = L.rows;
+  let leaf = 0;
+  while (c.internal[leaf] === 1) leaf++;
 
-  // The unsigned bin limit of node g (0xff: a leaf), for the loop test.
+  // The unsigned bin limit of node g (0xff: a leaf), for the group test.
   const limit = (gk: number): void => {
     f.get(gk).mem(Op.i32Load8U, 0, 6);
   };
-  // g = child + RECORD * (bin > limit), bin read from the node's column for row i + k (both biased, signed).
-  const step = (k: number, gk: number): void => {
+  // g = child + RECORD * (bin > limit), bin read from the node's column for row `row` + k (both biased, signed).
+  const step = (row: number, k: number, gk: number): void => {
     f.get(gk).mem(Op.i32Load, 2, 0);
     f.get(gk).mem(Op.i32Load8S, 0, 7);
-    f.get(i)
+    f.get(row)
       .get(gk)
       .mem(Op.i32Load16U, 1, 4)
       .op(Op.i32Add)
       .mem(Op.i32Load8S, 0, L.bins + k);
     f.op(Op.i32LtS).i32(3).op(Op.i32Shl).op(Op.i32Add).set(gk);
   };
-  // acc[row i + k] += leafValue[node g].
-  const accumulate = (k: number, gk: number): void => {
-    f.get(rowAcc);
-    f.get(rowAcc).mem(Op.f64Load, 3, L.acc + 8 * k);
+  // acc[row + k] += leafValue[node g].
+  const accumulate = (row: number, k: number, gk: number): void => {
+    f.get(row).i32(3).op(Op.i32Shl);
+    f.get(row)
+      .i32(3)
+      .op(Op.i32Shl)
+      .mem(Op.f64Load, 3, L.acc + 8 * k);
     f.get(gk).mem(Op.f64Load, 3, L.leaves);
     f.op(Op.f64Add).mem(Op.f64Store, 3, L.acc + 8 * k);
+  };
+  // g = entry[t][pos[t][row + k]]
+  const enter = (row: number, k: number, gk: number): void => {
+    f.get(entryAt)
+      .get(posAt)
+      .get(row)
+      .op(Op.i32Add)
+      .mem(Op.i32Load8U, 0, L.pos + k);
+    f.i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, L.entry).set(gk);
   };
 
   f.block().loop(); // trees
   f.get(t).i32(c.numTrees).op(Op.i32GeU).brIf(1);
   f.get(t).i32(L.stride).op(Op.i32Mul).set(posAt);
   f.get(t).i32(2).op(Op.i32Shl).mem(Op.i32Load, 2, L.trees).set(entryAt);
+  f.i32(0).set(next);
+  // A tree its SIMD levels walk whole (every entry node a leaf): each row adds its leaf value, no lockstep.
+  f.get(t)
+    .i32(2)
+    .op(Op.i32Shl)
+    .mem(Op.i32Load, 2, L.trees + 4 * c.numTrees)
+    .op(Op.i32Eqz)
+    .if();
+  f.get(m).set(next);
   f.i32(0).set(i);
+  f.block().loop();
+  f.get(i).get(m).op(Op.i32GeU).brIf(1);
+  enter(i, 0, g[0]!);
+  accumulate(i, 0, g[0]!);
+  f.get(i).i32(1).op(Op.i32Add).set(i);
+  f.br(0).end().end();
+  f.end();
+  for (const r of rowOf) f.i32(park + GROUP).set(r);
+  for (const gk of g) f.i32(RECORD * leaf).set(gk);
 
-  f.block().loop(); // groups of LANES rows
-  f.get(i).i32(LANES).op(Op.i32Add).get(m).op(Op.i32GtU).brIf(1);
-  f.get(i).i32(3).op(Op.i32Shl).set(rowAcc);
-  // g = entry[t][pos[t][i + k]]
-  g.forEach((gk, k) => {
-    f.get(entryAt)
-      .get(posAt)
-      .get(i)
-      .op(Op.i32Add)
-      .mem(Op.i32Load8U, 0, L.pos + k);
-    f.i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, L.entry).set(gk);
-  });
   f.block().loop(); // lockstep steps
-  limit(g[0]!);
-  for (let k = 1; k < LANES; k++) {
-    limit(g[k]!);
-    f.op(Op.i32And);
+  for (let h = 0; h < GROUPS; h++) {
+    const row = rowOf[h]!;
+    const lanes = g.slice(h * GROUP, (h + 1) * GROUP);
+    // While the group is done (and not parked): add its leaf values, take the next GROUP rows or park.
+    f.block().loop();
+    f.get(row).i32(park).op(Op.i32Eq).brIf(1);
+    limit(lanes[0]!);
+    for (let k = 1; k < GROUP; k++) {
+      limit(lanes[k]!);
+      f.op(Op.i32And);
+    }
+    f.i32(LEAF_HI).op(Op.i32Ne).brIf(1);
+    lanes.forEach((gk, k) => accumulate(row, k, gk));
+    f.get(next).i32(GROUP).op(Op.i32Add).get(m).op(Op.i32GtU).if();
+    f.i32(park).set(row);
+    f.br(2);
+    f.end();
+    f.get(next).set(row);
+    f.get(next).i32(GROUP).op(Op.i32Add).set(next);
+    lanes.forEach((gk, k) => enter(row, k, gk));
+    f.br(0).end().end();
   }
-  f.i32(LEAF_HI).op(Op.i32Eq).brIf(1);
-  for (let u = 0; u < UNROLL; u++) for (let k = 0; k < LANES; k++) step(k, g[k]!);
-  f.br(0).end().end();
-  for (let k = 0; k < LANES; k++) accumulate(k, g[k]!);
-  f.get(i).i32(LANES).op(Op.i32Add).set(i);
+  f.get(rowOf[0]!);
+  for (let h = 1; h < GROUPS; h++) f.get(rowOf[h]!).op(Op.i32Add);
+  f.i32(GROUPS * park)
+    .op(Op.i32Eq)
+    .brIf(1);
+  for (let u = 0; u < UNROLL; u++) for (let k = 0; k < LANES; k++) step(rowOf[(k / GROUP) | 0]!, k % GROUP, g[k]!);
   f.br(0).end().end();
 
+  f.get(next).set(i);
   f.block().loop(); // the last rows, one at a time
   f.get(i).get(m).op(Op.i32GeU).brIf(1);
-  f.get(i).i32(3).op(Op.i32Shl).set(rowAcc);
-  f.get(entryAt).get(posAt).get(i).op(Op.i32Add).mem(Op.i32Load8U, 0, L.pos);
-  f.i32(2).op(Op.i32Shl).op(Op.i32Add).mem(Op.i32Load, 2, L.entry).set(g[0]!);
+  enter(i, 0, g[0]!);
   f.block().loop();
   limit(g[0]!);
   f.i32(LEAF_HI).op(Op.i32Eq).brIf(1);
-  step(0, g[0]!);
+  step(i, 0, g[0]!);
   f.br(0).end().end();
-  accumulate(0, g[0]!);
+  accumulate(i, 0, g[0]!);
   f.get(i).i32(1).op(Op.i32Add).set(i);
   f.br(0).end().end();
 
@@ -373,11 +416,14 @@ function writeModel(c: CompiledTrees, L: Layout, mem: ArrayBuffer): void {
   const halves = new Uint16Array(mem, 0, (RECORD / 2) * nodes);
   const bytes = new Uint8Array(mem, 0, RECORD * nodes);
   const treeStart = new Int32Array(mem, L.trees, c.numTrees);
+  const deep = new Int32Array(mem, L.trees + 4 * c.numTrees, c.numTrees);
   const leaves = new Float64Array(mem, L.leaves, nodes);
   for (let t = 0; t < c.numTrees; t++) {
     treeStart[t] = L.entryAt[t]!;
     const entry = new Int32Array(mem, L.entry + L.entryAt[t]!, 1 << L.top[t]!);
-    topLevels(c, t, L.top[t]!)[L.top[t]!]!.forEach((g, j) => (entry[j] = RECORD * g));
+    const bottom = topLevels(c, t, L.top[t]!)[L.top[t]!]!;
+    bottom.forEach((g, j) => (entry[j] = RECORD * g));
+    deep[t] = bottom.some((g) => c.internal[g] === 1) ? 1 : 0;
   }
   for (let g = 0; g < nodes; g++) {
     const internal = c.internal[g] === 1;
