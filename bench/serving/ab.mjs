@@ -8,13 +8,11 @@
 // Each ROOT is a built copy of the repository (packages/*/dist, with node_modules reachable from it, and
 // @ichigen/ml resolving to its own packages/ml). One data directory is prepared with setup.mjs (this checkout's
 // build); every run gets a fresh copy of it under --data-root. Builds alternate run by run; medians at the end.
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { importJWK, SignJWT } from 'jose';
+import { benchRecord, cdsSigner, cpuSeconds, patientViewBody, startChild, stopChild } from './common.mjs';
 import { openLoop } from './openloop.mjs';
 import { setup } from './setup.mjs';
 
@@ -30,49 +28,20 @@ const DATA_ROOT = opt('--data-root', '/dev/shm');
 const roots = args.filter((a, i) => !a.startsWith('--') && !VALUED.includes(args[i - 1])).map((r) => path.resolve(r));
 if (roots.length === 0) throw new Error('name at least one build root');
 
-/** User + system CPU seconds of a process so far (Linux /proc). */
-const cpuSeconds = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / 100;
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function start(root, dir) {
-  const log = path.join(os.tmpdir(), `ichigen-bench-ab-${process.pid}.log`);
-  const fd = openSync(log, 'w');
-  const p = spawn(
-    process.execPath,
-    [path.join(root, 'packages/server/bin/ichigen.js'), 'serve', '--port', '0', '--data', dir],
-    {
-      stdio: ['ignore', fd, fd],
-    },
-  );
-  closeSync(fd);
-  for (let i = 0; i < 600; i++) {
-    const m = /(http:\/\/(?:127\.0\.0\.1|localhost|0\.0\.0\.0|\[::1?\]):\d+)/.exec(readFileSync(log, 'utf8'));
-    if (m) return { p, log, url: m[1].replace('0.0.0.0', '127.0.0.1').replace('localhost', '127.0.0.1') };
-    if (p.exitCode !== null) throw new Error(`server exited: ${readFileSync(log, 'utf8')}`);
-    await sleep(100);
-  }
-  p.kill('SIGTERM');
-  throw new Error(`server printed no URL: ${readFileSync(log, 'utf8')}`);
-}
+const start = (root, dir) =>
+  startChild('ab', process.execPath, [
+    path.join(root, 'packages/server/bin/ichigen.js'),
+    'serve',
+    '--port',
+    '0',
+    '--data',
+    dir,
+  ]);
 
 console.error('setting up the data directory (in-process, then closed)…');
 const prepared = mkdtempSync(path.join(DATA_ROOT, 'ichigen-bench-ab-'));
 const state = await setup({ dir: prepared });
-const key = await importJWK(state.privateJwk, 'ES256');
-const sign = (aud) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'ES256', kid: state.kid, typ: 'JWT' })
-    .setIssuer(state.iss)
-    .setSubject('bench-client')
-    .setAudience(aud)
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .setJti(randomUUID())
-    .sign(key);
+const sign = await cdsSigner(state);
 const restBody = JSON.stringify({ rows: [state.sample] });
 const restHeaders = { authorization: `Bearer ${state.sciToken}`, 'content-type': 'application/json' };
 
@@ -108,7 +77,7 @@ try {
           ['REST predict ?explain=false', '?explain=false'],
         ]) {
           const p = new URL(url).pathname + query;
-          const r = await measure(s.p.pid, {
+          const r = await measure(s.proc.pid, {
             url,
             rate: REST_RATE,
             connections: 10,
@@ -124,34 +93,9 @@ try {
         const pv = (await disc.json()).services.find((x) => x.hook === 'patient-view');
         const aud = `${state.base}/cds-services/${pv.id}`;
         const pid = 'pt-bench';
-        const icd = 'http://hl7.org/fhir/sid/icd-10';
-        const resources = [
-          fx.patient(pid, 'female', '1961-04-02'),
-          fx.condition('c-e11', pid, icd, 'E11.9', 'Type 2 diabetes mellitus'),
-          fx.condition('c-i10', pid, icd, 'I10', 'Essential hypertension'),
-          fx.condition('c-e78', pid, icd, 'E78.5', 'Hyperlipidaemia'),
-          fx.condition('c-n18', pid, icd, 'N18.3', 'CKD stage 3'),
-          fx.condition('c-k21', pid, icd, 'K21.9', 'GERD'),
-          ...Array.from({ length: 18 }, (_, i) =>
-            i % 3 === 2
-              ? fx.quantity(`a1c-${i}`, pid, '4548-4', 53 + (i % 5) * 4, 'mmol/mol', 20 + i * 60)
-              : fx.quantity(`a1c-${i}`, pid, '4548-4', 7 + (i % 5) * 0.4, '%', 20 + i * 60),
-          ),
-          ...Array.from({ length: 9 }, (_, i) =>
-            fx.quantity(`egfr-${i}`, pid, '62238-1', 60 - i * 2, 'mL/min/{1.73_m2}', 30 + i * 90),
-          ),
-          ...Array.from({ length: 7 }, (_, i) =>
-            fx.quantity(`bmi-${i}`, pid, '39156-5', 29 + i * 0.3, 'kg/m2', 60 + i * 120),
-          ),
-        ];
+        const resources = benchRecord(fx, pid);
         const prefetch = prefetchFor(fx.bundle(resources), pid, pv.prefetch ?? {});
-        const template = JSON.stringify({
-          hook: 'patient-view',
-          hookInstance: '__HOOK_INSTANCE__',
-          context: { userId: 'Practitioner/bench', patientId: pid },
-          prefetch,
-        });
-        const freshBody = () => template.replace('__HOOK_INSTANCE__', randomUUID());
+        const freshBody = patientViewBody(prefetch, pid);
         // One fresh token per call (a replayed jti is refused), signed before the run.
         const pool = await Promise.all(
           Array.from({ length: Math.ceil(CDS_RATE * (WARMUP + DURATION)) + 1 }, () => sign(aud)),
@@ -166,7 +110,7 @@ try {
         const checked = await check.json();
         if (check.status !== 200 || checked.cards.length !== 3)
           throw new Error(`patient-view check: ${check.status} ${JSON.stringify(checked).slice(0, 300)}`);
-        const r = await measure(s.p.pid, {
+        const r = await measure(s.proc.pid, {
           url: cdsUrl,
           rate: CDS_RATE,
           connections: 100,
@@ -179,9 +123,7 @@ try {
         record(`patient-view at ${CDS_RATE}/s`, root, r.cpuMs);
         show(round, root, 'patient-view', r);
       } finally {
-        s.p.kill('SIGTERM');
-        await new Promise((r) => (s.p.exitCode !== null ? r() : s.p.once('exit', r)));
-        rmSync(s.log, { force: true });
+        await stopChild(s);
         rmSync(dir, { recursive: true, force: true });
       }
     }

@@ -4,14 +4,12 @@
 // [--cds-connections 100] [--data-root DIR] [--skip-anchors] [--cpu-prof DIR] [--server-env K=V,…]
 // Each run also records the server process's CPU time per request (from /proc), which a loaded machine skews less
 // than requests/s.
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execSync } from 'node:child_process';
 import autocannon from 'autocannon';
-import { importJWK, SignJWT } from 'jose';
+import { benchRecord, cdsSigner, cpuSeconds, patientViewBody, startChild, stopChild } from './common.mjs';
 import { openLoop } from './openloop.mjs';
 import { setup } from './setup.mjs';
 
@@ -49,44 +47,11 @@ const SERVER_ENV = args.includes('--server-env')
         .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
     )
   : {};
-/** User + system CPU seconds of a process so far (Linux /proc; null elsewhere). */
-const cpuSeconds = (pid) => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100;
-  } catch {
-    return null;
-  }
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const load = () =>
   os
     .loadavg()
     .map((x) => x.toFixed(2))
     .join(' ');
-
-/** Starts a server in a child process with its output in a log file; resolves with its URL once it prints one. */
-async function child(name, cmd, argv, env = {}) {
-  const log = path.join(os.tmpdir(), `ichigen-bench-serving-${name}-${process.pid}.log`);
-  const fd = openSync(log, 'w');
-  const p = spawn(cmd, argv, { cwd: root, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
-  closeSync(fd);
-  for (let i = 0; i < 600; i++) {
-    const m = /(http:\/\/(?:127\.0\.0\.1|localhost|\[::1?\]|0\.0\.0\.0):\d+)/.exec(readFileSync(log, 'utf8'));
-    if (m) return { url: m[1].replace('0.0.0.0', '127.0.0.1').replace('localhost', '127.0.0.1'), proc: p, log };
-    if (p.exitCode !== null) throw new Error(`${name} exited: ${readFileSync(log, 'utf8')}`);
-    await sleep(100);
-  }
-  p.kill('SIGTERM');
-  throw new Error(`${name} printed no URL: ${readFileSync(log, 'utf8')}`);
-}
-
-async function stop(c) {
-  c.proc.kill('SIGTERM');
-  await new Promise((r) => (c.proc.exitCode !== null ? r() : c.proc.once('exit', r)));
-  rmSync(c.log, { force: true });
-}
 
 /** One bounded autocannon run (after a short warm-up run whose numbers are discarded). */
 async function measure(label, opts, pid) {
@@ -138,7 +103,9 @@ const predictBody = JSON.stringify({ rows: [state.sample] });
 
 // 1. The anchor: bare node:http.
 if (!SKIP_ANCHORS) {
-  const hello = await child('hello', process.execPath, [path.join(root, 'bench/serving/hello.mjs')]);
+  const hello = await startChild('hello', process.execPath, [path.join(root, 'bench/serving/hello.mjs')], {
+    cwd: root,
+  });
   try {
     results.runs.hello = await measure(
       'node:http hello-world',
@@ -152,12 +119,12 @@ if (!SKIP_ANCHORS) {
       hello.proc.pid,
     );
   } finally {
-    await stop(hello);
+    await stopChild(hello);
   }
 }
 
 // 2 + 3. Ichigen from its own process, on the data directory prepared above.
-const server = await child(
+const server = await startChild(
   'ichigen',
   process.execPath,
   [
@@ -169,7 +136,7 @@ const server = await child(
     '--data',
     state.dir,
   ],
-  SERVER_ENV,
+  { cwd: root, env: SERVER_ENV },
 );
 const spid = server.proc.pid;
 try {
@@ -210,17 +177,7 @@ try {
 
   if (!ONLY_REST) {
     // CDS Hooks: a fresh ES256 JWT per call (the service refuses a replayed jti), signed up front.
-    const key = await importJWK(state.privateJwk, 'ES256');
-    const sign = (aud) =>
-      new SignJWT({})
-        .setProtectedHeader({ alg: 'ES256', kid: state.kid, typ: 'JWT' })
-        .setIssuer(state.iss)
-        .setSubject('bench-client')
-        .setAudience(aud)
-        .setIssuedAt()
-        .setExpirationTime('5m')
-        .setJti(randomUUID())
-        .sign(key);
+    const sign = await cdsSigner(state);
     const disc = await fetch(`${server.url}/cds-services`, {
       headers: { authorization: `Bearer ${await sign(`${state.base}/cds-services`)}` },
     });
@@ -228,38 +185,11 @@ try {
     const pv = services.find((s) => s.hook === 'patient-view');
     if (!pv) throw new Error(`no patient-view service: ${JSON.stringify(services)}`);
     const endpointAud = `${state.base}/cds-services/${pv.id}`;
-    // A 40-resource record, all of it requested by the discovery templates (so all of it is in the prefetch): the
-    // patient, 5 conditions, 18 HbA1c (some in IFCC mmol/mol), 9 eGFR and 7 BMI observations over ten years.
+    // A 40-resource record, all of it requested by the discovery templates (so all of it is in the prefetch).
     const pid = 'pt-bench';
-    const icd = 'http://hl7.org/fhir/sid/icd-10';
-    const resources = [
-      fx.patient(pid, 'female', '1961-04-02'),
-      fx.condition('c-e11', pid, icd, 'E11.9', 'Type 2 diabetes mellitus'),
-      fx.condition('c-i10', pid, icd, 'I10', 'Essential hypertension'),
-      fx.condition('c-e78', pid, icd, 'E78.5', 'Hyperlipidaemia'),
-      fx.condition('c-n18', pid, icd, 'N18.3', 'CKD stage 3'),
-      fx.condition('c-k21', pid, icd, 'K21.9', 'GERD'),
-      ...Array.from({ length: 18 }, (_, i) =>
-        i % 3 === 2
-          ? fx.quantity(`a1c-${i}`, pid, '4548-4', 53 + (i % 5) * 4, 'mmol/mol', 20 + i * 60)
-          : fx.quantity(`a1c-${i}`, pid, '4548-4', 7 + (i % 5) * 0.4, '%', 20 + i * 60),
-      ),
-      ...Array.from({ length: 9 }, (_, i) =>
-        fx.quantity(`egfr-${i}`, pid, '62238-1', 60 - i * 2, 'mL/min/{1.73_m2}', 30 + i * 90),
-      ),
-      ...Array.from({ length: 7 }, (_, i) =>
-        fx.quantity(`bmi-${i}`, pid, '39156-5', 29 + i * 0.3, 'kg/m2', 60 + i * 120),
-      ),
-    ];
-    if (resources.length !== 40) throw new Error(`prefetch has ${resources.length} resources, not 40`);
+    const resources = benchRecord(fx, pid);
     const prefetch = prefetchFor(fx.bundle(resources), pid, pv.prefetch ?? {});
-    const bodyTemplate = JSON.stringify({
-      hook: 'patient-view',
-      hookInstance: '__HOOK_INSTANCE__',
-      context: { userId: 'Practitioner/bench', patientId: pid },
-      prefetch,
-    });
-    const freshBody = () => bodyTemplate.replace('__HOOK_INSTANCE__', randomUUID());
+    const freshBody = patientViewBody(prefetch, pid);
     const cdsUrl = `${server.url}/cds-services/${pv.id}`;
     const one = await fetch(cdsUrl, {
       method: 'POST',
@@ -348,16 +278,17 @@ try {
     results.cdsTokenPool.reusedTotal = Math.max(0, next - pool.length);
   }
 } finally {
-  await stop(server);
+  await stopChild(server);
 }
 
 // 4. The data scientist's alternative: Flask + XGBoost (100 trees) on the same CSV, waitress and the dev server.
 for (const kind of SKIP_ANCHORS ? [] : ['waitress', 'flask-dev']) {
-  const py = await child(kind, '/usr/bin/python3', [
-    path.join(root, 'bench/serving/flask_app.py'),
-    state.csvPath,
+  const py = await startChild(
     kind,
-  ]);
+    '/usr/bin/python3',
+    [path.join(root, 'bench/serving/flask_app.py'), state.csvPath, kind],
+    { cwd: root },
+  );
   try {
     const r = await fetch(`${py.url}/predict`, {
       method: 'POST',
@@ -377,7 +308,7 @@ for (const kind of SKIP_ANCHORS ? [] : ['waitress', 'flask-dev']) {
       py.proc.pid,
     );
   } finally {
-    await stop(py);
+    await stopChild(py);
   }
 }
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { Frame } from '../frame.js';
 import type { GbdtModel, GbdtTreeJson } from './model.js';
-import { ForestShap, ShapScratch, TreeShapTable, treeShap } from './shap.js';
+import { ForestShap, ShapScratch, TreeShapTable, leafTableValues, treeShap } from './shap.js';
 import type { ShapForest, ShapTree } from './shap.js';
 import { trainGbdt } from './train.js';
 
@@ -121,35 +121,35 @@ function modelInputs(model: GbdtModel, frame: Frame) {
 
 // ---- Reference: the per-row explanation as it was before ForestShap (leaf tables checked step by step against
 // the row's direction at every split, routed up front; treeShap for trees over the budget). Kept verbatim as the
-// yardstick for the new path; do not optimise it.
-function extend(s: ShapScratch, p: number, depth: number, zero: number, one: number, feature: number): void {
-  const { feat, weight } = s;
-  feat[p + depth] = feature;
-  s.zero[p + depth] = zero;
-  s.one[p + depth] = one;
-  weight[p + depth] = depth === 0 ? 1 : 0;
-  for (let i = depth - 1; i >= 0; i--) {
-    weight[p + i + 1] = weight[p + i + 1]! + (one * weight[p + i]! * (i + 1)) / (depth + 1);
-    weight[p + i] = (zero * weight[p + i]! * (depth - i)) / (depth + 1);
-  }
-}
-
-function unwoundSum(s: ShapScratch, p: number, depth: number, index: number): number {
-  const weight = s.weight;
-  const one = s.one[p + index]!;
-  const zero = s.zero[p + index]!;
-  let next = weight[p + depth]!;
-  let total = 0;
-  if (one !== 0) {
-    for (let i = depth - 1; i >= 0; i--) {
-      const tmp = next / ((i + 1) * one);
-      total += tmp;
-      next = weight[p + i]! - tmp * zero * (depth - i);
+// yardstick for the new path (only the table fill, which ForestShap did not change, is shared); do not optimise it.
+/**
+ * One tree's SHAP values for a row from its tables (what `TreeShapTable.add` did before ForestShap took over):
+ * walk the tree with the row's decisions `dec`, clearing a feature's bit on the side the row does not take, then
+ * read one table row per leaf.
+ */
+function addFromTable(table: TreeShapTable, tree: ShapTree, dec: Uint8Array, phi: Float64Array): void {
+  const { nodeBit, leafU, uFeature, leafTable, values } = table;
+  const stack: [number, number][] = [];
+  let node = 0;
+  let mask = -1;
+  for (;;) {
+    const l = tree.left[node]!;
+    if (l !== -1) {
+      const r = tree.right[node]!;
+      const off = mask & ~(1 << nodeBit[node]!);
+      const goLeft = dec[node] === 1;
+      stack.push([goLeft ? r : l, off]);
+      node = goLeft ? l : r;
+      continue;
     }
-  } else {
-    for (let i = depth - 1; i >= 0; i--) total += weight[p + i]! / (zero * (depth - i));
+    const leaf = nodeBit[node]!;
+    const k = leafU[leaf + 1]! - leafU[leaf]!;
+    const row = leafTable[leaf]! + (mask & ((1 << k) - 1)) * k;
+    for (let u = leafU[leaf]!, j = row; u < leafU[leaf + 1]!; u++, j++) phi[uFeature[u]!] += values[j]!;
+    const next = stack.pop();
+    if (!next) break;
+    [node, mask] = next;
   }
-  return total * (depth + 1);
 }
 
 class OldTreeShapTable {
@@ -223,25 +223,8 @@ class OldTreeShapTable {
     };
     if (tree.left[0] !== -1) visit(0);
     if (tooBig) return null;
-    const values = new Float64Array(size);
-    const s = new ShapScratch(tree.maxDepth + 1);
-    const leafTable: number[] = [];
-    let off = 0;
-    for (const leaf of leaves) {
-      leafTable.push(off);
-      const k = leaf.feats.length;
-      for (let mask = 0; mask < 1 << k; mask++) {
-        // The leaf's path as treeShap has it at this leaf: the root's dummy element, then each unique feature
-        // with its cover fraction and whether the row follows the path on it (1) or not (0).
-        extend(s, 0, 0, 1, 1, -1);
-        for (let u = 0; u < k; u++) extend(s, 0, u + 1, leaf.zeros[u]!, (mask >> u) & 1, leaf.feats[u]!);
-        for (let u = 0; u < k; u++) {
-          const w = unwoundSum(s, 0, k, u + 1);
-          values[off + mask * k + u] = w * (((mask >> u) & 1) - leaf.zeros[u]!) * leaf.value;
-        }
-      }
-      off += (1 << k) * k;
-    }
+    // The tables themselves are unchanged by ForestShap: the same fill as production.
+    const { values, leafTable } = leafTableValues(leaves, tree.maxDepth, size);
     return new OldTreeShapTable(
       Int32Array.from(leafU),
       Int32Array.from(uFeature),
@@ -394,7 +377,7 @@ describe('TreeSHAP', () => {
         };
         treeShap(tree, goesLeft, slow, new ShapScratch(tree.maxDepth));
         const dec = Uint8Array.from(t.splitFeature, (f, j) => (f >= 0 && goesLeft(j) ? 1 : 0));
-        TreeShapTable.build(tree, 1 << 20)!.add(dec, 0, fast);
+        addFromTable(TreeShapTable.build(tree, 1 << 20)!, tree, dec, fast);
         expect(TreeShapTable.build(tree, 1)).toBeNull(); // over the budget: the caller keeps the recursion
       }
       for (let f = 0; f < F; f++) expect(fast[f]!).toBeCloseTo(slow[f]!, 12);

@@ -187,17 +187,48 @@ export function walkPaths(
 }
 
 /**
+ * The per-leaf tables: for each leaf (its unique path features, their cover fractions and its value) and each
+ * subset `mask` of those k features the row follows, the k contributions at `leafTable[l] + mask * k`, computed
+ * with treeShap's arithmetic. `size` is the total count of numbers.
+ */
+export function leafTableValues(
+  leaves: readonly { feats: readonly number[]; zeros: readonly number[]; value: number }[],
+  maxDepth: number,
+  size: number,
+): { values: Float64Array; leafTable: number[] } {
+  const values = new Float64Array(size);
+  const s = new ShapScratch(maxDepth + 1);
+  const leafTable: number[] = [];
+  let off = 0;
+  for (const leaf of leaves) {
+    leafTable.push(off);
+    const k = leaf.feats.length;
+    for (let mask = 0; mask < 1 << k; mask++) {
+      // The leaf's path as treeShap has it at this leaf: the root's dummy element, then each unique feature
+      // with its cover fraction and whether the row follows the path on it (1) or not (0).
+      extend(s, 0, 0, 1, 1, -1);
+      for (let u = 0; u < k; u++) extend(s, 0, u + 1, leaf.zeros[u]!, (mask >> u) & 1, leaf.feats[u]!);
+      for (let u = 0; u < k; u++) {
+        const w = unwoundSum(s, 0, k, u + 1);
+        values[off + mask * k + u] = w * (((mask >> u) & 1) - leaf.zeros[u]!) * leaf.value;
+      }
+    }
+    off += (1 << k) * k;
+  }
+  return { values, leafTable };
+}
+
+/**
  * TreeSHAP with per-leaf tables (the precomputation of "Fast TreeSHAP v2", Yang 2021): a leaf's contribution to
  * each feature depends on the row only through which of the leaf's path features the row agrees with, so for every
  * leaf and every subset of its (at most depth) path features the contributions are computed once, with the same
- * arithmetic as `treeShap`'s leaves. Explaining a row then walks the tree once (one routing decision per node,
- * clearing a feature's bit on the side the row does not take) and reads one table row per leaf, instead of the
- * recursion over every node with its O(depth²) leaf sums. Exact (same values as treeShap up to rounding).
+ * arithmetic as `treeShap`'s leaves. Explaining a row (`ForestShap`, over every tree's tables at once) then routes
+ * the row once per split node, clearing a feature's bit on the side the row does not take, and reads one table row
+ * per leaf, instead of the recursion over every node with its O(depth²) leaf sums. Exact (same values as treeShap
+ * up to rounding).
  */
 export class TreeShapTable {
   private constructor(
-    private readonly left: Int32Array,
-    private readonly right: Int32Array,
     /**
      * Per split node: the bit of its feature among the unique features of the path from the root to it (the same
      * bit in the table of every leaf below). Per leaf: the leaf's index.
@@ -209,11 +240,6 @@ export class TreeShapTable {
     /** Per leaf: offset of its table (2^k rows of k contributions) in `values`. */
     readonly leafTable: Int32Array,
     readonly values: Float64Array,
-    /** Explicit DFS stack (node, mask), sized for the tree's depth. */
-    private readonly stackNode: Int32Array,
-    private readonly stackMask: Int32Array,
-    /** Per leaf: where the current row's contributions start in `values`. */
-    private readonly leafRow: Int32Array,
     readonly size: number,
   ) {}
 
@@ -246,80 +272,15 @@ export class TreeShapTable {
       },
     );
     if (tooBig) return null;
-    const values = new Float64Array(size);
-    const s = new ShapScratch(tree.maxDepth + 1);
-    const leafTable: number[] = [];
-    let off = 0;
-    for (const leaf of leaves) {
-      leafTable.push(off);
-      const k = leaf.feats.length;
-      for (let mask = 0; mask < 1 << k; mask++) {
-        // The leaf's path as treeShap has it at this leaf: the root's dummy element, then each unique feature
-        // with its cover fraction and whether the row follows the path on it (1) or not (0).
-        extend(s, 0, 0, 1, 1, -1);
-        for (let u = 0; u < k; u++) extend(s, 0, u + 1, leaf.zeros[u]!, (mask >> u) & 1, leaf.feats[u]!);
-        for (let u = 0; u < k; u++) {
-          const w = unwoundSum(s, 0, k, u + 1);
-          values[off + mask * k + u] = w * (((mask >> u) & 1) - leaf.zeros[u]!) * leaf.value;
-        }
-      }
-      off += (1 << k) * k;
-    }
+    const { values, leafTable } = leafTableValues(leaves, tree.maxDepth, size);
     return new TreeShapTable(
-      tree.left,
-      tree.right,
       nodeBit,
       Int32Array.from(leafU),
       Int32Array.from(uFeature),
       Int32Array.from(leafTable),
       values,
-      new Int32Array(tree.maxDepth + 2),
-      new Int32Array(tree.maxDepth + 2),
-      new Int32Array(leaves.length),
       size,
     );
-  }
-
-  /**
-   * Adds the tree's SHAP values for the current row into `phi`. `dec[base + node]` is 1 when the row goes left at
-   * this tree's split `node` (the caller routes the row once for all trees).
-   */
-  add(dec: Uint8Array, base: number, phi: Float64Array): void {
-    const { left, right, nodeBit, leafU, uFeature, leafTable, values, stackNode, stackMask, leafRow } = this;
-    if (leafTable.length === 0) return;
-    // A path feature counts as followed when the row takes the path's direction at every one of its splits: the
-    // mask starts full and loses a feature's bit on the side of each split the row does not take.
-    let sp = 0;
-    let node = 0;
-    let mask = -1;
-    for (;;) {
-      const l = left[node]!;
-      if (l !== -1) {
-        const r = right[node]!;
-        const off = mask & ~(1 << nodeBit[node]!);
-        const goLeft = dec[base + node] === 1;
-        stackNode[sp] = goLeft ? r : l;
-        stackMask[sp++] = off;
-        node = goLeft ? l : r;
-        continue;
-      }
-      const leaf = nodeBit[node]!;
-      const k = leafU[leaf + 1]! - leafU[leaf]!;
-      leafRow[leaf] = leafTable[leaf]! + (mask & ((1 << k) - 1)) * k;
-      if (sp === 0) break;
-      node = stackNode[--sp]!;
-      mask = stackMask[sp]!;
-    }
-    // Second pass, apart from the walk: the table reads are independent of each other, so the processor overlaps
-    // their cache misses (the tables of a 100-tree model are megabytes, mostly outside the core's caches).
-    const leaves = leafRow.length;
-    for (let leaf = 0; leaf < leaves; leaf++) {
-      const row = leafRow[leaf]!;
-      for (let u = leafU[leaf]!, end = leafU[leaf + 1]!, j = row; u < end; u++, j++) {
-        const f = uFeature[u]!;
-        phi[f] = phi[f]! + values[j]!;
-      }
-    }
   }
 }
 

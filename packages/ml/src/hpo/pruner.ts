@@ -82,23 +82,22 @@ export class RungBoard {
 
   /** Marks every rung trial `t` has not reported as never reached, and wakes the trials waiting on them. */
   close(t: number): void {
-    if (t < 0 || t >= this.trials) return;
-    for (let k = 0; k < this.rungs; k++) {
-      const i = t * this.rungs + k;
-      if (Atomics.compareExchange(this.st, i, PENDING, NEVER) === PENDING) Atomics.notify(this.st, i);
-    }
+    if (t >= 0 && t < this.trials) closeRow(this.st, t, this.rungs);
+  }
+}
+
+/** Marks trial t's pending rungs as never reached and wakes whoever waits on them. */
+function closeRow(st: Int32Array, t: number, rungs: number): void {
+  for (let k = 0; k < rungs; k++) {
+    const i = t * rungs + k;
+    if (Atomics.compareExchange(st, i, PENDING, NEVER) === PENDING) Atomics.notify(st, i);
   }
 }
 
 /** Marks the rungs a live trial has not reported as never reached (it reports no more rung values). */
 export function endRungs(schedule: PruneSchedule | null): void {
   const live = schedule?.live;
-  if (!live) return;
-  const st = new Int32Array(live.state);
-  for (let k = 0; k < live.rungs; k++) {
-    const i = live.trial * live.rungs + k;
-    if (Atomics.compareExchange(st, i, PENDING, NEVER) === PENDING) Atomics.notify(st, i);
-  }
+  if (live) closeRow(new Int32Array(live.state), live.trial, live.rungs);
 }
 
 /** Publishes a trial's value at rung k (before its own decision, so younger trials can go on). */
@@ -267,13 +266,15 @@ export class SuccessiveHalvingPruner {
 
   /** The rule for a trial starting now, against the values recorded so far (rungs up to `maxStep`). */
   schedule(direction: Direction, maxStep = 1e6): PruneSchedule {
-    const steps: number[] = [];
-    const thresholds: (number | null)[] = [];
-    for (let k = 0; this.rungStep(k) <= maxStep && k < 64; k++) {
-      steps.push(this.rungStep(k));
-      const seen = (this.rungs[k] ?? []).filter((v) => Number.isFinite(v));
-      thresholds.push(rungThreshold(seen, direction, this.reductionFactor, this.bootstrapCount));
-    }
+    const steps = this.rungSteps(maxStep);
+    const thresholds = steps.map((_, k) =>
+      rungThreshold(
+        (this.rungs[k] ?? []).filter((v) => Number.isFinite(v)),
+        direction,
+        this.reductionFactor,
+        this.bootstrapCount,
+      ),
+    );
     return { steps, thresholds, direction };
   }
 

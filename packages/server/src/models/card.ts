@@ -1,4 +1,5 @@
 // Model cards: generated for every model version from platform-computed facts (Markdown for people, JSON for tools).
+import type { TabularProfile } from '../datasets/tabular/types.js';
 import type { ComparisonResult, HoldoutMetrics } from './evaluation.js';
 
 export interface ModelCard {
@@ -53,7 +54,7 @@ export interface ModelCard {
 /** Date/datetime column ranges from a version's stored profile (`schema_json`); none for files datasets. */
 export function dateRangesOf(schemaJson: string | null): ModelCard['data']['dateRanges'] {
   if (!schemaJson) return [];
-  const p = JSON.parse(schemaJson) as { columns?: { name: string; type: string; min?: unknown; max?: unknown }[] };
+  const p = JSON.parse(schemaJson) as Partial<TabularProfile>;
   return (p.columns ?? [])
     .filter(
       (c) => (c.type === 'date' || c.type === 'datetime') && typeof c.min === 'string' && typeof c.max === 'string',

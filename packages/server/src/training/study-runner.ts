@@ -93,6 +93,15 @@ export function studyHandler(platform: Platform): JobHandler {
       best_trial: null,
     });
     try {
+      // The policy's number, not the machine's cores: the trials of a seed depend on it (see parallelTrials).
+      const parallel = spec.parallelTrials ?? DEFAULT_PARALLEL_TRIALS;
+      // Checked before any data is read: a policy set where more was allowed does not get past this server's limit.
+      if (parallel > platform.config.maxParallelTrials) {
+        throw studyInputError(
+          'PARALLEL_TRIALS_LIMIT',
+          `the policy runs ${parallel} trials at once; this server allows ${platform.config.maxParallelTrials} (maxParallelTrials)`,
+        );
+      }
       const dv = await db
         .selectFrom('dataset_versions')
         .innerJoin('datasets', 'datasets.id', 'dataset_versions.dataset_id')
@@ -121,15 +130,6 @@ export function studyHandler(platform: Platform): JobHandler {
       const trainGroups = Array.from(trainIdx, (i) => data.groups[i]!);
       const folds = effectiveFolds(spec, trainIdx.length);
       const searchRows = spec.searchRows ?? DEFAULT_SEARCH_ROWS;
-      // The policy's number, not the machine's cores: the trials of a seed depend on it (see parallelTrials).
-      const parallel = spec.parallelTrials ?? DEFAULT_PARALLEL_TRIALS;
-      // A policy set on a server allowing more (or before the limit was lowered) does not get past this one's.
-      if (parallel > platform.config.maxParallelTrials) {
-        throw studyInputError(
-          'PARALLEL_TRIALS_LIMIT',
-          `the policy runs ${parallel} trials at once; this server allows ${platform.config.maxParallelTrials} (maxParallelTrials)`,
-        );
-      }
       const tLoaded = Date.now();
       cpuAt.push(cpu());
 
