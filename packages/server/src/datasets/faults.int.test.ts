@@ -20,7 +20,7 @@ import type { AuditEvent } from '../audit/audit.js';
 import { main } from '../cli/main.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { openPlatform } from '../platform.js';
-import { startServer } from '../server/serve.js';
+import { startServer, type RunningServer } from '../server/serve.js';
 import { createTestDatabase, type TestDatabase, type TestDialect } from '../test-support/platform.js';
 import { runCli, startServerProcess } from '../test-support/process.js';
 import { startS3rver, type RunningS3rver } from '../test-support/s3rver.js';
@@ -67,6 +67,15 @@ function partialUpload(url: string, token: string, p: string, total: number, sen
 }
 
 /** Polls `probe` until it returns something other than undefined; fails after `ms`. */
+/** An in-process server on `config` with an administrator's API token and an empty project `p`. */
+async function serveWithProject(config: Config): Promise<{ srv: RunningServer; tok: string }> {
+  const srv = await startServer(config, { print: () => undefined, logger: false });
+  const admin = await srv.platform.auth.createUser('root', { admin: true, actor: 'test' });
+  const tok = (await srv.platform.auth.issueToken(admin.user.id, 't', 'api', 3600_000)).token;
+  await apiJson(srv.url, tok, 'POST', '/projects', { slug: 'p', name: 'P' });
+  return { srv, tok };
+}
+
 async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
@@ -222,11 +231,8 @@ describe.each(BACKENDS)('faults on $dialect + $store', ({ dialect, store }) => {
 
   it('a body cut off mid-upload stores nothing and answers nothing half-written', async () => {
     const b = await backend();
-    const srv = await startServer(b.config, { print: () => undefined, logger: false });
+    const { srv, tok } = await serveWithProject(b.config);
     try {
-      const admin = await srv.platform.auth.createUser('root', { admin: true, actor: 'test' });
-      const tok = (await srv.platform.auth.issueToken(admin.user.id, 't', 'api', 3600_000)).token;
-      await apiJson(srv.url, tok, 'POST', '/projects', { slug: 'p', name: 'P' });
       const sock = await partialUpload(srv.url, tok, '/projects/p/datasets/labs/versions', 10_000_000, 200_000);
       sock.destroy();
       const ev = await eventually('the failed push event', async () => {
@@ -246,11 +252,8 @@ describe.each(BACKENDS)('faults on $dialect + $store', ({ dialect, store }) => {
 
   it('a client that goes away mid-download: the read was audited before it began, and the break-off as a failure', async () => {
     const b = await backend();
-    const srv = await startServer(b.config, { print: () => undefined, logger: false });
+    const { srv, tok } = await serveWithProject(b.config);
     try {
-      const admin = await srv.platform.auth.createUser('root', { admin: true, actor: 'test' });
-      const tok = (await srv.platform.auth.issueToken(admin.user.id, 't', 'api', 3600_000)).token;
-      await apiJson(srv.url, tok, 'POST', '/projects', { slug: 'p', name: 'P' });
       // About 24 MB: more than loopback socket buffers hold, so the server is still sending when the client leaves.
       const csv = 'a,b\n' + Array.from({ length: 1_500_000 }, (_, i) => `${i},${i * 2}`).join('\n') + '\n';
       const push = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions`, {
@@ -293,11 +296,8 @@ describe.each(BACKENDS)('faults on $dialect + $store', ({ dialect, store }) => {
     'a flipped byte in a stored %s object: pull fails with an integrity error, leaves no file, and is audited',
     async (_what, rows) => {
       const b = await backend();
-      const srv = await startServer(b.config, { print: () => undefined, logger: false });
+      const { srv, tok } = await serveWithProject(b.config);
       try {
-        const admin = await srv.platform.auth.createUser('root', { admin: true, actor: 'test' });
-        const tok = (await srv.platform.auth.issueToken(admin.user.id, 't', 'api', 3600_000)).token;
-        await apiJson(srv.url, tok, 'POST', '/projects', { slug: 'p', name: 'P' });
         const csv = 'a,b\n' + Array.from({ length: rows }, (_, i) => `${i},${i * 2}`).join('\n') + '\n';
         const push = await fetch(`${srv.url}/api/v1/projects/p/datasets/d/versions`, {
           method: 'POST',
