@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { generateLabs } from './labs.mjs';
+import { generateLabs, threadCpuSeconds as threadCpu } from './common.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dist = path.join(root, 'packages/server/dist/datasets/tabular');
@@ -26,12 +26,6 @@ const PRODUCED = 0;
 const CONSUMED = 1;
 const DONE = 2;
 const COLUMNS = 3;
-
-const ticks = 100; // CLK_TCK on Linux
-function threadCpu() {
-  const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / ticks;
-}
 
 /** A column's index and its profile without its name (thread B does not know the names). */
 function summarize(j, acc) {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateLabs } from './labs.mjs';
+import { generateLabs } from './common.mjs';
 
 const cpuSeconds = () => {
   const u = process.cpuUsage();

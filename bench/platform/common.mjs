@@ -1,5 +1,13 @@
-// The platform benches' input: a deterministic lab extract (push.mjs pushes it, ingest-inline.mjs parses it).
-import { createWriteStream, existsSync, statSync } from 'node:fs';
+// What the platform benches share: their input, a deterministic lab extract, and per-thread CPU time.
+import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+
+const ticks = 100; // CLK_TCK on Linux
+
+/** CPU seconds (user + system) the calling thread has used so far: only Linux tells a thread's own time. */
+export function threadCpuSeconds() {
+  const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / ticks;
+}
 
 /** Deterministic lab-extract-like CSV: patient, date, test, value, unit, flag, free text. */
 export async function generateLabs(file, bytes) {
