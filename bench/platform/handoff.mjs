@@ -71,7 +71,9 @@ async function producer({ file, ring, control, side, bColumns }) {
       let base = s.byteOffset;
       if (s.buffer !== file) {
         if (s !== lastCopied) {
-          if (sideUsed + s.length > sideBytes.length) sideUsed = 0;
+          // Here only the sniffed first MiB (and the record cut at its end) is copied, so the 8 MiB never wrap
+          // under unread cells; a server version needs flow control for this area as for the ring.
+          if (sideUsed + s.length > sideBytes.length) throw new Error('handoff: side area full');
           sideBytes.set(s, sideUsed);
           lastBase = sideUsed;
           sideUsed += s.length;
