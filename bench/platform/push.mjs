@@ -1,23 +1,16 @@
 // Benchmark: push of a large CSV on the embedded default (SQLite + local object store), next to the anchor
 // `sha256sum FILE && cp FILE COPY` on the same file in the same run. Reports MB/s, the ratio, and the server's
-// peak memory (VmHWM), and the server's CPU seconds in all and per thread. Usage:
+// peak memory (VmHWM), the server's CPU seconds in all and per thread, the client's CPU seconds, and how long the
+// push ran after the upload (the parse's end and the Arrow copy). Usage:
 // node bench/platform/push.mjs [--mb 1024] [--twice] [--keep] [--cpu-prof DIR]; ICHIGEN_INGEST_SPLIT=1 measures the
 // split parse. --cpu-prof writes V8 CPU profiles of the server's threads (request thread and workers) into DIR.
 import { execFileSync, spawn } from 'node:child_process';
-import {
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateLabs } from './common.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const args = process.argv.slice(2);
@@ -26,44 +19,13 @@ const work = path.join(root, '.bench-data', 'platform');
 mkdirSync(work, { recursive: true });
 const csv = path.join(work, `labs-${mb}mb.csv`);
 
-/** Deterministic lab-extract-like CSV: patient, date, test, value, unit, flag, free text. */
-async function generate(file, bytes) {
-  if (existsSync(file) && statSync(file).size >= bytes) return;
-  const out = createWriteStream(file);
-  let s = 0x9e3779b9;
-  const rnd = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
-  const tests = [
-    ['HbA1c', '%', 5, 10],
-    ['GLU', 'mg/dL', 70, 250],
-    ['eGFR', 'mL/min/1.73m2', 20, 110],
-    ['ALT', 'U/L', 5, 80],
-    ['CRE', 'mg/dL', 0.4, 2.5],
-  ];
-  let written = 0;
-  const header = 'patient_id,date,test_code,value,unit,abnormal,comment\n';
-  out.write(header);
-  written += header.length;
-  while (written < bytes) {
-    let chunk = '';
-    for (let i = 0; i < 20000; i++) {
-      const t = tests[Math.floor(rnd() * tests.length)];
-      const v = (t[2] + rnd() * (t[3] - t[2])).toFixed(1);
-      const d = new Date(Date.UTC(2015, 0, 1) + Math.floor(rnd() * 3650) * 86400000).toISOString().slice(0, 10);
-      chunk += `P${String(Math.floor(rnd() * 200000)).padStart(7, '0')},${d},${t[0]},${v},${t[1]},${rnd() < 0.2 ? 'H' : ''},${rnd() < 0.05 ? '"re-test, sample hemolysed"' : ''}\n`;
-    }
-    written += Buffer.byteLength(chunk);
-    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
-  }
-  await new Promise((r) => out.end(r));
-}
-
 const seconds = (fn) => {
   const t = process.hrtime.bigint();
   fn();
   return Number(process.hrtime.bigint() - t) / 1e9;
 };
 
-await generate(csv, mb * 1024 * 1024);
+await generateLabs(csv, mb * 1024 * 1024);
 const size = statSync(csv).size;
 const sizeMB = size / 1e6;
 
@@ -147,6 +109,10 @@ await fetch(`${url}/api/v1/projects`, {
 });
 const runs = [];
 let rows = 0;
+/** This process's CPU seconds during the first push: its HTTP client shares the host's cores with the server. */
+let clientCpuSeconds = 0;
+/** Seconds until the client had handed the whole file to fetch; the rest of the push is the server's tail. */
+let uploadSeconds = 0;
 const pushes = args.includes('--twice') ? 2 : 1;
 const serverCpu = [];
 /** Per thread of the server, CPU seconds during the first push (sampled: worker threads end with the push). */
@@ -160,16 +126,27 @@ for (let i = 0; i < pushes; i++) {
   };
   const sampler = setInterval(sample, 100);
   const t = process.hrtime.bigint();
+  const clientCpu0 = process.cpuUsage();
+  const file = createReadStream(csv, { highWaterMark: 1 << 20 });
+  // When the file's last byte went to fetch (a few MB of socket and stream buffers before the server has it all).
+  let sent;
+  file.on('end', () => (sent ??= process.hrtime.bigint()));
   const res = await fetch(`${url}/api/v1/projects/bench/datasets/labs${i}/versions`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'text/csv', 'content-length': String(size) },
-    body: Readable.toWeb(createReadStream(csv, { highWaterMark: 1 << 20 })),
+    body: Readable.toWeb(file),
     duplex: 'half',
   });
   const body = await res.json();
   if (res.status !== 201) throw new Error(JSON.stringify(body));
   rows = body.version.rowCount;
-  runs.push(Number(process.hrtime.bigint() - t) / 1e9);
+  const done = process.hrtime.bigint();
+  runs.push(Number(done - t) / 1e9);
+  if (i === 0) {
+    const c = process.cpuUsage(clientCpu0);
+    clientCpuSeconds = (c.user + c.system) / 1e6;
+    uploadSeconds = Number((sent ?? done) - t) / 1e9;
+  }
   serverCpu.push(cpuOf(server.pid) - cpu0);
   clearInterval(sampler);
   sample();
@@ -191,6 +168,10 @@ const result = {
   anchorMBps: Number((sizeMB / anchor).toFixed(1)),
   pushSeconds: Number(ours.toFixed(2)),
   pushMBps: Number((sizeMB / ours).toFixed(1)),
+  // Upload (the server parses as it receives) and what follows it: the end of the parse, the Arrow copy written
+  // from the spill, the commit. The tail runs after the last byte, so no upload speed can hide it.
+  uploadSeconds: Number(uploadSeconds.toFixed(2)),
+  afterUploadSeconds: Number((ours - uploadSeconds).toFixed(2)),
   ...(runs[1] !== undefined ? { secondPushSeconds: Number(runs[1].toFixed(2)) } : {}),
   ratio: Number((anchor / ours).toFixed(3)),
   // CPU time is what a loaded machine cannot distort much: the anchor's (sha256sum + cp) and the server's (all
@@ -198,6 +179,8 @@ const result = {
   anchorCpuSeconds: Number(Math.min(...anchorCpu).toFixed(2)),
   pushServerCpuSeconds: Number(serverCpu[0].toFixed(2)),
   cpuRatio: Number((Math.min(...anchorCpu) / serverCpu[0]).toFixed(3)),
+  // The bench's own HTTP client (reading the file, fetch's streams): on a 2-core host it competes with the server.
+  clientCpuSeconds: Number(clientCpuSeconds.toFixed(2)),
   // The busiest threads of the first push, by id (main = the request thread, then the ingest worker(s),
   // libuv's pool and V8's helpers); sampled every 100 ms, so a thread's last 100 ms may be missing.
   serverThreadCpuSeconds: Object.fromEntries(
