@@ -135,7 +135,12 @@ describe('trial pool', () => {
       earlyStoppingRounds: { type: 'const' as const, value: 10 },
     };
     const study = (liveRungs: boolean): ReturnType<typeof runStudy> =>
-      startupStudy(space, 3, { pruner: { minResource: 5, reductionFactor: 3 }, maxStep: 120, liveRungs });
+      startupStudy(space, 3, {
+        pruner: { minResource: 5, reductionFactor: 3 },
+        maxStep: 120,
+        liveRungs,
+        liveFolds: false, // rungs alone
+      });
     const summary = (r: Awaited<ReturnType<typeof runStudy>>): unknown =>
       r.trials.map((t) => [t.number, t.state, t.value, t.intermediate]);
     const [a, b, off] = [await study(true), await study(true), await study(false)];

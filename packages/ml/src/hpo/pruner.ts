@@ -247,7 +247,10 @@ export interface FoldPrunerOptions {
    * over earlier trials that finished fold k (0.5: the median, as Optuna's MedianPruner). Default 0.5.
    */
   quantile?: number;
-  /** No rule at fold k until this many earlier trials finished it. Default 5. */
+  /**
+   * No rule at fold k until this many earlier trials finished it. Default 3 (with the live fold rule the third trial
+   * of a study can already be stopped; 5 before session 6 — the HPO benchmark gave the same AUC with 2, 3 and 5).
+   */
   minTrials?: number;
 }
 
@@ -264,7 +267,7 @@ export class FoldPruner {
 
   constructor(o: FoldPrunerOptions = {}) {
     this.quantile = o.quantile ?? 0.5;
-    this.minTrials = o.minTrials ?? 5;
+    this.minTrials = o.minTrials ?? 3;
     if (!(this.quantile >= 0 && this.quantile <= 1)) throw new MlError('INVALID_PARAM', 'quantile must be in [0, 1]');
     if (!(Number.isInteger(this.minTrials) && this.minTrials >= 1)) {
       throw new MlError('INVALID_PARAM', 'minTrials must be a positive integer');

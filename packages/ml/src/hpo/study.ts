@@ -112,7 +112,7 @@ export interface StudyOptions {
   pruner?: SuccessiveHalvingOptions | false;
   /**
    * Pruning between folds for objectives that call `reportFold` (the trial pool's does): a trial whose first folds
-   * are below the median of earlier trials stops there. False turns it off. Default: quantile 0.5, 5 trials.
+   * are below the median of earlier trials stops there. False turns it off. Default: quantile 0.5, 3 trials.
    */
   foldPruner?: FoldPrunerOptions | false;
   /** Largest step an objective reports (e.g. the round cap); limits the rungs. Default 1e6. */
