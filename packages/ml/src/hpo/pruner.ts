@@ -85,7 +85,8 @@ const NEVER = 2;
  * rung competes with every earlier-started trial's value there, as in Optuna's asynchronous successive halving —
  * including trials still running — while staying reproducible: a trial waits until each peer has either reported
  * at that rung or ended before it, so which values it sees never depends on timing. Peers are always older trials,
- * so waits cannot form a cycle. The study marks a trial's unreached rungs `never` when it ends.
+ * so waits cannot form a cycle. The study marks a trial's unreached rungs `never` when it ends. The live fold rule
+ * uses a second board the same way, one slot per fold (`LiveFolds`), without waiting (`liveFoldVerdict`).
  */
 export class RungBoard {
   readonly state: SharedArrayBuffer;
