@@ -29,6 +29,9 @@ function parseArgs(argv) {
     liveRungs: argv.includes('--live-rungs'),
     dist: get('--dist', DEFAULT_DIST),
     trialsJson: get('--trials-json', ''),
+    pruner: JSON.parse(get('--pruner', '{}')),
+    foldPruner: JSON.parse(get('--fold-pruner', '{}')),
+    lag: get('--lag', ''),
   };
 }
 
@@ -70,8 +73,10 @@ const study = await ml.runStudy({
   seed: a.seed,
   concurrency: a.workers,
   tpe: { multivariate: a.multivariate },
-  pruner: { minResource: 10, reductionFactor: 3 },
+  pruner: { minResource: 10, reductionFactor: 3, ...a.pruner },
   maxStep: 1000,
+  foldPruner: a.foldPruner,
+  ...(a.lag ? { lag: Number(a.lag) } : {}),
   ...(a.liveRungs ? { liveRungs: true } : {}),
 });
 const searchSeconds = (performance.now() - t1) / 1000;

@@ -272,6 +272,33 @@ describe('trainGbdt quality and controls', () => {
     expect(seen.length).toBeLessThan(200);
   });
 
+  test('the validation log loss each round is the exact log loss of the model so far (kept exponentials)', async () => {
+    const { frame, y } = signalData(3000, 12);
+    const valid = signalData(1500, 13);
+    const losses: number[] = [];
+    // 150 rounds cross two exact recomputations of the kept e^−f; a high learning rate makes large margins.
+    const model = await trainGbdt(frame, y, {
+      objective: 'binary',
+      numTrees: 150,
+      numLeaves: 15,
+      learningRate: 0.5,
+      baggingFraction: 0.7,
+      validation: { frame: valid.frame, labels: valid.y },
+      onIteration: (_iter, m) => {
+        losses.push(m.validLoss!);
+      },
+    });
+    const exact = (trees: number): number => {
+      const z = new GbdtModel({ ...model, trees: model.trees.slice(0, trees) }).predictRaw(valid.frame);
+      let s = 0;
+      for (let i = 0; i < z.length; i++)
+        s += Math.log1p(Math.exp(-Math.abs(z[i]!))) + Math.max(z[i]!, 0) - valid.y[i]! * z[i]!;
+      return s / z.length;
+    };
+    for (const k of [1, 2, 63, 64, 65, 100, 150])
+      expect(Math.abs(losses[k - 1]! - exact(k)) / exact(k)).toBeLessThan(1e-12);
+  });
+
   test('onIteration returning false stops training', async () => {
     const { frame, y } = signalData(500, 6);
     const model = await trainGbdt(frame, y, { objective: 'binary', numTrees: 50, onIteration: (iter) => iter < 2 });

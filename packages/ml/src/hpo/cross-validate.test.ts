@@ -3,7 +3,7 @@ import { Frame } from '../frame.js';
 import { Rng } from '../gbdt/rng.js';
 import { rocAuc } from '../metrics/ranking.js';
 import { trainLogistic } from '../logistic.js';
-import { PrunedError, crossValidate, cvSplits } from './cross-validate.js';
+import { FoldPrunedError, PrunedError, crossValidate, cvSplits } from './cross-validate.js';
 
 function data(n: number): { frame: Frame; labels: Float64Array; groups: string[] } {
   const rng = new Rng(3);
@@ -79,6 +79,58 @@ describe('crossValidate', () => {
     for (const [, v] of seen) expect(v).toBeLessThan(0);
     // The loss falls in the first rounds, so the reported value rises.
     expect(seen[6]![1]).toBeGreaterThan(seen[0]![1]);
+  });
+
+  test('a verdict that comes after its fold stops the trial as the fold rule at that fold would have', async () => {
+    const opts = { folds: 3, algorithm: 'gbdt' as const, params: { numTrees: 60 }, seed: 2 };
+    // On time: reportFold answers true after fold 0.
+    const onTime = await crossValidate(frame, labels, groups, { ...opts, reportFold: (f) => f === 0 }).catch(
+      (e: unknown) => e,
+    );
+    // Late: the verdict on fold 0 arrives 7 rounds into fold 1.
+    let rounds = 0;
+    let asked = 0;
+    const late = await crossValidate(frame, labels, groups, {
+      ...opts,
+      reportFold: () => false,
+      prunedAfter: () => {
+        asked++;
+        return rounds > 7 ? 0 : null;
+      },
+      report: () => {
+        rounds++;
+        return false;
+      },
+    }).catch((e: unknown) => e);
+    expect(onTime).toBeInstanceOf(FoldPrunedError);
+    expect(late).toBeInstanceOf(FoldPrunedError);
+    const [a, b] = [onTime as FoldPrunedError, late as FoldPrunedError];
+    expect(b.fold).toBe(0);
+    expect(b.value).toBe(a.value);
+    expect(b.folds.map((f) => f.metric)).toEqual(a.folds.map((f) => f.metric));
+    expect(asked).toBeGreaterThan(1); // polled between rounds of fold 1, not only between folds
+    // A verdict pending until the end is still applied before the result is returned.
+    const end = await crossValidate(frame, labels, groups, {
+      ...opts,
+      params: { numTrees: 5 },
+      prunedAfter: () => null,
+    });
+    expect(end.folds).toHaveLength(3);
+    // Pending through all of fold 2 (a check before it, 5 rounds), known only at the final check.
+    let ready = false;
+    let calls = 0;
+    const atEnd = await crossValidate(frame, labels, groups, {
+      ...opts,
+      params: { numTrees: 5 },
+      reportFold: (f) => {
+        ready ||= f === 1;
+        return false;
+      },
+      prunedAfter: () => (ready && ++calls > 6 ? 1 : null),
+    }).catch((e: unknown) => e);
+    expect(calls).toBe(7);
+    expect(atEnd).toBeInstanceOf(FoldPrunedError);
+    expect((atEnd as FoldPrunedError).folds.map((f) => f.metric)).toEqual(end.folds.slice(0, 2).map((f) => f.metric));
   });
 
   test('stops when asked and rejects parameters of the other algorithm', async () => {

@@ -35,6 +35,12 @@ export interface CrossValidateOptions {
   reportFold?: (fold: number, value: number) => boolean;
   /** Polled between rounds and folds; true stops with MlError CANCELLED. */
   shouldStop?: () => boolean;
+  /**
+   * A verdict that came after its fold (the live fold rule decides once older trials reach the fold): polled between
+   * rounds and folds, a fold number k stops with the `FoldPrunedError` that `reportFold` returning true at fold k
+   * would have raised (folds 0..k, their mean); null goes on.
+   */
+  prunedAfter?: () => number | null;
 }
 
 export interface FoldResult {
@@ -178,8 +184,16 @@ export async function crossValidateFolds(
   const params = pick(o.params, gbdt ? GBDT_KEYS : LOGREG_KEYS, o.algorithm);
   const folds: FoldResult[] = [];
   const stopped = (): boolean => o.shouldStop?.() === true;
+  const late = (): number | null => o.prunedAfter?.() ?? null;
+  // Folds 0..k as when the rule stopped the trial right after fold k (the same mean, bit for bit).
+  const prunedAt = (k: number): FoldPrunedError => {
+    const kept = folds.slice(0, k + 1);
+    return new FoldPrunedError(k, kept.reduce((a, r) => a + r.metric, 0) / kept.length, kept);
+  };
   for (let f = 0; f < nFolds; f++) {
     if (stopped()) throw new MlError('CANCELLED', 'cross-validation was cancelled');
+    const before = late();
+    if (before !== null) throw prunedAt(before);
     const { trX, trY, teX, teY } = fold(f);
     const t0 = performance.now();
     let proba: Float64Array;
@@ -187,6 +201,7 @@ export async function crossValidateFolds(
     if (gbdt) {
       let pruned: PrunedError | null = null;
       let cancelled = false;
+      let prunedBefore: number | null = null;
       // The held-out rows' margins under the early-stopped model, kept by training (bit for bit what predictRaw
       // gives): the fold's predictions without walking its trees again.
       const margins = new Float64Array(teX.numRows);
@@ -203,6 +218,8 @@ export async function crossValidateFolds(
             cancelled = true;
             return false;
           }
+          prunedBefore = f > 0 ? late() : null;
+          if (prunedBefore !== null) return false;
           if (f === 0 && o.report && m.validLoss !== undefined) {
             const value = -m.validLoss;
             if (o.report(iter + 1, value)) {
@@ -216,6 +233,7 @@ export async function crossValidateFolds(
       const model = await trainGbdt(trX, trY, opts);
       if (cancelled) throw new MlError('CANCELLED', 'cross-validation was cancelled');
       if (pruned) throw pruned;
+      if (prunedBefore !== null) throw prunedAt(prunedBefore);
       bestIteration = model.bestIteration + 1;
       // predictProba's sigmoid.
       proba = margins.map((z) => 1 / (1 + Math.exp(-z)));
@@ -229,6 +247,8 @@ export async function crossValidateFolds(
       if (o.reportFold(f, mean)) throw new FoldPrunedError(f, mean, folds);
     }
   }
+  const after = late();
+  if (after !== null) throw prunedAt(after);
   const k = folds.length;
   let mean = 0;
   for (const r of folds) mean += r.metric / k;

@@ -8,6 +8,7 @@ import { confirmFinalists } from './finalists.js';
 import { trialPool } from './pool.js';
 import type { TrialPool } from './pool.js';
 import { defaultSearchSpace, overrideSpace } from './space.js';
+import type { SearchSpace } from './space.js';
 import { runStudy } from './study.js';
 
 /** Clinical-like rows: 3 visits per patient, a categorical ward, missing lab values, an interaction in the label. */
@@ -109,6 +110,23 @@ describe('trial pool', () => {
     expect(busy).toBeGreaterThan(1.3 * wall);
   });
 
+  /** 8 random start-up trials on 2 workers with lag 6: trials 0–5 start before any trial has finished. */
+  const startupStudy = (
+    space: SearchSpace,
+    seed: number,
+    o: Partial<Parameters<typeof runStudy>[0]>,
+  ): ReturnType<typeof runStudy> =>
+    runStudy({
+      space,
+      objective: pool.objective,
+      nTrials: 8,
+      seed,
+      concurrency: 2,
+      lag: 6,
+      tpe: { nStartup: 8 },
+      ...o,
+    });
+
   test('live rungs prune the first trials against running ones, reproducibly', async () => {
     const space = {
       learningRate: { type: 'float' as const, low: 0.005, high: 0.3, log: true },
@@ -117,17 +135,11 @@ describe('trial pool', () => {
       earlyStoppingRounds: { type: 'const' as const, value: 10 },
     };
     const study = (liveRungs: boolean): ReturnType<typeof runStudy> =>
-      runStudy({
-        space,
-        objective: pool.objective,
-        nTrials: 8,
-        seed: 3,
-        concurrency: 2,
-        lag: 6,
-        tpe: { nStartup: 8 },
+      startupStudy(space, 3, {
         pruner: { minResource: 5, reductionFactor: 3 },
         maxStep: 120,
         liveRungs,
+        liveFolds: false, // rungs alone
       });
     const summary = (r: Awaited<ReturnType<typeof runStudy>>): unknown =>
       r.trials.map((t) => [t.number, t.state, t.value, t.intermediate]);
@@ -139,6 +151,38 @@ describe('trial pool', () => {
     expect(a.trials.slice(0, 5).some((t) => t.state === 'pruned')).toBe(true);
     expect(a.trials.map((t) => t.params)).toEqual(off.trials.map((t) => t.params)); // random start-up: same draws
     expect(a.trials[0]).toMatchObject({ state: 'complete', value: off.trials[0]!.value });
+  });
+
+  test('live folds stop the first trials between folds against running ones, reproducibly', async () => {
+    const space = {
+      learningRate: { type: 'float' as const, low: 0.01, high: 0.3, log: true },
+      numLeaves: { type: 'int' as const, low: 2, high: 32 },
+      minDataInLeaf: { type: 'int' as const, low: 5, high: 200, log: true },
+      numTrees: { type: 'const' as const, value: 60 },
+      earlyStoppingRounds: { type: 'const' as const, value: 10 },
+    };
+    const study = (liveFolds: boolean): ReturnType<typeof runStudy> =>
+      startupStudy(space, 4, { pruner: false, foldPruner: { minTrials: 2 }, liveFolds });
+    const summary = (r: Awaited<ReturnType<typeof runStudy>>): unknown =>
+      r.trials.map((t) => [t.number, t.state, t.value, t.folds]);
+    const [a, b, off] = [await study(true), await study(true), await study(false)];
+    expect(summary(a)).toEqual(summary(b));
+    // Finished trials only (lag 6): trials 0–5 have nothing to be compared with, so all of them run every fold.
+    expect(off.trials.slice(0, 6).every((t) => t.state === 'complete')).toBe(true);
+    // Live: from trial 2 on a trial below the median of the older ones after a fold stops there, with the folds
+    // it finished; the others are what they were without the rule, fold for fold.
+    const pruned = a.trials.filter((t) => t.state === 'pruned');
+    expect(pruned.length).toBeGreaterThan(0);
+    for (const t of a.trials) {
+      const full = off.trials[t.number]!;
+      expect(t.params).toEqual(full.params); // random start-up: the same draws
+      if (t.state === 'complete') expect(t.folds).toEqual(full.folds);
+      else {
+        expect(t.number).toBeGreaterThanOrEqual(2);
+        expect(t.folds).toEqual(full.folds!.slice(0, t.folds!.length));
+        expect(t.value).toBe(t.folds!.reduce((x, y) => x + y, 0) / t.folds!.length);
+      }
+    }
   });
 
   test('aborting stops a long trial inside a worker promptly, and the worker is free again', async () => {

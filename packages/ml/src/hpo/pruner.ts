@@ -34,6 +34,28 @@ export interface PruneSchedule {
    * still running then) report at the same rung, waited for. Only for objectives that report off the main thread.
    */
   live?: LiveRungs;
+  /**
+   * Live fold rule (see `liveFoldVerdict`): replaces `foldThresholds` with a rule that also counts the trials that
+   * were running when this trial started, once they reach the fold or end. Only for off-thread objectives.
+   */
+  liveFolds?: LiveFolds;
+}
+
+/** What a trial needs to apply the fold rule against older trials still running when it started. */
+export interface LiveFolds {
+  /** A `RungBoard`'s buffers with one slot per fold: the running mean after that fold. */
+  state: SharedArrayBuffer;
+  values: SharedArrayBuffer;
+  /** Slots per trial: folds after the last slot are judged on `seen` alone. */
+  slots: number;
+  /** This trial's row. */
+  trial: number;
+  /** Rows of the older trials that were still running when this trial started. */
+  peers: number[];
+  /** Fold k → running means (folds 0..k) of the trials finished when this trial started. */
+  seen: number[][];
+  quantile: number;
+  minTrials: number;
 }
 
 /** What a trial needs to apply live rungs: the shared board, its own row, its peers and the rung rule. */
@@ -63,7 +85,8 @@ const NEVER = 2;
  * rung competes with every earlier-started trial's value there, as in Optuna's asynchronous successive halving —
  * including trials still running — while staying reproducible: a trial waits until each peer has either reported
  * at that rung or ended before it, so which values it sees never depends on timing. Peers are always older trials,
- * so waits cannot form a cycle. The study marks a trial's unreached rungs `never` when it ends.
+ * so waits cannot form a cycle. The study marks a trial's unreached rungs `never` when it ends. The live fold rule
+ * uses a second board the same way, one slot per fold (`LiveFolds`), without waiting (`liveFoldVerdict`).
  */
 export class RungBoard {
   readonly state: SharedArrayBuffer;
@@ -101,7 +124,7 @@ export function endRungs(schedule: PruneSchedule | null): void {
 }
 
 /** Publishes a trial's value at rung k (before its own decision, so younger trials can go on). */
-function publish(live: LiveRungs, k: number, value: number): void {
+function publish(live: Pick<LiveRungs, 'state' | 'values' | 'rungs' | 'trial'>, k: number, value: number): void {
   const i = live.trial * live.rungs + k;
   const st = new Int32Array(live.state);
   if (Atomics.load(st, i) !== PENDING) return;
@@ -174,13 +197,61 @@ export function shouldPruneFold(schedule: PruneSchedule, fold: number, value: nu
   return schedule.direction === 'maximize' ? value < t : value > t;
 }
 
+/** Publishes a trial's running mean after `fold` for younger trials (only once its earlier fold verdicts let it on). */
+export function publishFold(live: LiveFolds, fold: number, value: number): void {
+  if (fold < live.slots)
+    publish({ state: live.state, values: live.values, rungs: live.slots, trial: live.trial }, fold, value);
+}
+
+/**
+ * The fold rule against the finished trials' running means and those of the older trials that were running when
+ * this one started: true to stop after `fold`, false to go on, null while such a trial has neither published that
+ * fold nor ended. It never waits, so a worker can keep training the next fold meanwhile; the answer, once there,
+ * depends only on which trials reached the fold, never on timing.
+ */
+export function liveFoldVerdict(schedule: PruneSchedule, fold: number, value: number): boolean | null {
+  const live = schedule.liveFolds;
+  if (!live) return shouldPruneFold(schedule, fold, value);
+  const seen = (live.seen[fold] ?? []).filter((v) => Number.isFinite(v));
+  if (fold < live.slots) {
+    const st = new Int32Array(live.state);
+    const vals = new Float64Array(live.values);
+    for (const p of live.peers) {
+      const i = p * live.slots + fold;
+      const s = Atomics.load(st, i);
+      if (s === PENDING) return null;
+      if (s === WRITTEN && Number.isFinite(vals[i]!)) seen.push(vals[i]!);
+    }
+  }
+  const t = foldThreshold(seen, schedule.direction, live.quantile, live.minTrials);
+  if (t === null) return false;
+  if (!Number.isFinite(value)) return true;
+  return schedule.direction === 'maximize' ? value < t : value > t;
+}
+
+/**
+ * The value a running mean must reach: at least as good as the `quantile` of `values` (for maximize the value below
+ * which a fraction q of them lie); null with fewer than `minTrials` values. Sorts `values`.
+ */
+function foldThreshold(values: number[], direction: Direction, quantile: number, minTrials: number): number | null {
+  if (values.length < minTrials) return null;
+  values.sort((a, b) => (direction === 'maximize' ? a - b : b - a));
+  const pos = quantile * (values.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(values.length - 1, lo + 1);
+  return values[lo]! + (values[hi]! - values[lo]!) * (pos - lo);
+}
+
 export interface FoldPrunerOptions {
   /**
    * A trial continues after fold k only if the mean of its folds 0..k is at least this quantile of the same mean
    * over earlier trials that finished fold k (0.5: the median, as Optuna's MedianPruner). Default 0.5.
    */
   quantile?: number;
-  /** No rule at fold k until this many earlier trials finished it. Default 5. */
+  /**
+   * No rule at fold k until this many earlier trials finished it. Default 3 (with the live fold rule the third trial
+   * of a study can already be stopped; 5 before session 6 — the HPO benchmark gave the same AUC with 2, 3 and 5).
+   */
   minTrials?: number;
 }
 
@@ -197,7 +268,7 @@ export class FoldPruner {
 
   constructor(o: FoldPrunerOptions = {}) {
     this.quantile = o.quantile ?? 0.5;
-    this.minTrials = o.minTrials ?? 5;
+    this.minTrials = o.minTrials ?? 3;
     if (!(this.quantile >= 0 && this.quantile <= 1)) throw new MlError('INVALID_PARAM', 'quantile must be in [0, 1]');
     if (!(Number.isInteger(this.minTrials) && this.minTrials >= 1)) {
       throw new MlError('INVALID_PARAM', 'minTrials must be a positive integer');
@@ -206,21 +277,31 @@ export class FoldPruner {
 
   /** Thresholds for every fold some earlier trial finished (the objective never asks after its last fold). */
   thresholds(direction: Direction): (number | null)[] {
-    const out: (number | null)[] = [];
-    for (let k = 0; k < this.seen.length; k++) {
-      const v = (this.seen[k] ?? []).filter((x) => Number.isFinite(x));
-      if (v.length < this.minTrials) {
-        out.push(null);
-        continue;
-      }
-      // "At least as good as the q-quantile": for maximize the value below which a fraction q of the others lie.
-      v.sort((a, b) => (direction === 'maximize' ? a - b : b - a));
-      const pos = this.quantile * (v.length - 1);
-      const lo = Math.floor(pos);
-      const hi = Math.min(v.length - 1, lo + 1);
-      out.push(v[lo]! + (v[hi]! - v[lo]!) * (pos - lo));
-    }
-    return out;
+    return this.seen.map((v) =>
+      foldThreshold(
+        v.filter((x) => Number.isFinite(x)),
+        direction,
+        this.quantile,
+        this.minTrials,
+      ),
+    );
+  }
+
+  /**
+   * The live rule for a trial starting now: row `trial` of `board` (one slot per fold), against the means recorded so
+   * far and those its `peers` publish.
+   */
+  liveFolds(board: RungBoard, trial: number, peers: number[]): LiveFolds {
+    return {
+      state: board.state,
+      values: board.values,
+      slots: board.rungs,
+      trial,
+      peers: [...peers],
+      seen: this.seen.map((v) => [...v]),
+      quantile: this.quantile,
+      minTrials: this.minTrials,
+    };
   }
 
   /** Records a finished trial's per-fold metrics (all of them, or those it finished before being pruned). */

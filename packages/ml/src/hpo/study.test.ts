@@ -1,5 +1,14 @@
 import { describe, expect, test } from 'vitest';
-import { FoldPruner, RungBoard, SuccessiveHalvingPruner, endRungs, shouldPrune, shouldPruneFold } from './pruner.js';
+import {
+  FoldPruner,
+  RungBoard,
+  SuccessiveHalvingPruner,
+  endRungs,
+  liveFoldVerdict,
+  publishFold,
+  shouldPrune,
+  shouldPruneFold,
+} from './pruner.js';
 import type { SearchSpace } from './space.js';
 import { TrialPruned, runStudy } from './study.js';
 import type { TrialContext, TrialRecord } from './study.js';
@@ -136,6 +145,51 @@ describe('pruning between folds', () => {
     expect(() => new FoldPruner({ quantile: 2 })).toThrow(/quantile/);
   });
 
+  test('live folds: a trial also counts the older trials running beside it, once they reach the fold or end', () => {
+    const p = new FoldPruner({ minTrials: 2 });
+    p.record([0.7, 0.8]); // finished when the trials below started
+    const board = new RungBoard(6, 4);
+    const s = (trial: number, peers: number[]) => ({
+      steps: [],
+      thresholds: [],
+      direction: 'maximize' as const,
+      liveFolds: p.liveFolds(board, trial, peers),
+    });
+    const [s1, s2, s3] = [s(1, []), s(2, [1]), s(3, [1, 2])];
+    // Trial 1 sees one finished trial: fewer than minTrials, so it goes on.
+    expect(liveFoldVerdict(s1, 0, 0.6)).toBe(false);
+    // Trial 2 waits for trial 1 at fold 0: no verdict yet (never blocks).
+    expect(liveFoldVerdict(s2, 0, 0.65)).toBeNull();
+    publishFold(s1.liveFolds, 0, 0.6);
+    // 0.7 and 0.6 → median 0.65: 0.64 stops, 0.65 goes on.
+    expect(liveFoldVerdict(s2, 0, 0.64)).toBe(true);
+    expect(liveFoldVerdict(s2, 0, 0.65)).toBe(false);
+    // At fold 1 trial 1 never arrives (it ends): trial 2 is judged on the finished trial alone, which is too few.
+    expect(liveFoldVerdict(s2, 1, 0.1)).toBeNull();
+    board.close(1);
+    expect(liveFoldVerdict(s2, 1, 0.1)).toBe(false);
+    // A published value stays: closing the row later does not remove it, and a second publish does not overwrite it.
+    publishFold(s1.liveFolds, 0, 0.99);
+    publishFold(s2.liveFolds, 0, 0.9);
+    expect(liveFoldVerdict(s3, 0, 0.69)).toBe(true); // 0.7, 0.6, 0.9 → median 0.7
+    expect(liveFoldVerdict(s3, 0, 0.7)).toBe(false);
+    // Minimize: the bar from the other side; non-finite values always stop.
+    const m = { ...s3, direction: 'minimize' as const };
+    expect(liveFoldVerdict(m, 0, 0.71)).toBe(true);
+    expect(liveFoldVerdict(s3, 0, Number.NaN)).toBe(true);
+    // Without live folds the verdict is the fixed thresholds' (finished trials only).
+    const q = new FoldPruner({ minTrials: 1 });
+    q.record([0.7]);
+    const fixed = {
+      steps: [],
+      thresholds: [],
+      direction: 'maximize' as const,
+      foldThresholds: q.thresholds('maximize'),
+    };
+    expect(liveFoldVerdict(fixed, 0, 0.69)).toBe(true);
+    expect(liveFoldVerdict(fixed, 0, 0.7)).toBe(false);
+  });
+
   test('bad configurations stop after their first fold and keep the folds they finished', async () => {
     // Fold metrics ordered by q on every fold, as when folds rank configurations alike.
     const foldsRun: number[] = [];
@@ -164,8 +218,8 @@ describe('pruning between folds', () => {
       expect(t.folds!.length).toBeLessThan(3);
       expect(t.value).toBeCloseTo(t.folds!.reduce((a, b) => a + b, 0) / t.folds!.length, 12);
     }
-    // The first five trials have no rule yet; the best configuration is never stopped.
-    expect(res.trials.slice(0, 5).every((t) => t.state === 'complete')).toBe(true);
+    // The first three trials have no rule yet (default minTrials 3); the best configuration is never stopped.
+    expect(res.trials.slice(0, 3).every((t) => t.state === 'complete')).toBe(true);
     const bestQ = Math.max(...res.trials.map((t) => t.params.q as number));
     expect(res.best?.params.q).toBe(bestQ);
     // A trial stopped after fold 0 was below the median of the earlier trials' first folds.

@@ -2,7 +2,15 @@
 // halving, records every trial, and stops on trial count, timeout or an AbortSignal. Reproducible for seed+concurrency.
 import { performance } from 'node:perf_hooks';
 import { MlError } from '../errors.js';
-import { FoldPruner, RungBoard, SuccessiveHalvingPruner, shouldPrune, shouldPruneFold } from './pruner.js';
+import {
+  FoldPruner,
+  RungBoard,
+  SuccessiveHalvingPruner,
+  liveFoldVerdict,
+  publishFold,
+  shouldPrune,
+  shouldPruneFold,
+} from './pruner.js';
 import type { FoldPrunerOptions, PruneSchedule, SuccessiveHalvingOptions } from './pruner.js';
 import type { SearchSpace, TrialParams } from './space.js';
 import { RandomSampler, TpeSampler } from './tpe.js';
@@ -104,7 +112,7 @@ export interface StudyOptions {
   pruner?: SuccessiveHalvingOptions | false;
   /**
    * Pruning between folds for objectives that call `reportFold` (the trial pool's does): a trial whose first folds
-   * are below the median of earlier trials stops there. False turns it off. Default: quantile 0.5, 5 trials.
+   * are below the median of earlier trials stops there. False turns it off. Default: quantile 0.5, 3 trials.
    */
   foldPruner?: FoldPrunerOptions | false;
   /** Largest step an objective reports (e.g. the round cap); limits the rungs. Default 1e6. */
@@ -117,7 +125,20 @@ export interface StudyOptions {
    * CPU but lowered the best AUC after 10 trials (few of the first trials complete; docs/benchmarks.md).
    */
   liveRungs?: boolean;
+  /**
+   * Live fold rule: after fold k a trial is compared with the finished trials and with the older trials that were
+   * running when it started, once they finished fold k or ended, instead of the finished ones only; so the first
+   * trials (which start before any trial has finished) can be stopped between folds too. Nothing waits: a trial
+   * trains its next fold until the verdict is known, and a trial whose folds are done before it is recorded when
+   * the verdict comes, its worker already free. The fold rule compares the real metric (AUC on the fold), so it does
+   * not favour fast learners as early rungs do. Needs an objective that reports folds off the main thread
+   * (`offThread`); ignored otherwise. Default true.
+   */
+  liveFolds?: boolean;
 }
+
+/** Fold slots on the live fold board: folds after the 32nd are judged on finished trials only. */
+const FOLD_SLOTS = 32;
 
 export interface StudyResult {
   trials: TrialRecord[];
@@ -179,11 +200,22 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
     throw new MlError('INVALID_PARAM', 'liveRungs needs an objective that prunes off the main thread (offThread)');
   }
   const board = pruner && liveRungs ? new RungBoard(o.nTrials, pruner.rungSteps(maxStep).length) : null;
+  const foldBoard =
+    foldPruner && (o.liveFolds ?? true) && o.objective.offThread === true ? new RungBoard(o.nTrials, FOLD_SLOTS) : null;
 
   const records: (TrialRecord | undefined)[] = [];
+  // A trial is running until it is recorded; it holds a slot (`executing`) only until its objective returns (a live
+  // fold verdict can come later).
   const running = new Map<
     number,
-    { done: Promise<void>; ctl: AbortController; started: number; params: TrialParams }
+    {
+      done: Promise<void>;
+      settled: Promise<void>;
+      executing: boolean;
+      ctl: AbortController;
+      started: number;
+      params: TrialParams;
+    }
   >();
   const deadline = o.timeoutMs === undefined ? Infinity : t0 + o.timeoutMs;
   let told = 0;
@@ -229,7 +261,9 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
     if (foldPruner) {
       schedule = {
         ...(schedule ?? { steps: [], thresholds: [], direction }),
-        foldThresholds: foldPruner.thresholds(direction),
+        ...(foldBoard
+          ? { liveFolds: foldPruner.liveFolds(foldBoard, number, peers) }
+          : { foldThresholds: foldPruner.thresholds(direction) }),
       };
     }
     const rungValues: [number, number][] = [];
@@ -259,6 +293,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
     const finish = (rec: Omit<TrialRecord, 'number' | 'params' | 'intermediate' | 'durationMs' | 'startMs'>): void => {
       if (records[number]) return; // already recorded as cancelled
       board?.close(number);
+      foldBoard?.close(number);
       const full: TrialRecord = {
         number,
         params: asked.params,
@@ -270,13 +305,60 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       records[number] = full;
       o.onTrial?.(full);
     };
-    const done = (async () => {
+    let settle = (): void => undefined;
+    const entry = {
+      done: Promise.resolve(),
+      settled: new Promise<void>((resolve) => (settle = resolve)),
+      executing: true,
+      ctl,
+      started,
+      params: asked.params,
+    };
+    running.set(number, entry);
+    entry.done = (async () => {
+      let outcome: { ok: true; res: ReturnType<typeof objectiveValue> } | { ok: false; e: unknown };
       try {
-        const res = objectiveValue(await o.objective(asked.params, ctx));
-        if (!Number.isFinite(res.value)) {
-          finish({ state: 'failed', value: null, folds: res.folds, error: `objective value ${res.value}` });
-        } else finish({ state: 'complete', ...res });
+        outcome = { ok: true, res: objectiveValue(await o.objective(asked.params, ctx)) };
       } catch (e) {
+        outcome = { ok: false, e };
+      } finally {
+        entry.executing = false;
+        settle();
+      }
+      try {
+        const liveFolds = schedule?.liveFolds ? schedule : null;
+        const foldsDone = outcome.ok
+          ? outcome.res.folds
+          : outcome.e instanceof TrialPruned && outcome.e.folds && outcome.e.folds.length > 0
+            ? outcome.e.folds
+            : null;
+        if (liveFolds && foldsDone && Number.isFinite(outcome.ok ? outcome.res.value : 0)) {
+          // Verdicts the worker could not have yet: waited for here, with the worker free for the next trial.
+          const last = outcome.ok ? foldsDone.length - 2 : foldsDone.length - 1;
+          for (let k = 0; k <= last; k++) {
+            const kept = foldsDone.slice(0, k + 1);
+            const mean = kept.reduce((a, m) => a + m, 0) / kept.length;
+            publishFold(liveFolds.liveFolds!, k, mean);
+            let verdict = liveFoldVerdict(liveFolds, k, mean);
+            while (verdict === null && !isAborted()) {
+              await new Promise((resolve) => setTimeout(resolve, 1));
+              verdict = liveFoldVerdict(liveFolds, k, mean);
+            }
+            if (verdict === null) return; // aborted: recorded as cancelled
+            if (verdict) {
+              finish({ state: 'pruned', value: mean, folds: kept });
+              return;
+            }
+          }
+        }
+        if (outcome.ok) {
+          const res = outcome.res;
+          if (!Number.isFinite(res.value)) {
+            finish({ state: 'failed', value: null, folds: res.folds, error: `objective value ${res.value}` });
+          } else finish({ state: 'complete', ...res });
+          return;
+        }
+        const e = outcome.e;
         const foldReport = lastFold as [number, number] | null;
         if (e instanceof TrialPruned && e.folds && e.folds.length > 0) {
           // Stopped between folds: the finished folds are real results; the value is their mean.
@@ -294,7 +376,6 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
         running.delete(number);
       }
     })();
-    running.set(number, { done, ctl, started, params: asked.params });
   };
 
   for (;;) {
@@ -308,8 +389,9 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       stoppedBy = 'timeout';
       break;
     }
-    if (running.size >= concurrency) {
-      await Promise.race([aborted, ...[...running.values()].map((r) => r.done)]);
+    const executing = [...running.values()].filter((r) => r.executing);
+    if (executing.length >= concurrency) {
+      await Promise.race([aborted, ...executing.map((r) => r.settled)]);
       continue;
     }
     // Trials before next − lag + 1 must be finished before trial `next` is sampled.
@@ -347,6 +429,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       };
       records[number] = rec;
       board?.close(number);
+      foldBoard?.close(number);
       o.onTrial?.(rec);
     }
   } else {

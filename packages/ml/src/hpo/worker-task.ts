@@ -5,7 +5,7 @@ import { Frame } from '../frame.js';
 import type { Column } from '../frame.js';
 import { FoldPrunedError, PrunedError, crossValidateFolds, takeFold } from './cross-validate.js';
 import type { CvAlgorithm, FoldData, FoldResult } from './cross-validate.js';
-import { endRungs, shouldPrune, shouldPruneFold } from './pruner.js';
+import { endRungs, liveFoldVerdict, publishFold, shouldPrune, shouldPruneFold } from './pruner.js';
 import type { PruneSchedule } from './pruner.js';
 import type { ParamValue } from './space.js';
 
@@ -65,11 +65,40 @@ export async function runPoolTask(data: SharedStudyData, task: PoolTask, cancell
       return schedule !== null && shouldPrune(schedule, step, value, cancelled);
     };
     const foldReports: [number, number][] = [];
+    // Live fold rule: a verdict may come after its fold (older trials still on it); meanwhile the next fold trains.
+    // A fold's mean is published only once every earlier verdict said go on, so younger trials never count a value
+    // of a trial that the rule stops before that fold.
+    const liveFolds = schedule?.liveFolds ? schedule : null;
+    const means: number[] = [];
+    let decided = 0;
+    let prunedAfter: number | null = null;
+    const advance = (): void => {
+      while (liveFolds && prunedAfter === null && decided < means.length) {
+        const v = liveFoldVerdict(liveFolds, decided, means[decided]!);
+        if (v === null) return;
+        if (v) {
+          prunedAfter = decided;
+          return;
+        }
+        decided++;
+        if (decided < means.length) publishFold(liveFolds.liveFolds!, decided, means[decided]!);
+      }
+    };
     const reportFold = (fold: number, value: number): boolean => {
       foldReports.push([fold, value]);
       // Rounds are reported on the first fold only: younger trials need not wait for this one's later rungs.
       endRungs(schedule);
+      if (liveFolds) {
+        means.push(value);
+        if (fold === decided) publishFold(liveFolds.liveFolds!, fold, value);
+        advance();
+        return prunedAfter === fold;
+      }
       return schedule !== null && shouldPruneFold(schedule, fold, value);
+    };
+    const late = (): number | null => {
+      advance();
+      return prunedAfter;
     };
     const all = task.fidelity === 'full' ? data.fullSplits : data.splits;
     const splits = task.folds ? task.folds.map((k) => all[k]!) : all;
@@ -94,11 +123,14 @@ export async function runPoolTask(data: SharedStudyData, task: PoolTask, cancell
         report,
         reportFold,
         shouldStop: cancelled,
+        ...(liveFolds ? { prunedAfter: late } : {}),
       });
       return { id: task.id, kind: 'done', mean: r.mean, std: r.std, folds: r.folds, reports };
     } catch (e) {
       if (e instanceof FoldPrunedError) {
-        return { id: task.id, kind: 'pruned', reports, foldReports, folds: e.folds };
+        // A late verdict: the folds trained past it are not part of the result.
+        const kept = foldReports.filter(([f]) => f <= e.fold);
+        return { id: task.id, kind: 'pruned', reports, foldReports: kept, folds: e.folds };
       }
       if (e instanceof PrunedError) {
         if (!reports.some(([s]) => s === e.step)) reports.push([e.step, e.value]);
