@@ -8,9 +8,9 @@
 // of building and snapshotting this checkout's.
 // Runs the engines one after the other (never at the same time), seed by seed, and prints a Markdown table.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureData } from './data.mjs';
 
@@ -36,11 +36,13 @@ if (!argv.includes('--skip-build') && !fromDist) {
 }
 // A snapshot of dist, so a rebuild by someone else during a long run cannot change the engine under it.
 const dist = mkdtempSync(join(tmpdir(), 'ichigen-hpo-dist-'));
-cpSync(fromDist || join(ROOT, 'packages/ml/dist'), dist, { recursive: true });
+// (Without a node_modules the source may hold: the link below would otherwise be made inside its target.)
+const source = fromDist || join(ROOT, 'packages/ml/dist');
+cpSync(source, dist, { recursive: true, filter: (src) => relative(source, src).split(sep)[0] !== 'node_modules' });
 // dist imports its dependencies (apache-arrow, protobufjs) by name: resolve them from the repository.
 cpSync(join(ROOT, 'packages/ml/package.json'), join(dist, 'package.json'));
 const distLink = join(dist, 'node_modules');
-execFileSync('ln', ['-s', join(ROOT, 'node_modules'), distLink]);
+symlinkSync(join(ROOT, 'node_modules'), distLink);
 
 const dataDir = await ensureData({ out, rows, dist });
 const meta = JSON.parse(readFileSync(join(dataDir, 'meta.json'), 'utf8'));
