@@ -299,6 +299,47 @@ describe('trainGbdt quality and controls', () => {
       expect(Math.abs(losses[k - 1]! - exact(k)) / exact(k)).toBeLessThan(1e-12);
   });
 
+  test('the kept-exponential validation loss stays exact on separable data (confident rows, tiny losses)', async () => {
+    // Classes apart on x0: every row becomes confident (|margin| ~ 10–40, losses ~1e-5…1e-17), where
+    // a difference of large terms would lose it and 1 + e would round it away.
+    const rows = (n: number, seed: number) => {
+      const r = lcg(seed);
+      const x0 = new Float64Array(n);
+      const x1 = new Float64Array(n);
+      const y = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        y[i] = i % 2;
+        x0[i] = y[i] === 1 ? 0.6 + 0.4 * r() : 0.4 * r(); // a gap between the classes
+        x1[i] = r();
+      }
+      return { frame: Frame.fromColumns({ x0, x1 }), y };
+    };
+    const train = rows(2000, 21);
+    const valid = rows(600, 22);
+    const losses: number[] = [];
+    const margins = new Float64Array(600);
+    const model = await trainGbdt(train.frame, train.y, {
+      objective: 'binary',
+      numTrees: 120,
+      numLeaves: 4,
+      learningRate: 1,
+      lambdaL2: 0,
+      validationMargins: margins,
+      validation: { frame: valid.frame, labels: valid.y },
+      onIteration: (_iter, m) => {
+        losses.push(m.validLoss!);
+      },
+    });
+    // The exact loss of the training's own last-round margins (the numbers the kept exponentials follow), each row
+    // as log1p(e^∓z): no term cancels (the usual stable form, log1p(e^−|z|) + max(z, 0) − y z, adds and subtracts
+    // |z| and is itself off by ~1e-9 relative here).
+    let s = 0;
+    for (let i = 0; i < margins.length; i++) s += Math.log1p(Math.exp(valid.y[i] === 1 ? -margins[i]! : margins[i]!));
+    const exact = s / margins.length;
+    expect(exact).toBeLessThan(1e-5); // confident: the regime where a cancelling formula loses digits
+    expect(Math.abs(losses[model.trees.length - 1]! - exact) / exact).toBeLessThan(1e-13);
+  });
+
   test('onIteration returning false stops training', async () => {
     const { frame, y } = signalData(500, 6);
     const model = await trainGbdt(frame, y, { objective: 'binary', numTrees: 50, onIteration: (iter) => iter < 2 });

@@ -587,24 +587,27 @@ function loss(objective: GbdtObjective, y: Float64Array, f: Float64Array): numbe
 }
 
 /**
- * The binary log loss from margins z and kept e = e^−z per row: log(1 + e) + (1 − y) z, with one logarithm per 32
- * rows (the log of a product of factors 1 + e) instead of an exponential and a logarithm per row. Within ~1e-13 of
- * `loss` (e is multiplied by one factor per tree and recomputed every `EXP_REFRESH` rounds); NaN when a product
- * overflows (margins below −700), where the caller falls back to `loss`.
+ * The binary log loss from kept e = e^−z per row (labels 0 or 1): log(1 + t) with t = e for a positive and 1 / e for
+ * a negative, so no term cancels (a confident row's loss is not the difference of two large numbers). Per 32 rows
+ * it takes one log1p of q = Π(1 + t) − 1, kept as q ← q + t + q·t, so that a product near 1 (rows with tiny
+ * losses) keeps its full relative precision instead of being rounded into 1 + t. Within ~1e-13 of the exact log loss
+ * (e is multiplied by one factor per tree and recomputed every `EXP_REFRESH` rounds) — closer than `loss`, whose
+ * stable form adds and subtracts |z| — and NaN when a term or product overflows (margins past ~709 on the wrong
+ * side), where the caller falls back to `loss`.
  */
-function binaryLossFromExp(y: Float64Array, z: Float64Array, e: Float64Array): number {
+function binaryLossFromExp(y: Float64Array, e: Float64Array): number {
   const n = y.length;
   let s = 0;
-  let prod = 1;
+  let q = 0;
   for (let i = 0; i < n; i++) {
-    prod *= 1 + e[i]!;
-    s += (1 - y[i]!) * z[i]!;
-    if ((i & 31) === 31 || prod > 1e250) {
-      s += Math.log(prod);
-      prod = 1;
+    const t = y[i] === 1 ? e[i]! : 1 / e[i]!;
+    q += t + q * t;
+    if ((i & 31) === 31 || q > 1e250) {
+      s += Math.log1p(q);
+      q = 0;
     }
   }
-  s += Math.log(prod);
+  s += Math.log1p(q);
   return Number.isFinite(s) ? s / n : NaN;
 }
 
@@ -794,7 +797,7 @@ async function boost(
         for (let j = 0; j < json.value.length; j++) leafExp[j] = Math.exp(-json.value[j]!);
         tree.addToMargins(valid.data.bins, nv, valid.f, json.value, null, nv, validExp, leafExp);
         if (iter % EXP_REFRESH === EXP_REFRESH - 1) for (let i = 0; i < nv; i++) validExp[i] = Math.exp(-valid.f[i]!);
-        const l = binaryLossFromExp(valid.y, valid.f, validExp);
+        const l = binaryLossFromExp(valid.y, validExp);
         metrics.validLoss = Number.isNaN(l) ? loss(p.objective, valid.y, valid.f) : l;
       } else {
         tree.addToMargins(valid.data.bins, nv, valid.f, json.value, null, nv);

@@ -353,6 +353,67 @@ describe('runStudy', () => {
     expect(seenSignals[4]!.aborted && seenSignals[5]!.aborted).toBe(true);
   });
 
+  // An off-thread objective whose trial 1 returns its three folds at once while trial 0 (the older trial running
+  // beside it) takes `slowMs`: trial 1's fold-0 verdict waits for trial 0's fold, with trial 1's worker free.
+  const waitingForVerdict = (slowMs: number) =>
+    Object.assign(
+      async (_p: Record<string, unknown>, ctx: TrialContext) => {
+        if (ctx.number === 0) await sleep(slowMs);
+        return { value: 0.7, folds: [0.7, 0.7, 0.7] };
+      },
+      { offThread: true as const },
+    );
+
+  test('an abort while the last trials finish records every trial, those waiting for a verdict as cancelled', async () => {
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 100);
+    const told: number[] = [];
+    const res = await runStudy({
+      space,
+      nTrials: 2,
+      concurrency: 2,
+      pruner: false,
+      signal: ctl.signal,
+      objective: waitingForVerdict(300),
+      onTrial: (t) => told.push(t.number),
+    });
+    expect(res.stoppedBy).toBe('abort');
+    expect(res.trials.map((t) => [t.number, t.state, t.error])).toEqual([
+      [0, 'failed', 'cancelled'],
+      [1, 'failed', 'cancelled'],
+    ]);
+    expect(told.sort()).toEqual([0, 1]);
+  });
+
+  test("a trial's duration is its objective's run, not the wait for a live fold verdict", async () => {
+    const res = await runStudy({ space, nTrials: 2, concurrency: 2, pruner: false, objective: waitingForVerdict(300) });
+    expect(res.trials.map((t) => t.state)).toEqual(['complete', 'complete']);
+    expect(res.trials[0]!.durationMs).toBeGreaterThanOrEqual(250);
+    expect(res.trials[1]!.durationMs).toBeLessThan(100);
+  });
+
+  test('an onTrial that throws does not escape as an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const res = await runStudy({
+        space,
+        nTrials: 3,
+        seed: 1,
+        objective: async (p) => p.q as number,
+        onTrial: (t) => {
+          if (t.number === 0) throw new Error('onTrial failed');
+        },
+      });
+      expect(res.trials.map((t) => t.state)).toEqual(['complete', 'complete', 'complete']);
+      await sleep(50);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   test('stops starting trials at the timeout and lets running ones finish', async () => {
     const res = await runStudy({
       space,

@@ -167,8 +167,10 @@ function better(a: number, b: number, direction: Direction): boolean {
 /**
  * Runs a hyperparameter search. Trial n is sampled after trials 0 … n − lag have finished and been told to the
  * sampler (the ones in between are "running" for the constant liar), and its pruning thresholds come from the same
- * finished trials. So the parameters, and for deterministic objectives the results, depend only on the seed, the
- * concurrency and the lag, never on timing; a slot idles only while a trial `lag` places older is still running.
+ * finished trials — with the live fold rule also from the older trials running beside it, whose fold means are
+ * published in an order that does not depend on timing. So the parameters, and for deterministic objectives the
+ * results, depend only on the seed, the concurrency and the lag, never on timing; a slot idles only while a trial
+ * `lag` places older is still running.
  */
 export async function runStudy(o: StudyOptions): Promise<StudyResult> {
   const t0 = performance.now();
@@ -290,6 +292,8 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       },
     };
     const started = performance.now();
+    // When the objective returned: a trial recorded later (waiting for a live fold verdict) did not run meanwhile.
+    let ended: number | null = null;
     const finish = (rec: Omit<TrialRecord, 'number' | 'params' | 'intermediate' | 'durationMs' | 'startMs'>): void => {
       if (records[number]) return; // already recorded as cancelled
       board?.close(number);
@@ -298,7 +302,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
         number,
         params: asked.params,
         intermediate: rungValues,
-        durationMs: performance.now() - started,
+        durationMs: (ended ?? performance.now()) - started,
         startMs: started - t0,
         ...rec,
       };
@@ -322,6 +326,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       } catch (e) {
         outcome = { ok: false, e };
       } finally {
+        ended = performance.now();
         entry.executing = false;
         settle();
       }
@@ -344,7 +349,11 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
               await new Promise((resolve) => setTimeout(resolve, 1));
               verdict = liveFoldVerdict(liveFolds, k, mean);
             }
-            if (verdict === null) return; // aborted: recorded as cancelled
+            if (verdict === null) {
+              // Aborted while waiting: cancelled (a no-op when the study's abort path recorded it first).
+              finish({ state: 'failed', value: null, folds: null, error: 'cancelled' });
+              return;
+            }
             if (verdict) {
               finish({ state: 'pruned', value: mean, folds: kept });
               return;
@@ -371,6 +380,16 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
           finish({ state: 'pruned', value: lastReport ? lastReport[1] : null, folds: null });
         } else {
           finish({ state: 'failed', value: null, folds: null, error: e instanceof Error ? e.message : String(e) });
+        }
+      } catch (e) {
+        // Recording failed (e.g. `onTrial` threw): the trial keeps the record it got, else it is recorded failed;
+        // nothing may escape as an unhandled rejection of a promise the study may no longer be awaiting.
+        if (!records[number]) {
+          try {
+            finish({ state: 'failed', value: null, folds: null, error: e instanceof Error ? e.message : String(e) });
+          } catch {
+            // onTrial threw again: the record stands.
+          }
         }
       } finally {
         running.delete(number);
@@ -413,8 +432,14 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
     }
     startTrial();
   }
+  // Launching is over: wait for the trials still running (some only for a live fold verdict), unless aborted.
+  if (stoppedBy !== 'abort' && running.size > 0) {
+    const drained = Promise.all([...running.values()].map((r) => r.done)).then(() => 'drained' as const);
+    if ((await Promise.race([aborted, drained])) === 'abort') stoppedBy = 'abort';
+  }
   if (stoppedBy === 'abort') {
     for (const [number, r] of running) {
+      if (records[number]) continue; // recorded, only leaving `running`
       r.ctl.abort();
       const rec: TrialRecord = {
         number,
@@ -432,8 +457,6 @@ export async function runStudy(o: StudyOptions): Promise<StudyResult> {
       foldBoard?.close(number);
       o.onTrial?.(rec);
     }
-  } else {
-    await Promise.all([...running.values()].map((r) => r.done));
   }
   const trials = records.filter((r): r is TrialRecord => r !== undefined).sort((a, b) => a.number - b.number);
   let best: TrialRecord | null = null;
