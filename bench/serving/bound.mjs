@@ -139,8 +139,6 @@ request = function()
   local b = body:gsub("@HOOK@", string.format("h-%d", i), 1)
   return wrk.format(nil, nil, { ["authorization"] = "Bearer " .. tokens[k] }, b)
 end
-local errs = 0
-response = function(status) if status ~= 200 then errs = errs + 1 end end
 done = function(summary, latency) io.write(string.format("P50 %f\\nP99 %f\\nNON200 %d\\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.status)) end
 `,
     );

@@ -132,7 +132,9 @@ export interface StudyOptions {
    * trains its next fold until the verdict is known, and a trial whose folds are done before it is recorded when
    * the verdict comes, its worker already free. The fold rule compares the real metric (AUC on the fold), so it does
    * not favour fast learners as early rungs do. Needs an objective that reports folds off the main thread
-   * (`offThread`); ignored otherwise. Default true.
+   * (`offThread`); ignored otherwise. Default true. A trial that publishes fold means and then fails keeps them on
+   * the board: the younger trials that counted it as a peer use them (deterministically), while trials sampled after
+   * it is told ignore failed trials, as the finished-only rule always did.
    */
   liveFolds?: boolean;
 }
