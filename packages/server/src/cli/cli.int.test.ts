@@ -279,6 +279,17 @@ describe('the ichigen binary', () => {
           body: JSON.stringify({ user: 'admin', password: server.adminPassword }),
         });
         expect(r.status).toBe(403);
+        // In a script both passwords come on standard input, one line each.
+        const config = path.join(data, 'config');
+        const login = await runCli(
+          ['login', '--url', server.url, '--user', 'admin'],
+          { ICHIGEN_CONFIG_HOME: config },
+          `${server.adminPassword}\nthe admin's new password\n`,
+        );
+        expect(login.code, login.stderr).toBe(0);
+        expect(login.stdout).toContain('logged in');
+        const whoami = await runCli(['whoami'], { ICHIGEN_CONFIG_HOME: config });
+        expect(whoami.stdout.trim()).toBe('admin (administrator)');
       } finally {
         await server.stop();
       }
