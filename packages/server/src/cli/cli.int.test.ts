@@ -1,6 +1,7 @@
 // The quickstart journey through the real CLI code against a real listening server, plus the binary itself:
 // `serve` answers /healthz and stops on SIGTERM, and `admin create-user --json` prints the documented shape.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import iconv from 'iconv-lite';
@@ -279,6 +280,9 @@ describe('the ichigen binary', () => {
           body: JSON.stringify({ user: 'admin', password: server.adminPassword }),
         });
         expect(r.status).toBe(403);
+        // The banner names the URL, so the command it suggests works as printed.
+        expect(server.output()).toContain(`ichigen login --url ${server.url} --user admin`);
+
         // In a script both passwords come on standard input, one line each.
         const config = path.join(data, 'config');
         const login = await runCli(
@@ -294,6 +298,31 @@ describe('the ichigen binary', () => {
         await server.stop();
       }
     } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  it('a port in use stops start-up with one line, and the first admin is created on the start that listens', async () => {
+    const data = mkdtempSync(path.join(os.tmpdir(), 'ichigen-bin-'));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const r = await runCli(['serve', '--data', data, '--port', String(port)], { ICHIGEN_LOG_LEVEL: 'warn' });
+      expect(r.code).toBe(1);
+      expect(r.stdout).not.toContain('One-time password');
+      expect(r.stderr.trim()).toBe(
+        `ichigen: port ${port} on 127.0.0.1 is already in use (another server?): choose another with --port or ICHIGEN_PORT (PORT_IN_USE)`,
+      );
+      // The password of the failed start was never shown, so the next start must still create the admin.
+      const server = await startServerProcess(['--data', data]);
+      try {
+        expect(server.adminPassword).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      blocker.close();
       rmSync(data, { recursive: true, force: true });
     }
   });
