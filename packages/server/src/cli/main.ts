@@ -423,7 +423,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   dataset
     .command('push <ref> <path>')
     .description('push a CSV file (tabular) or a directory of files as a new version of <project>/<dataset>')
-    .option('--encoding <enc>', 'CSV encoding: auto, utf-8, cp932 (Shift_JIS)', 'auto')
+    .addOption(
+      new Option('--encoding <enc>', 'CSV encoding (shift_jis, sjis, windows-31j and ms932 mean cp932)')
+        .choices(['auto', 'utf-8', 'utf8', 'cp932', 'shift_jis', 'shift-jis', 'sjis', 'windows-31j', 'ms932'])
+        .default('auto'),
+    )
     .option('--delimiter <d>', 'CSV delimiter: auto, comma, tab, semicolon, pipe', 'auto')
     .option('--files', 'store a single file as a files dataset instead of parsing it as CSV')
     .option('-m, --message <text>', 'what this version is', '')
