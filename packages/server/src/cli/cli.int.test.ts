@@ -479,6 +479,14 @@ describe('ichigen CLI: policy, study, model, approval, prediction and lineage', 
     const table = await run('sci', 'predict', 'diabetes/oral-response@1', rowsFile);
     expect(table.out).toMatch(/^ROW\s+PROBABILITY\s+LABEL/);
 
+    // Batch scoring waits for its job and reports progress on stderr, each state once.
+    const scored = await run('sci', 'score', 'diabetes/oral-response@1', '--input', 'cohort@2', '--output', 'scores');
+    expect(scored.code, scored.err).toBe(0);
+    expect(scored.out).toMatch(/^400 rows scored \(\d+ above the threshold\) → diabetes\/scores@1$/);
+    const progress = scored.err.split('\n').filter((l) => l.startsWith('scored '));
+    expect(progress).toContain('scored 400/400 rows');
+    expect(new Set(progress).size).toBe(progress.length);
+
     const lineage = await run('sci', 'lineage', 'diabetes/oral-response@1', '--model', '--direction', 'upstream');
     expect(lineage.code, lineage.err).toBe(0);
     expect(lineage.out).toMatch(/dataset version cohort@2 .*--studied-by-->\s+study/);

@@ -1026,6 +1026,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         `/projects/${enc(r.project)}/models/${enc(r.model)}/versions/${r.version}/score`,
         { json: { dataset: d[1], datasetVersion: Number(d[2]), output: o.output, keep } },
       );
+      let last = '';
       for (;;) {
         const j = await api.request<{
           state: string;
@@ -1033,7 +1034,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           result: { output: string; version: number; rows: number; positives: number } | null;
           lastError: string | null;
         }>('GET', `/projects/${enc(r.project)}/jobs/${enc(job.id)}`);
-        if (!json && j.progress?.rows) io.err(`scored ${j.progress.rowsDone}/${j.progress.rows} rows`);
+        const line = j.progress?.rows ? `scored ${j.progress.rowsDone}/${j.progress.rows} rows` : '';
+        if (!json && line && line !== last) io.err(line);
+        last = line;
         if (['succeeded', 'failed', 'cancelled'].includes(j.state)) {
           if (j.state !== 'succeeded')
             throw new CliError('JOB_FAILED', `batch scoring ${j.state}: ${j.lastError ?? ''}`);
