@@ -491,6 +491,10 @@ describe('ichigen CLI: policy, study, model, approval, prediction and lineage', 
     expect(lineage.code, lineage.err).toBe(0);
     expect(lineage.out).toMatch(/dataset version cohort@2 .*--studied-by-->\s+study/);
     expect(lineage.out).toMatch(/--produced-->\s+model version oral-response@1/);
+    expect(lineage.out).not.toMatch(/\bstudy study\b/); // the kind is said once
+
+    const downstream = await run('sci', 'lineage', 'diabetes/oral-response@1', '--model', '--direction', 'downstream');
+    expect(downstream.out).toMatch(/--predicted-->\s+\d+ predictions \{/);
   });
 
   it('`study watch` exits 1 when the study fails, with the error', async () => {

@@ -1079,11 +1079,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       print(g, () => {
         // Keyed by kind and id: a model version and its predictions node share the id.
         const k = (n: { kind: string; id: string }) => `${n.kind}:${n.id}`;
+        // The kind names the node unless its label already says it ("study 0a65f2b9", "9 predictions").
+        const named = (n: { kind: string; label: string }) => {
+          const kind = n.kind.replace('_', ' ');
+          return n.label.split(' ').includes(kind) ? n.label : `${kind} ${n.label}`;
+        };
         const label = new Map(
-          g.nodes.map((n) => [
-            k(n),
-            `${n.kind.replace('_', ' ')} ${n.label}${n.detail ? ` ${JSON.stringify(n.detail)}` : ''}`,
-          ]),
+          g.nodes.map((n) => [k(n), `${named(n)}${n.detail ? ` ${JSON.stringify(n.detail)}` : ''}`]),
         );
         return (
           g.edges.map((e) => `${label.get(k(e.from))}  --${e.relation}-->  ${label.get(k(e.to))}`).join('\n') ||
