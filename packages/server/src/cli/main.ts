@@ -14,7 +14,7 @@ import { startServer, type ServeReady } from '../server/serve.js';
 import { ApiClient, CliError } from './client.js';
 import { clearCredentials, readCredentials, writeCredentials } from './credentials.js';
 import { bytes, progressBar, table } from './output.js';
-import { readSecret } from './prompt.js';
+import { readNewSecret, readSecret } from './prompt.js';
 
 interface Io {
   out: (s: string) => void;
@@ -245,7 +245,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       } catch (e) {
         if (!(e instanceof CliError) || e.code !== 'PASSWORD_CHANGE_REQUIRED') throw e;
         io.err('This is a one-time password: choose a new one (at least 12 characters).');
-        const newPassword = io.env.ICHIGEN_NEW_PASSWORD ?? (await readSecret('New password: '));
+        const newPassword = io.env.ICHIGEN_NEW_PASSWORD ?? (await readNewSecret());
         r = await api.request<LoginReply>('POST', '/auth/login', { json: { user: opts.user, password, newPassword } });
       }
       const file = writeCredentials({ url, token: r.token, user: r.user.name }, io.env);

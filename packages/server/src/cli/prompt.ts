@@ -1,15 +1,37 @@
 // Reading a secret: from a terminal without echo, or the next line of standard input when it is not a terminal.
 import { createInterface } from 'node:readline';
+import { CliError } from './client.js';
 
 /**
  * Hands out the lines of a piped stream one at a time, across calls: `login` reads the one-time password and then
- * the new one, so the first read must not swallow what follows it. The stream is paused between reads, so a pipe
- * that stays open does not keep the process alive.
+ * the new one, so the first read must not swallow what follows it. Between reads the stream is paused and, when it
+ * is a socket or pipe, unreferenced, so a pipe that stays open does not keep the process alive (pausing alone does
+ * not: the stream goes on filling its buffer). Its end and errors are watched from the start, so none is missed.
  */
-export function lineReader(input: NodeJS.ReadableStream): () => Promise<string | undefined> {
+export function lineReader(
+  input: NodeJS.ReadableStream & { ref?: () => unknown; unref?: () => unknown },
+): () => Promise<string | undefined> {
   let buffered = '';
   let ended = false;
+  let failed: Error | undefined;
+  let wake: (() => void) | undefined;
   input.setEncoding('utf8');
+  input.on('data', (chunk: string | Buffer) => {
+    buffered += chunk.toString();
+    input.pause();
+    input.unref?.();
+    wake?.();
+  });
+  input.once('end', () => {
+    ended = true;
+    wake?.();
+  });
+  input.once('error', (e: Error) => {
+    failed = e;
+    wake?.();
+  });
+  input.pause();
+  input.unref?.();
   const take = (): string | undefined => {
     const nl = buffered.indexOf('\n');
     if (nl >= 0) {
@@ -27,33 +49,15 @@ export function lineReader(input: NodeJS.ReadableStream): () => Promise<string |
   return async () => {
     for (;;) {
       const line = take();
-      if (line !== undefined || ended) return line;
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          input.off('data', onData);
-          input.off('end', onEnd);
-          input.off('error', onError);
-          input.pause();
-        };
-        const onData = (chunk: string | Buffer) => {
-          buffered += chunk.toString();
-          done();
-          resolve();
-        };
-        const onEnd = () => {
-          ended = true;
-          done();
-          resolve();
-        };
-        const onError = (e: Error) => {
-          done();
-          reject(e);
-        };
-        input.on('data', onData);
-        input.once('end', onEnd);
-        input.once('error', onError);
+      if (line !== undefined) return line;
+      if (failed) throw failed;
+      if (ended) return undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        input.ref?.();
         input.resume();
       });
+      wake = undefined;
     }
   };
 }
@@ -80,4 +84,19 @@ export async function readSecret(question: string): Promise<string> {
       resolve(answer);
     });
   });
+}
+
+/**
+ * A new password: typed twice on a terminal, where a typo cannot be seen (and would lock the account out); a script's
+ * standard input gives it once.
+ */
+export async function readNewSecret(
+  read: (question: string) => Promise<string> = readSecret,
+  onTerminal: boolean = process.stdin.isTTY === true,
+): Promise<string> {
+  const first = await read('New password: ');
+  if (onTerminal && (await read('New password again: ')) !== first) {
+    throw new CliError('PASSWORD_MISMATCH', 'the two new passwords differ; nothing was changed: run login again');
+  }
+  return first;
 }
