@@ -1,6 +1,7 @@
 // The quickstart journey through the real CLI code against a real listening server, plus the binary itself:
 // `serve` answers /healthz and stops on SIGTERM, and `admin create-user --json` prints the documented shape.
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import iconv from 'iconv-lite';
@@ -279,10 +280,49 @@ describe('the ichigen binary', () => {
           body: JSON.stringify({ user: 'admin', password: server.adminPassword }),
         });
         expect(r.status).toBe(403);
+        // The banner names the URL, so the command it suggests works as printed.
+        expect(server.output()).toContain(`ichigen login --url ${server.url} --user admin`);
+
+        // In a script both passwords come on standard input, one line each.
+        const config = path.join(data, 'config');
+        const login = await runCli(
+          ['login', '--url', server.url, '--user', 'admin'],
+          { ICHIGEN_CONFIG_HOME: config },
+          `${server.adminPassword}\nthe admin's new password\n`,
+        );
+        expect(login.code, login.stderr).toBe(0);
+        expect(login.stdout).toContain('logged in');
+        const whoami = await runCli(['whoami'], { ICHIGEN_CONFIG_HOME: config });
+        expect(whoami.stdout.trim()).toBe('admin (administrator)');
       } finally {
         await server.stop();
       }
     } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  it('a port in use stops start-up with one line, and the first admin is created on the start that listens', async () => {
+    const data = mkdtempSync(path.join(os.tmpdir(), 'ichigen-bin-'));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const r = await runCli(['serve', '--data', data, '--port', String(port)], { ICHIGEN_LOG_LEVEL: 'warn' });
+      expect(r.code).toBe(1);
+      expect(r.stdout).not.toContain('One-time password');
+      expect(r.stderr.trim()).toBe(
+        `ichigen: port ${port} on 127.0.0.1 is already in use (another server?): choose another with --port or ICHIGEN_PORT (PORT_IN_USE)`,
+      );
+      // The password of the failed start was never shown, so the next start must still create the admin.
+      const server = await startServerProcess(['--data', data]);
+      try {
+        expect(server.adminPassword).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      blocker.close();
       rmSync(data, { recursive: true, force: true });
     }
   });
@@ -439,10 +479,22 @@ describe('ichigen CLI: policy, study, model, approval, prediction and lineage', 
     const table = await run('sci', 'predict', 'diabetes/oral-response@1', rowsFile);
     expect(table.out).toMatch(/^ROW\s+PROBABILITY\s+LABEL/);
 
+    // Batch scoring waits for its job and reports progress on stderr, each state once.
+    const scored = await run('sci', 'score', 'diabetes/oral-response@1', '--input', 'cohort@2', '--output', 'scores');
+    expect(scored.code, scored.err).toBe(0);
+    expect(scored.out).toMatch(/^400 rows scored \(\d+ above the threshold\) → diabetes\/scores@1$/);
+    const progress = scored.err.split('\n').filter((l) => l.startsWith('scored '));
+    expect(progress).toContain('scored 400/400 rows');
+    expect(new Set(progress).size).toBe(progress.length);
+
     const lineage = await run('sci', 'lineage', 'diabetes/oral-response@1', '--model', '--direction', 'upstream');
     expect(lineage.code, lineage.err).toBe(0);
     expect(lineage.out).toMatch(/dataset version cohort@2 .*--studied-by-->\s+study/);
     expect(lineage.out).toMatch(/--produced-->\s+model version oral-response@1/);
+    expect(lineage.out).not.toMatch(/\bstudy study\b/); // the kind is said once
+
+    const downstream = await run('sci', 'lineage', 'diabetes/oral-response@1', '--model', '--direction', 'downstream');
+    expect(downstream.out).toMatch(/--predicted-->\s+\d+ predictions \{/);
   });
 
   it('`study watch` exits 1 when the study fails, with the error', async () => {

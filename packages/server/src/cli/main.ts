@@ -14,7 +14,7 @@ import { startServer, type ServeReady } from '../server/serve.js';
 import { ApiClient, CliError } from './client.js';
 import { clearCredentials, readCredentials, writeCredentials } from './credentials.js';
 import { bytes, progressBar, table } from './output.js';
-import { readSecret } from './prompt.js';
+import { readNewSecret, readSecret } from './prompt.js';
 
 interface Io {
   out: (s: string) => void;
@@ -245,7 +245,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       } catch (e) {
         if (!(e instanceof CliError) || e.code !== 'PASSWORD_CHANGE_REQUIRED') throw e;
         io.err('This is a one-time password: choose a new one (at least 12 characters).');
-        const newPassword = io.env.ICHIGEN_NEW_PASSWORD ?? (await readSecret('New password: '));
+        const newPassword = io.env.ICHIGEN_NEW_PASSWORD ?? (await readNewSecret());
         r = await api.request<LoginReply>('POST', '/auth/login', { json: { user: opts.user, password, newPassword } });
       }
       const file = writeCredentials({ url, token: r.token, user: r.user.name }, io.env);
@@ -423,7 +423,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   dataset
     .command('push <ref> <path>')
     .description('push a CSV file (tabular) or a directory of files as a new version of <project>/<dataset>')
-    .option('--encoding <enc>', 'CSV encoding: auto, utf-8, cp932 (Shift_JIS)', 'auto')
+    .addOption(
+      new Option('--encoding <enc>', 'CSV encoding (shift_jis, sjis, windows-31j and ms932 mean cp932)')
+        .choices(['auto', 'utf-8', 'utf8', 'cp932', 'shift_jis', 'shift-jis', 'sjis', 'windows-31j', 'ms932'])
+        .default('auto'),
+    )
     .option('--delimiter <d>', 'CSV delimiter: auto, comma, tab, semicolon, pipe', 'auto')
     .option('--files', 'store a single file as a files dataset instead of parsing it as CSV')
     .option('-m, --message <text>', 'what this version is', '')
@@ -1022,6 +1026,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         `/projects/${enc(r.project)}/models/${enc(r.model)}/versions/${r.version}/score`,
         { json: { dataset: d[1], datasetVersion: Number(d[2]), output: o.output, keep } },
       );
+      let last = '';
       for (;;) {
         const j = await api.request<{
           state: string;
@@ -1029,7 +1034,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           result: { output: string; version: number; rows: number; positives: number } | null;
           lastError: string | null;
         }>('GET', `/projects/${enc(r.project)}/jobs/${enc(job.id)}`);
-        if (!json && j.progress?.rows) io.err(`scored ${j.progress.rowsDone}/${j.progress.rows} rows`);
+        const line = j.progress?.rows ? `scored ${j.progress.rowsDone}/${j.progress.rows} rows` : '';
+        if (!json && line && line !== last) io.err(line);
+        last = line;
         if (['succeeded', 'failed', 'cancelled'].includes(j.state)) {
           if (j.state !== 'succeeded')
             throw new CliError('JOB_FAILED', `batch scoring ${j.state}: ${j.lastError ?? ''}`);
@@ -1072,11 +1079,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       print(g, () => {
         // Keyed by kind and id: a model version and its predictions node share the id.
         const k = (n: { kind: string; id: string }) => `${n.kind}:${n.id}`;
+        // The kind names the node unless its label already says it ("study 0a65f2b9", "9 predictions").
+        const named = (n: { kind: string; label: string }) => {
+          const kind = n.kind.replace('_', ' ');
+          return n.label.split(' ').includes(kind) ? n.label : `${kind} ${n.label}`;
+        };
         const label = new Map(
-          g.nodes.map((n) => [
-            k(n),
-            `${n.kind.replace('_', ' ')} ${n.label}${n.detail ? ` ${JSON.stringify(n.detail)}` : ''}`,
-          ]),
+          g.nodes.map((n) => [k(n), `${named(n)}${n.detail ? ` ${JSON.stringify(n.detail)}` : ''}`]),
         );
         return (
           g.edges.map((e) => `${label.get(k(e.from))}  --${e.relation}-->  ${label.get(k(e.to))}`).join('\n') ||

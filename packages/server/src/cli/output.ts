@@ -2,13 +2,24 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Progress } from './client.js';
 
+// Characters a terminal draws two cells wide (East Asian Wide and Fullwidth): CJK, kana, Hangul, fullwidth forms.
+const WIDE =
+  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{20000}-\u{3fffd}]/gu;
+
+/** Columns a string takes in a terminal: Japanese column names and values are two columns a character. */
+export function displayWidth(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n + (s.match(WIDE)?.length ?? 0);
+}
+
 export function table(rows: (string | number | null | undefined)[][], header: string[]): string {
   const all = [header, ...rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))))];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const widths = header.map((_, i) => Math.max(...all.map((r) => displayWidth(r[i] ?? ''))));
   return all
     .map((r) =>
       r
-        .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!)))
+        .map((c, i) => (i === r.length - 1 ? c : (c ?? '') + ' '.repeat(widths[i]! - displayWidth(c ?? ''))))
         .join('  ')
         .trimEnd(),
     )

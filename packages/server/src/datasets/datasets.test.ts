@@ -157,6 +157,19 @@ describe.each(DIALECTS)('datasets on %s', (dialect) => {
     expect(Buffer.compare(pulled.rawPayload, bytes)).toBe(0);
   });
 
+  it('accepts every documented name of CP932, and names the choices for an unknown encoding', async () => {
+    const bytes = iconv.encode('患者ID,結果\nP001,7.1\n', 'cp932');
+    for (const name of ['shift_jis', 'shift-jis', 'sjis', 'windows-31j', 'ms932']) {
+      const r = await csv(`/api/v1/projects/diabetes/datasets/alias-${name}/versions?encoding=${name}`, bytes);
+      expect(r.statusCode, `${name}: ${r.body}`).toBe(201);
+      const show = await get(`/api/v1/projects/diabetes/datasets/alias-${name}/versions/1`);
+      expect(show.json().schema.encoding).toBe('cp932');
+    }
+    const latin1 = await csv('/api/v1/projects/diabetes/datasets/alias-latin1/versions?encoding=latin1', bytes);
+    expect(latin1.statusCode).toBe(400);
+    expect(latin1.json().error.message).toContain('ms932');
+  });
+
   it('stores a files dataset from uploaded blobs and serves each file verified', async () => {
     const a = Buffer.from('DICM fake image 1');
     const b = Buffer.from('second file');

@@ -19,7 +19,8 @@ const versionParams = params.extend({
     .positive()
     .max(2 ** 31),
 });
-const encodings = ['auto', 'utf-8', 'utf8', 'cp932', 'shift_jis', 'sjis', 'windows-31j'] as const;
+// The names the ingest accepts (docs/datasets.md, Options): everything but auto and UTF-8 means CP932.
+const encodings = ['auto', 'utf-8', 'utf8', 'cp932', 'shift_jis', 'shift-jis', 'sjis', 'windows-31j', 'ms932'] as const;
 const delimiters = ['auto', ',', '\t', ';', '|', 'comma', 'tab', 'semicolon', 'pipe'] as const;
 const DELIM: Record<string, ',' | '\t' | ';' | '|' | 'auto'> = { comma: ',', tab: '\t', semicolon: ';', pipe: '|' };
 

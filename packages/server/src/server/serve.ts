@@ -1,6 +1,7 @@
 // `ichigen serve`: opens the platform, creates the first administrator on an empty database (printing its
 // one-time password once), listens, and shuts down gracefully on SIGTERM/SIGINT.
 import type { Config } from '../config/config.js';
+import { AppError } from '../errors.js';
 import { buildApp, type App } from '../http/app.js';
 import { DEFAULT_GRACE_MS, startPlatformWorker } from '../jobs/run.js';
 import type { Worker, WorkerOptions } from '../jobs/worker.js';
@@ -52,17 +53,31 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
   try {
     swept = await platform.objects.sweepTemporary();
     if (swept > 0) print(`removed ${swept} incomplete upload(s) left by an earlier crash`);
+    app = await buildApp(platform, { logger: opts.logger === false ? false : { level: config.logLevel } });
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      throw new AppError(
+        'PORT_IN_USE',
+        500,
+        `port ${config.port} on ${config.host} is already in use (another server?): choose another with --port or ICHIGEN_PORT`,
+        undefined,
+        e,
+      );
+    }
+    // Only once the server listens: a start that fails must not spend the password it would show.
     if ((await platform.auth.countUsers()) === 0) {
       const { password } = await platform.auth.createUser('admin', { admin: true, actor: 'system' });
       admin = { user: 'admin', password };
       print('');
       print('  First start: created the administrator "admin".');
       print(`  One-time password: ${password}`);
-      print('  It is shown only now. Log in with `ichigen login --user admin` and choose a new password.');
+      print(
+        `  It is shown only now. Log in with \`ichigen login --url ${serverUrl(config, app)} --user admin\` and choose a new password.`,
+      );
       print('');
     }
-    app = await buildApp(platform, { logger: opts.logger === false ? false : { level: config.logLevel } });
-    await app.listen({ host: config.host, port: config.port });
     if (opts.worker !== false) {
       const wopts = typeof opts.worker === 'object' ? opts.worker : {};
       worker = startPlatformWorker(platform, { log: app.log.child({ component: 'worker' }), ...wopts });
@@ -72,9 +87,7 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
     await platform.close();
     throw e;
   }
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = serverUrl(config, app);
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -108,4 +121,11 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
     ...(admin ? { admin } : {}),
   });
   return { app, platform, url, worker, close };
+}
+
+/** The URL the server listens at (the bound port when `port` is 0). */
+function serverUrl(config: Config, app: App): string {
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 }

@@ -72,7 +72,8 @@ export class TrainingService {
     return this.store.db;
   }
 
-  private async dataset(a: Access, name: string) {
+  /** The dataset row; `hint` ends the not-found message with what to do instead. */
+  private async dataset(a: Access, name: string, hint = '') {
     validateName('dataset', name);
     const d = await this.db
       .selectFrom('datasets')
@@ -80,12 +81,12 @@ export class TrainingService {
       .where('project_id', '=', a.project.id)
       .where('name', '=', name)
       .executeTakeFirst();
-    if (!d) throw notFound('DATASET_NOT_FOUND', `no dataset "${printable(name)}" in project ${a.project.slug}`);
+    if (!d) throw notFound('DATASET_NOT_FOUND', `no dataset "${printable(name)}" in project ${a.project.slug}${hint}`);
     return d;
   }
 
   async setPolicy(p: Principal, a: Access, datasetName: string, input: PolicyInput, client: string): Promise<Policy> {
-    const d = await this.dataset(a, datasetName);
+    const d = await this.dataset(a, datasetName, ': push its first version, then set its policy');
     if (d.kind !== 'tabular')
       throw badRequest('NOT_TABULAR', `dataset ${datasetName} holds files; training policies need tabular data`);
     const parsed = policySpecSchema.safeParse(input);

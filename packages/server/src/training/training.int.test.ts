@@ -441,6 +441,13 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     const bad = await api('PUT', '/projects/diabetes/datasets/m3/policy', 'alice', { target: 'responder', folds: 1 });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('INVALID_POLICY');
+    // A policy belongs to a dataset: before its first push the refusal says what to do.
+    const early = await api('PUT', '/projects/diabetes/datasets/not-yet/policy', 'alice', { target: 'responder' });
+    expect(early.statusCode).toBe(404);
+    expect(early.json().error).toMatchObject({
+      code: 'DATASET_NOT_FOUND',
+      message: 'no dataset "not-yet" in project diabetes: push its first version, then set its policy',
+    });
     // A target with missing values fails the study when the policy says so (the default drops and counts them).
     const strict = await start('m4', cohortCsv({ patients: 100, seed: 2, missingTarget: 3 }), {
       missingTarget: 'fail',

@@ -862,7 +862,7 @@ export interface paths {
       parameters: {
         query?: {
           delimiter?: 'auto' | ',' | '\t' | ';' | '|' | 'comma' | 'tab' | 'semicolon' | 'pipe';
-          encoding?: 'auto' | 'utf-8' | 'utf8' | 'cp932' | 'shift_jis' | 'sjis' | 'windows-31j';
+          encoding?: 'auto' | 'utf-8' | 'utf8' | 'cp932' | 'shift_jis' | 'shift-jis' | 'sjis' | 'windows-31j' | 'ms932';
           message?: string;
         };
         header?: never;

@@ -136,8 +136,9 @@ describe('S3ObjectStore specifics', () => {
     }
   });
 
-  test('an upload the server refuses (missing bucket) fails promptly instead of waiting on the body', async () => {
-    const store = new S3ObjectStore({
+  /** A store whose bucket the server does not have. */
+  const missingBucketStore = () =>
+    new S3ObjectStore({
       bucket: 'no-such-bucket',
       endpoint: server.endpoint,
       region: 'us-east-1',
@@ -145,12 +146,29 @@ describe('S3ObjectStore specifics', () => {
       credentials: server.credentials,
       partSizeBytes: 5 * MiB,
     });
+
+  test('an upload the server refuses (missing bucket) fails promptly instead of waiting on the body', async () => {
+    const store = missingBucketStore();
     try {
       async function* endless(): AsyncGenerator<Uint8Array> {
         for (;;) yield randomBytes(MiB);
       }
       const err: unknown = await store.put(endless()).catch((e: unknown) => e);
       expect((err as Error).name).toBe('NoSuchBucket');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a missing bucket stops the start-up sweep with one message naming the setting and the bucket', async () => {
+    const store = missingBucketStore();
+    try {
+      const err: unknown = await store.sweepTemporary().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe('CONFIG_INVALID');
+      expect((err as AppError).message).toBe(
+        `invalid setting objectStore (ICHIGEN_OBJECT_STORE): the bucket "no-such-bucket" does not exist at ${server.endpoint}; create it first (Ichigen creates only the keys under its prefix)`,
+      );
     } finally {
       await store.close();
     }

@@ -384,12 +384,29 @@ export class S3ObjectStore implements ObjectStore {
     const prefix = `${this.prefix}tmp/`;
     const cutoff = Date.now() - olderThanMs;
     let removed = 0;
-    for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: prefix })) {
-      for (const o of page.Contents ?? []) {
-        if (o.Key === undefined || (o.LastModified?.getTime() ?? 0) > cutoff) continue;
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.Key }));
-        removed += 1;
+    try {
+      for await (const page of paginateListObjectsV2(
+        { client: this.client },
+        { Bucket: this.bucket, Prefix: prefix },
+      )) {
+        for (const o of page.Contents ?? []) {
+          if (o.Key === undefined || (o.LastModified?.getTime() ?? 0) > cutoff) continue;
+          await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.Key }));
+          removed += 1;
+        }
       }
+    } catch (err) {
+      // The sweep is the first request of a start: say which setting is wrong, not only the SDK's words.
+      if (err instanceof Error && err.name === 'NoSuchBucket') {
+        throw new AppError(
+          'CONFIG_INVALID',
+          500,
+          `invalid setting objectStore (ICHIGEN_OBJECT_STORE): the bucket "${this.bucket}" does not exist${this.options.endpoint ? ` at ${this.options.endpoint}` : ''}; create it first (Ichigen creates only the keys under its prefix)`,
+          undefined,
+          err,
+        );
+      }
+      throw err;
     }
     removed += await this.abortStaleMultipartUploads(prefix, cutoff);
     return removed;
