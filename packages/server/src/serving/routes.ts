@@ -69,7 +69,18 @@ export function registerServingRoutes(app: TypedApp, platform: Platform): void {
         try {
           records = parseCsv(text, { relax_column_count: false, skip_empty_lines: true }) as string[][];
         } catch (e) {
-          throw badRequest('CSV_INVALID', `the CSV cannot be parsed: ${(e as Error).message}`);
+          // A row with another field count than the header: said as a dataset push says it (same code and details).
+          const err = e as Error & { code?: string; lines?: number; record?: unknown[] };
+          if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH' && Array.isArray(err.record)) {
+            const width = (parseCsv(text, { to_line: 1 }) as string[][])[0]?.length ?? 0;
+            throw badRequest(
+              'CSV_RAGGED_ROW',
+              `Line ${err.lines} has ${err.record.length} fields but the header has ${width}. ` +
+                'Quote fields that contain commas or line breaks, and check for missing or extra commas.',
+              { line: err.lines, expected: width, actual: err.record.length },
+            );
+          }
+          throw badRequest('CSV_INVALID', `the CSV cannot be parsed: ${err.message}`);
         }
         const header = records[0];
         if (!header) throw badRequest('PREDICT_NO_ROWS', 'the CSV is empty');

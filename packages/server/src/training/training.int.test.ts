@@ -184,6 +184,18 @@ describe.each(DIALECTS)('automatic training on %s', (dialect) => {
     expect(csv.json().predictions.map((p: { probability: number }) => p.probability)).toEqual(
       preds.map((p: { probability: number }) => p.probability),
     );
+    const ragged = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1${url}`,
+      headers: { ...bearer(users.bob!), 'content-type': 'text/csv' },
+      payload: 'age,sex,hba1c_baseline,egfr,bmi,drug_class\n55,F,7.2,90,24,sglt2\n78,M,10.5,35,su\n',
+    });
+    expect(ragged.statusCode).toBe(400);
+    expect(ragged.json().error).toMatchObject({
+      code: 'CSV_RAGGED_ROW',
+      details: { line: 3, expected: 6, actual: 5 },
+    });
+    expect(ragged.json().error.message).toMatch(/^Line 3 has 5 fields but the header has 6/);
     const mismatch = await api('POST', url, 'bob', { rows: [{ age: 50, sex: 'F' }] });
     expect(mismatch.statusCode).toBe(400);
     expect(mismatch.json().error.code).toBe('PREDICT_COLUMNS_MISMATCH');
