@@ -88,10 +88,41 @@ export class PredictionService {
     return r;
   }
 
-  /** Prediction log rows for entries (ids assigned here), ready for `audit.commit`. */
+  /**
+   * Prediction log rows for entries (ids assigned here), ready for `audit.commit`. Entries of one call often carry
+   * equal features (deployments mapping them alike) and the same explanation object (scored once): each distinct
+   * value is serialized and digested once.
+   */
   rowsFor(entries: LogEntry[]): PredictionsTable[] {
     const now = nowIso();
-    return entries.map((e) => ({
+    const digests = new Map<string, string>();
+    const explanations = new Map<unknown, string | null>();
+    return entries.map((e) => {
+      const featuresJson = JSON.stringify(e.features);
+      // Equal JSON text means equal canonical JSON only for flat rows of primitives (no toJSON, nothing nested).
+      const flat = Object.values(e.features).every((v) => v === null || typeof v !== 'object');
+      let digest = flat ? digests.get(featuresJson) : undefined;
+      if (digest === undefined) {
+        digest = inputsDigest(e.features);
+        if (flat) digests.set(featuresJson, digest);
+      }
+      let explanationJson = explanations.get(e.explanation);
+      if (explanationJson === undefined) {
+        explanationJson = e.explanation === undefined || e.explanation === null ? null : JSON.stringify(e.explanation);
+        explanations.set(e.explanation, explanationJson);
+      }
+      return this.row(e, now, digest, featuresJson, explanationJson);
+    });
+  }
+
+  private row(
+    e: LogEntry,
+    now: string,
+    digest: string,
+    featuresJson: string,
+    explanationJson: string | null,
+  ): PredictionsTable {
+    return {
       id: newId(),
       project_id: e.projectId,
       model_version_id: e.modelVersionId,
@@ -100,14 +131,14 @@ export class PredictionService {
       caller: e.caller,
       hook_instance: e.hookInstance ?? null,
       patient_ref: e.patientRef ?? null,
-      inputs_digest: inputsDigest(e.features),
-      features_json: JSON.stringify(e.features),
+      inputs_digest: digest,
+      features_json: featuresJson,
       output_json: JSON.stringify(e.output),
-      explanation_json: e.explanation === undefined || e.explanation === null ? null : JSON.stringify(e.explanation),
+      explanation_json: explanationJson,
       feedback_json: null,
       feedback_at: null,
       created_at: now,
-    }));
+    };
   }
 
   /**
