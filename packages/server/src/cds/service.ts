@@ -63,6 +63,17 @@ function mappingKey(m: FeatureMapping): string {
   return key;
 }
 
+/** A whole mapping (names, order and how), as text: deployments with equal keys get equal features. */
+const mappingListKeys = new WeakMap<FeatureMapping[], string>();
+function mappingListKey(mapping: FeatureMapping[]): string {
+  let key = mappingListKeys.get(mapping);
+  if (key === undefined) {
+    key = JSON.stringify(mapping);
+    mappingListKeys.set(mapping, key);
+  }
+  return key;
+}
+
 /**
  * A key that tells feature vectors apart exactly as scoring does: names and values in order, each value tagged with
  * its type, numbers by String (which round-trips every double, and spells NaN and ±Infinity, which JSON.stringify
@@ -318,9 +329,27 @@ export class CdsService {
     };
     // Deployments of the same model or rule version given the same features get the same answer (scoring is
     // deterministic): predicted and explained once per call, each deployment still logs and cards its own.
+    // Deployments that map alike share one features object (never changed once built): its key, JSON and digest
+    // are then computed once too.
+    const featureRows = new Map<string, Record<string, FeatureValue>>();
+    const featuresFor = (mapping: FeatureMapping[]): Record<string, FeatureValue> => {
+      const key = mappingListKey(mapping);
+      let features = featureRows.get(key);
+      if (!features) {
+        features = Object.fromEntries(mapping.map((m) => [m.feature, mapOnce(m)]));
+        featureRows.set(key, features);
+      }
+      return features;
+    };
+    const featureKeys = new Map<Record<string, FeatureValue>, string>();
     const scores = new Map<string, Promise<Scored>>();
     const scoreOnce = (d: ActiveDeployment, features: Record<string, FeatureValue>): Promise<Scored> => {
-      const key = `${d.target.kind}:${d.target.id}:${featuresKey(features)}`;
+      let fk = featureKeys.get(features);
+      if (fk === undefined) {
+        fk = featuresKey(features);
+        featureKeys.set(features, fk);
+      }
+      const key = `${d.target.kind}:${d.target.id}:${fk}`;
       let s = scores.get(key);
       if (!s) {
         s = this.score(d, features);
@@ -334,7 +363,7 @@ export class CdsService {
         outcomes.push({ d, decision });
         continue;
       }
-      const features = Object.fromEntries(d.spec.mapping.map((m) => [m.feature, mapOnce(m)]));
+      const features = featuresFor(d.spec.mapping);
       const result = await scoreOnce(d, features);
       const band = chooseBand(d.spec.card, result.output);
       const card = band

@@ -89,23 +89,21 @@ export class PredictionService {
   }
 
   /**
-   * Prediction log rows for entries (ids assigned here), ready for `audit.commit`. Entries of one call often carry
-   * equal features (deployments mapping them alike) and the same explanation object (scored once): each distinct
-   * value is serialized and digested once.
+   * Prediction log rows for entries (ids assigned here), ready for `audit.commit`. Entries of one CDS call often
+   * share one features object (deployments mapping alike) and one explanation object (scored once): each object is
+   * serialized and digested once (the entries' objects are not changed while this runs).
    */
   rowsFor(entries: LogEntry[]): PredictionsTable[] {
     const now = nowIso();
-    const digests = new Map<string, string>();
+    const inputs = new Map<Row, { json: string; digest: string }>();
     const explanations = new Map<unknown, string | null>();
     return entries.map((e) => {
-      const featuresJson = JSON.stringify(e.features);
-      // Equal JSON text means equal canonical JSON only for flat rows of primitives (no toJSON, nothing nested).
-      const flat = Object.values(e.features).every((v) => v === null || typeof v !== 'object');
-      let digest = flat ? digests.get(featuresJson) : undefined;
-      if (digest === undefined) {
-        digest = inputsDigest(e.features);
-        if (flat) digests.set(featuresJson, digest);
+      let input = inputs.get(e.features);
+      if (!input) {
+        input = { json: JSON.stringify(e.features), digest: inputsDigest(e.features) };
+        inputs.set(e.features, input);
       }
+      const { json: featuresJson, digest } = input;
       let explanationJson = explanations.get(e.explanation);
       if (explanationJson === undefined) {
         explanationJson = e.explanation === undefined || e.explanation === null ? null : JSON.stringify(e.explanation);
