@@ -12,6 +12,7 @@ import path from 'node:path';
 import { main } from '../cli/main.js';
 import { bearer, DIALECTS, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
 import { buildApp } from '../http/app.js';
+import { inputsDigest } from '../serving/predict.js';
 import {
   ATC,
   bundle,
@@ -889,10 +890,13 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
         .predictions as {
         deploymentId: string;
         features: Record<string, unknown>;
+        inputsDigest: string;
         output: { probability: number; card: string };
         explanation: unknown;
       }[];
       expect(new Set(rows.map((r) => r.deploymentId)).size).toBe(2);
+      // The twins map alike and share one features object: each row still carries its digest, computed once.
+      for (const r of rows) expect(r.inputsDigest).toBe(inputsDigest(r.features));
       expect(rows.map((r) => r.output.card).sort()).toEqual(cards.map((c) => c.uuid).sort());
       // Scored once for both: the same features give exactly what a separate REST predict gives.
       const rest = await api(

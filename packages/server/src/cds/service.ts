@@ -49,6 +49,32 @@ interface Need {
 const PID = '{{context.patientId}}';
 
 /**
+ * A mapping without its feature name, as text: two mappings with the same key compute the same value from the same
+ * patient data. Kept per mapping object (the active-deployment list is reused for a while, its specs unchanged).
+ */
+const mappingKeys = new WeakMap<FeatureMapping, string>();
+function mappingKey(m: FeatureMapping): string {
+  let key = mappingKeys.get(m);
+  if (key === undefined) {
+    const { feature: _name, ...how } = m;
+    key = JSON.stringify(how);
+    mappingKeys.set(m, key);
+  }
+  return key;
+}
+
+/** A whole mapping (names, order and how), as text: deployments with equal keys get equal features. */
+const mappingListKeys = new WeakMap<FeatureMapping[], string>();
+function mappingListKey(mapping: FeatureMapping[]): string {
+  let key = mappingListKeys.get(mapping);
+  if (key === undefined) {
+    key = JSON.stringify(mapping);
+    mappingListKeys.set(mapping, key);
+  }
+  return key;
+}
+
+/**
  * A key that tells feature vectors apart exactly as scoring does: names and values in order, each value tagged with
  * its type, numbers by String (which round-trips every double, and spells NaN and ±Infinity, which JSON.stringify
  * would all write as null) with -0 kept apart from 0.
@@ -194,7 +220,26 @@ export class CdsService {
     return this.deployments.active(ids);
   }
 
+  /**
+   * The services of an active-deployment list, and the prefetch keys of a service's deployments, kept with the list
+   * they were computed from (`DeploymentService.active` hands out the same list until it reads a new one).
+   */
+  private readonly servicesCache = new WeakMap<
+    ActiveDeployment[],
+    Map<string, { hook: Hook; deps: ActiveDeployment[] }>
+  >();
+  private readonly needsCache = new WeakMap<ActiveDeployment[], Need[]>();
+
   private servicesOf(deps: ActiveDeployment[]): Map<string, { hook: Hook; deps: ActiveDeployment[] }> {
+    let out = this.servicesCache.get(deps);
+    if (!out) {
+      out = this.computeServices(deps);
+      this.servicesCache.set(deps, out);
+    }
+    return out;
+  }
+
+  private computeServices(deps: ActiveDeployment[]): Map<string, { hook: Hook; deps: ActiveDeployment[] }> {
     const out = new Map<string, { hook: Hook; deps: ActiveDeployment[] }>();
     for (const d of deps)
       for (const hook of d.hooks as Hook[]) {
@@ -276,8 +321,7 @@ export class CdsService {
     // Deployments often map the same feature the same way (age, latest HbA1c, …): evaluate each mapping once per call.
     const mapped = new Map<string, FeatureValue>();
     const mapOnce = (m: FeatureMapping): FeatureValue => {
-      const { feature: _name, ...how } = m;
-      const key = JSON.stringify(how);
+      const key = mappingKey(m);
       if (mapped.has(key)) return mapped.get(key)!;
       const v = mapFeature(m, data);
       mapped.set(key, v);
@@ -285,9 +329,27 @@ export class CdsService {
     };
     // Deployments of the same model or rule version given the same features get the same answer (scoring is
     // deterministic): predicted and explained once per call, each deployment still logs and cards its own.
+    // Deployments that map alike share one features object (never changed once built): its key, JSON and digest
+    // are then computed once too.
+    const featureRows = new Map<string, Record<string, FeatureValue>>();
+    const featuresFor = (mapping: FeatureMapping[]): Record<string, FeatureValue> => {
+      const key = mappingListKey(mapping);
+      let features = featureRows.get(key);
+      if (!features) {
+        features = Object.fromEntries(mapping.map((m) => [m.feature, mapOnce(m)]));
+        featureRows.set(key, features);
+      }
+      return features;
+    };
+    const featureKeys = new Map<Record<string, FeatureValue>, string>();
     const scores = new Map<string, Promise<Scored>>();
     const scoreOnce = (d: ActiveDeployment, features: Record<string, FeatureValue>): Promise<Scored> => {
-      const key = `${d.target.kind}:${d.target.id}:${featuresKey(features)}`;
+      let fk = featureKeys.get(features);
+      if (fk === undefined) {
+        fk = featuresKey(features);
+        featureKeys.set(features, fk);
+      }
+      const key = `${d.target.kind}:${d.target.id}:${fk}`;
       let s = scores.get(key);
       if (!s) {
         s = this.score(d, features);
@@ -301,7 +363,7 @@ export class CdsService {
         outcomes.push({ d, decision });
         continue;
       }
-      const features = Object.fromEntries(d.spec.mapping.map((m) => [m.feature, mapOnce(m)]));
+      const features = featuresFor(d.spec.mapping);
       const result = await scoreOnce(d, features);
       const band = chooseBand(d.spec.card, result.output);
       const card = band
@@ -462,7 +524,11 @@ export class CdsService {
     patientId: string,
     draftOrders: MedicationRequest[],
   ): Promise<PatientData> {
-    const needs = needsOf(deps);
+    let needs = this.needsCache.get(deps);
+    if (!needs) {
+      needs = needsOf(deps);
+      this.needsCache.set(deps, needs);
+    }
     const prefetch = req.prefetch ?? {};
     const got = new Map<string, Resource[]>();
     const missing: Need[] = [];

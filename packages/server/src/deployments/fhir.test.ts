@@ -97,6 +97,9 @@ describe('feature mapping', () => {
   });
   it('an observation in an unknown unit is an error, not a wrong number', () => {
     expect(errCode(() => mapFeature(m, data({ observations: [a1c('bad', 7, 'mg', 1)] })))).toBe('FHIR_UNKNOWN_UNIT');
+    expect(() => mapFeature(m, data({ observations: [a1c('bad', 7, 'mg', 1)] }))).toThrow(
+      'Observation/bad (http://loinc.org|4548-4) for feature hba1c has unit "mg"',
+    );
   });
   it('age from Patient.birthDate, sex mapped to the model’s categories', () => {
     expect(
@@ -133,6 +136,80 @@ describe('feature mapping', () => {
       errCode(() => checkMapping({ feature: 'x', resource: 'Observation', expression: 'value.where(' }, 'm')),
     ).toBe('FHIRPATH_INVALID');
     expect(errCode(() => checkMapping({ feature: 'x', resource: 'Patient' }, 'm'))).toBe('DEPLOYMENT_INVALID');
+  });
+});
+
+describe('work shared within one patient data', () => {
+  it("reads an Observation's valueQuantity as FHIRPath's `value` does, whatever else it carries", () => {
+    const q = { value: 7.5, unit: '%', system: 'http://unitsofmeasure.org', code: '%' };
+    const shapes: Record<string, unknown>[] = [
+      { valueQuantity: q },
+      { valueString: '8.0', valueQuantity: q },
+      { valueCodeableConcept: { coding: [{ code: 'x' }] }, valueQuantity: q },
+      { valueQuantity: q, _valueQuantity: { id: 'x' } },
+      { valueQuantity: { value: 6.9, unit: 'mmol/mol' } },
+      { valueQuantity: { value: 7 } },
+      { valueQuantity: {} },
+      { valueQuantity: [q] },
+      { valueQuantity: null },
+      { valueString: '7.1' },
+      { valueInteger: 7 },
+      {},
+    ];
+    // `(value)` is the same FHIRPath but not the default expression, so it is always evaluated by fhirpath.js.
+    const m = { feature: 'v', resource: 'Observation' as const, code: 'http://loinc.org|4548-4' };
+    for (const shape of shapes) {
+      const { valueQuantity: _q, ...base } = a1c('s', 0, '%', 1);
+      const obs = { ...base, ...shape } as Observation;
+      const outcome = (f: () => unknown) => {
+        try {
+          return { value: f() };
+        } catch (e) {
+          return { error: (e as AppError).code };
+        }
+      };
+      for (const extra of [{}, { unit: '%' }, { unit: '%', analyte: 'hba1c' as const }]) {
+        const fast = outcome(() => mapFeature({ ...m, ...extra }, data({ observations: [obs] })));
+        const evaluated = outcome(() =>
+          mapFeature({ ...m, ...extra, expression: '(value)' }, data({ observations: [obs] })),
+        );
+        expect(fast, JSON.stringify({ shape, extra })).toEqual(evaluated);
+      }
+    }
+  });
+  it('equal criteria are decided once per patient data, each deployment getting its own copy', () => {
+    const criteria = () => ({
+      conditions: [{ system: 'icd10', code: 'E11' }],
+      observations: [{ code: 'http://loinc.org|4548-4', withinDays: 365, display: 'HbA1c' }],
+    });
+    const d = data();
+    const first = decideApplicability(criteria(), d);
+    const second = decideApplicability(criteria(), d);
+    expect(second).toEqual(first);
+    expect(second.reasons).not.toBe(first.reasons);
+    first.reasons.push('changed by one deployment');
+    expect(decideApplicability(criteria(), d).reasons).toEqual(second.reasons);
+    // Other criteria on the same data, and the same criteria on other data, are decided anew.
+    expect(decideApplicability({ ...criteria(), observations: [] }, d).reasons).toHaveLength(1);
+    expect(decideApplicability(criteria(), data({ observations: [] })).applies).toBe(false);
+  });
+  it('one code filter and one clinical time per resource serve every mapping and criterion of the call', () => {
+    const d = data();
+    const m = {
+      feature: 'h',
+      resource: 'Observation' as const,
+      code: 'http://loinc.org|4548-4',
+      unit: '%',
+      analyte: 'hba1c' as const,
+    };
+    // Decided and mapped in either order on one data object, the answers are those of fresh data objects.
+    const a = { observations: [{ code: 'http://loinc.org|4548-4', withinDays: 50 }] };
+    expect(decideApplicability(a, d)).toEqual(decideApplicability(a, data()));
+    expect(mapFeature({ ...m, windowDays: 365, aggregate: 'mean' }, d)).toBe(
+      mapFeature({ ...m, windowDays: 365, aggregate: 'mean' }, data()),
+    );
+    expect(mapFeature({ ...m, aggregate: 'count', windowDays: 50 }, d)).toBe(1);
+    expect(mapFeature({ ...m, code: 'http://loinc.org|62238-1', aggregate: 'count' }, d)).toBe(0);
   });
 });
 

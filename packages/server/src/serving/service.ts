@@ -88,10 +88,39 @@ export class PredictionService {
     return r;
   }
 
-  /** Prediction log rows for entries (ids assigned here), ready for `audit.commit`. */
+  /**
+   * Prediction log rows for entries (ids assigned here), ready for `audit.commit`. Entries of one CDS call often
+   * share one features object (deployments mapping alike) and one explanation object (scored once): each object is
+   * serialized and digested once (the entries' objects are not changed while this runs).
+   */
   rowsFor(entries: LogEntry[]): PredictionsTable[] {
     const now = nowIso();
-    return entries.map((e) => ({
+    const inputs = new Map<Row, { json: string; digest: string }>();
+    const explanations = new Map<unknown, string | null>();
+    return entries.map((e) => {
+      let input = inputs.get(e.features);
+      if (!input) {
+        input = { json: JSON.stringify(e.features), digest: inputsDigest(e.features) };
+        inputs.set(e.features, input);
+      }
+      const { json: featuresJson, digest } = input;
+      let explanationJson = explanations.get(e.explanation);
+      if (explanationJson === undefined) {
+        explanationJson = e.explanation === undefined || e.explanation === null ? null : JSON.stringify(e.explanation);
+        explanations.set(e.explanation, explanationJson);
+      }
+      return this.row(e, now, digest, featuresJson, explanationJson);
+    });
+  }
+
+  private row(
+    e: LogEntry,
+    now: string,
+    digest: string,
+    featuresJson: string,
+    explanationJson: string | null,
+  ): PredictionsTable {
+    return {
       id: newId(),
       project_id: e.projectId,
       model_version_id: e.modelVersionId,
@@ -100,14 +129,14 @@ export class PredictionService {
       caller: e.caller,
       hook_instance: e.hookInstance ?? null,
       patient_ref: e.patientRef ?? null,
-      inputs_digest: inputsDigest(e.features),
-      features_json: JSON.stringify(e.features),
+      inputs_digest: digest,
+      features_json: featuresJson,
       output_json: JSON.stringify(e.output),
-      explanation_json: e.explanation === undefined || e.explanation === null ? null : JSON.stringify(e.explanation),
+      explanation_json: explanationJson,
       feedback_json: null,
       feedback_at: null,
       created_at: now,
-    }));
+    };
   }
 
   /**
