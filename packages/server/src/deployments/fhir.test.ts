@@ -240,6 +240,8 @@ describe('applicability', () => {
     expect(d.applies).toBe(true);
     expect(d.reasons[0]).toMatch(/E11\.9.*matches icd10 E11/);
     expect(decideApplicability({ conditions: [{ system: 'icd10', code: 'E10' }] }, data()).applies).toBe(false);
+    // A system named like an Object.prototype member is a literal system, not an alias matching any coding.
+    expect(decideApplicability({ conditions: [{ system: 'constructor', code: 'E11.9' }] }, data()).applies).toBe(false);
   });
   it('ignores refuted and resolved conditions; SNOMED matches exactly', () => {
     const refuted: Condition = { ...t2dm, verificationStatus: { coding: [{ code: 'refuted' }] } };

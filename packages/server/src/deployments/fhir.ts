@@ -431,10 +431,11 @@ export interface Decision {
   reasons: string[];
 }
 
-const SYSTEM_ALIASES: Record<string, (s: string) => boolean> = {
-  icd10: (s) => /icd-?10/i.test(s),
-  snomed: (s) => s === 'http://snomed.info/sct',
-};
+// A Map, not an object literal: a system named like an Object.prototype member ("constructor") is no alias.
+const SYSTEM_ALIASES = new Map<string, (s: string) => boolean>([
+  ['icd10', (s) => /icd-?10/i.test(s)],
+  ['snomed', (s) => s === 'http://snomed.info/sct'],
+]);
 
 const icdNorm = (c: string) => c.replace(/\./g, '').toUpperCase();
 
@@ -477,7 +478,7 @@ function decide(a: Applicability, d: PatientData): Decision {
       for (const coding of c.code?.coding ?? []) {
         if (!coding.system || !coding.code) continue;
         for (const want of a.conditions) {
-          const alias = SYSTEM_ALIASES[want.system];
+          const alias = SYSTEM_ALIASES.get(want.system);
           const systemOk = alias ? alias(coding.system) : coding.system === want.system;
           if (!systemOk) continue;
           const ok =
