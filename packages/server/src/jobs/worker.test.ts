@@ -92,21 +92,27 @@ describe.each(DIALECTS)('job worker on %s', (dialect) => {
     const k2 = kind();
     const k3 = kind();
     let calls = 0;
-    startWorker({
-      [k1]: async () => {
-        calls++;
-        throw new NonRetryableError('dataset has no target column');
+    const logged: [string, string, unknown][] = [];
+    const capture = (level: string) => (obj: Record<string, unknown>, msg: string) =>
+      void logged.push([level, msg, obj.jobId]);
+    startWorker(
+      {
+        [k1]: async () => {
+          calls++;
+          throw new NonRetryableError('dataset has no target column');
+        },
+        [k2]: async () => {
+          calls++;
+          throw new AppError('POLICY_INVALID', 400, 'bad policy');
+        },
+        [k3]: async () => {
+          calls++;
+          throw new AppError('STORE_DOWN', 503, 'object store unavailable');
+        },
+        [DIAG_SLEEP]: diagSleep,
       },
-      [k2]: async () => {
-        calls++;
-        throw new AppError('POLICY_INVALID', 400, 'bad policy');
-      },
-      [k3]: async () => {
-        calls++;
-        throw new AppError('STORE_DOWN', 503, 'object store unavailable');
-      },
-      [DIAG_SLEEP]: diagSleep,
-    });
+      { log: { info: capture('info'), warn: capture('warn'), error: capture('error') } },
+    );
     const a = await q.enqueue({ kind: k1, payload: {}, maxAttempts: 5, createdBy: 'a' });
     const b = await q.enqueue({ kind: k2, payload: {}, maxAttempts: 5, createdBy: 'a' });
     const c = await q.enqueue({ kind: k3, payload: {}, maxAttempts: 2, createdBy: 'a' });
@@ -118,6 +124,17 @@ describe.each(DIALECTS)('job worker on %s', (dialect) => {
     expect(dj.attempts).toBe(1);
     expect(dj.lastError).toMatch(/invalid diag\.sleep payload: ms/);
     expect(calls).toBe(4);
+    // The input's fault is a warning; a system fault that exhausted its retries is an error.
+    const finalLevel = (id: string) =>
+      logged
+        .filter(([, msg, jobId]) => jobId === id && msg.startsWith('job failed'))
+        .map(([level, msg]) => [level, msg]);
+    expect(finalLevel(a.job.id)).toEqual([['warn', 'job failed (not retryable: bad input or request)']]);
+    expect(finalLevel(b.job.id)).toEqual([['warn', 'job failed (not retryable: bad input or request)']]);
+    expect(finalLevel(c.job.id)).toEqual([
+      ['warn', 'job failed; will retry'],
+      ['error', 'job failed'],
+    ]);
   });
 
   it('deletes finished jobs past retentionDays when it starts sweeping, and keeps the rest', async () => {

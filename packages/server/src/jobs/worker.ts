@@ -311,6 +311,9 @@ export class Worker {
         const fields = { jobId: job.id, kind: job.kind, state: after.state, error: after.lastError };
         if (after.state === 'queued') log.warn({ ...fields, runAfter: after.runAfter }, 'job failed; will retry');
         else if (after.state === 'cancelled') log.info(fields, 'job cancelled');
+        // A failure no retry could fix (bad input, an invalid policy: the user's to correct) is a warning; an
+        // exhausted retryable failure (a fault of the system) is an error for the operator.
+        else if (!retryable) log.warn(fields, 'job failed (not retryable: bad input or request)');
         else log.error(fields, 'job failed');
       }
     } catch (e) {
