@@ -1,5 +1,6 @@
 // The quickstart journey through the real CLI code against a real listening server, plus the binary itself:
 // `serve` answers /healthz and stops on SIGTERM, and `admin create-user --json` prints the documented shape.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -10,7 +11,7 @@ import { loadConfig } from '../config/config.js';
 import { runWorkerProcess } from '../jobs/run.js';
 import { startServer, type RunningServer, type ServeReady } from '../server/serve.js';
 import { cohortCsv } from '../test-support/cohort.js';
-import { runCli, startServerProcess } from '../test-support/process.js';
+import { BIN, runCli, startServerProcess } from '../test-support/process.js';
 import { main } from './main.js';
 
 describe('ichigen CLI against a running server', () => {
@@ -257,6 +258,43 @@ describe('the ichigen binary', () => {
         expect(await server.stop('SIGTERM')).toBe(0);
       }
     } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  it('a server whose stdout reader went away (serve --json | head -1) keeps serving and stops cleanly', async () => {
+    const data = mkdtempSync(path.join(os.tmpdir(), 'ichigen-bin-'));
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', String(port), '--data', data], {
+      env: { ...process.env, ICHIGEN_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // the reader is gone before the first line: the ready line and every log line hit EPIPE
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      let up = false;
+      for (let i = 0; i < 300 && !up && child.exitCode === null; i++) {
+        up = await fetch(`${url}/healthz`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
+        if (!up) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(up, stderr).toBe(true);
+      for (let i = 0; i < 3; i++) expect((await fetch(`${url}/healthz`)).status).toBe(200); // each logged
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).not.toMatch(/EPIPE|Unhandled 'error' event/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(data, { recursive: true, force: true });
     }
   });

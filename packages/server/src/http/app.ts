@@ -63,6 +63,11 @@ export interface AppOptions {
   https?: { key: string | Buffer; cert: string | Buffer };
   /** Serve the web console at `/` (default true; `ichigen openapi` builds the app without it). */
   console?: boolean;
+  /**
+   * Start-up state shared with `ichigen serve`: `/healthz` answers 503 `starting` until `ready` is true (the server
+   * listens before its first administrator, worker and signal handlers are in place). Without it: always ready.
+   */
+  readiness?: { ready: boolean };
 }
 
 export async function buildApp(platform: Platform, opts: AppOptions = {}): Promise<App> {
@@ -129,7 +134,10 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
       .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  const readiness = opts.readiness;
+  app.get('/healthz', { schema: { hide: true } }, async (_req, reply) =>
+    readiness && !readiness.ready ? reply.status(503).send({ status: 'starting' }) : { status: 'ok' },
+  );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const typed = app.withTypeProvider<ZodTypeProvider>();

@@ -181,4 +181,18 @@ describe('web console not built', () => {
       await bare.close();
     }
   });
+
+  it('/healthz says 503 "starting" until the server says it is ready', async () => {
+    const readiness = { ready: false };
+    const starting = await buildApp(t.platform, { console: false, readiness });
+    try {
+      const r = await starting.inject({ method: 'GET', url: '/healthz' });
+      expect(r.statusCode).toBe(503);
+      expect(r.json()).toEqual({ status: 'starting' });
+      readiness.ready = true;
+      expect((await starting.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    } finally {
+      await starting.close();
+    }
+  });
 });

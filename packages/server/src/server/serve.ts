@@ -47,13 +47,18 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
   const print = ready ? () => undefined : (opts.print ?? ((l: string) => process.stdout.write(l + '\n')));
   let admin: ServeReady['admin'];
   let swept = 0;
+  // /healthz says 503 "starting" until the administrator, the worker and the signal handlers are in place.
+  const readiness = { ready: false };
   const platform = await openPlatform(config);
   let app: App | undefined;
   let worker: Worker | undefined;
   try {
     swept = await platform.objects.sweepTemporary();
     if (swept > 0) print(`removed ${swept} incomplete upload(s) left by an earlier crash`);
-    app = await buildApp(platform, { logger: opts.logger === false ? false : { level: config.logLevel } });
+    app = await buildApp(platform, {
+      logger: opts.logger === false ? false : { level: config.logLevel },
+      readiness,
+    });
     try {
       await app.listen({ host: config.host, port: config.port });
     } catch (e) {
@@ -107,6 +112,7 @@ export async function startServer(config: Config, opts: ServeOptions = {}): Prom
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
   }
+  readiness.ready = true;
   const database = config.databaseUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL';
   print(
     `Ichigen is listening on ${url} (data: ${config.dataDir}, database: ${database}, objects: ${config.objectStore.kind})`,
