@@ -2,7 +2,7 @@
 // verify every object first, see datasets/faults.int.test.ts), so the misbehaving server here is a small node:http
 // stand-in for what sits between: a proxy or cache that alters or strips the response.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -103,6 +103,23 @@ describe('ichigen dataset pull (tabular)', () => {
   it('saves the content when it matches the digest recorded for the version', async () => {
     const out = path.join(dir, 'honest.csv');
     expect(await pull('p/honest@1', out)).toEqual({ code: 0, err: '' });
+    expect(readFileSync(out)).toEqual(BODY);
+  });
+
+  it('never replaces an existing file unless --force is given', async () => {
+    const out = path.join(dir, 'mine.csv');
+    writeFileSync(out, 'my own notes\n');
+    const refused = await pull('p/honest@1', out);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toMatch(/already exists; pull to another path, or pass --force/);
+    expect(readFileSync(out, 'utf8')).toBe('my own notes\n');
+    const err: string[] = [];
+    const forced = await main(['node', 'ichigen', 'dataset', 'pull', 'p/honest@1', out, '--force'], {
+      out: () => undefined,
+      err: (s) => err.push(s),
+      env: { ICHIGEN_URL: api.baseUrl, ICHIGEN_TOKEN: 'token', ICHIGEN_CONFIG_HOME: dir },
+    });
+    expect(forced, err.join('\n')).toBe(0);
     expect(readFileSync(out)).toEqual(BODY);
   });
 

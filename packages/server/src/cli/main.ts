@@ -1,6 +1,6 @@
 // The `ichigen` command line: serve and administer a platform directly, or talk to a running server over HTTP.
 // Every command prints human output by default and exactly one JSON document with --json.
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -610,7 +610,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .description(
       'download <project>/<dataset>@<version> (a CSV file, or a directory for files datasets); the digest is verified',
     )
-    .action(async (ref: string, out: string) => {
+    .option('--force', 'replace a file that already exists at <out> (by default an existing file is never touched)')
+    .action(async (ref: string, out: string, o: { force?: boolean }) => {
       const r = parseDatasetRef(ref, true);
       const api = client();
       const v = await resolveVersion(api, r);
@@ -621,6 +622,15 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         contentDigest: string;
         files?: { path: string; digest: string; size: number }[];
       }>('GET', base);
+      // Checked before the first byte: a pull never replaces a user's file unless asked to.
+      const targets =
+        info.kind === 'tabular' ? [out] : (info.files ?? []).map((f) => path.resolve(path.resolve(out), f.path));
+      const existing = o.force ? undefined : targets.find((t) => existsSync(t));
+      if (existing !== undefined)
+        throw new CliError(
+          'FILE_EXISTS',
+          `${existing} already exists; pull to another path, or pass --force to replace it`,
+        );
       const bar = progressBar(`pull ${r.project}/${r.dataset}@${v}`, !json);
       try {
         if (info.kind === 'tabular') {
