@@ -4,6 +4,22 @@ import { z } from 'zod';
 
 export const nowIso = (): string => new Date().toISOString();
 
+/** A Map or a WeakMap: what `cached` keeps its values in. */
+export interface Cache<K, V> {
+  get(key: K): V | undefined;
+  set(key: K, value: V): unknown;
+}
+
+/** The value kept under `key`, computed and kept on first use (a stored null counts as kept; undefined does not). */
+export function cached<K, V>(cache: Cache<K, V>, key: K, compute: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = compute();
+    cache.set(key, value);
+  }
+  return value;
+}
+
 /** CSPRNG bytes fetched 4 KiB at a time: one `randomBytes` call per id cost more than the rest of `newId`. */
 let pool = Buffer.alloc(0);
 let poolAt = 0;

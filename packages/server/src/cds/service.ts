@@ -26,7 +26,7 @@ import { evaluateRule, type RuleSpec } from '../rules/rule.js';
 import type { ModelVersionsTable } from '../training/tables.js';
 import type { Contribution } from '../serving/predict.js';
 import type { PredictionService } from '../serving/service.js';
-import { nowIso } from '../util.js';
+import { cached, nowIso } from '../util.js';
 import { jtiClaim, type CdsCaller } from './issuers.js';
 
 export interface ServiceDefinition {
@@ -54,25 +54,16 @@ const PID = '{{context.patientId}}';
  */
 const mappingKeys = new WeakMap<FeatureMapping, string>();
 function mappingKey(m: FeatureMapping): string {
-  let key = mappingKeys.get(m);
-  if (key === undefined) {
+  return cached(mappingKeys, m, () => {
     const { feature: _name, ...how } = m;
-    key = JSON.stringify(how);
-    mappingKeys.set(m, key);
-  }
-  return key;
+    return JSON.stringify(how);
+  });
 }
 
 /** A whole mapping (names, order and how), as text: deployments with equal keys get equal features. */
 const mappingListKeys = new WeakMap<FeatureMapping[], string>();
-function mappingListKey(mapping: FeatureMapping[]): string {
-  let key = mappingListKeys.get(mapping);
-  if (key === undefined) {
-    key = JSON.stringify(mapping);
-    mappingListKeys.set(mapping, key);
-  }
-  return key;
-}
+const mappingListKey = (mapping: FeatureMapping[]): string =>
+  cached(mappingListKeys, mapping, () => JSON.stringify(mapping));
 
 /**
  * A key that tells feature vectors apart exactly as scoring does: names and values in order, each value tagged with
@@ -231,12 +222,7 @@ export class CdsService {
   private readonly needsCache = new WeakMap<ActiveDeployment[], Need[]>();
 
   private servicesOf(deps: ActiveDeployment[]): Map<string, { hook: Hook; deps: ActiveDeployment[] }> {
-    let out = this.servicesCache.get(deps);
-    if (!out) {
-      out = this.computeServices(deps);
-      this.servicesCache.set(deps, out);
-    }
-    return out;
+    return cached(this.servicesCache, deps, () => this.computeServices(deps));
   }
 
   private computeServices(deps: ActiveDeployment[]): Map<string, { hook: Hook; deps: ActiveDeployment[] }> {
@@ -332,24 +318,14 @@ export class CdsService {
     // Deployments that map alike share one features object (never changed once built): its key, JSON and digest
     // are then computed once too.
     const featureRows = new Map<string, Record<string, FeatureValue>>();
-    const featuresFor = (mapping: FeatureMapping[]): Record<string, FeatureValue> => {
-      const key = mappingListKey(mapping);
-      let features = featureRows.get(key);
-      if (!features) {
-        features = Object.fromEntries(mapping.map((m) => [m.feature, mapOnce(m)]));
-        featureRows.set(key, features);
-      }
-      return features;
-    };
+    const featuresFor = (mapping: FeatureMapping[]): Record<string, FeatureValue> =>
+      cached(featureRows, mappingListKey(mapping), () =>
+        Object.fromEntries(mapping.map((m) => [m.feature, mapOnce(m)])),
+      );
     const featureKeys = new Map<Record<string, FeatureValue>, string>();
     const scores = new Map<string, Promise<Scored>>();
     const scoreOnce = (d: ActiveDeployment, features: Record<string, FeatureValue>): Promise<Scored> => {
-      let fk = featureKeys.get(features);
-      if (fk === undefined) {
-        fk = featuresKey(features);
-        featureKeys.set(features, fk);
-      }
-      const key = `${d.target.kind}:${d.target.id}:${fk}`;
+      const key = `${d.target.kind}:${d.target.id}:${cached(featureKeys, features, () => featuresKey(features))}`;
       let s = scores.get(key);
       if (!s) {
         s = this.score(d, features);
@@ -524,11 +500,7 @@ export class CdsService {
     patientId: string,
     draftOrders: MedicationRequest[],
   ): Promise<PatientData> {
-    let needs = this.needsCache.get(deps);
-    if (!needs) {
-      needs = needsOf(deps);
-      this.needsCache.set(deps, needs);
-    }
+    const needs = cached(this.needsCache, deps, () => needsOf(deps));
     const prefetch = req.prefetch ?? {};
     const got = new Map<string, Resource[]>();
     const missing: Need[] = [];

@@ -5,6 +5,7 @@ import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
 import { z } from 'zod';
 import { AppError, badRequest } from '../errors.js';
+import { cached } from '../util.js';
 
 export type FeatureValue = number | string | boolean | null;
 
@@ -64,16 +65,13 @@ export function resourcesOf<T extends Resource>(value: unknown, type: MappedReso
 const normalizedUnits = new Map<string, string>();
 /** A unit spelled for comparison (trimmed, one pair of brackets dropped, lower case); memoized, units are few. */
 const normUnit = (u: string): string => {
-  let n = normalizedUnits.get(u);
-  if (n === undefined) {
-    n = u
+  if (normalizedUnits.size > 1000 && !normalizedUnits.has(u)) normalizedUnits.clear();
+  return cached(normalizedUnits, u, () =>
+    u
       .trim()
       .replace(/^\[?(.*?)\]?$/, '$1')
-      .toLowerCase();
-    if (normalizedUnits.size > 1000) normalizedUnits.clear();
-    normalizedUnits.set(u, n);
-  }
-  return n;
+      .toLowerCase(),
+  );
 };
 
 /** Conversions FHIR data needs in practice; keyed by analyte because mg/dL ↔ mmol/L depends on the molecule. */
@@ -226,29 +224,13 @@ function indexOf(d: PatientData): PatientIndex {
 /** `resourceTime`, parsed once per resource of this patient's data. */
 function timeIn(d: PatientData, r: Resource): number | null {
   if (r.resourceType === 'Patient') return d.now.getTime();
-  const times = indexOf(d).times;
-  let t = times.get(r);
-  if (t === undefined) {
-    t = resourceTime(r, d.now);
-    times.set(r, t);
-  }
-  return t;
+  return cached(indexOf(d).times, r, () => resourceTime(r, d.now));
 }
 
 /** The resources of `list` (conditions or observations of `d`) whose `code` carries `token`, filtered once. */
 function withCode<T extends Condition | Observation>(d: PatientData, list: T[], token: string): T[] {
-  const byCode = indexOf(d).byCode;
-  let m = byCode.get(list);
-  if (!m) {
-    m = new Map();
-    byCode.set(list, m);
-  }
-  let hit = m.get(token) as T[] | undefined;
-  if (!hit) {
-    hit = list.filter((x) => codeMatches(x.code, token));
-    m.set(token, hit);
-  }
-  return hit;
+  const ofList = cached(indexOf(d).byCode, list, () => new Map<string, Resource[]>());
+  return cached(ofList, token, () => list.filter((x) => codeMatches(x.code, token))) as T[];
 }
 
 /** The clinical time of a resource (ms), or null when it carries none. */
@@ -454,17 +436,8 @@ const criteriaKeys = new WeakMap<Applicability, string>();
  * with the same criteria get the same decision: it is taken once per patient data (a fresh copy each time).
  */
 export function decideApplicability(a: Applicability, d: PatientData): Decision {
-  let key = criteriaKeys.get(a);
-  if (key === undefined) {
-    key = JSON.stringify(a);
-    criteriaKeys.set(a, key);
-  }
-  const decisions = indexOf(d).decisions;
-  let decision = decisions.get(key);
-  if (!decision) {
-    decision = decide(a, d);
-    decisions.set(key, decision);
-  }
+  const key = cached(criteriaKeys, a, () => JSON.stringify(a));
+  const decision = cached(indexOf(d).decisions, key, () => decide(a, d));
   return { applies: decision.applies, reasons: [...decision.reasons] };
 }
 

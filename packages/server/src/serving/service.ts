@@ -8,7 +8,7 @@ import { Precompiled } from '../db/precompiled.js';
 import { AppError, notFound } from '../errors.js';
 import type { Access } from '../projects/service.js';
 import '../training/tables.js';
-import { newId, nowIso } from '../util.js';
+import { cached, newId, nowIso } from '../util.js';
 import { checkColumns, inputsDigest, type Row, type RowPrediction, type ScorerCache } from './predict.js';
 import type { PredictionsTable } from './tables.js';
 import './tables.js';
@@ -98,17 +98,13 @@ export class PredictionService {
     const inputs = new Map<Row, { json: string; digest: string }>();
     const explanations = new Map<unknown, string | null>();
     return entries.map((e) => {
-      let input = inputs.get(e.features);
-      if (!input) {
-        input = { json: JSON.stringify(e.features), digest: inputsDigest(e.features) };
-        inputs.set(e.features, input);
-      }
-      const { json: featuresJson, digest } = input;
-      let explanationJson = explanations.get(e.explanation);
-      if (explanationJson === undefined) {
-        explanationJson = e.explanation === undefined || e.explanation === null ? null : JSON.stringify(e.explanation);
-        explanations.set(e.explanation, explanationJson);
-      }
+      const { json: featuresJson, digest } = cached(inputs, e.features, () => ({
+        json: JSON.stringify(e.features),
+        digest: inputsDigest(e.features),
+      }));
+      const explanationJson = cached(explanations, e.explanation, () =>
+        e.explanation === undefined || e.explanation === null ? null : JSON.stringify(e.explanation),
+      );
       return this.row(e, now, digest, featuresJson, explanationJson);
     });
   }
