@@ -10,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { main } from '../cli/main.js';
-import { bearer, DIALECTS, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
+import {
+  bearer,
+  DIALECTS,
+  makeTestPlatform,
+  pushPlaceholderCohort,
+  type TestPlatform,
+} from '../test-support/platform.js';
 import { buildApp } from '../http/app.js';
 import { inputsDigest } from '../serving/predict.js';
 import {
@@ -192,12 +198,7 @@ describe.each(DIALECTS)('CDS Hooks service (%s)', (dialect) => {
       ])
         expect((await api('POST', `/projects/${slug}/members`, t.admin.token, { user: u, role })).statusCode).toBe(201);
     }
-    const push = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/projects/diabetes/datasets/cohort/versions',
-      headers: { ...bearer(t.admin.token), 'content-type': 'text/csv' },
-      payload: 'patient_id,age\nP1,50\nP2,60\n',
-    });
+    const push = await pushPlaceholderCohort(t, 'diabetes');
     expect(push.statusCode, push.body).toBe(201);
     modelVersion = (await registerDiabetesModel(t.platform, 'diabetes', 'sci')).version;
 

@@ -2,7 +2,13 @@
 // source, feedback, first and last time), downstream of the version and back, on SQLite and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerDiabetesModel } from '../cds/fixtures.js';
-import { bearer, DIALECTS, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
+import {
+  bearer,
+  DIALECTS,
+  makeTestPlatform,
+  pushPlaceholderCohort,
+  type TestPlatform,
+} from '../test-support/platform.js';
 
 describe.each(DIALECTS)('lineage: model version → predictions (%s)', (dialect) => {
   let t: TestPlatform;
@@ -17,12 +23,7 @@ describe.each(DIALECTS)('lineage: model version → predictions (%s)', (dialect)
       t.app.inject({ method: 'POST', url: `/api/v1${url}`, headers: bearer(t.admin.token), payload });
     expect((await api('/projects', { slug: 'diabetes', name: 'Diabetes' })).statusCode).toBe(201);
     expect((await api('/projects/diabetes/members', { user: 'sci', role: 'scientist' })).statusCode).toBe(201);
-    const push = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/projects/diabetes/datasets/cohort/versions',
-      headers: { ...bearer(t.admin.token), 'content-type': 'text/csv' },
-      payload: 'patient_id,age\nP1,50\nP2,60\n',
-    });
+    const push = await pushPlaceholderCohort(t, 'diabetes');
     expect(push.statusCode, push.body).toBe(201);
     version = (await registerDiabetesModel(t.platform, 'diabetes', sci.name)).version;
     const row = await t.platform.store.db

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerDiabetesModel } from '../cds/fixtures.js';
-import { DIALECTS, makeTestPlatform, type TestPlatform } from '../test-support/platform.js';
+import { DIALECTS, makeTestPlatform, pushPlaceholderCohort, type TestPlatform } from '../test-support/platform.js';
 
 describe.each(DIALECTS)('REST predict under concurrency on %s', (dialect) => {
   let t: TestPlatform;
@@ -49,12 +49,7 @@ describe.each(DIALECTS)('REST predict under concurrency on %s', (dialect) => {
         })
       ).statusCode,
     ).toBe(201);
-    const push = await t.app.inject({
-      method: 'POST',
-      url: '/api/v1/projects/dm/datasets/cohort/versions',
-      headers: { authorization: `Bearer ${t.admin.token}`, 'content-type': 'text/csv' },
-      payload: 'patient_id,age\nP1,50\nP2,60\n',
-    });
+    const push = await pushPlaceholderCohort(t, 'dm');
     expect(push.statusCode, push.body).toBe(201);
     const version = (await registerDiabetesModel(t.platform, 'dm', 'sci')).version;
     url = `/api/v1/projects/dm/models/responder/versions/${version}/predict`;

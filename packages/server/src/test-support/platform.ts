@@ -82,3 +82,15 @@ export async function makeTestPlatform(dialect: TestDialect, overrides: Partial<
 
 /** `Authorization` header for a token. */
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/**
+ * Pushes the two-row placeholder dataset `cohort` of `project` as the admin (the data version `registerDiabetesModel`
+ * links a registered model to); returns the response.
+ */
+export const pushPlaceholderCohort = (t: TestPlatform, project: string) =>
+  t.app.inject({
+    method: 'POST',
+    url: `/api/v1/projects/${project}/datasets/cohort/versions`,
+    headers: { ...bearer(t.admin.token), 'content-type': 'text/csv' },
+    payload: 'patient_id,age\nP1,50\nP2,60\n',
+  });
